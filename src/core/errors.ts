@@ -1,0 +1,84 @@
+/**
+ * The error catalogue: every failure dr reports has a stable code listed here, with the process exit
+ * code (see README "Exit codes") and the HTTP status the API answers with. Messages name the subsystem
+ * and the thing at fault; they never contain a secret (pass URLs through redactUrl first).
+ *
+ * Exit codes: 0 ok, 1 the thing checked is bad (corruption, failed verification, stale),
+ * 2 usage or configuration error, 3 runtime failure (unreachable etcd, storage error).
+ */
+export const EXIT = { OK: 0, BAD: 1, USAGE: 2, RUNTIME: 3 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+interface CatalogueEntry {
+  exit: ExitCode;
+  http: number;
+  /** what the code means, for the README table */
+  summary: string;
+}
+
+export const ERROR_CATALOGUE = {
+  USAGE: { exit: 2, http: 400, summary: 'a command-line flag or argument is missing or malformed' },
+  CONFIG_INVALID: { exit: 2, http: 400, summary: 'a configuration or members file is invalid' },
+  STORAGE_URL_INVALID: { exit: 2, http: 400, summary: 'a --storage URL cannot be parsed or names an unknown scheme' },
+  TLS_FILE_UNREADABLE: { exit: 2, http: 400, summary: 'a CA, certificate or key file cannot be read' },
+  BACKUP_NOT_FOUND: { exit: 2, http: 404, summary: 'no backup with that id (or no backup at all for --latest)' },
+  ETCD_UNREACHABLE: { exit: 3, http: 503, summary: 'no etcd endpoint answered within the dial timeout' },
+  ETCD_TLS_FAILED: { exit: 3, http: 502, summary: 'the TLS handshake with an etcd endpoint failed (CA, certificate or key)' },
+  ETCD_AUTH_FAILED: { exit: 3, http: 502, summary: 'etcd rejected the user name or password' },
+  ETCD_PERMISSION_DENIED: { exit: 3, http: 502, summary: 'etcd refused the request for lack of permission' },
+  ETCD_REQUEST_FAILED: { exit: 3, http: 502, summary: 'an etcd request failed or timed out' },
+  SNAPSHOT_STREAM_FAILED: { exit: 3, http: 502, summary: 'the snapshot stream broke off before it was complete' },
+  SNAPSHOT_DIGEST_MISMATCH: { exit: 3, http: 502, summary: "etcd's sha256 trailer does not match the streamed data" },
+  SNAPSHOT_INVALID: { exit: 3, http: 502, summary: 'the streamed snapshot is not a readable bbolt database' },
+  STORAGE_UNREACHABLE: { exit: 3, http: 503, summary: 'the storage endpoint cannot be reached' },
+  STORAGE_NOT_FOUND: { exit: 3, http: 502, summary: 'the bucket, directory or object does not exist' },
+  STORAGE_ACCESS_DENIED: { exit: 3, http: 502, summary: 'storage refused the request (credentials or permissions)' },
+  STORAGE_NO_SPACE: { exit: 3, http: 507, summary: 'the storage target is out of space' },
+  STORAGE_FAILED: { exit: 3, http: 502, summary: 'a storage operation failed' },
+  CATALOG_FAILED: { exit: 3, http: 500, summary: 'the SQLite catalog cannot be opened or written' },
+  VERIFY_FAILED: { exit: 1, http: 200, summary: 'a stored backup failed verification; the check that failed is named' },
+  ABORTED: { exit: 3, http: 503, summary: 'the operation was cancelled (signal or shutdown)' },
+  INTERNAL: { exit: 3, http: 500, summary: 'an unexpected internal error (a bug: please report it)' },
+} as const satisfies Record<string, CatalogueEntry>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class DrError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'DrError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get exitCode(): ExitCode {
+    return ERROR_CATALOGUE[this.code].exit;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CATALOGUE[this.code].http;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...this.details };
+  }
+}
+
+export function isDrError(err: unknown, code?: ErrorCode): err is DrError {
+  return err instanceof DrError && (code === undefined || err.code === code);
+}
+
+/** Wraps anything thrown into a DrError; unknown errors become INTERNAL with their message kept. */
+export function toDrError(err: unknown, fallback: ErrorCode = 'INTERNAL', context?: string): DrError {
+  if (err instanceof DrError) return err;
+  if (isAbortError(err)) return new DrError('ABORTED', context ? `${context}: cancelled` : 'cancelled');
+  const message = err instanceof Error ? err.message : String(err);
+  return new DrError(fallback, context ? `${context}: ${message}` : message, {}, { cause: err });
+}
+
+export function isAbortError(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR');
+}

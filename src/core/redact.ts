@@ -1,0 +1,36 @@
+/**
+ * Strips credentials from anything that may reach a log line or an error message.
+ */
+const SECRET_QUERY_KEYS = /^(password|secret|token|accesskeyid|secretaccesskey|access_key|secret_key|sessiontoken|x-amz-credential|x-amz-signature|x-amz-security-token|key)$/i;
+
+/** Removes user:password and secret-looking query parameters from a URL string. Never throws. */
+export function redactUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    // Not a URL: still hide anything that looks like user:pass@
+    return raw.replace(/\/\/[^/@\s]*@/g, '//***@');
+  }
+  if (url.username || url.password) {
+    url.username = url.username ? '***' : '';
+    url.password = '';
+  }
+  for (const key of [...url.searchParams.keys()]) {
+    if (SECRET_QUERY_KEYS.test(key)) url.searchParams.set(key, '***');
+  }
+  return url.toString();
+}
+
+/** pino redact paths used by every logger dr creates. */
+export const LOG_REDACT_PATHS = [
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'secretAccessKey',
+  '*.secretAccessKey',
+];

@@ -1,0 +1,69 @@
+/**
+ * The etcd client contract used by the rest of dr. IDs, revisions and raft indexes are bigint
+ * (they are uint64 on the wire and routinely exceed 2^53).
+ */
+import type { Readable } from 'node:stream';
+
+export interface TlsFiles {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+export interface EtcdConnectionOptions extends TlsFiles {
+  /** e.g. ["https://10.0.0.1:2379", "10.0.0.2:2379"]; scheme defaults to http unless TLS files are given. */
+  endpoints: string[];
+  user?: string;
+  password?: string;
+  /** @default 5000 */
+  dialTimeoutMs?: number;
+  /** @default 10000 (snapshot streams are bounded by an idle timeout of the same length instead) */
+  requestTimeoutMs?: number;
+  /** Which member to snapshot from. @default 'follower' */
+  snapshotFrom?: 'follower' | 'leader' | 'any';
+}
+
+export interface MemberStatus {
+  endpoint: string;
+  memberId: bigint;
+  clusterId: bigint;
+  leaderId: bigint;
+  version: string;
+  dbSize: bigint;
+  dbSizeInUse: bigint;
+  raftIndex: bigint;
+  raftTerm: bigint;
+  raftAppliedIndex: bigint;
+  revision: bigint;
+  isLearner: boolean;
+  errors: string[];
+}
+
+export interface Member {
+  id: bigint;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+export interface Alarm {
+  memberId: bigint;
+  alarm: 'NONE' | 'NOSPACE' | 'CORRUPT' | string;
+}
+
+export interface HashKVResult {
+  endpoint: string;
+  memberId: bigint;
+  hash: number;
+  compactRevision: bigint;
+  /** the header revision of the response */
+  revision: bigint;
+}
+
+export interface SnapshotSource {
+  endpoint: string;
+  status: MemberStatus;
+  /** Every blob of Maintenance.Snapshot in order: the db bytes followed by etcd's 32-byte sha256. */
+  stream: Readable;
+}

@@ -1,0 +1,48 @@
+/**
+ * The storage contract (modelled on restic's backend interface and unstorage's Driver): every backend
+ * (file://, s3://) implements these few operations; retry, logging and limits are wrappers composed once
+ * in open-backend.ts, never branches inside a backend.
+ *
+ * Vocabulary:
+ *  - key: a '/'-separated object name relative to the backend's root (the URL's path or prefix).
+ *  - an object is visible only once complete: put() writes to a temporary name / multipart upload and
+ *    publishes atomically at the end; a failed or aborted put leaves nothing behind (no orphan parts).
+ *
+ * Errors: a backend throws DrError with a STORAGE_* code and `details.transient` (true when a retry
+ * may help: timeouts, connection resets, 5xx, throttling).
+ */
+import type { Readable } from 'node:stream';
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+  /** S3 Object Lock retain-until date, when the backend knows one (retention must respect it). */
+  retainUntil?: Date;
+}
+
+export interface PutOptions {
+  signal?: AbortSignal;
+  /** Called with the number of bytes consumed from the body so far (for progress). */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface Backend {
+  /** The backend's location with credentials removed, for messages and logs. */
+  readonly location: string;
+  /** Streams body to key; the object becomes visible only when the whole body has been stored. */
+  put(key: string, body: Readable, opts?: PutOptions): Promise<{ size: number }>;
+  /** A stream of the whole object. Throws STORAGE_NOT_FOUND when it does not exist. */
+  get(key: string, opts?: { signal?: AbortSignal }): Promise<Readable>;
+  /** Throws STORAGE_NOT_FOUND when the object does not exist. */
+  stat(key: string): Promise<ObjectInfo>;
+  /** Every complete object whose key starts with prefix (no temporaries), in no particular order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Removes key; removing a missing key is not an error. */
+  remove(key: string): Promise<void>;
+  /** Checks that the target exists and is usable (directory writable, bucket reachable). */
+  check(): Promise<void>;
+  /** Removes leftovers of interrupted puts (temp files, incomplete multipart uploads) older than olderThanMs. */
+  cleanupIncomplete(prefix: string, olderThanMs: number): Promise<number>;
+  close(): Promise<void>;
+}
