@@ -19,24 +19,52 @@ interface CatalogueEntry {
 export const ERROR_CATALOGUE = {
   USAGE: { exit: 2, http: 400, summary: 'a command-line flag or argument is missing or malformed' },
   CONFIG_INVALID: { exit: 2, http: 400, summary: 'a configuration or members file is invalid' },
-  STORAGE_URL_INVALID: { exit: 2, http: 400, summary: 'a --storage URL cannot be parsed or names an unknown scheme' },
+  STORAGE_URL_INVALID: {
+    exit: 2,
+    http: 400,
+    summary: 'a --storage URL cannot be parsed or names an unknown scheme',
+  },
   TLS_FILE_UNREADABLE: { exit: 2, http: 400, summary: 'a CA, certificate or key file cannot be read' },
-  BACKUP_NOT_FOUND: { exit: 2, http: 404, summary: 'no backup with that id (or no backup at all for --latest)' },
+  BACKUP_NOT_FOUND: {
+    exit: 2,
+    http: 404,
+    summary: 'no backup with that id (or no backup at all for --latest)',
+  },
   ETCD_UNREACHABLE: { exit: 3, http: 503, summary: 'no etcd endpoint answered within the dial timeout' },
-  ETCD_TLS_FAILED: { exit: 3, http: 502, summary: 'the TLS handshake with an etcd endpoint failed (CA, certificate or key)' },
+  ETCD_TLS_FAILED: {
+    exit: 3,
+    http: 502,
+    summary: 'the TLS handshake with an etcd endpoint failed (CA, certificate or key)',
+  },
   ETCD_AUTH_FAILED: { exit: 3, http: 502, summary: 'etcd rejected the user name or password' },
   ETCD_PERMISSION_DENIED: { exit: 3, http: 502, summary: 'etcd refused the request for lack of permission' },
   ETCD_REQUEST_FAILED: { exit: 3, http: 502, summary: 'an etcd request failed or timed out' },
-  SNAPSHOT_STREAM_FAILED: { exit: 3, http: 502, summary: 'the snapshot stream broke off before it was complete' },
-  SNAPSHOT_DIGEST_MISMATCH: { exit: 3, http: 502, summary: "etcd's sha256 trailer does not match the streamed data" },
+  SNAPSHOT_STREAM_FAILED: {
+    exit: 3,
+    http: 502,
+    summary: 'the snapshot stream broke off before it was complete',
+  },
+  SNAPSHOT_DIGEST_MISMATCH: {
+    exit: 3,
+    http: 502,
+    summary: "etcd's sha256 trailer does not match the streamed data",
+  },
   SNAPSHOT_INVALID: { exit: 3, http: 502, summary: 'the streamed snapshot is not a readable bbolt database' },
   STORAGE_UNREACHABLE: { exit: 3, http: 503, summary: 'the storage endpoint cannot be reached' },
   STORAGE_NOT_FOUND: { exit: 3, http: 502, summary: 'the bucket, directory or object does not exist' },
-  STORAGE_ACCESS_DENIED: { exit: 3, http: 502, summary: 'storage refused the request (credentials or permissions)' },
+  STORAGE_ACCESS_DENIED: {
+    exit: 3,
+    http: 502,
+    summary: 'storage refused the request (credentials or permissions)',
+  },
   STORAGE_NO_SPACE: { exit: 3, http: 507, summary: 'the storage target is out of space' },
   STORAGE_FAILED: { exit: 3, http: 502, summary: 'a storage operation failed' },
   CATALOG_FAILED: { exit: 3, http: 500, summary: 'the SQLite catalog cannot be opened or written' },
-  VERIFY_FAILED: { exit: 1, http: 200, summary: 'a stored backup failed verification; the check that failed is named' },
+  VERIFY_FAILED: {
+    exit: 1,
+    http: 200,
+    summary: 'a stored backup failed verification; the check that failed is named',
+  },
   ABORTED: { exit: 3, http: 503, summary: 'the operation was cancelled (signal or shutdown)' },
   INTERNAL: { exit: 3, http: 500, summary: 'an unexpected internal error (a bug: please report it)' },
 } as const satisfies Record<string, CatalogueEntry>;
@@ -47,7 +75,12 @@ export class DrError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = 'DrError';
     this.code = code;
@@ -80,5 +113,7 @@ export function toDrError(err: unknown, fallback: ErrorCode = 'INTERNAL', contex
 }
 
 export function isAbortError(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR');
+  return (
+    err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR')
+  );
 }

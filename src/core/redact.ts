@@ -1,7 +1,8 @@
 /**
  * Strips credentials from anything that may reach a log line or an error message.
  */
-const SECRET_QUERY_KEYS = /^(password|secret|token|accesskeyid|secretaccesskey|access_key|secret_key|sessiontoken|x-amz-credential|x-amz-signature|x-amz-security-token|key)$/i;
+const SECRET_QUERY_KEYS =
+  /^(password|secret|token|accesskeyid|secretaccesskey|access_key|secret_key|sessiontoken|x-amz-credential|x-amz-signature|x-amz-security-token|key)$/i;
 
 /** Removes user:password and secret-looking query parameters from a URL string. Never throws. */
 export function redactUrl(raw: string): string {
