@@ -1,0 +1,209 @@
+/**
+ * The catalog is a local SQLite cache of the manifests in storage (fast listing, verification results,
+ * attempt history for metrics). Storage stays the source of truth: sync() and rebuild() reconstruct every
+ * backup row from the manifests alone, so a deleted catalog never loses a backup.
+ *
+ * Rows are keyed by storage location (a redacted URL), so one catalog serves several targets.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { DrError, isDrError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Manifest } from '../manifest/manifest.js';
+import { listStorage, readManifest } from '../manifest/manifest-store.js';
+import type { Backend } from '../storage/backend.js';
+import { migrate } from './migrations.js';
+
+export interface AttemptRecord {
+  cluster: string;
+  policy: string | null;
+  storage: string;
+  startedAt: Date;
+  finishedAt: Date;
+  result: 'success' | 'failure';
+  errorCode?: string | null;
+  errorMessage?: string | null;
+  backupId?: string | null;
+}
+
+export interface CatalogBackup {
+  manifest: Manifest;
+  verifiedAt: string | null;
+  verifyOk: boolean | null;
+}
+
+export interface SyncResult {
+  added: number;
+  removed: number;
+  invalid: { key: string; error: string }[];
+}
+
+interface BackupRow {
+  manifest: string;
+  verified_at: string | null;
+  verify_ok: number | null;
+}
+
+export class Catalog {
+  private constructor(
+    private readonly db: Database.Database,
+    readonly file: string,
+  ) {}
+
+  static open(file: string): Catalog {
+    try {
+      if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      const db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      migrate(db);
+      return new Catalog(db, file);
+    } catch (err) {
+      throw new DrError('CATALOG_FAILED', `catalog ${file}: ${(err as Error).message}`, {}, { cause: err });
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  upsertBackup(storage: string, m: Manifest): void {
+    this.db
+      .prepare(
+        `INSERT INTO backups (storage, id, cluster, policy, created_at, revision, db_size, stored_size, manifest)
+         VALUES (@storage, @id, @cluster, @policy, @created_at, @revision, @db_size, @stored_size, @manifest)
+         ON CONFLICT (storage, id) DO UPDATE SET manifest = excluded.manifest, policy = excluded.policy`,
+      )
+      .run({
+        storage,
+        id: m.id,
+        cluster: m.clusterName,
+        policy: m.policy,
+        created_at: m.createdAt,
+        revision: m.snapshot.revision,
+        db_size: m.snapshot.dbSize,
+        stored_size: m.stored.size,
+        manifest: JSON.stringify(m),
+      });
+  }
+
+  removeBackup(storage: string, id: string): void {
+    this.db.prepare('DELETE FROM backups WHERE storage = ? AND id = ?').run(storage, id);
+  }
+
+  /** Newest first. */
+  listBackups(storage: string, filter: { cluster?: string; policy?: string } = {}): CatalogBackup[] {
+    const rows = this.db
+      .prepare(
+        `SELECT manifest, verified_at, verify_ok FROM backups
+         WHERE storage = @storage AND (@cluster IS NULL OR cluster = @cluster) AND (@policy IS NULL OR policy = @policy)
+         ORDER BY created_at DESC, id DESC`,
+      )
+      .all({ storage, cluster: filter.cluster ?? null, policy: filter.policy ?? null }) as BackupRow[];
+    return rows.map(toBackup);
+  }
+
+  getBackup(storage: string, id: string): CatalogBackup | undefined {
+    const row = this.db.prepare('SELECT manifest, verified_at, verify_ok FROM backups WHERE storage = ? AND id = ?').get(storage, id) as
+      | BackupRow
+      | undefined;
+    return row ? toBackup(row) : undefined;
+  }
+
+  markVerified(storage: string, id: string, at: Date, ok: boolean): void {
+    this.db.prepare('UPDATE backups SET verified_at = ?, verify_ok = ? WHERE storage = ? AND id = ?').run(at.toISOString(), ok ? 1 : 0, storage, id);
+  }
+
+  recordAttempt(a: AttemptRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO attempts (cluster, policy, storage, started_at, finished_at, result, error_code, error_message, backup_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        a.cluster,
+        a.policy,
+        a.storage,
+        a.startedAt.toISOString(),
+        a.finishedAt.toISOString(),
+        a.result,
+        a.errorCode ?? null,
+        a.errorMessage ?? null,
+        a.backupId ?? null,
+      );
+  }
+
+  /** Newest first. */
+  recentAttempts(filter: { cluster?: string; policy?: string; limit?: number } = {}): AttemptRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM attempts WHERE (@cluster IS NULL OR cluster = @cluster) AND (@policy IS NULL OR policy = @policy)
+         ORDER BY finished_at DESC, rowid DESC LIMIT @limit`,
+      )
+      .all({ cluster: filter.cluster ?? null, policy: filter.policy ?? null, limit: filter.limit ?? 50 }) as Record<string, string | null>[];
+    return rows.map((r) => ({
+      cluster: r.cluster!,
+      policy: r.policy ?? null,
+      storage: r.storage!,
+      startedAt: new Date(r.started_at!),
+      finishedAt: new Date(r.finished_at!),
+      result: r.result as 'success' | 'failure',
+      errorCode: r.error_code,
+      errorMessage: r.error_message,
+      backupId: r.backup_id,
+    }));
+  }
+
+  /**
+   * Brings the rows of one storage in line with its manifests: one LIST, then a GET only for manifests the
+   * catalog does not have yet. Rows whose manifest is gone are dropped. Invalid manifests are reported.
+   */
+  async sync(backend: Backend, opts: { cluster?: string; logger?: Logger } = {}): Promise<SyncResult> {
+    const storage = backend.location;
+    const { manifests } = await listStorage(backend, opts.cluster);
+    const known = new Set(
+      (
+        this.db
+          .prepare('SELECT id FROM backups WHERE storage = @storage AND (@cluster IS NULL OR cluster = @cluster)')
+          .all({ storage, cluster: opts.cluster ?? null }) as { id: string }[]
+      ).map((r) => r.id),
+    );
+    const result: SyncResult = { added: 0, removed: 0, invalid: [] };
+    for (const [id, { key }] of manifests) {
+      if (known.has(id)) continue;
+      try {
+        this.upsertBackup(storage, await readManifest(backend, key));
+        result.added++;
+      } catch (err) {
+        if (isDrError(err, 'VERIFY_FAILED') || isDrError(err, 'STORAGE_NOT_FOUND')) {
+          result.invalid.push({ key, error: err.message });
+          opts.logger?.warn({ key, err: err.message }, 'skipping unreadable manifest');
+        } else throw err;
+      }
+    }
+    const del = this.db.prepare('DELETE FROM backups WHERE storage = ? AND id = ?');
+    for (const id of known) {
+      if (!manifests.has(id)) {
+        del.run(storage, id);
+        result.removed++;
+      }
+    }
+    return result;
+  }
+
+  /** Forgets everything about one storage and reads it back from its manifests. */
+  async rebuild(backend: Backend, opts: { logger?: Logger } = {}): Promise<SyncResult> {
+    this.db.prepare('DELETE FROM backups WHERE storage = ?').run(backend.location);
+    return this.sync(backend, opts);
+  }
+}
+
+function toBackup(row: BackupRow): CatalogBackup {
+  return {
+    manifest: JSON.parse(row.manifest) as Manifest,
+    verifiedAt: row.verified_at,
+    verifyOk: row.verify_ok === null ? null : row.verify_ok === 1,
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Safe local writes: write to `<target>.part-<random>` beside the target, fsync, rename, fsync the directory.
+ * The target appears whole or not at all.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Readable, Transform } from 'node:stream';
+import { DrError } from './errors.js';
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const h = await open(dir, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  return access(p, constants.F_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Streams `source` through `stages` into `target` atomically. `beforeCommit` runs after the data is
+ * fsynced and before the rename; if it throws, the temp file is removed and the target never appears.
+ */
+export async function writeFileAtomic(
+  target: string,
+  source: Readable,
+  stages: Transform[],
+  opts: { signal?: AbortSignal; beforeCommit?: () => void | Promise<void> } = {},
+): Promise<void> {
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.part-${randomBytes(4).toString('hex')}`);
+  const h = await open(tmp, 'wx', 0o644);
+  let closed = false;
+  try {
+    let pos = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        h.write(chunk, 0, chunk.length, pos).then(
+          () => {
+            pos += chunk.length;
+            cb();
+          },
+          (err: Error) => cb(err),
+        );
+      },
+    });
+    await pipeline([source, ...stages, sink], { signal: opts.signal });
+    await h.sync();
+    await h.close();
+    closed = true;
+    await opts.beforeCommit?.();
+    await rename(tmp, target);
+    await fsyncDir(path.dirname(target));
+  } catch (err) {
+    if (!closed) await h.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function refuseExisting(target: string, what: string): Promise<void> {
+  if (await exists(target)) throw new DrError('USAGE', `${what}: ${target} already exists; dr never overwrites it`);
+}

@@ -1,0 +1,187 @@
+/**
+ * Takes one backup: snapshot stream -> digest check -> spool + zstd -> storage, then the manifest (the
+ * commit point). On any failure nothing becomes visible: the upload is aborted by the backend, a data
+ * object already published is removed, and the spool file is deleted.
+ */
+import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
+import { CompressStream } from 'zstd-napi';
+import type { Clock } from '../core/clock.js';
+import { DrError, toDrError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { redactUrl } from '../core/redact.js';
+import { TOOL_VERSION } from '../core/version.js';
+import type { MemberStatus } from '../etcd/types.js';
+import { snapshotStatus } from '../formats/bbolt/snapshot-status.js';
+import { openFileSource } from '../formats/file-byte-source.js';
+import { dataKey, newBackupId, validateClusterName } from '../manifest/layout.js';
+import { MANIFEST_FORMAT_VERSION, type Manifest } from '../manifest/manifest.js';
+import { writeManifest } from '../manifest/manifest-store.js';
+import type { Backend } from '../storage/backend.js';
+import { SnapshotDigest } from './snapshot-digest.js';
+import { Spool } from './spool.js';
+import { StreamMeter } from './stream-meter.js';
+
+/** What the pipeline needs from an etcd client (src/etcd/client.ts satisfies it). */
+export interface SnapshotProvider {
+  pickSnapshotSource(prefer: 'follower' | 'leader' | 'any'): Promise<{ endpoint: string; status: MemberStatus }>;
+  snapshot(endpoint: string, signal?: AbortSignal): Readable;
+  memberList(): Promise<{ id: bigint; name: string }[]>;
+}
+
+export interface BackupDeps {
+  etcd: SnapshotProvider;
+  backend: Backend;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface BackupOptions {
+  clusterName: string;
+  policy?: string | null;
+  /** zstd level 1..19; 0 stores the plain snapshot uncompressed. @default 3 */
+  compressionLevel?: number;
+  /** @default 'follower' */
+  snapshotFrom?: 'follower' | 'leader' | 'any';
+  /** where the spool file goes. @default os.tmpdir() */
+  tmpDir?: string;
+  signal?: AbortSignal;
+  /** bytes received from etcd so far, and the db size etcd reported (an estimate of the total) */
+  onProgress?: (received: number, expected: number) => void;
+}
+
+export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise<Manifest> {
+  const { etcd, backend, logger, clock } = deps;
+  const cluster = validateClusterName(opts.clusterName);
+  const level = opts.compressionLevel ?? 3;
+  if (!Number.isInteger(level) || level < 0 || level > 19) {
+    throw new DrError('USAGE', `compression level ${level} is out of range (0 = none, 1..19)`);
+  }
+  opts.signal?.throwIfAborted();
+
+  const { endpoint, status } = await etcd.pickSnapshotSource(opts.snapshotFrom ?? 'follower');
+  const where = redactUrl(endpoint);
+  const startedAt = clock.now();
+  const id = newBackupId(startedAt);
+  const key = dataKey(cluster, id);
+  const spoolPath = path.join(opts.tmpDir ?? os.tmpdir(), `dr-${id}.snapshot.part`);
+  const log = logger.child({ backup: id, cluster, endpoint: where });
+  log.info({ key }, 'backup started');
+
+  let published = false;
+  try {
+    const source = etcd.snapshot(endpoint, opts.signal);
+    let received = 0;
+    if (opts.onProgress) {
+      const expected = Number(status.dbSize);
+      source.on('data', (c: Buffer) => {
+        received += c.length;
+        opts.onProgress!(received, expected);
+      });
+    }
+    const digest = new SnapshotDigest(where);
+    const spool = new Spool(spoolPath);
+    const compressor: Transform =
+      level === 0 ? new PassThrough() : new CompressStream({ compressionLevel: level, checksumFlag: true, nbWorkers: 2 });
+    const meter = new StreamMeter();
+
+    let streamError: unknown = null;
+    const streamed = new Promise<void>((resolve) => {
+      pipeline(source, digest, spool, compressor, meter, (err) => {
+        if (err) streamError = err;
+        resolve();
+      });
+    });
+    // The spool is complete when its writable side finishes; the bbolt walk can start then, while the
+    // compressed tail is still being uploaded.
+    const spooled = once(spool, 'finish').then(
+      () => true,
+      () => false,
+    );
+
+    let putError: unknown = null;
+    const stored = await backend.put(key, meter, { signal: opts.signal }).catch((err: unknown) => {
+      putError = err;
+      return null;
+    });
+    await streamed;
+    if (streamError || putError || !stored) {
+      // The stream's own error says more (digest mismatch, member died) than the upload's "body failed".
+      throw streamError ?? putError;
+    }
+    published = true;
+    await spooled;
+
+    const src = openFileSource(spoolPath);
+    let st;
+    try {
+      st = snapshotStatus(src);
+    } finally {
+      src.close();
+    }
+    const d = digest.result;
+    if (st.totalSize !== d.dbSize) {
+      throw new DrError(
+        'SNAPSHOT_INVALID',
+        `snapshot from ${where}: bbolt says ${st.totalSize} bytes (pgid x page size) but ${d.dbSize} were streamed`,
+      );
+    }
+
+    const memberName = await etcd
+      .memberList()
+      .then((ms) => ms.find((m) => m.id === status.memberId)?.name ?? null)
+      .catch(() => null);
+    const completedAt = clock.now();
+    const manifest: Manifest = {
+      formatVersion: MANIFEST_FORMAT_VERSION,
+      id,
+      clusterName: cluster,
+      policy: opts.policy ?? null,
+      createdAt: startedAt.toISOString(),
+      completedAt: completedAt.toISOString(),
+      durationMs: completedAt.getTime() - startedAt.getTime(),
+      source: {
+        endpoint: where,
+        memberId: status.memberId.toString(16),
+        memberName,
+        isLeader: status.leaderId === status.memberId,
+        clusterId: status.clusterId.toString(16),
+        etcdVersion: status.version,
+        raftIndex: status.raftIndex.toString(),
+        raftTerm: status.raftTerm.toString(),
+      },
+      snapshot: {
+        revision: st.revision.toString(),
+        totalKeys: st.totalKey,
+        hash: st.hash,
+        dbSize: d.dbSize,
+        sha256: d.sha256,
+        etcdSha256: d.etcdSha256,
+        size: d.size,
+        consistentIndex: st.consistentIndex === null ? null : st.consistentIndex.toString(),
+      },
+      stored: {
+        key,
+        size: meter.bytes,
+        sha256: meter.sha256,
+        compression: level === 0 ? 'none' : 'zstd',
+        compressionLevel: level === 0 ? null : level,
+        encryption: null,
+      },
+      tool: { name: 'etcd-dr', version: TOOL_VERSION },
+    };
+    await writeManifest(backend, manifest, opts.signal);
+    log.info({ revision: manifest.snapshot.revision, size: manifest.stored.size }, 'backup committed');
+    return manifest;
+  } catch (err) {
+    const e = toDrError(err, 'INTERNAL', `backup of cluster ${cluster} from ${where}`);
+    log.warn({ code: e.code, err: e.message }, 'backup failed');
+    if (published) await backend.remove(key).catch((rmErr: unknown) => log.error({ err: String(rmErr), key }, 'could not remove data object of failed backup'));
+    throw e;
+  } finally {
+    await rm(spoolPath, { force: true });
+  }
+}

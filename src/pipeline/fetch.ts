@@ -1,0 +1,60 @@
+/**
+ * `dr fetch`: turns a stored backup back into the plain snapshot file that `etcdctl snapshot save` would
+ * have written, checking the stored sha256, etcd's trailer and the snapshot sha256 while writing. The
+ * output appears only if every check passed.
+ */
+import type { Transform } from 'node:stream';
+import { DecompressStream } from 'zstd-napi';
+import { DrError } from '../core/errors.js';
+import { refuseExisting, writeFileAtomic } from '../core/safe-file.js';
+import type { Manifest } from '../manifest/manifest.js';
+import type { Backend } from '../storage/backend.js';
+import { SnapshotDigest } from './snapshot-digest.js';
+import { StreamMeter } from './stream-meter.js';
+import { readBackError } from './read-back-error.js';
+
+export interface FetchResult {
+  file: string;
+  size: number;
+  sha256: string;
+}
+
+export function decompressorFor(manifest: Manifest): Transform[] {
+  if (manifest.stored.encryption) {
+    throw new DrError('USAGE', `backup ${manifest.id} is encrypted (key ${manifest.stored.encryption.keyId}); this dr cannot decrypt it`);
+  }
+  return manifest.stored.compression === 'zstd' ? [new DecompressStream()] : [];
+}
+
+export async function fetchSnapshot(
+  backend: Backend,
+  manifest: Manifest,
+  outFile: string,
+  opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
+): Promise<FetchResult> {
+  await refuseExisting(outFile, 'fetch');
+  const storedMeter = new StreamMeter();
+  const digest = new SnapshotDigest(`backup ${manifest.id}`);
+  const plainMeter = new StreamMeter(opts.onProgress);
+  const body = await backend.get(manifest.stored.key, { signal: opts.signal });
+  try {
+    await writeFileAtomic(outFile, body, [storedMeter, ...decompressorFor(manifest), digest, plainMeter], {
+      signal: opts.signal,
+      beforeCommit: () => {
+        if (storedMeter.sha256 !== manifest.stored.sha256) {
+          throw new DrError('VERIFY_FAILED', `fetch ${manifest.id}: stored object ${manifest.stored.key} sha256 ${storedMeter.sha256} != manifest ${manifest.stored.sha256}`, {
+            check: 'stored-sha256',
+          });
+        }
+        if (plainMeter.sha256 !== manifest.snapshot.sha256) {
+          throw new DrError('VERIFY_FAILED', `fetch ${manifest.id}: snapshot sha256 ${plainMeter.sha256} != manifest ${manifest.snapshot.sha256}`, {
+            check: 'snapshot-sha256',
+          });
+        }
+      },
+    });
+  } catch (err) {
+    throw readBackError(err, `fetch ${manifest.id}`);
+  }
+  return { file: outFile, size: plainMeter.bytes, sha256: plainMeter.sha256 };
+}
