@@ -67,3 +67,28 @@ export interface SnapshotSource {
   /** Every blob of Maintenance.Snapshot in order: the db bytes followed by etcd's 32-byte sha256. */
   stream: Readable;
 }
+
+/** One answer of statusAll(): the member's status, or why it did not answer. */
+export interface EndpointStatus {
+  endpoint: string;
+  status?: MemberStatus;
+  error?: import('../core/errors.js').DrError;
+}
+
+export interface KeyValue {
+  key: Buffer;
+  value: Buffer;
+  createRevision: bigint;
+  modRevision: bigint;
+  version: bigint;
+  lease: bigint;
+}
+
+export interface PutItem {
+  key: string | Uint8Array;
+  value: string | Uint8Array;
+  /** lease ID from leaseGrant(); 0n or absent for none */
+  lease?: bigint;
+}
+
+export type SnapshotPreference = 'follower' | 'leader' | 'any';

@@ -1,0 +1,39 @@
+/**
+ * Reads the CA / client certificate / key files once, when the client is created, so a typo in a path is
+ * a configuration error (exit 2) reported before any connection attempt.
+ */
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { DrError } from '../core/errors.js';
+import type { TlsFiles } from './types.js';
+
+function readTlsFile(kind: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new DrError(
+      'TLS_FILE_UNREADABLE',
+      `etcd: cannot read the ${kind} file ${file} (${reason})`,
+      { file, kind },
+      { cause: err },
+    );
+  }
+}
+
+export function hasTlsFiles(files: TlsFiles): boolean {
+  return Boolean(files.caFile || files.certFile || files.keyFile);
+}
+
+export function sslCredentials(files: TlsFiles): grpc.ChannelCredentials {
+  if (Boolean(files.certFile) !== Boolean(files.keyFile)) {
+    throw new DrError(
+      'CONFIG_INVALID',
+      `etcd: a client certificate needs both --cert and --key (got only ${files.certFile ? '--cert' : '--key'})`,
+    );
+  }
+  const ca = files.caFile ? readTlsFile('CA', files.caFile) : null;
+  const cert = files.certFile ? readTlsFile('client certificate', files.certFile) : null;
+  const key = files.keyFile ? readTlsFile('client key', files.keyFile) : null;
+  return grpc.credentials.createSsl(ca, key, cert);
+}
