@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything etcd-dr needs on a Debian machine with Node 20 (run as root), then builds.
+#   Debian: etcd-server + etcd-client (etcd/etcdctl 3.4), prometheus (promtool, for alert-rule tests), openssl.
+#   npm: the locked dependencies (native modules better-sqlite3 and zstd-napi build with node-gyp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v etcd >/dev/null || need_apt+=(etcd-server)
+command -v etcdctl >/dev/null || need_apt+=(etcd-client)
+command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v openssl >/dev/null || need_apt+=(openssl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # --no-install-recommends: the prometheus package would otherwise pull in a whole node exporter stack
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# Debian's etcd-server package may start a system etcd on 2379/2380; dr never uses it, and the sandbox
+# and tests use their own ports, so it is left alone.
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: building" >&2
+npm run --silent build
+echo "setup: done (etcd $(etcd --version | head -1 | awk '{print $3}'), node $(node --version))" >&2

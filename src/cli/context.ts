@@ -1,0 +1,158 @@
+/**
+ * What every command shares: the connection flags (as etcdctl spells them), the storage URL, the catalog
+ * path, and turning them into the objects core modules take. The only place that reads process.env.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { systemClock, type Clock } from '../core/clock.js';
+import { DrError } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import type { EtcdConnectionOptions } from '../etcd/types.js';
+import { Catalog } from '../catalog/catalog.js';
+import { openBackend } from '../storage/open-backend.js';
+import type { Backend } from '../storage/backend.js';
+import { loadClusterFromConfig } from './config-source.js';
+
+export interface GlobalFlags {
+  json?: boolean;
+  endpoints?: string;
+  cacert?: string;
+  cert?: string;
+  key?: string;
+  user?: string;
+  password?: string;
+  passwordFile?: string;
+  config?: string;
+  cluster?: string;
+  storage?: string;
+  catalog?: string;
+  dialTimeout?: string;
+  commandTimeout?: string;
+}
+
+export function addJsonOption(cmd: Command): Command {
+  return cmd.option('--json', 'print exactly one JSON document on stdout');
+}
+
+export function addConnectionOptions(cmd: Command): Command {
+  return cmd
+    .option('--endpoints <list>', 'comma-separated etcd client URLs (env ETCDCTL_ENDPOINTS)')
+    .option('--cacert <file>', 'CA bundle that signed the etcd server certificates')
+    .option('--cert <file>', 'client certificate for mTLS')
+    .option('--key <file>', 'client private key for mTLS')
+    .option('--user <name[:password]>', 'etcd user (password after a colon, or from --password / --password-file / DR_ETCD_PASSWORD)')
+    .option('--password <password>', 'etcd password (prefer --password-file: argv is visible to other users)')
+    .option('--password-file <file>', 'file holding the etcd password')
+    .option('--config <file>', 'dr config file (YAML) that defines clusters and storage')
+    .option('--cluster <name>', 'cluster name in --config')
+    .option('--dial-timeout <ms>', 'connect timeout per endpoint in milliseconds', '5000')
+    .option('--command-timeout <ms>', 'timeout of one etcd request in milliseconds', '10000');
+}
+
+export function addStorageOption(cmd: Command): Command {
+  return cmd
+    .option('--storage <url>', "file:///abs/dir or 's3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true' (env DR_STORAGE)")
+    .option('--catalog <file>', 'SQLite catalog (env DR_CATALOG; default $XDG_STATE_HOME/etcd-dr/catalog.sqlite)');
+}
+
+export function addClusterNameOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--cluster-name <name>', 'name the backups are grouped under (default: --cluster, else "default")'));
+}
+
+export interface CommandContext {
+  flags: GlobalFlags;
+  logger: Logger;
+  clock: Clock;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+}
+
+export function makeContext(flags: GlobalFlags, signal: AbortSignal): CommandContext {
+  return { flags, logger: createLogger(), clock: systemClock, env: process.env, signal };
+}
+
+function positiveInt(raw: string | undefined, flag: string, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new DrError('USAGE', `${flag}: "${raw}" is not a positive number of milliseconds`);
+  return n;
+}
+
+function readSecretFile(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new DrError('USAGE', `${flag}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** The etcd connection from flags, or from --config/--cluster (flags given explicitly win). */
+export function resolveEtcdOptions(ctx: CommandContext): EtcdConnectionOptions {
+  const f = ctx.flags;
+  let base: EtcdConnectionOptions | undefined;
+  if (f.config || f.cluster) {
+    if (!f.config || !f.cluster) throw new DrError('USAGE', '--config and --cluster go together');
+    base = loadClusterFromConfig(f.config, f.cluster, ctx.env).connection;
+  }
+  const endpointsRaw = f.endpoints ?? ctx.env.ETCDCTL_ENDPOINTS;
+  const endpoints = endpointsRaw
+    ? endpointsRaw
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean)
+    : base?.endpoints;
+  if (!endpoints?.length) throw new DrError('USAGE', 'no etcd endpoints: pass --endpoints (or --config FILE --cluster NAME)');
+  for (const e of endpoints) {
+    if (!/^(https?:\/\/)?[^\s/:]+(:\d+)?\/?$/.test(e) && !/^(https?:\/\/)?\[[0-9a-f:]+\](:\d+)?\/?$/i.test(e)) {
+      throw new DrError('USAGE', `--endpoints: "${e}" is not host:port or a http(s) URL`);
+    }
+  }
+  let user = f.user ?? base?.user;
+  let password = f.password ?? (f.passwordFile ? readSecretFile(f.passwordFile, '--password-file') : undefined) ?? base?.password;
+  if (f.user?.includes(':')) {
+    const i = f.user.indexOf(':');
+    user = f.user.slice(0, i);
+    password = f.user.slice(i + 1);
+  }
+  if (user && password === undefined) password = ctx.env.DR_ETCD_PASSWORD;
+  if (user && password === undefined) throw new DrError('USAGE', `--user ${user}: no password (use --password-file, --user name:password or DR_ETCD_PASSWORD)`);
+  if (!user && (f.password || f.passwordFile)) throw new DrError('USAGE', '--password needs --user');
+  return {
+    ...base,
+    endpoints,
+    caFile: f.cacert ?? base?.caFile,
+    certFile: f.cert ?? base?.certFile,
+    keyFile: f.key ?? base?.keyFile,
+    user,
+    password,
+    dialTimeoutMs: positiveInt(f.dialTimeout, '--dial-timeout', base?.dialTimeoutMs ?? 5000),
+    requestTimeoutMs: positiveInt(f.commandTimeout, '--command-timeout', base?.requestTimeoutMs ?? 10000),
+  };
+}
+
+export function resolveClusterName(ctx: CommandContext, explicit?: string): string {
+  return explicit ?? ctx.flags.cluster ?? 'default';
+}
+
+export function storageUrl(ctx: CommandContext): string {
+  const url = ctx.flags.storage ?? ctx.env.DR_STORAGE;
+  if (!url) throw new DrError('USAGE', 'no storage: pass --storage URL (or set DR_STORAGE)');
+  return url;
+}
+
+export async function openStorage(ctx: CommandContext): Promise<Backend> {
+  return openBackend(storageUrl(ctx), { logger: ctx.logger });
+}
+
+export function catalogPath(ctx: CommandContext): string {
+  if (ctx.flags.catalog) return ctx.flags.catalog;
+  if (ctx.env.DR_CATALOG) return ctx.env.DR_CATALOG;
+  const state = ctx.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  return path.join(state, 'etcd-dr', 'catalog.sqlite');
+}
+
+export function openCatalog(ctx: CommandContext): Catalog {
+  return Catalog.open(catalogPath(ctx));
+}

@@ -1,0 +1,29 @@
+/**
+ * Garbage collection: data objects without a manifest (a backup that failed after its upload, or a crash
+ * between upload and manifest) and incomplete uploads. Only leftovers older than minAgeMs are touched, so
+ * that a backup in flight in another process is never removed under it.
+ */
+import type { Clock } from '../core/clock.js';
+import { listStorage } from '../manifest/manifest-store.js';
+import type { Backend } from '../storage/backend.js';
+
+export interface GcResult {
+  orphans: { key: string; size: number; lastModified: string; removed: boolean }[];
+  incompleteUploadsRemoved: number;
+}
+
+export async function collectGarbage(
+  backend: Backend,
+  opts: { clock: Clock; minAgeMs: number; dryRun: boolean; cluster?: string },
+): Promise<GcResult> {
+  const { orphans } = await listStorage(backend, opts.cluster);
+  const now = opts.clock.now().getTime();
+  const result: GcResult = { orphans: [], incompleteUploadsRemoved: 0 };
+  for (const o of orphans) {
+    const old = now - o.lastModified.getTime() >= opts.minAgeMs;
+    if (old && !opts.dryRun) await backend.remove(o.key);
+    result.orphans.push({ key: o.key, size: o.size, lastModified: o.lastModified.toISOString(), removed: old && !opts.dryRun });
+  }
+  if (!opts.dryRun) result.incompleteUploadsRemoved = await backend.cleanupIncomplete(opts.cluster ? `${opts.cluster}/` : '', opts.minAgeMs);
+  return result;
+}
