@@ -10,7 +10,8 @@ const TLS_TEXT =
   /handshake|ssl|tls|certificate|cert_|self[- ]signed|unable to (verify|get local issuer)|wrong version number|alert|ERR_OSSL|packet length too long|hostname\/IP does not match/i;
 const AUTH_FAILED_TEXT = /authentication failed|invalid user ?id or password|user name not found/i;
 const AUTH_NOT_ENABLED_TEXT = /authentication is not enabled/i;
-const INVALID_TOKEN_TEXT = /invalid auth token|auth token.*expired|user name is empty/i;
+const INVALID_TOKEN_TEXT = /invalid auth token|auth token.*expired/i;
+const USER_EMPTY_TEXT = /user name is empty/i;
 const PERMISSION_TEXT = /permission denied/i;
 
 export function isGrpcError(err: unknown): err is ServiceError {
@@ -40,6 +41,9 @@ export function classifyEtcdError(err: unknown, endpoint: string, operation: str
   } else if (AUTH_NOT_ENABLED_TEXT.test(details)) {
     code = 'ETCD_AUTH_FAILED';
     why = 'a user was given but authentication is not enabled on this cluster';
+  } else if (USER_EMPTY_TEXT.test(details)) {
+    code = 'ETCD_AUTH_FAILED';
+    why = 'the cluster requires authentication: give a user and password';
   } else if (grpcCode === GrpcStatus.PERMISSION_DENIED || PERMISSION_TEXT.test(details)) {
     code = 'ETCD_PERMISSION_DENIED';
     why = `permission denied (${details})`;

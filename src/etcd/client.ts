@@ -374,6 +374,7 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
       classify: (err) => classifyEtcdError(err, endpoint, 'snapshot'),
       shouldRetry: (err) => Boolean(opts.user) && isInvalidTokenError(err),
       beforeRetry: () => {
+        log.info({ endpoint }, 'etcd auth token rejected; authenticating again');
         token = undefined;
       },
     });

@@ -78,7 +78,10 @@ describe('etcd client against a real 3-member cluster', () => {
   });
 
   it('gives equal HashKV on every member at the same revision', async () => {
-    await client.txnPuts([{ key: '/h/1', value: 'a' }, { key: '/h/2', value: 'b' }]);
+    await client.txnPuts([
+      { key: '/h/1', value: 'a' },
+      { key: '/h/2', value: 'b' },
+    ]);
     const rev = (await client.status(c.endpoints[0]!)).revision;
     // followers apply asynchronously; wait until each has reached rev
     for (const e of c.endpoints) {
