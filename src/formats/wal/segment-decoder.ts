@@ -1,0 +1,423 @@
+/**
+ * Decodes the record frames of ONE WAL segment held in a Buffer (§2.2–§2.6) and checks the rolling
+ * CRC32C chain. Bytes in, records and problems out: no I/O, never throws on bad data.
+ *
+ * Vocabulary:
+ * - frame: 8-byte length field + record bytes + zero padding to the next multiple of 8;
+ * - running CRC: CRC32C chained over the data of every non-crc record, across segments (§2.4);
+ * - valid end: the offset just after the last good record before the first problem (etcd's
+ *   lastValidOff: where `Repair` would truncate a torn last segment);
+ * - torn record: a frame in the LAST segment that fails to decode or to match its CRC and whose body
+ *   has an all-zero 512-byte sector chunk (§2.6 rule 4), or that runs past the end of the file;
+ * - resync (continue mode): after a problem, scan forward over 8-aligned offsets for the next
+ *   plausible length field + record, and go on decoding from there.
+ */
+import { crc32c } from '@node-rs/crc32';
+import protobuf from 'protobufjs';
+import { T, StrictDecodeError } from '../raft/proto.js';
+import { MAX_WAL_RECORD_BYTES, SECTOR_BYTES, WalRecordType } from './record-type.js';
+
+export interface WalRecord {
+  /** offset of the record's length field in the segment */
+  offset: number;
+  recBytes: number;
+  padBytes: number;
+  /** walpb.Record.type (1..5 in a sound WAL) */
+  type: number;
+  /** walpb.Record.crc as stored */
+  crc: number;
+  /** walpb.Record.data: a view into the segment buffer (no copy) */
+  data: Buffer | undefined;
+  /** 0-based position of the record in its segment */
+  ordinal: number;
+  /** found by resyncing after a problem: its CRC could not be checked against the chain */
+  resynced: boolean;
+  /** the record decoded and its CRC matched (or could not be checked, see resynced) */
+  crcValid: boolean;
+}
+
+export type WalProblemCode =
+  | 'WAL_LENGTH_INVALID'
+  | 'WAL_RECORD_TOO_LARGE'
+  | 'WAL_PADDING_NONZERO'
+  | 'WAL_RECORD_DECODE'
+  | 'WAL_CRC_MISMATCH'
+  | 'WAL_CRC_CHAIN_BROKEN'
+  | 'WAL_TORN_TAIL'
+  | 'WAL_ZEROED_SECTOR'
+  | 'WAL_SEGMENT_TRUNCATED'
+  | 'WAL_SEGMENT_ENDS_EARLY'
+  | 'WAL_RECORDS_AFTER_END'
+  | 'WAL_TAIL_NOT_ZERO';
+
+export interface WalProblem {
+  code: WalProblemCode;
+  /** offset in the segment where the problem is (usually a length field) */
+  offset: number;
+  /** ordinal of the record concerned, when there is one */
+  record?: number;
+  message: string;
+}
+
+export interface SegmentDecodeOptions {
+  /**
+   * Running CRC at the end of the previous segment. Undefined (or 0) when no previous segment was
+   * read: the segment's first crc record then seeds the chain unchecked, as in etcd.
+   */
+  prevCrc?: number;
+  /** the torn-write rule applies only to the last segment */
+  isLast: boolean;
+  /** forensic mode: resync past problems instead of stopping at the first fatal one @default false */
+  continuePastError?: boolean;
+}
+
+export interface SegmentDecodeResult {
+  records: number;
+  /** running CRC after the last record (to seed the next segment) */
+  endCrc: number;
+  /** etcd's lastValidOff: end of the last good record before the first stopping problem */
+  validEnd: number;
+  /**
+   * How the segment ended: 'eof' (records up to the last byte), 'zero-tail' (a zero length field and only
+   * zeros after it), 'torn' (a torn last record, repairable), 'corrupt' (a fatal problem), 'garbage-tail'
+   * (zero length field followed by non-zero bytes that hold no records).
+   */
+  end: 'eof' | 'zero-tail' | 'torn' | 'corrupt' | 'garbage-tail';
+  problems: WalProblem[];
+  /** records decoded after the first stopping problem (continue mode) */
+  recovered: number;
+}
+
+const ZERO_CHUNK = Buffer.alloc(1 << 16);
+
+/** true when buf[from, to) holds only zero bytes */
+export function isZeroRange(buf: Buffer, from: number, to: number): boolean {
+  for (let p = from; p < to; p += ZERO_CHUNK.length) {
+    const end = Math.min(to, p + ZERO_CHUNK.length);
+    if (!buf.subarray(p, end).equals(ZERO_CHUNK.subarray(0, end - p))) return false;
+  }
+  return true;
+}
+
+/** The first all-zero chunk of [from, to) cut at absolute 512-byte boundaries (§2.6), or -1. */
+export function firstZeroSectorChunk(buf: Buffer, from: number, to: number): number {
+  let p = from;
+  while (p < to) {
+    const next = Math.min(to, (Math.floor(p / SECTOR_BYTES) + 1) * SECTOR_BYTES);
+    if (isZeroRange(buf, p, next)) return p;
+    p = next;
+  }
+  return -1;
+}
+
+interface Frame {
+  recBytes: number;
+  padBytes: number;
+  /** the top byte matches what etcd's encoder writes for recBytes */
+  canonical: boolean;
+  zero: boolean;
+}
+
+function readLengthField(buf: Buffer, off: number): Frame {
+  const lo = buf.readUInt32LE(off);
+  const hi = buf.readUInt32LE(off + 4);
+  const top = hi >>> 24;
+  const recBytes = lo + (hi & 0xffffff) * 0x1_0000_0000;
+  // etcd reads the field as int64: negative means padding is present in bits 56..58
+  const padBytes = top & 0x80 ? top & 7 : 0;
+  const wantPad = (8 - (recBytes % 8)) % 8;
+  const canonical = wantPad === 0 ? top === 0 : top === (0x80 | wantPad);
+  return { recBytes, padBytes, canonical, zero: lo === 0 && hi === 0 };
+}
+
+type Decoded = { ok: true; type: number; crc: number; data: Buffer | undefined } | { ok: false; error: string };
+
+function decodeRecordAt(reader: protobuf.Reader, start: number, len: number): Decoded {
+  try {
+    // a decode that threw earlier leaves reader.len shortened: reset both ends every time
+    reader.len = reader.buf.length;
+    reader.pos = start;
+    const m = T.walRecord.decode(reader, len) as unknown as {
+      type?: number | { low: number; high: number };
+      crc?: number;
+      data?: Buffer;
+      $unknowns?: Uint8Array[];
+    };
+    if (m.$unknowns) {
+      for (const raw of m.$unknowns) {
+        const tag = protobuf.Reader.create(raw).uint32();
+        if ((tag & 7) === 3 || (tag & 7) === 4 || T.walRecord.fieldsById[tag >>> 3])
+          throw new StrictDecodeError(`walpb.Record: wrong wire type ${tag & 7} for field ${tag >>> 3}`);
+      }
+    }
+    const t = m.type;
+    // a type outside int32 is as wrong as 6; keep the low bits only for the message
+    const type = typeof t === 'number' ? t : t ? (t.high === 0 ? t.low >>> 0 : t.low) : 0;
+    const data = m.data && m.data.length > 0 ? m.data : undefined;
+    return { ok: true, type, crc: (m.crc ?? 0) >>> 0, data };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+
+/**
+ * Finds the next plausible record frame at an 8-aligned offset >= from: canonical non-zero length field,
+ * frame inside the buffer, zero padding, a walpb.Record with type 1..5. Returns -1 when none.
+ */
+export function findNextFrame(buf: Buffer, from: number, reader?: protobuf.Reader): number {
+  const r = reader ?? strictReader(buf);
+  {
+    for (let pos = Math.ceil(from / 8) * 8; pos + 8 <= buf.length; pos += 8) {
+      const hi = buf.readUInt32LE(pos + 4);
+      const top = hi >>> 24;
+      if (top !== 0 && (top < 0x81 || top > 0x87)) continue;
+      const f = readLengthField(buf, pos);
+      if (f.zero || !f.canonical || f.recBytes < 2 || f.recBytes >= MAX_WAL_RECORD_BYTES - f.padBytes) continue;
+      const bodyEnd = pos + 8 + f.recBytes;
+      if (bodyEnd + f.padBytes > buf.length) continue;
+      if (f.padBytes && !isZeroRange(buf, bodyEnd, bodyEnd + f.padBytes)) continue;
+      const d = decodeRecordAt(r, pos + 8, f.recBytes);
+      if (d.ok && d.type >= 1 && d.type <= 5 && (d.type === WalRecordType.Crc) === (d.data === undefined)) return pos;
+    }
+    return -1;
+  }
+}
+
+function strictReader(buf: Buffer): protobuf.Reader {
+  const r = protobuf.Reader.create(buf);
+  // keep unknown fields: decodeRecordAt rejects known fields with a wrong wire type, as gogo does
+  (r as unknown as { discardUnknown: boolean }).discardUnknown = false;
+  return r;
+}
+
+/**
+ * Decodes one segment. `onRecord` receives every record that framed and decoded (including ones whose
+ * CRC failed: the problem list says which), in file order.
+ */
+export function decodeWalSegment(
+  buf: Buffer,
+  opts: SegmentDecodeOptions,
+  onRecord?: (rec: WalRecord) => void,
+): SegmentDecodeResult {
+  const len = buf.length;
+  const reader = strictReader(buf);
+  const problems: WalProblem[] = [];
+  const cont = opts.continuePastError === true;
+  let running = (opts.prevCrc ?? 0) >>> 0;
+  let off = 0;
+  let ordinal = 0;
+  let validEnd = 0;
+  let stopped = false;
+  let end: SegmentDecodeResult['end'] = 'eof';
+  let recovered = 0;
+  let resyncing = false;
+  // after a CRC mismatch at record N: the chain value N's data really produced, to tell a damaged crc
+  // field (data intact) from damaged data at record N+1
+  let altRunning: { value: number; problem: WalProblem } | undefined;
+
+  const stop = (p: WalProblem, kind: SegmentDecodeResult['end'], resumeFrom: number): boolean => {
+    problems.push(p);
+    if (!stopped) {
+      stopped = true;
+      end = kind;
+    }
+    const next = findNextFrame(buf, resumeFrom, reader);
+    if (next < 0 || !cont) return false;
+    off = next;
+    resyncing = true;
+    return true;
+  };
+
+  for (;;) {
+    if (off >= len) break;
+    if (len - off < 8) {
+      const msg = `partial length field (${len - off} bytes) at offset ${off}`;
+      if (opts.isLast) stop({ code: 'WAL_TORN_TAIL', offset: off, message: `${msg}: torn write` }, 'torn', len);
+      else stop({ code: 'WAL_SEGMENT_TRUNCATED', offset: off, message: `${msg} in a segment that is not the last` }, 'corrupt', len);
+      break;
+    }
+    const f = readLengthField(buf, off);
+    if (f.zero) {
+      if (isZeroRange(buf, off, len)) {
+        if (!stopped) end = 'zero-tail';
+        break;
+      }
+      // a zero length field ends the segment for etcd; anything after it is never read
+      const next = findNextFrame(buf, off + 8, reader);
+      if (next >= 0) {
+        const code: WalProblemCode = opts.isLast ? 'WAL_RECORDS_AFTER_END' : 'WAL_SEGMENT_ENDS_EARLY';
+        const p: WalProblem = {
+          code,
+          offset: off,
+          message: `zero length field at offset ${off} ends the segment for etcd, but a record frame follows at offset ${next}: etcd silently skips everything after offset ${off}`,
+        };
+        if (!stop(p, 'corrupt', next)) break;
+        continue;
+      }
+      if (opts.isLast) {
+        problems.push({
+          code: 'WAL_TAIL_NOT_ZERO',
+          offset: off,
+          message: `zero length field at offset ${off} is followed by non-zero bytes that hold no records (etcd zero-fills them on its next start)`,
+        });
+        if (!stopped) end = 'garbage-tail';
+      } else {
+        problems.push({
+          code: 'WAL_SEGMENT_ENDS_EARLY',
+          offset: off,
+          message: `zero length field at offset ${off} in a segment that is not the last: the ${len - off} bytes after it are skipped by etcd`,
+        });
+        if (!stopped) {
+          stopped = true;
+          end = 'corrupt';
+        }
+      }
+      break;
+    }
+
+    const bodyStart = off + 8;
+    const bodyEnd = bodyStart + f.recBytes;
+    const frameEnd = bodyEnd + f.padBytes;
+    if (f.recBytes >= MAX_WAL_RECORD_BYTES - f.padBytes) {
+      const p: WalProblem = {
+        code: f.canonical ? 'WAL_RECORD_TOO_LARGE' : 'WAL_LENGTH_INVALID',
+        offset: off,
+        record: ordinal,
+        message: `length field at offset ${off} claims ${f.recBytes} bytes${f.canonical ? '' : ' and has a malformed padding byte'}: above etcd's 10 MiB record limit (fatal, not repairable)`,
+      };
+      if (!stop(p, 'corrupt', off + 8)) break;
+      continue;
+    }
+    if (frameEnd > len) {
+      const msg = `record at offset ${off} (${f.recBytes} bytes + ${f.padBytes} padding) runs past the end of the ${len}-byte segment`;
+      const p: WalProblem = opts.isLast
+        ? { code: 'WAL_TORN_TAIL', offset: off, record: ordinal, message: `${msg}: torn write` }
+        : { code: 'WAL_SEGMENT_TRUNCATED', offset: off, record: ordinal, message: `${msg}, which is not the last` };
+      if (!stop(p, opts.isLast ? 'torn' : 'corrupt', off + 8)) break;
+      continue;
+    }
+
+    const d = decodeRecordAt(reader, bodyStart, f.recBytes);
+    let crcOk = true;
+    let computed = running;
+    if (d.ok && d.type !== WalRecordType.Crc) {
+      computed = d.data ? crc32c(d.data, running) >>> 0 : running;
+      if (resyncing) computed = d.crc;
+      crcOk = computed === d.crc;
+      if (!crcOk && altRunning) {
+        const alt = d.data ? crc32c(d.data, altRunning.value) >>> 0 : altRunning.value;
+        if (alt === d.crc) {
+          altRunning.problem.message += `; the next record chains from the data's own CRC, so the stored crc field of that record was damaged and its data is intact`;
+          crcOk = true;
+          computed = alt;
+        }
+      }
+    }
+    altRunning = undefined;
+
+    if (!d.ok || !crcOk) {
+      // §2.6 rule 4: torn only in the last segment and only with an all-zero sector chunk in the body
+      const zeroAt = firstZeroSectorChunk(buf, bodyStart, frameEnd);
+      const what = !d.ok
+        ? `record at offset ${off} does not decode (${d.error})`
+        : `record at offset ${off} (type ${d.type}) fails its CRC: stored ${hex(d.crc)}, chain gives ${hex(computed)}`;
+      if (opts.isLast && zeroAt >= 0) {
+        const next = frameEnd < len ? findNextFrame(buf, frameEnd, reader) : -1;
+        if (next < 0) {
+          const trailing = isZeroRange(buf, frameEnd, len) ? '' : ' (non-zero bytes follow, but no records)';
+          const p: WalProblem = {
+            code: 'WAL_TORN_TAIL',
+            offset: off,
+            record: ordinal,
+            message: `${what}; its body has an all-zero sector at offset ${zeroAt}: a torn write at the tail${trailing}. etcd repairs this on start by truncating at offset ${validEnd}`,
+          };
+          stop(p, 'torn', len);
+          break;
+        }
+        const p: WalProblem = {
+          code: 'WAL_ZEROED_SECTOR',
+          offset: off,
+          record: ordinal,
+          message: `${what}; its body has an all-zero sector at offset ${zeroAt}, yet intact records follow at offset ${next}: etcd would treat it as a torn write and truncate at offset ${validEnd}, discarding them`,
+        };
+        if (!stop(p, 'corrupt', next)) break;
+        continue;
+      }
+      const zeroNote = zeroAt >= 0 ? `; the body has an all-zero sector at offset ${zeroAt}` : '';
+      if (!d.ok) {
+        const p: WalProblem = { code: 'WAL_RECORD_DECODE', offset: off, record: ordinal, message: `${what}${zeroNote}` };
+        if (!stop(p, 'corrupt', off + 8)) break;
+        continue;
+      }
+      // framing is intact: report, re-seed the chain from the stored value and go on with the next frame
+      const p: WalProblem = { code: 'WAL_CRC_MISMATCH', offset: off, record: ordinal, message: `${what}${zeroNote}` };
+      problems.push(p);
+      if (!stopped) {
+        stopped = true;
+        end = 'corrupt';
+      }
+      if (!cont) break;
+      altRunning = { value: computed, problem: p };
+      computed = d.crc;
+    }
+
+    if (d.type === WalRecordType.Crc) {
+      if (running !== 0 && running !== d.crc && !resyncing) {
+        problems.push({
+          code: 'WAL_CRC_CHAIN_BROKEN',
+          offset: off,
+          record: ordinal,
+          message: `crc record at offset ${off} holds ${hex(d.crc)} but the chain so far gives ${hex(running)}`,
+        });
+        if (!stopped) {
+          stopped = true;
+          end = 'corrupt';
+        }
+        if (!cont) break;
+      }
+      computed = d.crc;
+    }
+    running = computed;
+
+    if (f.padBytes && !isZeroRange(buf, bodyEnd, frameEnd)) {
+      problems.push({
+        code: 'WAL_PADDING_NONZERO',
+        offset: bodyEnd,
+        record: ordinal,
+        message: `padding after the record at offset ${off} (bytes ${bodyEnd}..${frameEnd - 1}) is not zero; etcd ignores padding, the record itself is intact`,
+      });
+    }
+    if (!f.canonical) {
+      problems.push({
+        code: 'WAL_LENGTH_INVALID',
+        offset: off,
+        record: ordinal,
+        message: `length field at offset ${off} has top byte 0x${buf[off + 7]!.toString(16)}, expected ${f.recBytes % 8 ? `0x${(0x80 | (8 - (f.recBytes % 8))).toString(16)}` : '0x00'} for a ${f.recBytes}-byte record`,
+      });
+      if (!stopped) {
+        stopped = true;
+        end = 'corrupt';
+      }
+    }
+
+    onRecord?.({
+      offset: off,
+      recBytes: f.recBytes,
+      padBytes: f.padBytes,
+      type: d.type,
+      crc: d.crc,
+      data: d.data,
+      ordinal,
+      resynced: resyncing,
+      crcValid: crcOk,
+    });
+    if (stopped) recovered++;
+    resyncing = false;
+    ordinal++;
+    off = frameEnd;
+    if (!stopped) validEnd = off;
+  }
+  return { records: ordinal, endCrc: running, validEnd, end, problems, recovered };
+}
