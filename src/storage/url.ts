@@ -1,0 +1,191 @@
+/**
+ * The --storage URL: the only way a user names a storage target. Pure parsing, no I/O, no environment:
+ * credentials never travel in the URL (the s3 backend takes them from the AWS default chain), and every
+ * message about a URL goes through redactUrl in case someone put a secret in it anyway.
+ *
+ *   file:///abs/dir
+ *   s3://bucket/prefix?endpoint=http://host:port&region=us-east-1&forcePathStyle=true
+ *       &maxAttempts=3&partSizeMiB=16&queueSize=4&connectTimeoutMs=10000&requestTimeoutMs=120000
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DrError } from '../core/errors.js';
+import { redactUrl } from '../core/redact.js';
+
+export interface FileStorageUrl {
+  scheme: 'file';
+  /** Absolute, normalised directory. */
+  dir: string;
+  /** The URL with credentials removed, for messages. */
+  redacted: string;
+}
+
+export interface S3StorageUrl {
+  scheme: 's3';
+  bucket: string;
+  /** '' or a prefix ending in '/' that every key is stored under. */
+  prefix: string;
+  /** S3-compatible endpoint (http or https, no path); undefined means AWS itself. */
+  endpoint?: string;
+  /** undefined lets the AWS default chain (AWS_REGION, profile) decide. */
+  region?: string;
+  /** @default false (virtual-hosted style, as AWS wants); most S3-compatible servers need true. */
+  forcePathStyle: boolean;
+  /** Attempts per HTTP request made by the SDK itself (parts of a multipart upload included). @default 3 */
+  maxAttempts: number;
+  /** Multipart part size in MiB; memory per upload is about queueSize x partSizeMiB. @default 16 */
+  partSizeMiB: number;
+  /** Parts uploaded concurrently. @default 4 */
+  queueSize: number;
+  /** TCP connect timeout. @default 10000 */
+  connectTimeoutMs: number;
+  /** Socket inactivity timeout of one request. @default 120000 */
+  requestTimeoutMs: number;
+  redacted: string;
+}
+
+export type StorageUrl = FileStorageUrl | S3StorageUrl;
+
+export const MIN_PART_SIZE_MIB = 16;
+/** S3's limit for one part. */
+const MAX_PART_SIZE_MIB = 5 * 1024;
+
+const S3_PARAMS = [
+  'endpoint',
+  'region',
+  'forcePathStyle',
+  'maxAttempts',
+  'partSizeMiB',
+  'queueSize',
+  'connectTimeoutMs',
+  'requestTimeoutMs',
+] as const;
+
+export function parseStorageUrl(raw: string): StorageUrl {
+  const shown = redactUrl(raw);
+  const fail = (reason: string): never => {
+    throw new DrError('STORAGE_URL_INVALID', `storage URL ${shown}: ${reason}`, { url: shown });
+  };
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail('not a URL (expected file:///abs/dir or s3://bucket/prefix?endpoint=...)');
+  }
+  if (url.username || url.password) {
+    fail('credentials must not be in the URL; use the AWS environment or profile chain');
+  }
+  switch (url.protocol) {
+    case 'file:':
+      return parseFile(raw, url, shown, fail);
+    case 's3:':
+      return parseS3(url, shown, fail);
+    default:
+      return fail(`unknown scheme "${url.protocol.replace(/:$/, '')}" (supported: file, s3)`);
+  }
+}
+
+function parseFile(raw: string, url: URL, shown: string, fail: (r: string) => never): FileStorageUrl {
+  // WHATWG URL turns file:rel/dir into file:///rel/dir, so the absolute form is checked on the raw text.
+  if (!/^file:\/\/\//i.test(raw)) {
+    fail(
+      url.host
+        ? `host "${url.host}" not allowed: use file:///abs/dir`
+        : 'path must be absolute: file:///abs/dir',
+    );
+  }
+  if (url.search)
+    fail(`unknown parameter "${[...url.searchParams.keys()][0] ?? url.search}" (file URLs take none)`);
+  if (url.hash) fail('fragment (#...) not allowed');
+  const dir = path.resolve(fileURLToPath(url));
+  if (dir === path.parse(dir).root) fail('path must name a directory below the file system root');
+  return { scheme: 'file', dir, redacted: shown };
+}
+
+function parseS3(url: URL, shown: string, fail: (r: string) => never): S3StorageUrl {
+  const bucket = url.hostname;
+  if (!bucket) fail('missing bucket: s3://bucket/prefix');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/.test(bucket)) {
+    fail(`bucket "${bucket}" is not a valid bucket name (3-63 letters, digits, '.', '-', '_')`);
+  }
+  if (url.port) fail(`bucket "${bucket}" must not have a port; put the endpoint in ?endpoint=`);
+  if (url.hash) fail('fragment (#...) not allowed');
+  let prefix = decodeURIComponent(url.pathname).replace(/^\/+/, '');
+  if (
+    prefix.split('/').some((seg, i, all) => (seg === '' && i < all.length - 1) || seg === '.' || seg === '..')
+  ) {
+    fail(`prefix "${prefix}" has an empty, '.' or '..' segment`);
+  }
+  if (prefix && !prefix.endsWith('/')) prefix += '/';
+
+  for (const key of url.searchParams.keys()) {
+    if (!(S3_PARAMS as readonly string[]).includes(key)) {
+      fail(`unknown parameter "${key}" (allowed: ${S3_PARAMS.join(', ')})`);
+    }
+  }
+  const q = url.searchParams;
+  const one = (name: string): string | undefined => {
+    const all = q.getAll(name);
+    if (all.length > 1) fail(`parameter "${name}" given ${all.length} times`);
+    return all[0];
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const v = one(name);
+    if (v === undefined) return def;
+    if (!/^\d+$/.test(v)) fail(`parameter "${name}" must be a whole number, got "${v}"`);
+    const n = Number(v);
+    if (n < min || n > max) fail(`parameter "${name}" must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+
+  let endpoint: string | undefined;
+  const rawEndpoint = one('endpoint');
+  if (rawEndpoint !== undefined) {
+    let ep: URL | undefined;
+    try {
+      ep = new URL(rawEndpoint);
+    } catch {
+      ep = undefined;
+    }
+    if (!ep || (ep.protocol !== 'http:' && ep.protocol !== 'https:') || !ep.hostname) {
+      fail(
+        `parameter "endpoint" must be an http(s) URL like http://host:port, got "${redactUrl(rawEndpoint)}"`,
+      );
+    }
+    if (ep.username || ep.password) fail('parameter "endpoint" must not carry credentials');
+    if (ep.pathname !== '/' || ep.search || ep.hash) {
+      fail(`parameter "endpoint" must have no path or query, got "${redactUrl(rawEndpoint)}"`);
+    }
+    endpoint = ep.origin;
+  }
+
+  const region = one('region');
+  if (region !== undefined && !/^[a-z0-9-]{1,64}$/.test(region)) {
+    fail(`parameter "region" must look like us-east-1, got "${region}"`);
+  }
+
+  const fps = one('forcePathStyle');
+  if (fps !== undefined && fps !== 'true' && fps !== 'false') {
+    fail(`parameter "forcePathStyle" must be true or false, got "${fps}"`);
+  }
+
+  const partSizeMiB = int('partSizeMiB', MIN_PART_SIZE_MIB, 0, MAX_PART_SIZE_MIB);
+  if (partSizeMiB < MIN_PART_SIZE_MIB) {
+    fail(`parameter "partSizeMiB" must be at least ${MIN_PART_SIZE_MIB}, got ${partSizeMiB}`);
+  }
+
+  return {
+    scheme: 's3',
+    bucket,
+    prefix,
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(region !== undefined ? { region } : {}),
+    forcePathStyle: fps === 'true',
+    maxAttempts: int('maxAttempts', 3, 1, 20),
+    partSizeMiB,
+    queueSize: int('queueSize', 4, 1, 64),
+    connectTimeoutMs: int('connectTimeoutMs', 10_000, 1, 600_000),
+    requestTimeoutMs: int('requestTimeoutMs', 120_000, 1, 3_600_000),
+    redacted: shown,
+  };
+}
