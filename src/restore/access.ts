@@ -1,0 +1,75 @@
+/**
+ * How dr reaches each member: its host (local or through its ssh prefix) and its control (local,
+ * systemd, manual). Built once per restore so the facts, the executor and a resume all agree.
+ */
+import { DrError } from '../core/errors.js';
+import { etcdArgs } from '../etcd/member-process.js';
+import { localControl, localSpec } from './control/local.js';
+import { manualControl } from './control/manual.js';
+import { systemdControl } from './control/systemd.js';
+import type { MemberControl, Prompt } from './control/types.js';
+import { localHost, shellLine, sshHost, type MemberHost } from './host.js';
+import type { MembersFile, TargetMember } from './members-file.js';
+
+export interface MemberAccess {
+  hostFor(m: TargetMember): MemberHost;
+  controlFor(m: TargetMember): MemberControl;
+}
+
+export function memberAccess(
+  target: MembersFile,
+  o: { token: string; initialCluster: string; prompt?: Prompt; hostFor?: (m: TargetMember) => MemberHost },
+): MemberAccess {
+  const hosts = new Map<string, MemberHost>();
+  const hostFor =
+    o.hostFor ??
+    ((m: TargetMember) => {
+      const prefix = m.control.type === 'systemd' ? m.control.ssh : undefined;
+      if (!prefix) return localHost;
+      if (!hosts.has(prefix)) hosts.set(prefix, sshHost(prefix));
+      return hosts.get(prefix)!;
+    });
+  const controls = new Map<string, MemberControl>();
+  const controlFor = (m: TargetMember): MemberControl => {
+    let c = controls.get(m.name);
+    if (c) return c;
+    const common = { member: m, initialCluster: o.initialCluster, token: o.token };
+    switch (m.control.type) {
+      case 'local':
+        c = localControl({ ...common, etcdBinary: target.binaries.etcd });
+        break;
+      case 'systemd':
+        c = systemdControl({ unit: m.control.unit, host: hostFor(m) });
+        break;
+      case 'manual':
+        c = manualControl({
+          name: m.name,
+          commands: (action) => manualCommands(common, action),
+          prompt:
+            o.prompt ??
+            (() => Promise.reject(new DrError('USAGE', `restore: member ${m.name} is manual and no prompt is available (no TTY)`))),
+        });
+        break;
+    }
+    controls.set(m.name, c);
+    return c;
+  };
+  return { hostFor, controlFor };
+}
+
+/** For manual members: the exact etcd command line (without the test-only timing flags local mode adds). */
+export function manualCommands(
+  common: { member: TargetMember; initialCluster: string; token: string },
+  action: 'stop' | 'start',
+): string[] {
+  const m = common.member;
+  if (action === 'stop') return [`systemctl stop etcd   # or however member ${m.name} is run: it must not be running`];
+  const args = etcdArgs(localSpec(common));
+  const drop = new Set(['--heartbeat-interval', '--election-timeout']);
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (drop.has(args[i]!)) i++;
+    else kept.push(args[i]!);
+  }
+  return [shellLine(['etcd', ...kept])];
+}

@@ -1,0 +1,99 @@
+/**
+ * The few questions a restore asks a running cluster (is it healthy, who leads, is everyone caught up,
+ * what do the checks say), behind one small interface so waits and verification can be driven by a fake
+ * in unit tests. The real one uses dr's gRPC client; the key count uses etcdctl's --count-only until the
+ * client grows a count option.
+ */
+import { request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { createEtcdClient } from '../etcd/client.js';
+import type { HashKVResult, Member, MemberStatus } from '../etcd/types.js';
+import { runCommand } from './host.js';
+import type { MembersFile } from './members-file.js';
+
+export interface ClusterProbe {
+  /** GET /health on a client URL: true when the member sees a leader and answers */
+  health(endpoint: string, signal?: AbortSignal): Promise<boolean>;
+  status(endpoint: string): Promise<MemberStatus>;
+  memberList(): Promise<Member[]>;
+  hashKV(endpoint: string, revision: bigint): Promise<HashKVResult>;
+  /** live keys at the member's current revision */
+  keyCount(endpoint: string, signal?: AbortSignal): Promise<{ count: number; revision: bigint }>;
+  close(): void;
+}
+
+export interface ClientTls {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+/** How dr presents itself to the members: clientTls, else the first member's TLS files. */
+export function clientTlsFor(target: MembersFile): ClientTls | undefined {
+  if (target.clientTls) return target.clientTls;
+  const t = target.members.find((m) => m.tls)?.tls;
+  return t ? { caFile: t.caFile, certFile: t.certFile, keyFile: t.keyFile } : undefined;
+}
+
+export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdctl?: string }): ClusterProbe {
+  const client = createEtcdClient({ endpoints: opts.endpoints, ...opts.tls, dialTimeoutMs: 2000, requestTimeoutMs: 5000 });
+  const tlsArgs = [
+    ...(opts.tls?.caFile ? ['--cacert', opts.tls.caFile] : []),
+    ...(opts.tls?.certFile ? ['--cert', opts.tls.certFile] : []),
+    ...(opts.tls?.keyFile ? ['--key', opts.tls.keyFile] : []),
+  ];
+  return {
+    health: (endpoint, signal) => healthProbe(endpoint, opts.tls, signal),
+    status: (endpoint) => client.status(endpoint),
+    memberList: () => client.memberList(),
+    hashKV: (endpoint, revision) => client.hashKV(endpoint, revision),
+    async keyCount(endpoint, signal) {
+      const r = await runCommand(
+        [opts.etcdctl ?? 'etcdctl', '--endpoints', endpoint, ...tlsArgs, 'get', '', '--from-key', '--count-only', '-w', 'json'],
+        { signal, env: { ETCDCTL_API: '3' } },
+      );
+      const count = /"count":(\d+)/.exec(r.stdout);
+      const rev = /"revision":(\d+)/.exec(r.stdout);
+      if (r.code !== 0 || !rev) throw new Error(`etcdctl get --count-only on ${endpoint}: ${r.stderr.trim() || r.stdout}`);
+      // etcd omits a zero count from the JSON
+      return { count: count ? Number(count[1]) : 0, revision: BigInt(rev[1]!) };
+    },
+    close: () => client.close(),
+  };
+}
+
+export async function healthProbe(endpoint: string, tls?: ClientTls, signal?: AbortSignal): Promise<boolean> {
+  const url = new URL('/health', endpoint);
+  const timeout = AbortSignal.timeout(3000);
+  const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  let body: string;
+  if (url.protocol === 'https:') {
+    body = await new Promise<string>((resolve, reject) => {
+      const req = httpsRequest(
+        url,
+        {
+          ca: tls?.caFile ? readFileSync(tls.caFile) : undefined,
+          cert: tls?.certFile ? readFileSync(tls.certFile) : undefined,
+          key: tls?.keyFile ? readFileSync(tls.keyFile) : undefined,
+          signal: sig,
+        },
+        (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => (b += d.toString()));
+          res.on('end', () => resolve(res.statusCode === 200 ? b : ''));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  } else {
+    const res = await fetch(url, { signal: sig });
+    body = res.ok ? await res.text() : '';
+  }
+  try {
+    return (JSON.parse(body) as { health?: string }).health === 'true';
+  } catch {
+    return false;
+  }
+}

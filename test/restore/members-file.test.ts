@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { isDrError } from '../../src/core/errors.js';
+import { parseMembersYaml } from '../../src/restore/members-file.js';
+
+const good = `
+initialClusterToken: tok
+members:
+  - name: a
+    peerURLs: [http://127.0.0.1:2380]
+    clientURLs: [http://127.0.0.1:2379]
+    dataDir: /var/lib/etcd-a
+    control: { type: local }
+  - name: b
+    peerURLs: [https://10.0.0.2:2380]
+    clientURLs: [https://10.0.0.2:2379]
+    dataDir: /var/lib/etcd
+    walDir: /var/lib/etcd-wal
+    tls: { caFile: /etc/etcd/ca.pem, certFile: /etc/etcd/s.pem, keyFile: /etc/etcd/s-key.pem, clientCertAuth: true }
+    control: { type: systemd, unit: etcd.service, ssh: "ssh -i /root/k root@10.0.0.2" }
+  - name: c
+    peerURLs: [http://127.0.0.1:2382]
+    clientURLs: [http://127.0.0.1:2381]
+    dataDir: /var/lib/etcd-c
+    control: { type: manual }
+`;
+
+function errorOf(text: string): { message: string; code: string } {
+  try {
+    parseMembersYaml(text, 'members.yaml');
+  } catch (err) {
+    if (isDrError(err)) return { message: err.message, code: err.code };
+    throw err;
+  }
+  throw new Error('no error');
+}
+
+describe('members file', () => {
+  it('parses every control type', () => {
+    const f = parseMembersYaml(good);
+    expect(f.members.map((m) => m.control.type)).toEqual(['local', 'systemd', 'manual']);
+    expect(f.members[1]!.tls!.clientCertAuth).toBe(true);
+    expect(f.members[0]!.tls).toBeUndefined();
+    expect(f.initialClusterToken).toBe('tok');
+  });
+
+  it('names the member and the field at fault', () => {
+    const e = errorOf(good.replace('https://10.0.0.2:2380', 'https://10.0.0.2:2380/path'));
+    expect(e.code).toBe('CONFIG_INVALID');
+    expect(e.message).toContain('members.yaml: member "b" (members[1]) field peerURLs[0]');
+  });
+
+  it('rejects relative data dirs, duplicates, unknown keys, unknown control, and TLS/scheme mismatches', () => {
+    expect(errorOf(good.replace('/var/lib/etcd-a', 'etcd-a')).message).toMatch(/member "a" \(members\[0\]\) field dataDir: must be an absolute path/);
+    expect(errorOf(good.replace('dataDir: /var/lib/etcd-c', 'dataDir: /var/lib/etcd-a')).message).toMatch(/member "c" .* field dataDir: directory \/var\/lib\/etcd-a is also used by member "a"/);
+    expect(errorOf(good.replace('name: c', 'name: a')).message).toMatch(/name a is also used/);
+    expect(errorOf(good.replace('control: { type: manual }', 'control: { type: docker }')).message).toMatch(/member "c" .* field control/);
+    expect(errorOf(good.replace('control: { type: local }', 'control: { type: local }\n    colour: red')).message).toMatch(/member "a" .*colour/);
+    expect(errorOf(good.replace('    tls: { caFile', '    xtls: { caFile')).message).toMatch(/member "b" .*(tls|xtls)/);
+    expect(errorOf('members: []').message).toMatch(/field members/);
+    expect(errorOf('members: [').message).toMatch(/not valid YAML/);
+  });
+});
