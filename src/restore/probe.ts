@@ -1,7 +1,7 @@
 /**
  * The few questions a restore asks a running cluster (is it healthy, who leads, is everyone caught up,
  * what do the checks say), behind one small interface so waits and verification can be driven by a fake
- * in unit tests. The real one uses dr's gRPC client; the key count uses etcdctl's --count-only until the
+ * in unit tests. The real one uses dr's gRPC client; the key count uses etcdctl (RangeResponse.count with --limit 1) until the
  * client grows a count option.
  */
 import { request as httpsRequest } from 'node:https';
@@ -17,7 +17,7 @@ export interface ClusterProbe {
   status(endpoint: string): Promise<MemberStatus>;
   memberList(): Promise<Member[]>;
   hashKV(endpoint: string, revision: bigint): Promise<HashKVResult>;
-  /** live keys at the member's current revision */
+  /** live keys at the member's current revision (RangeResponse.count is the whole range's, whatever the limit) */
   keyCount(endpoint: string, signal?: AbortSignal): Promise<{ count: number; revision: bigint }>;
   close(): void;
 }
@@ -49,12 +49,12 @@ export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdct
     hashKV: (endpoint, revision) => client.hashKV(endpoint, revision),
     async keyCount(endpoint, signal) {
       const r = await runCommand(
-        [opts.etcdctl ?? 'etcdctl', '--endpoints', endpoint, ...tlsArgs, 'get', '', '--from-key', '--count-only', '-w', 'json'],
+        [opts.etcdctl ?? 'etcdctl', '--endpoints', endpoint, ...tlsArgs, 'get', '', '--from-key', '--keys-only', '--limit', '1', '-w', 'json'],
         { signal, env: { ETCDCTL_API: '3' } },
       );
       const count = /"count":(\d+)/.exec(r.stdout);
       const rev = /"revision":(\d+)/.exec(r.stdout);
-      if (r.code !== 0 || !rev) throw new Error(`etcdctl get --count-only on ${endpoint}: ${r.stderr.trim() || r.stdout}`);
+      if (r.code !== 0 || !rev) throw new Error(`etcdctl get --limit 1 on ${endpoint}: ${r.stderr.trim() || r.stdout}`);
       // etcd omits a zero count from the JSON
       return { count: count ? Number(count[1]) : 0, revision: BigInt(rev[1]!) };
     },
