@@ -71,13 +71,22 @@ export interface RunningMember {
   exited: Promise<number | string>;
 }
 
-export function startMember(spec: LocalMemberSpec): RunningMember {
+export interface StartMemberOptions {
+  /**
+   * Start the member in its own process group and let this process exit without waiting for it (the
+   * sandbox's members outlive the command that started them). @default false
+   */
+  detached?: boolean;
+}
+
+export function startMember(spec: LocalMemberSpec, opts: StartMemberOptions = {}): RunningMember {
   const out = openSync(spec.logFile, 'a');
   const child = spawn(spec.etcdBinary ?? 'etcd', etcdArgs(spec), {
     stdio: ['ignore', out, out],
-    detached: false,
+    detached: opts.detached ?? false,
   });
   closeSync(out);
+  if (opts.detached) child.unref();
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
     child.on('error', (err) => resolve(`spawn error: ${err.message}`));

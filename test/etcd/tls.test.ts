@@ -79,7 +79,6 @@ describe('etcd client over TLS with --client-cert-auth', () => {
     });
     expect(err.code).toBe('ETCD_TLS_FAILED');
     expect(err.message).toContain(c.endpoints[0]);
-    if (process.env.DR_TEST_PRINT) console.log(err.message);
   });
 
   it('reports a missing client certificate as ETCD_TLS_FAILED', async () => {
