@@ -61,8 +61,31 @@ const S3_PARAMS = [
   'requestTimeoutMs',
 ] as const;
 
-export function parseStorageUrl(raw: string): StorageUrl {
+/**
+ * redactUrl plus the URLs nested in query values (an endpoint=http://user:pass@host would otherwise
+ * pass through it untouched).
+ */
+export function redactStorageUrl(raw: string): string {
   const shown = redactUrl(raw);
+  let url: URL;
+  try {
+    url = new URL(shown);
+  } catch {
+    return shown;
+  }
+  let changed = false;
+  for (const [k, v] of [...url.searchParams]) {
+    const r = v.includes('@') ? redactUrl(v) : v;
+    if (r !== v) {
+      url.searchParams.set(k, r);
+      changed = true;
+    }
+  }
+  return changed ? url.toString() : shown;
+}
+
+export function parseStorageUrl(raw: string): StorageUrl {
+  const shown = redactStorageUrl(raw);
   const fail = (reason: string): never => {
     throw new DrError('STORAGE_URL_INVALID', `storage URL ${shown}: ${reason}`, { url: shown });
   };
@@ -79,7 +102,7 @@ export function parseStorageUrl(raw: string): StorageUrl {
     case 'file:':
       return parseFile(raw, url, shown, fail);
     case 's3:':
-      return parseS3(url, shown, fail);
+      return parseS3(raw, url, shown, fail);
     default:
       return fail(`unknown scheme "${url.protocol.replace(/:$/, '')}" (supported: file, s3)`);
   }
@@ -102,7 +125,7 @@ function parseFile(raw: string, url: URL, shown: string, fail: (r: string) => ne
   return { scheme: 'file', dir, redacted: shown };
 }
 
-function parseS3(url: URL, shown: string, fail: (r: string) => never): S3StorageUrl {
+function parseS3(raw: string, url: URL, shown: string, fail: (r: string) => never): S3StorageUrl {
   const bucket = url.hostname;
   if (!bucket) fail('missing bucket: s3://bucket/prefix');
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/.test(bucket)) {
@@ -110,7 +133,14 @@ function parseS3(url: URL, shown: string, fail: (r: string) => never): S3Storage
   }
   if (url.port) fail(`bucket "${bucket}" must not have a port; put the endpoint in ?endpoint=`);
   if (url.hash) fail('fragment (#...) not allowed');
-  let prefix = decodeURIComponent(url.pathname).replace(/^\/+/, '');
+  // The raw path, because URL parsing has already resolved '..' and '.' segments away.
+  const rawPath = raw.replace(/^s3:\/\/[^/?#]*/i, '').split(/[?#]/)[0] ?? '';
+  let prefix: string;
+  try {
+    prefix = decodeURIComponent(rawPath).replace(/^\/+/, '');
+  } catch {
+    return fail(`prefix "${rawPath}" has a malformed %-escape`);
+  }
   if (
     prefix.split('/').some((seg, i, all) => (seg === '' && i < all.length - 1) || seg === '.' || seg === '..')
   ) {

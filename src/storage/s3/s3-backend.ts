@@ -41,6 +41,8 @@ export interface S3BackendOptions {
   clock?: Clock;
   /** Warnings that do not fail the operation (an abort the server refused). @default silentLogger */
   logger?: Logger;
+  /** Keys per ListObjectsV2 page (tests use a small one to exercise pagination). @default 1000 */
+  listPageSize?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -54,6 +56,7 @@ export class S3Backend implements Backend {
   private readonly endpoint: string;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly listPageSize: number;
 
   constructor(
     private readonly url: S3StorageUrl,
@@ -65,6 +68,7 @@ export class S3Backend implements Backend {
     this.location = `s3://${url.bucket}/${url.prefix}${url.endpoint ? ` (endpoint ${this.endpoint})` : ''}`;
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
+    this.listPageSize = opts.listPageSize ?? 1000;
     this.client = new S3Client({
       ...(url.region !== undefined ? { region: url.region } : {}),
       ...(url.endpoint !== undefined ? { endpoint: url.endpoint } : {}),
@@ -233,6 +237,7 @@ export class S3Backend implements Backend {
             Bucket: this.bucket,
             Prefix: this.prefix + prefix,
             ContinuationToken: token,
+            MaxKeys: this.listPageSize,
           }),
         );
       } catch (err) {
