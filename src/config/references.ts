@@ -1,0 +1,103 @@
+/**
+ * Checks between sections of the config: unique names, policies naming clusters and storage targets
+ * that exist, jitter shorter than the schedule. It reads the raw parsed YAML defensively, so it also runs
+ * (and reports) when the schema found other errors: one validation run lists every problem.
+ */
+import { cronIntervalSeconds } from './cron.js';
+
+export interface PathIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+type Raw = Record<string, unknown>;
+const isObject = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+export function checkReferences(raw: unknown): PathIssue[] {
+  if (!isObject(raw)) return [];
+  const issues: PathIssue[] = [];
+
+  const names = (section: string, what: string): Set<string> => {
+    const seen = new Map<string, number>();
+    list(raw[section]).forEach((item, i) => {
+      const n = isObject(item) ? str(item.name) : undefined;
+      if (n === undefined) return;
+      const first = seen.get(n);
+      if (first !== undefined) {
+        issues.push({
+          path: [section, i, 'name'],
+          message: `duplicate ${what} name "${n}" (first at ${section}[${first}])`,
+        });
+      } else seen.set(n, i);
+    });
+    return new Set(seen.keys());
+  };
+  const clusters = names('clusters', 'cluster');
+  const storage = names('storage', 'storage');
+  names('policies', 'policy');
+
+  list(raw.clusters).forEach((c, ci) => {
+    if (!isObject(c)) return;
+    const seen = new Map<string, number>();
+    list(c.members).forEach((m, mi) => {
+      const n = isObject(m) ? str(m.name) : undefined;
+      if (n === undefined) return;
+      const first = seen.get(n);
+      if (first !== undefined) {
+        issues.push({
+          path: ['clusters', ci, 'members', mi, 'name'],
+          message: `duplicate member name "${n}" (first at members[${first}])`,
+        });
+      } else seen.set(n, mi);
+    });
+  });
+
+  list(raw.policies).forEach((p, pi) => {
+    if (!isObject(p)) return;
+    const cluster = str(p.cluster);
+    if (cluster !== undefined && !clusters.has(cluster)) {
+      issues.push({
+        path: ['policies', pi, 'cluster'],
+        message: `no cluster named "${cluster}"${known(clusters)}`,
+      });
+    }
+    const seen = new Set<string>();
+    list(p.storage).forEach((s, si) => {
+      const n = str(s);
+      if (n === undefined) return;
+      if (!storage.has(n)) {
+        issues.push({
+          path: ['policies', pi, 'storage', si],
+          message: `no storage target named "${n}"${known(storage)}`,
+        });
+      }
+      if (seen.has(n))
+        issues.push({ path: ['policies', pi, 'storage', si], message: `storage target "${n}" listed twice` });
+      seen.add(n);
+    });
+    const jitter = p.jitterSeconds;
+    const schedule = str(p.schedule);
+    const tz = p.timezone === undefined ? 'UTC' : str(p.timezone);
+    if (typeof jitter === 'number' && jitter > 0 && schedule !== undefined && tz !== undefined) {
+      let interval: number | null = null;
+      try {
+        interval = cronIntervalSeconds(schedule, tz);
+      } catch {
+        // the schema reports a bad schedule or zone
+      }
+      if (interval !== null && jitter >= interval) {
+        issues.push({
+          path: ['policies', pi, 'jitterSeconds'],
+          message: `jitter of ${jitter}s is not shorter than the schedule interval (${interval}s)`,
+        });
+      }
+    }
+  });
+  return issues;
+}
+
+function known(names: Set<string>): string {
+  return names.size === 0 ? '' : ` (known: ${[...names].join(', ')})`;
+}

@@ -1,0 +1,311 @@
+/**
+ * The one schema of dr's configuration file (the daemon's config, also read by `dr config validate`,
+ * `dr prune` and `dr restore --config`). Every option carries a description and, where it has one, a
+ * default: docs/config-options.md is generated from this file (see docs.ts), so a new option is
+ * documented by writing it here.
+ *
+ * This schema checks each value on its own; references between sections (a policy naming a cluster,
+ * unique names, ...) are checked by references.ts, which also runs when this schema fails, so that one
+ * validation run reports every error. Secrets are never values in this file: passwords and tokens are
+ * named by file or environment variable and resolved by load.ts.
+ */
+import { z } from 'zod';
+import { checkCron, isValidTimezone } from './cron.js';
+import { parseDuration } from '../retention/duration.js';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Names end up in storage keys (<cluster>/<id>...) and metric labels, hence the narrow alphabet. */
+const name = (what: string) =>
+  z
+    .string({ error: `${what} name must be a string` })
+    .regex(
+      NAME,
+      `${what} name must be 1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
+
+const path = (description: string) => z.string().min(1, 'must not be empty').describe(description);
+
+/** Paths on a member's host: relative paths would depend on where dr runs. */
+const absolute = (description: string) =>
+  z
+    .string()
+    .refine((v) => v.startsWith('/'), { error: 'must be an absolute path' })
+    .describe(description);
+
+function hostPortOk(value: string): boolean {
+  const m = HOST_PORT.exec(value);
+  return m !== null && Number(m[2]) > 0 && Number(m[2]) <= 65535;
+}
+
+const endpoint = z
+  .string()
+  .refine((v) => hostPortOk(v.replace(/^https?:\/\//, '')), {
+    error: 'endpoint must be host:port or http(s)://host:port',
+  })
+  .describe('etcd client URL: host:port or http(s)://host:port');
+
+const url = (what: string) =>
+  z
+    .string()
+    .refine((v) => /^https?:\/\//.test(v) && hostPortOk(v.replace(/^https?:\/\//, '').replace(/\/$/, '')), {
+      error: `${what} must be http(s)://host:port`,
+    });
+
+export const tlsSchema = z
+  .strictObject({
+    caFile: path('PEM file of the CA that signed the etcd server certificates (`--cacert`)').optional(),
+    certFile: path('PEM client certificate for mTLS (`--cert`); requires keyFile').optional(),
+    keyFile: path('PEM private key of certFile (`--key`)').optional(),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.certFile === undefined) !== (v.keyFile === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [v.certFile === undefined ? 'certFile' : 'keyFile'],
+        message: 'certFile and keyFile go together',
+      });
+    }
+  })
+  .describe('TLS towards the etcd client URLs; relative paths are relative to the config file');
+
+export const authSchema = z
+  .strictObject({
+    user: z.string().min(1, 'must not be empty').describe('etcd user name'),
+    passwordFile: path(
+      'file holding the password (a trailing newline is ignored); read at load time',
+    ).optional(),
+    passwordEnv: z
+      .string()
+      .regex(ENV_NAME, 'must be an environment variable name')
+      .describe('environment variable holding the password; read at load time')
+      .optional(),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.passwordFile === undefined) === (v.passwordEnv === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of passwordFile or passwordEnv' });
+    }
+  })
+  .describe('etcd authentication (user and password); the password itself is never written in the config');
+
+export const memberControlSchema = z
+  .strictObject({
+    type: z
+      .enum(['local', 'systemd', 'manual'])
+      .default('manual')
+      .describe(
+        'how dr stops and starts the member: local (dr runs etcd itself), systemd (systemctl), manual (dr prints the commands and waits)',
+      ),
+    unit: z.string().min(1).optional().describe('systemd unit name, e.g. etcd.service (type systemd)'),
+    ssh: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('command prefix to reach the host, e.g. "ssh -o BatchMode=yes root@etcd-1" (type systemd)'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.type === 'systemd' && v.unit === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['unit'], message: 'a systemd member needs its unit name' });
+    }
+    if (v.type !== 'systemd' && (v.unit !== undefined || v.ssh !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [v.unit !== undefined ? 'unit' : 'ssh'],
+        message: `only a systemd member takes unit and ssh (type is ${v.type})`,
+      });
+    }
+  });
+
+/** One member of a restore target (issue 4); also the entry type of a standalone members file. */
+export const memberSchema = z.strictObject({
+  name: name('member').describe('member name (etcd --name)'),
+  peerURLs: z
+    .array(url('peer URL'))
+    .min(1, 'needs at least one peer URL')
+    .describe('etcd --initial-advertise-peer-urls'),
+  clientURLs: z
+    .array(url('client URL'))
+    .min(1, 'needs at least one client URL')
+    .describe('etcd --advertise-client-urls'),
+  dataDir: absolute('etcd --data-dir on the member host'),
+  walDir: absolute('etcd --wal-dir, when the WAL lives apart from the data dir').optional(),
+  control: memberControlSchema
+    .prefault({})
+    .describe('how the member is stopped and started during a restore'),
+});
+
+export const clusterSchema = z.strictObject({
+  name: name('cluster').describe('cluster name: labels metrics and prefixes storage keys'),
+  endpoints: z
+    .array(endpoint)
+    .min(1, 'needs at least one endpoint')
+    .describe('etcd client endpoints (`--endpoints`)'),
+  tls: tlsSchema.optional(),
+  auth: authSchema.optional(),
+  dialTimeoutMs: z
+    .int()
+    .positive()
+    .default(5000)
+    .describe('how long to wait for a connection to an endpoint'),
+  requestTimeoutMs: z
+    .int()
+    .positive()
+    .default(30000)
+    .describe(
+      'deadline of each unary etcd request (the snapshot stream has none; it is aborted on shutdown)',
+    ),
+  snapshotFrom: z
+    .enum(['follower', 'leader', 'any'])
+    .default('follower')
+    .describe('which member streams the snapshot; follower spares the leader, falling back to the leader'),
+  members: z
+    .array(memberSchema)
+    .min(1)
+    .optional()
+    .describe('restore target: the members `dr restore --to new-cluster` rebuilds (see runbooks/)'),
+});
+
+export const storageSchema = z.strictObject({
+  name: name('storage').describe('storage target name, referenced by policies'),
+  url: z
+    .string()
+    .refine((v) => /^(file|s3):\/\/./.test(v), {
+      error: 'storage url must start with file:// or s3://',
+    })
+    .describe(
+      'file:///abs/dir (or file://./rel/dir, relative to the config file) or s3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true; credentials come from the AWS environment, never from here',
+    ),
+  options: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .default({})
+    .describe('backend options that override the URL query (region, endpoint, forcePathStyle, ...)'),
+});
+
+const keep = (what: string) => z.int().min(-1, 'must be -1 (unlimited), 0 or more').optional().describe(what);
+
+export const retentionSchema = z
+  .strictObject({
+    keepLast: keep('keep the n newest backups'),
+    keepHourly: keep('keep the newest backup of each of the n newest hours that have one'),
+    keepDaily: keep('keep the newest backup of each of the n newest days that have one'),
+    keepWeekly: keep('keep the newest backup of each of the n newest ISO weeks that have one'),
+    keepMonthly: keep('keep the newest backup of each of the n newest months that have one'),
+    keepYearly: keep('keep the newest backup of each of the n newest years that have one'),
+    keepWithin: z
+      .string()
+      .refine((v) => parseDuration(v) !== null, {
+        error: 'must be a duration such as 7d, 36h or 1y6m (units y m w d h)',
+      })
+      .optional()
+      .describe('keep every backup made within this duration of the newest backup, e.g. 7d, 36h, 1y6m'),
+  })
+  .describe(
+    "restic-style retention in the policy's time zone; rules combine by OR, -1 means unlimited; with no rule everything is kept. The newest verified backup, backups under object lock, and everything while the newest backup fails are always kept",
+  );
+
+export const policySchema = z.strictObject({
+  name: name('policy').describe('policy name: labels metrics and manifests'),
+  cluster: name('cluster').describe('the cluster (by name) this policy backs up'),
+  schedule: z
+    .string()
+    .superRefine((v, ctx) => {
+      const c = checkCron(v);
+      if (!c.ok) ctx.addIssue({ code: 'custom', message: c.message });
+    })
+    .describe(
+      'cron expression (node-cron): 5 fields, or 6 with leading seconds; day-of-month and day-of-week must both match',
+    ),
+  timezone: z
+    .string()
+    .refine(isValidTimezone, { error: 'must be an IANA time zone such as UTC or Europe/Berlin' })
+    .default('UTC')
+    .describe('IANA time zone of the schedule and of the retention buckets'),
+  storage: z
+    .array(name('storage'))
+    .min(1, 'needs at least one storage target')
+    .describe('storage targets (by name) every backup is written to'),
+  compressionLevel: z.int().min(1).max(19).default(3).describe('zstd level, 1 (fast) to 19 (small)'),
+  verifyAfterUpload: z
+    .boolean()
+    .default(true)
+    .describe('re-read the stored object after upload and check its sha256 and structure'),
+  jitterSeconds: z
+    .int()
+    .min(0)
+    .default(0)
+    .describe('random delay of up to this many seconds before each scheduled backup; less than the interval'),
+  retention: retentionSchema.prefault({}),
+  alerts: z
+    .strictObject({
+      staleAfterSeconds: z.int().positive().optional().meta({
+        description: 'age of the last success after which the backup counts as stale',
+        defaultText: 'twice the schedule interval',
+      }),
+    })
+    .prefault({})
+    .describe('alert thresholds exported with the metrics'),
+});
+
+export const serverSchema = z
+  .strictObject({
+    listen: z
+      .string()
+      .refine(hostPortOk, { error: 'must be host:port, e.g. 127.0.0.1:9464' })
+      .default('127.0.0.1:9464')
+      .describe('address of the HTTP API and /metrics'),
+    tokenFile: path('file holding the bearer token of mutating endpoints').optional(),
+    tokenEnv: z
+      .string()
+      .regex(ENV_NAME, 'must be an environment variable name')
+      .optional()
+      .describe('environment variable holding the bearer token of mutating endpoints'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.tokenFile !== undefined && v.tokenEnv !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokenEnv'],
+        message: 'give at most one of tokenFile or tokenEnv',
+      });
+    }
+  })
+  .describe('HTTP API; without a token, mutating endpoints are refused');
+
+export const configSchema = z.strictObject({
+  version: z.literal(1).default(1).describe('config format version'),
+  clusters: z
+    .array(clusterSchema)
+    .min(1, 'needs at least one cluster')
+    .describe('etcd clusters dr connects to'),
+  storage: z
+    .array(storageSchema)
+    .min(1, 'needs at least one storage target')
+    .describe('where backups are written'),
+  policies: z
+    .array(policySchema)
+    .default([])
+    .describe('scheduled backups: one cluster, one schedule, one retention'),
+  server: serverSchema.prefault({}),
+  catalog: z
+    .strictObject({
+      path: path('SQLite catalog file (a cache, rebuildable from the manifests in storage)').default(
+        '/var/lib/etcd-dr/catalog.sqlite',
+      ),
+    })
+    .prefault({})
+    .describe('local catalog of backups'),
+  concurrency: z.int().min(1).default(2).describe('backups running at the same time across all clusters'),
+});
+
+/** The config as written (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The config with defaults applied; paths and secrets not yet resolved (see load.ts for `Config`). */
+export type ConfigDocument = z.output<typeof configSchema>;
+export type ClusterDocument = z.output<typeof clusterSchema>;
+export type StorageDocument = z.output<typeof storageSchema>;
+export type PolicyDocument = z.output<typeof policySchema>;
+export type RetentionDocument = z.output<typeof retentionSchema>;
+export type MemberDocument = z.output<typeof memberSchema>;
+export type TlsDocument = z.output<typeof tlsSchema>;
