@@ -1,0 +1,120 @@
+/**
+ * `dr daemon` without the command line: config -> metrics -> scheduler (Daemon) -> HTTP server, then
+ * wait for the shutdown signal. Reload (SIGHUP) re-reads the config file: a bad config is refused with
+ * every error logged and the running config stays; a good one replaces schedules without touching
+ * running jobs. Process signals are subscribed through `signals` so that tests can drive them.
+ */
+import { formatConfigError, loadConfig, type Config, type ConfigError } from '../config/load.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { isDrError, toDrError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { TOOL_VERSION } from '../core/version.js';
+import { buildHttpServer, listen, type HttpServer } from '../http/server.js';
+import { createMetrics, type DrMetrics } from '../metrics/metrics.js';
+import { Daemon, type DaemonOptions } from './daemon.js';
+
+export interface RunDaemonOptions {
+  /** the file to load, and to re-read on reload */
+  configFile: string;
+  /** an already loaded config (the sandbox default); else configFile is loaded */
+  config?: Config;
+  env: Readonly<Record<string, string | undefined>>;
+  logger: Logger;
+  /** aborting it starts the graceful shutdown */
+  signal: AbortSignal;
+  /** how long running jobs may take to finish after the shutdown signal. @default 30000 */
+  graceMs?: number;
+  /** subscribes to the reload signal (SIGHUP); returns an unsubscribe function */
+  onReload?: (handler: () => void) => () => void;
+  clock?: Clock;
+  metrics?: DrMetrics;
+  daemon?: Partial<Omit<DaemonOptions, 'logger' | 'metrics' | 'clock'>>;
+  /** called once the HTTP server listens */
+  onListening?: (address: string, daemon: Daemon) => void;
+}
+
+export interface DaemonHandle {
+  daemon: Daemon;
+  http: HttpServer;
+  address: string;
+  /** settles when the daemon has stopped after the signal */
+  stopped: Promise<void>;
+  /** reloads as SIGHUP does; resolves to whether the new config was taken */
+  reload(): Promise<boolean>;
+}
+
+/** Starts everything; throws CONFIG_INVALID (exit 2) for a bad config before anything runs. */
+export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle> {
+  const log = opts.logger;
+  const clock = opts.clock ?? systemClock;
+  const config = opts.config ?? loadConfig(opts.configFile, { env: opts.env });
+  const metrics = opts.metrics ?? createMetrics({ version: TOOL_VERSION, now: () => clock.now() });
+  const daemon = await Daemon.start(config, { ...opts.daemon, logger: log, metrics, clock });
+  let current = config;
+
+  let http: HttpServer;
+  let address: string;
+  try {
+    http = buildHttpServer({ daemon, registry: metrics.registry, token: () => current.server.token?.reveal() ?? null, logger: log });
+    address = await listen(http, config.server.host, config.server.port);
+  } catch (err) {
+    await daemon.stop(0);
+    throw err;
+  }
+  log.info({ address, tokenConfigured: config.server.token !== null }, 'http api listening');
+  opts.onListening?.(address, daemon);
+
+  let reloading: Promise<boolean> | null = null;
+  const reload = (): Promise<boolean> => {
+    reloading ??= (async () => {
+      try {
+        const next = loadConfig(opts.configFile, { env: opts.env });
+        if (next.server.listen !== current.server.listen) {
+          log.warn({ old: current.server.listen, new: next.server.listen }, 'reload: server.listen changes only on restart');
+        }
+        await daemon.reload(next);
+        current = next;
+        return true;
+      } catch (err) {
+        const e = toDrError(err, 'CONFIG_INVALID');
+        const errors = isDrError(e, 'CONFIG_INVALID') ? ((e.details.errors as ConfigError[] | undefined) ?? []) : [];
+        log.error(
+          { config: opts.configFile, code: e.code, errors: errors.map(formatConfigError), err: errors.length ? undefined : e.message },
+          'reload refused: the new config is invalid; keeping the running config',
+        );
+        return false;
+      } finally {
+        reloading = null;
+      }
+    })();
+    return reloading;
+  };
+  const unsubscribe = opts.onReload?.(() => {
+    log.info({ config: opts.configFile }, 'reload requested');
+    void reload();
+  });
+
+  const stopped = new Promise<void>((resolve, reject) => {
+    const stop = async (): Promise<void> => {
+      log.info({ graceMs: opts.graceMs ?? 30_000 }, 'shutdown requested');
+      unsubscribe?.();
+      try {
+        // The API stays up while jobs drain (health and metrics stay observable; triggers are refused).
+        await daemon.stop(opts.graceMs ?? 30_000);
+        await http.close();
+        resolve();
+      } catch (err) {
+        reject(err as Error);
+      }
+    };
+    if (opts.signal.aborted) void stop();
+    else opts.signal.addEventListener('abort', () => void stop(), { once: true });
+  });
+  return { daemon, http, address, stopped, reload };
+}
+
+/** startDaemon, then wait until it has stopped. */
+export async function runDaemon(opts: RunDaemonOptions): Promise<void> {
+  const handle = await startDaemon(opts);
+  await handle.stopped;
+}

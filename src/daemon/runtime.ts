@@ -1,0 +1,134 @@
+/**
+ * A runtime is the set of live resources one config generation needs: a storage backend per storage
+ * target and an etcd client per cluster. A reload builds a new runtime; the old one is retired and
+ * closed once the last job that started on it has finished, so running uploads are never cut off.
+ */
+import type { ClusterConfig, Config, PolicyConfig } from '../config/load.js';
+import { toDrError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { EtcdClient } from '../etcd/client.js';
+import type { EtcdConnectionOptions } from '../etcd/types.js';
+import type { BackupJobSpec } from '../jobs/backup-job.js';
+import { retentionRules } from '../jobs/prune.js';
+import type { StorageTarget } from '../jobs/retention-run.js';
+import type { Backend } from '../storage/backend.js';
+
+export type OpenBackend = (url: string, opts: { logger: Logger }) => Promise<Backend>;
+export type CreateEtcd = (conn: EtcdConnectionOptions, opts: { logger: Logger }) => EtcdClient;
+
+/** The config's url with its `options` merged into the query (options win), as the backends read it. */
+export function storageUrlOf(target: Config['storage'][number]): string {
+  const entries = Object.entries(target.options ?? {});
+  if (entries.length === 0) return target.url;
+  const u = new URL(target.url);
+  for (const [k, v] of entries) u.searchParams.set(k, String(v));
+  return u.toString();
+}
+
+export function connectionOf(cluster: ClusterConfig): EtcdConnectionOptions {
+  return {
+    endpoints: cluster.endpoints,
+    caFile: cluster.tls?.caFile,
+    certFile: cluster.tls?.certFile,
+    keyFile: cluster.tls?.keyFile,
+    user: cluster.auth?.user,
+    password: cluster.auth ? cluster.auth.password.reveal() : undefined,
+    dialTimeoutMs: cluster.dialTimeoutMs,
+    requestTimeoutMs: cluster.requestTimeoutMs,
+    snapshotFrom: cluster.snapshotFrom,
+  };
+}
+
+export class Runtime {
+  private users = 0;
+  private retired = false;
+  private closed: Promise<void> | null = null;
+
+  private constructor(
+    readonly config: Config,
+    readonly targets: ReadonlyMap<string, StorageTarget>,
+    private readonly clients: Map<string, EtcdClient>,
+    private readonly createEtcd: CreateEtcd,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Opens every storage backend (no network check: an unreachable storage must not stop the daemon). */
+  static async open(config: Config, deps: { openBackend: OpenBackend; createEtcd: CreateEtcd; logger: Logger }): Promise<Runtime> {
+    const targets = new Map<string, StorageTarget>();
+    try {
+      for (const s of config.storage) {
+        targets.set(s.name, { name: s.name, backend: await deps.openBackend(storageUrlOf(s), { logger: deps.logger }) });
+      }
+    } catch (err) {
+      await Promise.all([...targets.values()].map((t) => t.backend.close().catch(() => undefined)));
+      throw toDrError(err, 'CONFIG_INVALID');
+    }
+    return new Runtime(config, targets, new Map(), deps.createEtcd, deps.logger);
+  }
+
+  policy(name: string): PolicyConfig | undefined {
+    return this.config.policies.find((p) => p.name === name);
+  }
+
+  cluster(name: string): ClusterConfig | undefined {
+    return this.config.clusters.find((c) => c.name === name);
+  }
+
+  /** etcd clients are created on first use: a cluster that is down must not fail the start. */
+  etcd(cluster: string): EtcdClient {
+    let c = this.clients.get(cluster);
+    if (!c) {
+      const cfg = this.cluster(cluster);
+      if (!cfg) throw toDrError(new Error(`no cluster ${cluster} in the config`), 'CONFIG_INVALID');
+      c = this.createEtcd(connectionOf(cfg), { logger: this.logger });
+      this.clients.set(cluster, c);
+    }
+    return c;
+  }
+
+  jobSpec(p: PolicyConfig): BackupJobSpec {
+    const cluster = this.cluster(p.cluster)!;
+    return {
+      cluster: p.cluster,
+      policy: p.name,
+      compressionLevel: p.compressionLevel,
+      snapshotFrom: cluster.snapshotFrom,
+      verifyAfterUpload: p.verifyAfterUpload,
+      retention: retentionRules(p.retention),
+      timezone: p.timezone,
+      targets: p.storage.map((s) => this.targets.get(s)!),
+    };
+  }
+
+  /** Marks the runtime as used by a job; the returned function ends the use. */
+  use(): () => void {
+    this.users++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.users--;
+      if (this.retired && this.users === 0) void this.close();
+    };
+  }
+
+  /** No new job starts on it; it closes when its last job ends. */
+  retire(): void {
+    this.retired = true;
+    if (this.users === 0) void this.close();
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      for (const c of this.clients.values()) {
+        try {
+          c.close();
+        } catch {
+          // closing a channel that never connected may throw; nothing to release then
+        }
+      }
+      await Promise.all([...this.targets.values()].map((t) => t.backend.close().catch(() => undefined)));
+    })();
+    return this.closed;
+  }
+}

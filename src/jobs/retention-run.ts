@@ -1,0 +1,171 @@
+/**
+ * Applies a policy's retention to one storage target: gathers the facts (backups from the catalog with
+ * their verification state, the newest failed attempt, S3 Object Lock dates), lets the pure
+ * applyRetention decide, then deletes.
+ *
+ * Delete order per backup: the manifest first (the backup stops existing for every reader), then the
+ * catalog row, then the data object. A crash or error between the two leaves a data object without a
+ * manifest, which `dr gc` collects; never a manifest pointing at missing data.
+ */
+import type { Catalog, CatalogBackup } from '../catalog/catalog.js';
+import type { Clock } from '../core/clock.js';
+import { isDrError, toDrError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { manifestKey } from '../manifest/layout.js';
+import type { DrMetrics } from '../metrics/metrics.js';
+import { applyRetention, type RetentionInput, type RetentionPolicy } from '../retention/apply-retention.js';
+import type { Backend } from '../storage/backend.js';
+
+/** One storage target as the config names it. */
+export interface StorageTarget {
+  /** name in the config (metric label); for a bare --storage URL, the redacted URL */
+  name: string;
+  backend: Backend;
+}
+
+export interface RetentionScope {
+  cluster: string;
+  /** null: every backup of the cluster, whatever policy made it (`dr prune --storage ... --keep-*`) */
+  policy: string | null;
+  rules: RetentionPolicy;
+  timezone: string;
+}
+
+export interface RetentionDeps {
+  catalog: Catalog;
+  logger: Logger;
+  clock: Clock;
+  metrics?: DrMetrics;
+}
+
+export interface KeptBackup {
+  id: string;
+  createdAt: string;
+  reasons: string[];
+}
+
+export interface RemovedBackup {
+  id: string;
+  createdAt: string;
+  reason: string;
+  /** false in a dry run, or when the delete failed (then error says why) */
+  removed: boolean;
+  error?: string;
+}
+
+export interface RetentionReport {
+  cluster: string;
+  policy: string | null;
+  storage: string;
+  location: string;
+  dryRun: boolean;
+  /** set when nothing is removed because the newest backup or attempt failed */
+  suspended: string | null;
+  keep: KeptBackup[];
+  remove: RemovedBackup[];
+}
+
+/** Stands for a failed attempt newer than every backup, so that the retention module suspends removal. */
+const FAILED_ATTEMPT_ID = '(failed attempt)';
+
+export function retentionStatus(b: CatalogBackup): RetentionInput['status'] {
+  if (b.verifyOk === true) return 'verified';
+  if (b.verifyOk === false) return 'failed';
+  return 'ok';
+}
+
+export async function runRetention(
+  deps: RetentionDeps,
+  target: StorageTarget,
+  scope: RetentionScope,
+  opts: { dryRun?: boolean; signal?: AbortSignal } = {},
+): Promise<RetentionReport> {
+  const { catalog, clock } = deps;
+  const log = deps.logger.child({ cluster: scope.cluster, policy: scope.policy, storage: target.name });
+  const location = target.backend.location;
+  const now = clock.now();
+  const backups = catalog.listBackups(location, {
+    cluster: scope.cluster,
+    ...(scope.policy !== null ? { policy: scope.policy } : {}),
+  });
+  const byId = new Map(backups.map((b) => [b.manifest.id, b]));
+
+  const inputs: RetentionInput[] = backups.map((b) => ({
+    id: b.manifest.id,
+    createdAt: b.manifest.createdAt,
+    status: retentionStatus(b),
+  }));
+  const lastAttempt = catalog
+    .recentAttempts({ cluster: scope.cluster, ...(scope.policy !== null ? { policy: scope.policy } : {}), limit: 20 })
+    .find((a) => a.storage === location);
+  const newest = backups[0];
+  if (lastAttempt?.result === 'failure' && (!newest || lastAttempt.startedAt.getTime() > Date.parse(newest.manifest.createdAt))) {
+    inputs.push({ id: FAILED_ATTEMPT_ID, createdAt: lastAttempt.startedAt, status: 'failed' });
+  }
+
+  let decision = applyRetention(inputs, scope.rules, { now, timezone: scope.timezone });
+  // Object Lock dates are only known to storage; ask for the ones about to go, and decide again if
+  // any is locked (deleting it would fail, and the retention module must say why it stays).
+  if (decision.remove.length > 0) {
+    let locked = false;
+    for (const r of decision.remove) {
+      const b = byId.get(r.id);
+      if (!b) continue;
+      opts.signal?.throwIfAborted();
+      try {
+        const info = await target.backend.stat(b.manifest.stored.key);
+        if (info.retainUntil && info.retainUntil > now) {
+          const input = inputs.find((i) => i.id === r.id);
+          if (input) input.retainUntil = info.retainUntil;
+          locked = true;
+        }
+      } catch (err) {
+        if (!isDrError(err, 'STORAGE_NOT_FOUND')) throw err;
+      }
+    }
+    if (locked) decision = applyRetention(inputs, scope.rules, { now, timezone: scope.timezone });
+  }
+
+  const created = (id: string): string => byId.get(id)?.manifest.createdAt ?? '';
+  const report: RetentionReport = {
+    cluster: scope.cluster,
+    policy: scope.policy,
+    storage: target.name,
+    location,
+    dryRun: Boolean(opts.dryRun),
+    suspended: decision.suspended,
+    keep: decision.keep.filter((k) => k.id !== FAILED_ATTEMPT_ID).map((k) => ({ id: k.id, createdAt: created(k.id), reasons: k.reasons })),
+    remove: [],
+  };
+
+  const labels = { cluster: scope.cluster, policy: scope.policy ?? '', storage: target.name };
+  for (const r of decision.remove) {
+    const b = byId.get(r.id);
+    if (!b) continue;
+    const entry: RemovedBackup = { id: r.id, createdAt: b.manifest.createdAt, reason: r.reason, removed: false };
+    report.remove.push(entry);
+    if (opts.dryRun) continue;
+    opts.signal?.throwIfAborted();
+    try {
+      await target.backend.remove(manifestKey(b.manifest.clusterName, b.manifest.id));
+    } catch (err) {
+      entry.error = toDrError(err, 'STORAGE_FAILED').message;
+      log.warn({ backup: r.id, err: entry.error }, 'retention: manifest not removed; backup kept');
+      continue;
+    }
+    entry.removed = true;
+    catalog.removeBackup(location, r.id);
+    if (scope.policy !== null) deps.metrics?.retentionDeletions.inc(labels);
+    try {
+      await target.backend.remove(b.manifest.stored.key);
+    } catch (err) {
+      // The backup is gone (no manifest); its data is an orphan for `dr gc`.
+      log.warn({ backup: r.id, key: b.manifest.stored.key, err: toDrError(err).message }, 'retention: data object left for gc');
+    }
+    log.info({ backup: r.id, reason: r.reason }, 'retention: backup removed');
+  }
+  if (scope.policy !== null && !opts.dryRun) {
+    deps.metrics?.retained.set(labels, report.keep.length + report.remove.filter((r) => !r.removed).length);
+  }
+  return report;
+}
