@@ -259,14 +259,15 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
           token = undefined;
           continue;
         }
-        const e = classifyEtcdError(err, endpoint, `${name}.${method}`);
-        if (
-          e.code === 'ETCD_REQUEST_FAILED' &&
-          (err as grpc.ServiceError).code === grpc.status.DEADLINE_EXCEEDED
-        ) {
-          e.details.timeoutMs = requestTimeoutMs;
+        if ((err as grpc.ServiceError).code === grpc.status.DEADLINE_EXCEEDED) {
+          throw new DrError(
+            'ETCD_REQUEST_FAILED',
+            `etcd: ${name}.${method} on ${endpoint} failed: no answer within the request timeout of ${requestTimeoutMs} ms`,
+            { endpoint, operation: `${name}.${method}`, timeoutMs: requestTimeoutMs },
+            { cause: err },
+          );
         }
-        throw e;
+        throw classifyEtcdError(err, endpoint, `${name}.${method}`);
       }
     }
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDrError } from '../../src/core/errors.js';
@@ -177,6 +178,24 @@ describe('etcd client with nothing listening', () => {
       });
     } finally {
       client.close();
+    }
+  });
+
+  it('gives up on a server that accepts connections but never speaks, after the dial timeout', async () => {
+    const srv = net.createServer(() => undefined);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const endpoint = `127.0.0.1:${(srv.address() as net.AddressInfo).port}`;
+    const client = createEtcdClient({ endpoints: [endpoint], dialTimeoutMs: 1000, requestTimeoutMs: 1500 });
+    try {
+      const err = await client.status(endpoint).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ETCD_UNREACHABLE', details: { endpoint } });
+      expect((err as Error).message).toContain('dial timeout of 1000 ms');
+      await expect(collectErr(client.snapshot(endpoint))).resolves.toMatchObject({
+        code: 'ETCD_UNREACHABLE',
+      });
+    } finally {
+      client.close();
+      srv.close();
     }
   });
 

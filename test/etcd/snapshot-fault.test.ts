@@ -66,4 +66,21 @@ describe('snapshot stream faults', () => {
     expect(err).toMatchObject({ code: 'SNAPSHOT_STREAM_FAILED' });
     expect(err.message).toMatch(/no data for 1500 ms/);
   });
+
+  it('picks a live follower when a member is down, and reports the dead one as unreachable', async () => {
+    c = await startTestCluster({ size: 3 });
+    client = createEtcdClient({ endpoints: c.endpoints, dialTimeoutMs: 1500 });
+    const statuses = await client.statusAll();
+    const leaderIdx = statuses.findIndex((s) => s.status!.leaderId === s.status!.memberId);
+    const victim = (leaderIdx + 1) % 3;
+    await c.kill(victim);
+    const all = await client.statusAll();
+    expect(all[victim]).toMatchObject({ error: { code: 'ETCD_UNREACHABLE' } });
+    expect(all[victim]!.error!.message).toContain(c.endpoints[victim]);
+    const picked = await client.pickSnapshotSource('follower');
+    const expected = [0, 1, 2].find((i) => i !== victim && i !== leaderIdx)!;
+    expect(picked.endpoint).toBe(c.endpoints[expected]);
+    // cluster-wide reads fail over past the dead endpoint
+    expect(await client.memberList()).toHaveLength(3);
+  });
 });
