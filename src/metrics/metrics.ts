@@ -33,6 +33,7 @@ export interface DrMetrics {
   retentionDeletions: Counter<StorageLabels>;
   verifications: Counter<PolicyLabels | 'result'>;
   auditFindings: Gauge<'severity'>;
+  memberHashDivergence: Gauge<'cluster'>;
   info: Gauge<'version'>;
 }
 
@@ -143,6 +144,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
       name: `${p}audit_findings`,
       help: 'Findings of the last online audit by severity',
       labelNames: ['severity'],
+      registers: r,
+    }),
+    memberHashDivergence: new Gauge({
+      name: `${p}member_hash_divergence`,
+      help: 'Members of the cluster whose HashKV differs from the others at the same revision (set by the online audit)',
+      labelNames: ['cluster'],
       registers: r,
     }),
     info: new Gauge({
