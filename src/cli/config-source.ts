@@ -21,7 +21,7 @@ export function clusterConnection(cluster: ReturnType<typeof loadConfig>['cluste
     certFile: cluster.tls?.certFile,
     keyFile: cluster.tls?.keyFile,
     user: cluster.auth?.user,
-    password: cluster.auth?.password,
+    password: cluster.auth?.password.reveal(),
     dialTimeoutMs: cluster.dialTimeoutMs,
     requestTimeoutMs: cluster.requestTimeoutMs,
     snapshotFrom: cluster.snapshotFrom,
