@@ -68,13 +68,14 @@ function checkUnknowns(type: protobuf.Type, m: protobuf.Message, depth: number):
       if (known) throw new StrictDecodeError(`${type.name}.${known.name}: wrong wire type ${wire}`);
     }
   }
-  for (const field of type.fieldsArray) {
-    const sub = field.resolvedType;
+  // only fields that were present are own properties of a decoded message
+  const src = m as unknown as Record<string, unknown>;
+  for (const key of Object.keys(src)) {
+    const sub = type.fields[key]?.resolvedType;
     if (!(sub instanceof protobuf.Type)) continue;
-    const v = (m as unknown as Record<string, unknown>)[field.name];
-    if (v === undefined || v === null) continue;
+    const v = src[key];
     if (Array.isArray(v)) for (const x of v) checkUnknowns(sub, x as protobuf.Message, depth + 1);
-    else if (Object.prototype.hasOwnProperty.call(m, field.name)) checkUnknowns(sub, v as protobuf.Message, depth + 1);
+    else if (v) checkUnknowns(sub, v as protobuf.Message, depth + 1);
   }
 }
 
@@ -111,9 +112,10 @@ const UINT64_TYPES = new Set(['uint64', 'fixed64']);
 export function toPlain(type: protobuf.Type, m: protobuf.Message): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const src = m as unknown as Record<string, unknown>;
-  for (const field of type.fieldsArray) {
-    if (!Object.prototype.hasOwnProperty.call(src, field.name)) continue;
-    const v = src[field.name];
+  for (const key of Object.keys(src)) {
+    const field = type.fields[key];
+    if (!field) continue;
+    const v = src[key];
     const conv = (x: unknown): unknown => {
       if (field.resolvedType instanceof protobuf.Type) return toPlain(field.resolvedType, x as protobuf.Message);
       if (UINT64_TYPES.has(field.type)) return u64(x as Int64Like);
@@ -121,7 +123,7 @@ export function toPlain(type: protobuf.Type, m: protobuf.Message): Record<string
       if (x instanceof Uint8Array && !Buffer.isBuffer(x)) return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
       return x;
     };
-    out[field.name] = Array.isArray(v) ? v.map(conv) : conv(v);
+    out[key] = Array.isArray(v) ? v.map(conv) : conv(v);
   }
   return out;
 }

@@ -92,6 +92,11 @@ const ZERO_CHUNK = Buffer.alloc(1 << 16);
 
 /** true when buf[from, to) holds only zero bytes */
 export function isZeroRange(buf: Buffer, from: number, to: number): boolean {
+  if (to - from <= 64) {
+    // short ranges (padding): a loop beats making Buffer views
+    for (let p = from; p < to; p++) if (buf[p] !== 0) return false;
+    return true;
+  }
   for (let p = from; p < to; p += ZERO_CHUNK.length) {
     const end = Math.min(to, p + ZERO_CHUNK.length);
     if (!buf.subarray(p, end).equals(ZERO_CHUNK.subarray(0, end - p))) return false;

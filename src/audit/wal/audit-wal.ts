@@ -1,0 +1,346 @@
+/**
+ * The WAL part of the corruption checklist (format reference §9): segment names and seq gaps, crc then
+ * metadata at the head of each segment, framing and padding, the CRC chain across segments, identical
+ * metadata, non-last segments fully consumed, record types, entry / state / snapshot payloads, index
+ * continuity and term monotonicity, HardState.commit within the log, and the last segment's tail told
+ * apart: clean zero tail, torn record (warning: etcd repairs it), real corruption (error).
+ *
+ * Segments are read one at a time through `WalSource.read` (memory stays bounded by one segment);
+ * nothing here does I/O itself (see read-wal-dir.ts). Never throws on bad data: every problem becomes a
+ * Finding, and the facts the cross-checks need (metadata IDs, last HardState, snapshot records,
+ * ConfChange entries) come back alongside.
+ */
+import type { Finding, Severity } from '../finding.js';
+import { decodeEntryPayload } from '../../formats/raft/entry-payload.js';
+import { hexId, type MemberJson } from '../../formats/raft/member-json.js';
+import {
+  EntryType,
+  decodeEntry,
+  decodeHardState,
+  decodeMetadata,
+  decodeWalSnapshot,
+  type ConfState,
+  type HardState,
+  type RaftEntry,
+} from '../../formats/raft/raft-messages.js';
+import { WalRecordType, WAL_RECORD_TYPE_NAMES } from '../../formats/wal/record-type.js';
+import { decodeWalSegment, type SegmentDecodeResult, type WalProblemCode } from '../../formats/wal/segment-decoder.js';
+import { checkWalNames, type WalSegmentName } from '../../formats/wal/segment-name.js';
+
+export interface WalSource {
+  /** every file name in the WAL directory; only `*.wal` are segments, a few others are noted */
+  names: readonly string[];
+  /** the bytes of one segment; called once per segment, in name order */
+  read(name: string): Promise<Buffer>;
+}
+
+export interface WalEntryRecord {
+  file: string;
+  offset: number;
+  entry: RaftEntry;
+  /** false when the record failed its CRC (the entry may be garbage) */
+  crcValid: boolean;
+}
+
+export interface WalAuditOptions {
+  /** prefix for Finding.file, e.g. 'member/wal' @default '' */
+  dirLabel?: string;
+  /** each decoded entry, in file order (forensic views); the entry's data is only valid during the call */
+  onEntry?: (e: WalEntryRecord) => void;
+  signal?: AbortSignal;
+}
+
+export interface WalSegmentFacts {
+  name: string;
+  seq: bigint;
+  index: bigint;
+  size: number;
+  records: number;
+  end: SegmentDecodeResult['end'];
+  validEnd: number;
+  firstEntryIndex?: bigint;
+  lastEntryIndex?: bigint;
+}
+
+export interface WalSnapshotRecord {
+  index: bigint;
+  term: bigint;
+  confState?: ConfState;
+  file: string;
+  offset: number;
+}
+
+export interface WalConfChange {
+  index: bigint;
+  term: bigint;
+  /** raftpb.ConfChangeType */
+  type: number;
+  nodeId: bigint;
+  member?: MemberJson;
+  file: string;
+  offset: number;
+}
+
+export interface WalFacts {
+  segments: WalSegmentFacts[];
+  metadata?: { nodeId: bigint; clusterId: bigint };
+  lastHardState?: HardState & { file: string; offset: number };
+  snapshotRecords: WalSnapshotRecord[];
+  firstIndex?: bigint;
+  lastIndex?: bigint;
+  entryCount: number;
+  confChanges: WalConfChange[];
+  /** the last segment's tail: none = no segment at all */
+  tail: 'clean' | 'torn' | 'corrupt' | 'garbage' | 'none';
+  /** where etcd's Repair truncates the last segment when the tail is torn */
+  repairAt?: { file: string; offset: number };
+  bytesRead: number;
+}
+
+export interface WalAuditResult {
+  findings: Finding[];
+  facts: WalFacts;
+}
+
+const RUNBOOK = 'runbooks/corrupt-wal.md';
+
+const PROBLEM_META: Record<WalProblemCode, { severity: Severity; anchor: string }> = {
+  WAL_LENGTH_INVALID: { severity: 'error', anchor: 'corrupt-record' },
+  WAL_RECORD_TOO_LARGE: { severity: 'error', anchor: 'corrupt-record' },
+  WAL_PADDING_NONZERO: { severity: 'warning', anchor: 'nonzero-padding' },
+  WAL_RECORD_DECODE: { severity: 'error', anchor: 'corrupt-record' },
+  WAL_CRC_MISMATCH: { severity: 'error', anchor: 'corrupt-record' },
+  WAL_CRC_CHAIN_BROKEN: { severity: 'error', anchor: 'crc-chain-broken' },
+  WAL_TORN_TAIL: { severity: 'warning', anchor: 'torn-tail' },
+  WAL_ZEROED_SECTOR: { severity: 'error', anchor: 'zeroed-sector' },
+  WAL_SEGMENT_TRUNCATED: { severity: 'error', anchor: 'truncated-segment' },
+  WAL_SEGMENT_ENDS_EARLY: { severity: 'error', anchor: 'truncated-segment' },
+  WAL_RECORDS_AFTER_END: { severity: 'error', anchor: 'records-after-end' },
+  WAL_TAIL_NOT_ZERO: { severity: 'warning', anchor: 'torn-tail' },
+};
+
+/** term per raft index for the most recent entries, enough to check terms across an overwrite */
+const TERM_WINDOW = 1 << 16;
+
+export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Promise<WalAuditResult> {
+  const findings: Finding[] = [];
+  const label = (name: string) => (opts.dirLabel ? `${opts.dirLabel}/${name}` : name);
+  const add = (
+    severity: Severity,
+    code: string,
+    file: string | undefined,
+    location: Finding['location'] | undefined,
+    message: string,
+    anchor: string,
+  ) => {
+    findings.push({
+      severity,
+      code,
+      ...(file !== undefined ? { file: label(file) } : {}),
+      ...(location ? { location } : {}),
+      message,
+      runbook: `${RUNBOOK}#${anchor}`,
+    });
+  };
+  const facts: WalFacts = { segments: [], snapshotRecords: [], entryCount: 0, confChanges: [], tail: 'none', bytesRead: 0 };
+
+  for (const n of src.names) {
+    if (n.endsWith('.wal.broken'))
+      add('info', 'WAL_BROKEN_COPY', n, undefined, `wal: ${label(n)} is the copy etcd keeps when it repairs a torn last segment: this WAL was repaired before`, 'torn-tail');
+    else if (/^\d+\.tmp$/.test(n))
+      add('info', 'WAL_TMP_SEGMENT', n, undefined, `wal: ${label(n)} is a preallocated next segment (left by a member that did not shut down cleanly)`, 'torn-tail');
+  }
+
+  const { segments, issues } = checkWalNames(src.names);
+  for (const is of issues) {
+    const loc = { index: is.missing ? `${is.missing.from}..${is.missing.to}` : undefined };
+    if (is.kind === 'invalid-name') add('warning', 'WAL_NAME_INVALID', is.name, undefined, is.message, 'misnamed-segment');
+    else if (is.kind === 'seq-gap') add('error', 'WAL_SEQ_GAP', is.name, is.missing ? loc : undefined, is.message, 'missing-segment');
+    else if (is.kind === 'seq-duplicate') add('error', 'WAL_SEQ_DUPLICATE', is.name, undefined, is.message, 'misnamed-segment');
+    else add('error', 'WAL_NAME_INDEX_ORDER', is.name, undefined, is.message, 'misnamed-segment');
+  }
+  if (segments.length === 0) {
+    add('error', 'WAL_DIR_EMPTY', undefined, undefined, `wal: no <seq>-<index>.wal segment found${opts.dirLabel ? ` in ${opts.dirLabel}` : ''}`, 'missing-segment');
+    return { findings, facts };
+  }
+
+  let prevCrc: number | undefined;
+  let metadataBytes: Buffer | undefined;
+  let metadataFile = '';
+  let prevIndex: bigint | undefined;
+  let prevSegment: WalSegmentFacts | undefined;
+  const termAt = new Float64Array(TERM_WINDOW);
+  let windowLo = 0n; // lowest index whose term is in termAt
+  const slot = (i: bigint) => Number(i & BigInt(TERM_WINDOW - 1));
+  let lastEntryFile = '';
+  let lastEntryOffset = 0;
+
+  for (const [si, seg] of segments.entries()) {
+    opts.signal?.throwIfAborted();
+    const isLast = si === segments.length - 1;
+    let buf: Buffer;
+    try {
+      buf = await src.read(seg.name);
+    } catch (err) {
+      add('error', 'WAL_SEGMENT_UNREADABLE', seg.name, undefined, `wal: cannot read ${label(seg.name)}: ${(err as Error).message}`, 'missing-segment');
+      prevCrc = undefined;
+      prevSegment = undefined;
+      continue;
+    }
+    facts.bytesRead += buf.length;
+    const segFacts: WalSegmentFacts = { name: seg.name, seq: seg.seq, index: seg.index, size: buf.length, records: 0, end: 'eof', validEnd: 0 };
+    let recordTypes: number[] = [];
+    const handleRecord = (rec: import('../../formats/wal/segment-decoder.js').WalRecord) => {
+      if (recordTypes.length < 2) recordTypes.push(rec.type);
+      const at = { offset: rec.offset, record: rec.ordinal };
+      const payloadError = (what: string, err: unknown) =>
+        add('error', 'WAL_PAYLOAD_DECODE', seg.name, at, `wal: ${what} record ${rec.ordinal} at offset ${rec.offset} in ${label(seg.name)} does not decode: ${(err as Error).message}`, 'corrupt-record');
+      switch (rec.type) {
+        case WalRecordType.Entry: {
+          let entry: RaftEntry;
+          try {
+            entry = decodeEntry(rec.data ?? Buffer.alloc(0));
+          } catch (err) {
+            payloadError('entry', err);
+            return;
+          }
+          facts.entryCount++;
+          opts.onEntry?.({ file: label(seg.name), offset: rec.offset, entry, crcValid: rec.crcValid });
+          if (!rec.crcValid) return; // a damaged entry says nothing reliable about the log
+          const i = entry.index;
+          if (segFacts.firstEntryIndex === undefined) segFacts.firstEntryIndex = i;
+          segFacts.lastEntryIndex = i;
+          if (facts.firstIndex === undefined || i < facts.firstIndex) facts.firstIndex = i;
+          const term = Number(entry.term);
+          if (prevIndex !== undefined) {
+            if (i > prevIndex + 1n) {
+              add('error', 'WAL_INDEX_GAP', seg.name, { ...at, index: i.toString() },
+                `wal: entry index jumps from ${prevIndex} (${label(lastEntryFile)} offset ${lastEntryOffset}) to ${i} (${label(seg.name)} offset ${rec.offset}): entries ${prevIndex + 1n}..${i - 1n} are missing`, 'index-gap');
+              windowLo = i;
+            } else {
+              const before = i - 1n;
+              if (before >= windowLo && before > i - BigInt(TERM_WINDOW) && term < termAt[slot(before)]!)
+                add('error', 'WAL_TERM_DECREASE', seg.name, { ...at, index: i.toString() },
+                  `wal: entry ${i} at offset ${rec.offset} in ${label(seg.name)} has term ${entry.term}, lower than term ${termAt[slot(before)]} of entry ${before}`, 'index-gap');
+            }
+          } else windowLo = i;
+          if (i < windowLo) windowLo = i;
+          if (i - windowLo >= BigInt(TERM_WINDOW)) windowLo = i - BigInt(TERM_WINDOW) + 1n;
+          termAt[slot(i)] = term;
+          prevIndex = i;
+          lastEntryFile = seg.name;
+          lastEntryOffset = rec.offset;
+          facts.lastIndex = i;
+          if (entry.type === EntryType.ConfChange || entry.type === EntryType.ConfChangeV2) {
+            const p = decodeEntryPayload(entry);
+            if (p.kind === 'confChange')
+              facts.confChanges.push({ index: i, term: entry.term, type: p.change.type, nodeId: p.change.nodeId, ...(p.member ? { member: p.member } : {}), file: label(seg.name), offset: rec.offset });
+            else if (p.kind === 'confChangeV2')
+              for (const c of p.change.changes)
+                facts.confChanges.push({ index: i, term: entry.term, type: c.type, nodeId: c.nodeId, file: label(seg.name), offset: rec.offset });
+            else
+              add('error', 'WAL_PAYLOAD_DECODE', seg.name, { ...at, index: i.toString() }, `wal: membership entry ${i} at offset ${rec.offset} in ${label(seg.name)} does not decode: ${p.kind === 'undecodable' ? p.error : p.kind}`, 'corrupt-record');
+          }
+          return;
+        }
+        case WalRecordType.State: {
+          try {
+            const hs = decodeHardState(rec.data ?? Buffer.alloc(0));
+            if (rec.crcValid) facts.lastHardState = { ...hs, file: label(seg.name), offset: rec.offset };
+          } catch (err) {
+            payloadError('state', err);
+          }
+          return;
+        }
+        case WalRecordType.Snapshot: {
+          try {
+            const s = decodeWalSnapshot(rec.data ?? Buffer.alloc(0));
+            if (rec.crcValid)
+              facts.snapshotRecords.push({ index: s.index, term: s.term, ...(s.confState ? { confState: s.confState } : {}), file: label(seg.name), offset: rec.offset });
+          } catch (err) {
+            payloadError('snapshot', err);
+          }
+          return;
+        }
+        case WalRecordType.Metadata: {
+          const bytes = rec.data ?? Buffer.alloc(0);
+          try {
+            const md = decodeMetadata(bytes);
+            if (!metadataBytes) {
+              metadataBytes = Buffer.from(bytes);
+              metadataFile = seg.name;
+              facts.metadata = md;
+            } else if (!metadataBytes.equals(bytes) && rec.crcValid) {
+              const first = facts.metadata!;
+              add('error', 'WAL_METADATA_CONFLICT', seg.name, at,
+                `wal: metadata at offset ${rec.offset} in ${label(seg.name)} (node ${hexId(md.nodeId)}, cluster ${hexId(md.clusterId)}) differs from ${label(metadataFile)} (node ${hexId(first.nodeId)}, cluster ${hexId(first.clusterId)})`, 'metadata-conflict');
+            }
+          } catch (err) {
+            payloadError('metadata', err);
+          }
+          return;
+        }
+        case WalRecordType.Crc:
+          return;
+        default:
+          add('error', 'WAL_RECORD_TYPE_UNKNOWN', seg.name, at, `wal: record ${rec.ordinal} at offset ${rec.offset} in ${label(seg.name)} has type ${rec.type}; etcd knows 1..5 and refuses to start ("unexpected block type")`, 'corrupt-record');
+      }
+    };
+
+    const res = decodeWalSegment(buf, { prevCrc, isLast, continuePastError: true }, handleRecord);
+    segFacts.records = res.records;
+    segFacts.end = res.end;
+    segFacts.validEnd = res.validEnd;
+    for (const p of res.problems) {
+      const meta = PROBLEM_META[p.code];
+      const after = res.recovered > 0 && p === res.problems.find((q) => q.code !== 'WAL_PADDING_NONZERO') ? ` (${res.recovered} record(s) recovered after it)` : '';
+      add(meta.severity, p.code, seg.name, { offset: p.offset, ...(p.record !== undefined ? { record: p.record } : {}) },
+        `wal: ${label(seg.name)}: ${p.message}${after}`, meta.anchor);
+    }
+
+    if (res.records === 0) {
+      add('error', 'WAL_SEGMENT_EMPTY', seg.name, { offset: 0 }, `wal: ${label(seg.name)} holds no record (every segment starts with a crc and a metadata record)`, 'corrupt-record');
+    } else {
+      if (recordTypes[0] !== WalRecordType.Crc)
+        add('error', 'WAL_SEGMENT_NO_CRC_RECORD', seg.name, { offset: 0, record: 0 }, `wal: ${label(seg.name)} starts with a ${WAL_RECORD_TYPE_NAMES[recordTypes[0]!] ?? `type ${recordTypes[0]}`} record, not the crc record every segment starts with`, 'corrupt-record');
+      if (res.records > 1 && recordTypes[1] !== WalRecordType.Metadata)
+        add('error', 'WAL_SEGMENT_NO_METADATA', seg.name, { record: 1 }, `wal: the second record of ${label(seg.name)} is a ${WAL_RECORD_TYPE_NAMES[recordTypes[1]!] ?? `type ${recordTypes[1]}`} record, not metadata`, 'corrupt-record');
+    }
+    if (!isLast && res.end === 'torn') {
+      /* the decoder reports truncation of non-last segments itself */
+    }
+    // a cut names the new segment after the last entry saved in the previous one
+    if (prevSegment && prevSegment.seq + 1n === seg.seq && prevSegment.end === 'eof' && prevSegment.lastEntryIndex !== undefined && seg.index !== prevSegment.lastEntryIndex + 1n)
+      add('error', 'WAL_NAME_INDEX_MISMATCH', seg.name, undefined,
+        `wal: ${label(seg.name)} is named for raft index ${seg.index}, but the previous segment ${label(prevSegment.name)} ends with entry ${prevSegment.lastEntryIndex}: expected index ${prevSegment.lastEntryIndex + 1n} in the name`, 'misnamed-segment');
+    if (seg.seq === 0n && seg.index !== 0n)
+      add('error', 'WAL_NAME_INDEX_MISMATCH', seg.name, undefined, `wal: the first segment (seq 0) is named for raft index ${seg.index}; etcd creates it with index 0`, 'misnamed-segment');
+
+    if (isLast) {
+      facts.tail = res.end === 'eof' || res.end === 'zero-tail' ? 'clean' : res.end === 'torn' ? 'torn' : res.end === 'garbage-tail' ? 'garbage' : 'corrupt';
+      if (res.end === 'torn') facts.repairAt = { file: label(seg.name), offset: res.validEnd };
+    }
+    prevCrc = res.endCrc;
+    prevSegment = segFacts;
+    facts.segments.push(segFacts);
+    recordTypes = [];
+  }
+
+  if (facts.lastHardState) {
+    const hs = facts.lastHardState;
+    const snapMax = facts.snapshotRecords.reduce((m, s) => (s.index > m ? s.index : m), 0n);
+    const top = facts.lastIndex !== undefined && facts.lastIndex > snapMax ? facts.lastIndex : snapMax;
+    if (hs.commit > top)
+      findings.push({
+        severity: 'error',
+        code: 'WAL_COMMIT_BEYOND_LOG',
+        file: hs.file,
+        location: { offset: hs.offset, index: hs.commit.toString() },
+        message: `wal: the last HardState (${hs.file} offset ${hs.offset}) says entries up to ${hs.commit} are committed, but the WAL holds entries only up to ${top}: committed entries are missing`,
+        runbook: `${RUNBOOK}#index-gap`,
+      });
+  } else if (facts.entryCount > 0) {
+    add('warning', 'WAL_NO_HARDSTATE', undefined, undefined, 'wal: entries are present but no HardState record was found', 'corrupt-record');
+  }
+  return { findings, facts };
+}

@@ -1,0 +1,17 @@
+/**
+ * The only I/O of the WAL audit: list a WAL directory and read one segment at a time. Strictly
+ * read-only (evidence is never modified).
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { auditWal, type WalAuditOptions, type WalAuditResult, type WalSource } from './audit-wal.js';
+
+export async function openWalDir(dir: string): Promise<WalSource> {
+  const names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name);
+  return { names, read: (name) => readFile(path.join(dir, name)) };
+}
+
+/** Audits `dir` (a member's wal directory, or --wal-dir). */
+export async function auditWalDir(dir: string, opts: WalAuditOptions = {}): Promise<WalAuditResult> {
+  return auditWal(await openWalDir(dir), opts);
+}
