@@ -1,19 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMetrics, forgetPolicyMetrics, seedPolicyMetrics } from '../../src/metrics/metrics.js';
-
-/** Reads one sample's value from the text exposition (what Prometheus scrapes). */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  const want = Object.entries(labels)
-    .map(([k, v]) => `${k}="${v}"`)
-    .sort();
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got = m[2]!.split(',').sort();
-    if (want.every((w) => got.includes(w)) && got.length === want.length) return Number(m[3] === '+Inf' ? Infinity : m[3]);
-  }
-  return undefined;
-}
+import { sample } from './prom-text.js';
 
 describe('metrics', () => {
   it('seeds every series of a policy so that the alert metrics exist from start-up', async () => {
