@@ -47,7 +47,13 @@ export function memberAccess(
           commands: (action) => manualCommands(common, action),
           prompt:
             o.prompt ??
-            (() => Promise.reject(new DrError('USAGE', `restore: member ${m.name} is manual and no prompt is available (no TTY)`))),
+            (() =>
+              Promise.reject(
+                new DrError(
+                  'USAGE',
+                  `restore: member ${m.name} is manual and no prompt is available (no TTY)`,
+                ),
+              )),
         });
         break;
     }
@@ -63,7 +69,8 @@ export function manualCommands(
   action: 'stop' | 'start',
 ): string[] {
   const m = common.member;
-  if (action === 'stop') return [`systemctl stop etcd   # or however member ${m.name} is run: it must not be running`];
+  if (action === 'stop')
+    return [`systemctl stop etcd   # or however member ${m.name} is run: it must not be running`];
   const args = etcdArgs(localSpec(common));
   const drop = new Set(['--heartbeat-interval', '--election-timeout']);
   const kept: string[] = [];

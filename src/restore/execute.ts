@@ -83,7 +83,10 @@ export async function executeRestore(plan: RestorePlan, opts: ExecuteOptions): P
     throw refused(plan, 'the plan has refusals');
   }
   if (plan.backup.id !== opts.manifest.id || plan.backup.sha256 !== opts.manifest.snapshot.sha256) {
-    throw new DrError('USAGE', `restore: the plan is for backup ${plan.backup.id}, the manifest given is ${opts.manifest.id}`);
+    throw new DrError(
+      'USAGE',
+      `restore: the plan is for backup ${plan.backup.id}, the manifest given is ${opts.manifest.id}`,
+    );
   }
   const ctx = context(plan, opts);
 
@@ -109,13 +112,19 @@ export async function executeRestore(plan: RestorePlan, opts: ExecuteOptions): P
     return m.dataAside !== p.dataAside || m.walAside !== p.walAside;
   });
   if (changed.length > 0) {
-    throw new DrError('CONFIG_INVALID', `restore: the data dirs of ${changed.map((m) => m.name).join(', ')} changed since the plan was made; plan again`, {
-      members: changed.map((m) => m.name),
-    });
+    throw new DrError(
+      'CONFIG_INVALID',
+      `restore: the data dirs of ${changed.map((m) => m.name).join(', ')} changed since the plan was made; plan again`,
+      {
+        members: changed.map((m) => m.name),
+      },
+    );
   }
 
   const snapshotFile =
-    'file' in opts.source ? path.resolve(opts.source.file) : path.join(opts.workDir ?? path.dirname(path.resolve(opts.journalFile)), `${plan.backup.id}.db`);
+    'file' in opts.source
+      ? path.resolve(opts.source.file)
+      : path.join(opts.workDir ?? path.dirname(path.resolve(opts.journalFile)), `${plan.backup.id}.db`);
   const journal = newJournal(plan, opts.manifest, snapshotFile, clock.now());
   const writer = new JournalWriter(opts.journalFile, journal, () => clock.now());
   await writer.update(() => {});
@@ -168,7 +177,11 @@ function context(plan: RestorePlan, opts: ExecuteDeps & { manifest: Manifest }):
   };
 }
 
-async function run(writer: JournalWriter, ctx: Ctx, source: SnapshotSource | undefined): Promise<RestoreResult> {
+async function run(
+  writer: JournalWriter,
+  ctx: Ctx,
+  source: SnapshotSource | undefined,
+): Promise<RestoreResult> {
   const { plan } = ctx;
   const signal = ctx.deps.signal;
   const skipped: string[] = [];
@@ -185,7 +198,10 @@ async function run(writer: JournalWriter, ctx: Ctx, source: SnapshotSource | und
   }
   let probe: ClusterProbe | undefined;
   const getProbe = () =>
-    (probe ??= (ctx.deps.probeFactory ?? ((e, tls) => createProbe({ endpoints: e, tls, etcdctl: plan.target.binaries.etcdctl })))(
+    (probe ??= (
+      ctx.deps.probeFactory ??
+      ((e, tls) => createProbe({ endpoints: e, tls, etcdctl: plan.target.binaries.etcdctl }))
+    )(
       plan.newCluster.members.map((m) => m.clientURLs[0]!),
       ctx.tls,
     ));
@@ -270,8 +286,13 @@ async function runStep(
       for (const [from, to] of step.params.moves as [string, string][]) {
         const [hasFrom, hasTo] = await Promise.all([host.exists(from), host.exists(to)]);
         if (hasTo && !hasFrom) continue; // moved by an earlier run
-        if (hasTo) throw new DrError('CONFIG_INVALID', `restore: both ${from} and ${to} exist; move one of them away by hand`);
-        if (!hasFrom) throw new DrError('CONFIG_INVALID', `restore: ${from} disappeared before it could be moved aside`);
+        if (hasTo)
+          throw new DrError(
+            'CONFIG_INVALID',
+            `restore: both ${from} and ${to} exist; move one of them away by hand`,
+          );
+        if (!hasFrom)
+          throw new DrError('CONFIG_INVALID', `restore: ${from} disappeared before it could be moved aside`);
         await host.rename(from, to);
       }
       return;
@@ -279,14 +300,22 @@ async function runStep(
     case 'restore':
       return restoreStep(step, ctx, writer);
     case 'wait-quorum':
-      return waitQuorum(ctx, getProbe(), (step.params.members as string[]).map((n) => ctx.member(n)));
+      return waitQuorum(
+        ctx,
+        getProbe(),
+        (step.params.members as string[]).map((n) => ctx.member(n)),
+      );
     case 'wait-all':
       return waitAll(ctx, getProbe());
     case 'verify': {
       const report = await verifyRestore(
         getProbe(),
         {
-          members: j.plan.newCluster.members.map((m) => ({ name: m.name, memberId: m.memberId, clientURL: m.clientURLs[0]! })),
+          members: j.plan.newCluster.members.map((m) => ({
+            name: m.name,
+            memberId: m.memberId,
+            clientURL: m.clientURLs[0]!,
+          })),
           clusterId: j.plan.newCluster.clusterId,
           oldClusterId: j.plan.backup.oldClusterId,
           revision: BigInt(j.plan.backup.revision),
@@ -298,7 +327,11 @@ async function runStep(
       await writer.update((x) => (x.verification = report));
       if (!report.ok) {
         const bad = report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`);
-        throw new DrError('VERIFY_FAILED', `restore: the new cluster failed verification: ${bad.join('; ')}`, { checks: report.checks });
+        throw new DrError(
+          'VERIFY_FAILED',
+          `restore: the new cluster failed verification: ${bad.join('; ')}`,
+          { checks: report.checks },
+        );
       }
       return;
     }
@@ -311,14 +344,22 @@ async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
   return h.digest('hex');
 }
 
-async function fetchStep(j: Journal, source: SnapshotSource | undefined, signal?: AbortSignal): Promise<void> {
+async function fetchStep(
+  j: Journal,
+  source: SnapshotSource | undefined,
+  signal?: AbortSignal,
+): Promise<void> {
   const want = j.manifest.snapshot.sha256;
   const have = await sha256File(j.snapshotFile, signal).catch(() => null);
   if (have === want) return;
   if (have !== null && source && 'file' in source) {
-    throw new DrError('VERIFY_FAILED', `restore: snapshot ${j.snapshotFile} has sha256 ${have}, the backup ${j.manifest.id} says ${want}`, {
-      check: 'snapshot-sha256',
-    });
+    throw new DrError(
+      'VERIFY_FAILED',
+      `restore: snapshot ${j.snapshotFile} has sha256 ${have}, the backup ${j.manifest.id} says ${want}`,
+      {
+        check: 'snapshot-sha256',
+      },
+    );
   }
   if (!source || !('backend' in source)) {
     throw new DrError(
@@ -338,7 +379,9 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
   const host = ctx.hostFor(m);
   const js = writer.step(step.id);
   const renames = step.params.renames as [string, string][];
-  const state = await Promise.all(renames.map(async ([s, f]) => ({ s, f, hasS: await host.exists(s), hasF: await host.exists(f) })));
+  const state = await Promise.all(
+    renames.map(async ([s, f]) => ({ s, f, hasS: await host.exists(s), hasF: await host.exists(f) })),
+  );
   if (state.every((x) => x.hasF && !x.hasS)) return; // complete
   const toolDone = js.detail?.toolDone === true;
   const renamesOnly = toolDone && state.every((x) => x.hasF !== x.hasS);
@@ -350,7 +393,12 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
     }
     let tools = ctx.tools.get(host);
     if (!tools) {
-      tools = findRestoreTool({ host, etcdutl: ctx.plan.target.binaries.etcdutl, etcdctl: ctx.plan.target.binaries.etcdctl, signal: ctx.deps.signal });
+      tools = findRestoreTool({
+        host,
+        etcdutl: ctx.plan.target.binaries.etcdutl,
+        etcdctl: ctx.plan.target.binaries.etcdctl,
+        signal: ctx.deps.signal,
+      });
       ctx.tools.set(host, tools);
     }
     const tool = await tools;
@@ -367,16 +415,26 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
     });
     const r = await host.run(argv, { signal: ctx.deps.signal, env: RESTORE_TOOL_ENV });
     if (r.code !== 0) {
-      throw new DrError('ETCD_REQUEST_FAILED', `restore: ${tool.kind} snapshot restore for ${m.name} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-2000)}`);
+      throw new DrError(
+        'ETCD_REQUEST_FAILED',
+        `restore: ${tool.kind} snapshot restore for ${m.name} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-2000)}`,
+      );
     }
-    await writer.update(() => (js.detail = { ...js.detail, toolDone: true, tool: `${tool.kind} ${tool.version}` }));
+    await writer.update(
+      () => (js.detail = { ...js.detail, toolDone: true, tool: `${tool.kind} ${tool.version}` }),
+    );
   }
   for (const [s, f] of renames) {
     if (await host.exists(s)) await host.rename(s, f);
   }
 }
 
-async function poll<T>(what: string, timeoutMs: number, signal: AbortSignal | undefined, attempt: () => Promise<T | null>): Promise<T> {
+async function poll<T>(
+  what: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  attempt: () => Promise<T | null>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
@@ -388,7 +446,10 @@ async function poll<T>(what: string, timeoutMs: number, signal: AbortSignal | un
       last = (err as Error).message;
     }
     if (Date.now() > deadline) {
-      throw new DrError('ETCD_UNREACHABLE', `restore: ${what} within ${timeoutMs} ms${last ? ` (${last})` : ''}`);
+      throw new DrError(
+        'ETCD_UNREACHABLE',
+        `restore: ${what} within ${timeoutMs} ms${last ? ` (${last})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -396,29 +457,39 @@ async function poll<T>(what: string, timeoutMs: number, signal: AbortSignal | un
 
 async function waitQuorum(ctx: Ctx, probe: ClusterProbe, started: TargetMember[]): Promise<void> {
   const need = ctx.plan.newCluster.quorum;
-  await poll(`no leader among ${started.map((m) => m.name).join(', ')}`, ctx.deps.timeouts?.quorumMs ?? 120_000, ctx.deps.signal, async () => {
-    const st = await Promise.all(started.map((m) => probe.status(m.clientURLs[0]!).catch(() => null)));
-    const withLeader = st.filter((s) => s && s.leaderId !== 0n);
-    const leaders = new Set(withLeader.map((s) => s!.leaderId));
-    return withLeader.length >= need && leaders.size === 1 ? true : null;
-  });
+  await poll(
+    `no leader among ${started.map((m) => m.name).join(', ')}`,
+    ctx.deps.timeouts?.quorumMs ?? 120_000,
+    ctx.deps.signal,
+    async () => {
+      const st = await Promise.all(started.map((m) => probe.status(m.clientURLs[0]!).catch(() => null)));
+      const withLeader = st.filter((s) => s && s.leaderId !== 0n);
+      const leaders = new Set(withLeader.map((s) => s!.leaderId));
+      return withLeader.length >= need && leaders.size === 1 ? true : null;
+    },
+  );
 }
 
 async function waitAll(ctx: Ctx, probe: ClusterProbe): Promise<void> {
   const members = ctx.plan.target.members;
   let target: bigint | null = null;
-  await poll('not every member joined and caught up', ctx.deps.timeouts?.allMs ?? 300_000, ctx.deps.signal, async () => {
-    const st = await Promise.all(members.map((m) => probe.status(m.clientURLs[0]!)));
-    const leaderId = st[0]!.leaderId;
-    if (leaderId === 0n || st.some((s) => s.leaderId !== leaderId)) return null;
-    const leader = st.find((s) => s.memberId === leaderId);
-    if (!leader) return null;
-    // caught up: everyone has applied what the leader had committed when we first looked
-    target ??= leader.raftIndex;
-    if (st.some((s) => s.raftAppliedIndex < target!)) return null;
-    const list = await probe.memberList();
-    return list.length === members.length && list.every((x) => x.name !== '') ? true : null;
-  });
+  await poll(
+    'not every member joined and caught up',
+    ctx.deps.timeouts?.allMs ?? 300_000,
+    ctx.deps.signal,
+    async () => {
+      const st = await Promise.all(members.map((m) => probe.status(m.clientURLs[0]!)));
+      const leaderId = st[0]!.leaderId;
+      if (leaderId === 0n || st.some((s) => s.leaderId !== leaderId)) return null;
+      const leader = st.find((s) => s.memberId === leaderId);
+      if (!leader) return null;
+      // caught up: everyone has applied what the leader had committed when we first looked
+      target ??= leader.raftIndex;
+      if (st.some((s) => s.raftAppliedIndex < target!)) return null;
+      const list = await probe.memberList();
+      return list.length === members.length && list.every((x) => x.name !== '') ? true : null;
+    },
+  );
 }
 
 function refused(plan: RestorePlan, why: string): DrError {
@@ -461,4 +532,3 @@ function failure(j: Journal, file: string, err: unknown): DrError {
     { cause: err },
   );
 }
-

@@ -27,13 +27,29 @@ export async function gatherFacts(target: MembersFile, deps: FactDeps): Promise<
         m.walDir ? host.inspectDir(m.walDir, 'wal') : undefined,
         host.freeBytes(m.dataDir),
         m.walDir ? host.freeBytes(m.walDir) : undefined,
-        deps.controlFor(m).check(deps.signal).catch((e: Error) => ({ ok: false, detail: e.message })),
-        findRestoreTool({ host, etcdutl: target.binaries.etcdutl, etcdctl: target.binaries.etcdctl, signal: deps.signal }).then(
+        deps
+          .controlFor(m)
+          .check(deps.signal)
+          .catch((e: Error) => ({ ok: false, detail: e.message })),
+        findRestoreTool({
+          host,
+          etcdutl: target.binaries.etcdutl,
+          etcdctl: target.binaries.etcdctl,
+          signal: deps.signal,
+        }).then(
           (t) => ({ tool: t, error: undefined }),
           (e: Error) => ({ tool: null, error: e.message }),
         ),
       ]);
-      members[m.name] = { dataDir, walDir, dataFreeBytes, walFreeBytes, control, tool: tool.tool, toolError: tool.error };
+      members[m.name] = {
+        dataDir,
+        walDir,
+        dataFreeBytes,
+        walFreeBytes,
+        control,
+        tool: tool.tool,
+        toolError: tool.error,
+      };
     }),
   );
   const endpoints = target.oldCluster?.endpoints ?? [...new Set(target.members.flatMap((m) => m.clientURLs))];

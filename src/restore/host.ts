@@ -52,7 +52,10 @@ export interface MemberHost {
   upload(localFile: string, signal?: AbortSignal): Promise<string>;
 }
 
-export function runCommand(argv: string[], opts: RunOptions & { stdin?: string } = {}): Promise<CommandResult> {
+export function runCommand(
+  argv: string[],
+  opts: RunOptions & { stdin?: string } = {},
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const [cmd, ...args] = argv;
     const child = spawn(cmd!, args, {
@@ -65,7 +68,8 @@ export function runCommand(argv: string[], opts: RunOptions & { stdin?: string }
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (err) => {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') resolve({ code: 127, stdout, stderr: `${cmd}: not found` });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        resolve({ code: 127, stdout, stderr: `${cmd}: not found` });
       else reject(err);
     });
     child.on('close', (code, sig) => resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr }));
@@ -168,7 +172,10 @@ export function sshHost(prefix: string, run: typeof runCommand = runCommand): Me
   const must = async (script: string, what: string, opts?: RunOptions) => {
     const r = await sh(script, opts);
     if (r.code !== 0) {
-      throw new DrError('ETCD_REQUEST_FAILED', `restore: ${what} on ${prefix} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+      throw new DrError(
+        'ETCD_REQUEST_FAILED',
+        `restore: ${what} on ${prefix} failed: ${r.stderr.trim() || `exit ${r.code}`}`,
+      );
     }
     return r;
   };
@@ -230,7 +237,9 @@ export function sshHost(prefix: string, run: typeof runCommand = runCommand): Me
         child.on('close', (code) =>
           code === 0
             ? resolve()
-            : reject(new DrError('ETCD_REQUEST_FAILED', `restore: upload to ${prefix} failed: ${err.trim()}`)),
+            : reject(
+                new DrError('ETCD_REQUEST_FAILED', `restore: upload to ${prefix} failed: ${err.trim()}`),
+              ),
         );
         import('node:fs').then(({ createReadStream }) => createReadStream(localFile).pipe(child.stdin));
       });

@@ -1,7 +1,22 @@
 /** The restore API the CLI (`dr restore`) and the daemon use. See README.md for the vocabulary. */
-export { loadMembersFile, parseMembers, parseMembersYaml, membersFileSchema, type MembersFile, type TargetMember } from './members-file.js';
+export {
+  loadMembersFile,
+  parseMembers,
+  parseMembersYaml,
+  membersFileSchema,
+  type MembersFile,
+  type TargetMember,
+} from './members-file.js';
 export { memberId, clusterId, formatId } from './ids.js';
-export { planRestore, defaultToken, type PlanInput, type RestorePlan, type RestoreFacts, type Refusal, type PlanStep } from './plan.js';
+export {
+  planRestore,
+  defaultToken,
+  type PlanInput,
+  type RestorePlan,
+  type RestoreFacts,
+  type Refusal,
+  type PlanStep,
+} from './plan.js';
 export { renderPlan } from './render-plan.js';
 export { gatherFacts } from './facts.js';
 export { findRestoreTool, type RestoreTool } from './tool.js';

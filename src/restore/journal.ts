@@ -62,7 +62,10 @@ export async function readJournal(file: string): Promise<Journal> {
     throw new DrError('CONFIG_INVALID', `restore journal ${file}: cannot be read: ${(err as Error).message}`);
   }
   if (j.formatVersion !== JOURNAL_FORMAT_VERSION || !j.plan || !Array.isArray(j.steps)) {
-    throw new DrError('CONFIG_INVALID', `restore journal ${file}: not a dr restore journal (format ${String(j.formatVersion)})`);
+    throw new DrError(
+      'CONFIG_INVALID',
+      `restore journal ${file}: not a dr restore journal (format ${String(j.formatVersion)})`,
+    );
   }
   return j;
 }

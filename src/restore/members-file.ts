@@ -85,7 +85,11 @@ export const membersFileSchema = z
       const k = `${kind}:${value}`;
       const prev = seen.get(k);
       if (prev !== undefined) {
-        ctx.addIssue({ code: 'custom', path: at, message: `${kind} ${value} is also used by member "${prev}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: at,
+          message: `${kind} ${value} is also used by member "${prev}"`,
+        });
       } else seen.set(k, String(file.members[at[1] as number]?.name));
     };
     file.members.forEach((m, i) => {

@@ -55,7 +55,8 @@ export interface PlanInput {
   snapshotFile?: string;
 }
 
-export type StepKind = 'fetch' | 'stop' | 'move-aside' | 'restore' | 'start' | 'wait-quorum' | 'wait-all' | 'verify';
+export type StepKind =
+  'fetch' | 'stop' | 'move-aside' | 'restore' | 'start' | 'wait-quorum' | 'wait-all' | 'verify';
 
 export interface PlanStep {
   /** stable id, the journal's key: "stop:etcd-a", "restore:etcd-a", "wait-quorum" */
@@ -143,7 +144,10 @@ export function defaultToken(backupId: string, random: Buffer): string {
 
 /** 20240131T235959Z: sortable, and safe in a path. */
 export function compactTimestamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 export function stagingDir(dir: string): string {
@@ -159,7 +163,11 @@ export function planRestore(input: PlanInput): RestorePlan {
   const warnings: string[] = [];
 
   if (!/^[\x21-\x7e]+$/.test(token)) {
-    refusals.push({ code: 'TOKEN_INVALID', message: `cluster token ${JSON.stringify(token)} must be printable ASCII without spaces`, forceable: false });
+    refusals.push({
+      code: 'TOKEN_INVALID',
+      message: `cluster token ${JSON.stringify(token)} must be printable ASCII without spaces`,
+      forceable: false,
+    });
   }
 
   const ids = target.members.map((m) => memberId(m.peerURLs, token));
@@ -173,24 +181,55 @@ export function planRestore(input: PlanInput): RestorePlan {
     const dataAside = f ? asideFor(m, 'data', f.dataDir, stamp, refusals) : null;
     const walAside = f && m.walDir && f.walDir ? asideFor(m, 'wal', f.walDir, stamp, refusals) : null;
     if (!f) {
-      refusals.push({ code: 'CONTROL_UNREACHABLE', member: m.name, message: `member "${m.name}": nothing is known about it (facts missing)`, forceable: false });
+      refusals.push({
+        code: 'CONTROL_UNREACHABLE',
+        member: m.name,
+        message: `member "${m.name}": nothing is known about it (facts missing)`,
+        forceable: false,
+      });
     } else {
       if (!f.control.ok) {
-        refusals.push({ code: 'CONTROL_UNREACHABLE', member: m.name, message: `member "${m.name}": cannot be controlled (${m.control.type}): ${f.control.detail}`, forceable: false });
+        refusals.push({
+          code: 'CONTROL_UNREACHABLE',
+          member: m.name,
+          message: `member "${m.name}": cannot be controlled (${m.control.type}): ${f.control.detail}`,
+          forceable: false,
+        });
       }
       if (!f.tool) {
-        refusals.push({ code: 'NO_RESTORE_TOOL', member: m.name, message: f.toolError ?? `member "${m.name}": no etcdutl or etcdctl found`, forceable: false });
+        refusals.push({
+          code: 'NO_RESTORE_TOOL',
+          member: m.name,
+          message: f.toolError ?? `member "${m.name}": no etcdutl or etcdctl found`,
+          forceable: false,
+        });
       }
       const sameFs = !m.walDir;
       const need = needData + (sameFs ? WAL_PREALLOC_BYTES : 0);
       if (f.dataFreeBytes !== null && f.dataFreeBytes < need) {
-        refusals.push({ code: 'NO_DISK_SPACE', member: m.name, message: `member "${m.name}": ${m.dataDir} has ${mib(f.dataFreeBytes)} free, the restore needs ${mib(need)}`, forceable: false });
+        refusals.push({
+          code: 'NO_DISK_SPACE',
+          member: m.name,
+          message: `member "${m.name}": ${m.dataDir} has ${mib(f.dataFreeBytes)} free, the restore needs ${mib(need)}`,
+          forceable: false,
+        });
       }
       if (m.walDir && f.walFreeBytes != null && f.walFreeBytes < WAL_PREALLOC_BYTES + SPACE_MARGIN_BYTES) {
-        refusals.push({ code: 'NO_DISK_SPACE', member: m.name, message: `member "${m.name}": ${m.walDir} has ${mib(f.walFreeBytes)} free, the WAL needs ${mib(WAL_PREALLOC_BYTES + SPACE_MARGIN_BYTES)}`, forceable: false });
+        refusals.push({
+          code: 'NO_DISK_SPACE',
+          member: m.name,
+          message: `member "${m.name}": ${m.walDir} has ${mib(f.walFreeBytes)} free, the WAL needs ${mib(WAL_PREALLOC_BYTES + SPACE_MARGIN_BYTES)}`,
+          forceable: false,
+        });
       }
-      if (f.tool && backup.source.etcdVersion && majorMinor(f.tool.version) < majorMinor(backup.source.etcdVersion)) {
-        warnings.push(`member "${m.name}": restore tool ${f.tool.kind} ${f.tool.version} is older than the backup's etcd ${backup.source.etcdVersion}`);
+      if (
+        f.tool &&
+        backup.source.etcdVersion &&
+        majorMinor(f.tool.version) < majorMinor(backup.source.etcdVersion)
+      ) {
+        warnings.push(
+          `member "${m.name}": restore tool ${f.tool.kind} ${f.tool.version} is older than the backup's etcd ${backup.source.etcdVersion}`,
+        );
       }
     }
     return {
@@ -217,14 +256,20 @@ export function planRestore(input: PlanInput): RestorePlan {
   }
 
   const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(backup.createdAt)) / 1000));
-  if (ageSeconds > 24 * 3600) warnings.push(`the backup is ${Math.round(ageSeconds / 3600)} h old: every change since then is lost`);
+  if (ageSeconds > 24 * 3600)
+    warnings.push(`the backup is ${Math.round(ageSeconds / 3600)} h old: every change since then is lost`);
   if (cid.toString(16) === backup.source.clusterId.replace(/^0x/, '').toLowerCase()) {
-    refusals.push({ code: 'TOKEN_INVALID', message: 'the new cluster ID equals the old one: choose another token', forceable: false });
+    refusals.push({
+      code: 'TOKEN_INVALID',
+      message: 'the new cluster ID equals the old one: choose another token',
+      forceable: false,
+    });
   }
 
   const steps = buildSteps(target, planned, { token, initialCluster, snapshotFile, quorum, backup });
   const effective = refusals.filter((r) => !(force && r.forceable));
-  if (force && refusals.some((r) => r.forceable)) warnings.push('--force: restoring although the old cluster answers healthy');
+  if (force && refusals.some((r) => r.forceable))
+    warnings.push('--force: restoring although the old cluster answers healthy');
 
   return {
     formatVersion: PLAN_FORMAT_VERSION,
@@ -259,25 +304,46 @@ export function planRestore(input: PlanInput): RestorePlan {
   };
 }
 
-function asideFor(m: TargetMember, kind: 'data' | 'wal', f: DirFact, stamp: string, refusals: Refusal[]): string | null {
+function asideFor(
+  m: TargetMember,
+  kind: 'data' | 'wal',
+  f: DirFact,
+  stamp: string,
+  refusals: Refusal[],
+): string | null {
   const what = kind === 'data' ? 'data dir' : 'WAL dir';
   const dir = kind === 'data' ? m.dataDir : m.walDir!;
   switch (f.state) {
     case 'missing':
       return null;
     case 'not-a-directory':
-      refusals.push({ code: 'DATA_DIR_NOT_A_DIRECTORY', member: m.name, message: `member "${m.name}": ${what} ${dir} exists and is not a directory`, forceable: false });
+      refusals.push({
+        code: 'DATA_DIR_NOT_A_DIRECTORY',
+        member: m.name,
+        message: `member "${m.name}": ${what} ${dir} exists and is not a directory`,
+        forceable: false,
+      });
       return null;
     case 'empty':
     case 'non-empty':
       if (f.mountPoint) {
         // rename(2) cannot move a mount point, and etcdctl 3.4 wants the data dir absent
-        refusals.push({ code: 'DATA_DIR_MOUNT_POINT', member: m.name, message: `member "${m.name}": ${what} ${dir} is a mount point; point ${kind === 'data' ? 'dataDir' : 'walDir'} at a directory inside it`, forceable: false });
+        refusals.push({
+          code: 'DATA_DIR_MOUNT_POINT',
+          member: m.name,
+          message: `member "${m.name}": ${what} ${dir} is a mount point; point ${kind === 'data' ? 'dataDir' : 'walDir'} at a directory inside it`,
+          forceable: false,
+        });
         return null;
       }
       if (f.state === 'empty') return null;
       if (!f.looksLikeEtcd) {
-        refusals.push({ code: 'DATA_DIR_NOT_ETCD', member: m.name, message: `member "${m.name}": ${what} ${dir} is not empty and holds more than etcd's files (${f.entries.join(', ')}); dr will not move it aside: check the path`, forceable: false });
+        refusals.push({
+          code: 'DATA_DIR_NOT_ETCD',
+          member: m.name,
+          message: `member "${m.name}": ${what} ${dir} is not empty and holds more than etcd's files (${f.entries.join(', ')}); dr will not move it aside: check the path`,
+          forceable: false,
+        });
         return null;
       }
       return `${dir}.dr-aside-${stamp}`;
@@ -330,7 +396,10 @@ function buildSteps(
   }
   for (const p of planned) {
     const m = byName.get(p.name)!;
-    const tool = { kind: p.tool?.kind === 'etcdutl' ? ('etcdutl' as const) : ('etcdctl' as const), command: p.tool?.kind ?? 'etcdctl' };
+    const tool = {
+      kind: p.tool?.kind === 'etcdutl' ? ('etcdutl' as const) : ('etcdctl' as const),
+      command: p.tool?.kind ?? 'etcdctl',
+    };
     const argv = restoreArgv(tool, {
       snapshotFile: ctx.snapshotFile,
       name: p.name,
@@ -340,7 +409,10 @@ function buildSteps(
       dataDir: stagingDir(p.dataDir),
       walDir: p.walDir ? stagingDir(p.walDir) : undefined,
     });
-    const renames = [[stagingDir(p.dataDir), p.dataDir], ...(p.walDir ? [[stagingDir(p.walDir), p.walDir]] : [])] as [string, string][];
+    const renames = [
+      [stagingDir(p.dataDir), p.dataDir],
+      ...(p.walDir ? [[stagingDir(p.walDir), p.walDir]] : []),
+    ] as [string, string][];
     const env = tool.kind === 'etcdctl' ? 'ETCDCTL_API=3 ' : '';
     steps.push({
       id: `restore:${p.name}`,
@@ -369,8 +441,16 @@ function buildSteps(
   steps.push({
     id: 'wait-quorum',
     kind: 'wait-quorum',
-    description: `wait until ${ctx.quorum} member(s) (${planned.slice(0, ctx.quorum).map((p) => p.name).join(', ')}) form a quorum and elect a leader`,
-    commands: [`etcdctl --endpoints ${planned.slice(0, ctx.quorum).map((p) => p.clientURLs[0]).join(',')} endpoint status -w table`],
+    description: `wait until ${ctx.quorum} member(s) (${planned
+      .slice(0, ctx.quorum)
+      .map((p) => p.name)
+      .join(', ')}) form a quorum and elect a leader`,
+    commands: [
+      `etcdctl --endpoints ${planned
+        .slice(0, ctx.quorum)
+        .map((p) => p.clientURLs[0])
+        .join(',')} endpoint status -w table`,
+    ],
     rollback: 'stop the started members',
     params: { members: planned.slice(0, ctx.quorum).map((p) => p.name) },
   });
@@ -388,7 +468,10 @@ function buildSteps(
     id: 'verify',
     kind: 'verify',
     description: 'verify the restored cluster against the backup (the checks below)',
-    commands: [`etcdctl --endpoints ${all} endpoint hashkv --rev ${ctx.backup.snapshot.revision}`, `etcdctl --endpoints ${all} member list -w table`],
+    commands: [
+      `etcdctl --endpoints ${all} endpoint hashkv --rev ${ctx.backup.snapshot.revision}`,
+      `etcdctl --endpoints ${all} member list -w table`,
+    ],
     rollback: 'nothing to undo: verification only reads',
     params: {},
   });
@@ -400,16 +483,23 @@ export function controlCommands(m: TargetMember, action: 'start' | 'stop'): stri
     case 'local':
       return action === 'stop'
         ? [`kill $(cat ${m.dataDir}.pid)   # if dr started it`]
-        : [`etcd --name ${m.name} --data-dir ${m.dataDir} ...   # dr starts it detached, pid in ${m.dataDir}.pid`];
+        : [
+            `etcd --name ${m.name} --data-dir ${m.dataDir} ...   # dr starts it detached, pid in ${m.dataDir}.pid`,
+          ];
     case 'systemd': {
       // --no-block: etcd's Type=notify start waits for a quorum that later members bring
-      const cmd = action === 'stop' ? `systemctl stop ${m.control.unit}` : `systemctl start --no-block ${m.control.unit}`;
+      const cmd =
+        action === 'stop'
+          ? `systemctl stop ${m.control.unit}`
+          : `systemctl start --no-block ${m.control.unit}`;
       return [m.control.ssh ? `${m.control.ssh} '${cmd}'` : cmd];
     }
     case 'manual':
       return action === 'stop'
         ? [`stop etcd member ${m.name} (e.g. systemctl stop etcd) and confirm`]
-        : [`start etcd member ${m.name} with --name ${m.name} --data-dir ${m.dataDir}${m.walDir ? ` --wal-dir ${m.walDir}` : ''} and confirm`];
+        : [
+            `start etcd member ${m.name} with --name ${m.name} --data-dir ${m.dataDir}${m.walDir ? ` --wal-dir ${m.walDir}` : ''} and confirm`,
+          ];
   }
 }
 

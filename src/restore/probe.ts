@@ -36,7 +36,12 @@ export function clientTlsFor(target: MembersFile): ClientTls | undefined {
 }
 
 export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdctl?: string }): ClusterProbe {
-  const client = createEtcdClient({ endpoints: opts.endpoints, ...opts.tls, dialTimeoutMs: 2000, requestTimeoutMs: 5000 });
+  const client = createEtcdClient({
+    endpoints: opts.endpoints,
+    ...opts.tls,
+    dialTimeoutMs: 2000,
+    requestTimeoutMs: 5000,
+  });
   const tlsArgs = [
     ...(opts.tls?.caFile ? ['--cacert', opts.tls.caFile] : []),
     ...(opts.tls?.certFile ? ['--cert', opts.tls.certFile] : []),
@@ -49,12 +54,26 @@ export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdct
     hashKV: (endpoint, revision) => client.hashKV(endpoint, revision),
     async keyCount(endpoint, signal) {
       const r = await runCommand(
-        [opts.etcdctl ?? 'etcdctl', '--endpoints', endpoint, ...tlsArgs, 'get', '', '--from-key', '--keys-only', '--limit', '1', '-w', 'json'],
+        [
+          opts.etcdctl ?? 'etcdctl',
+          '--endpoints',
+          endpoint,
+          ...tlsArgs,
+          'get',
+          '',
+          '--from-key',
+          '--keys-only',
+          '--limit',
+          '1',
+          '-w',
+          'json',
+        ],
         { signal, env: { ETCDCTL_API: '3' } },
       );
       const count = /"count":(\d+)/.exec(r.stdout);
       const rev = /"revision":(\d+)/.exec(r.stdout);
-      if (r.code !== 0 || !rev) throw new Error(`etcdctl get --limit 1 on ${endpoint}: ${r.stderr.trim() || r.stdout}`);
+      if (r.code !== 0 || !rev)
+        throw new Error(`etcdctl get --limit 1 on ${endpoint}: ${r.stderr.trim() || r.stdout}`);
       // etcd omits a zero count from the JSON
       return { count: count ? Number(count[1]) : 0, revision: BigInt(rev[1]!) };
     },

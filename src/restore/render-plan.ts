@@ -8,12 +8,16 @@ export function renderPlan(plan: RestorePlan): string {
   out.push(`Restore plan (${plan.createdAt})`);
   out.push('');
   out.push(`Backup     ${b.id} of cluster ${b.clusterName}`);
-  out.push(`           revision ${b.revision}, ${b.totalKeys} keys, ${b.size} bytes, taken ${b.createdAt} (${age(b.ageSeconds)} ago)`);
+  out.push(
+    `           revision ${b.revision}, ${b.totalKeys} keys, ${b.size} bytes, taken ${b.createdAt} (${age(b.ageSeconds)} ago)`,
+  );
   out.push(`           sha256 ${b.sha256}, etcd ${b.etcdVersion}, old cluster ID ${b.oldClusterId}`);
   out.push(`New        token ${n.token}`);
   out.push(`           cluster ID ${n.clusterId}; quorum ${n.quorum} of ${n.members.length}`);
   for (const m of n.members) {
-    out.push(`           ${m.name.padEnd(12)} member ID ${m.memberId.padEnd(16)} ${m.peerURLs.join(',')}  ${m.dataDir}  (${m.control}${m.tool ? `, ${m.tool.kind} ${m.tool.version}` : ''})`);
+    out.push(
+      `           ${m.name.padEnd(12)} member ID ${m.memberId.padEnd(16)} ${m.peerURLs.join(',')}  ${m.dataDir}  (${m.control}${m.tool ? `, ${m.tool.kind} ${m.tool.version}` : ''})`,
+    );
   }
   out.push('');
   out.push('Steps');

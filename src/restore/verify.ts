@@ -35,26 +35,46 @@ export interface VerifyReport {
   hashKV: Record<string, number>;
 }
 
-export async function verifyRestore(probe: ClusterProbe, exp: VerifyExpectations, signal?: AbortSignal): Promise<VerifyReport> {
+export async function verifyRestore(
+  probe: ClusterProbe,
+  exp: VerifyExpectations,
+  signal?: AbortSignal,
+): Promise<VerifyReport> {
   const checks: VerifyCheck[] = [];
-  const add = (name: VerifyCheck['name'], ok: boolean, message: string, decided = true) => checks.push({ name, ok, decided, message });
+  const add = (name: VerifyCheck['name'], ok: boolean, message: string, decided = true) =>
+    checks.push({ name, ok, decided, message });
 
-  const health = await Promise.all(exp.members.map((m) => probe.health(m.clientURL, signal).catch(() => false)));
+  const health = await Promise.all(
+    exp.members.map((m) => probe.health(m.clientURL, signal).catch(() => false)),
+  );
   const sick = exp.members.filter((_, i) => !health[i]).map((m) => m.name);
-  add('health', sick.length === 0, sick.length ? `not healthy: ${sick.join(', ')}` : `all ${exp.members.length} members healthy`);
+  add(
+    'health',
+    sick.length === 0,
+    sick.length ? `not healthy: ${sick.join(', ')}` : `all ${exp.members.length} members healthy`,
+  );
 
-  const statuses = await Promise.all(exp.members.map((m) => probe.status(m.clientURL).catch((e: Error) => e)));
+  const statuses = await Promise.all(
+    exp.members.map((m) => probe.status(m.clientURL).catch((e: Error) => e)),
+  );
   const ok = statuses.flatMap((s) => (s instanceof Error ? [] : [s]));
 
   try {
     const list = await probe.memberList();
     const listed = new Map(list.map((m) => [formatId(m.id), m]));
-    const missing = exp.members.filter((m) => listed.get(m.memberId)?.name !== m.name).map((m) => `${m.name} (${m.memberId})`);
-    const extra = list.filter((m) => !exp.members.some((e) => e.memberId === formatId(m.id))).map((m) => formatId(m.id));
-    add('members', missing.length === 0 && extra.length === 0,
+    const missing = exp.members
+      .filter((m) => listed.get(m.memberId)?.name !== m.name)
+      .map((m) => `${m.name} (${m.memberId})`);
+    const extra = list
+      .filter((m) => !exp.members.some((e) => e.memberId === formatId(m.id)))
+      .map((m) => formatId(m.id));
+    add(
+      'members',
+      missing.length === 0 && extra.length === 0,
       missing.length || extra.length
         ? `member list: missing or unnamed ${missing.join(', ') || 'none'}; unexpected ${extra.join(', ') || 'none'}`
-        : `member list has exactly the ${exp.members.length} planned members`);
+        : `member list has exactly the ${exp.members.length} planned members`,
+    );
   } catch (err) {
     add('members', false, `member list failed: ${(err as Error).message}`);
   }
@@ -62,28 +82,47 @@ export async function verifyRestore(probe: ClusterProbe, exp: VerifyExpectations
   const leaders = new Set(ok.map((s) => formatId(s.leaderId)));
   const leader = leaders.size === 1 ? [...leaders][0]! : null;
   const leaderKnown = leader !== null && leader !== '0' && exp.members.some((m) => m.memberId === leader);
-  add('leader', ok.length === exp.members.length && leaderKnown,
-    leaderKnown ? `one leader, ${leader}, seen by every member` : `leaders seen: ${[...leaders].join(', ') || 'none'} (${ok.length}/${exp.members.length} answered)`);
+  add(
+    'leader',
+    ok.length === exp.members.length && leaderKnown,
+    leaderKnown
+      ? `one leader, ${leader}, seen by every member`
+      : `leaders seen: ${[...leaders].join(', ') || 'none'} (${ok.length}/${exp.members.length} answered)`,
+  );
 
   const cids = new Set(ok.map((s) => formatId(s.clusterId)));
   const cid = cids.size === 1 ? [...cids][0]! : null;
-  add('cluster-id', cid === exp.clusterId && cid !== exp.oldClusterId.toLowerCase(),
-    `cluster ID ${[...cids].join(', ') || 'unknown'} (planned ${exp.clusterId}, old ${exp.oldClusterId})`);
+  add(
+    'cluster-id',
+    cid === exp.clusterId && cid !== exp.oldClusterId.toLowerCase(),
+    `cluster ID ${[...cids].join(', ') || 'unknown'} (planned ${exp.clusterId}, old ${exp.oldClusterId})`,
+  );
 
   const revs = new Set(ok.map((s) => s.revision.toString()));
   const rev = revs.size === 1 ? [...revs][0]! : null;
-  add('revision', rev === exp.revision.toString(), `revision ${[...revs].join(', ') || 'unknown'} (backup ${exp.revision})`);
+  add(
+    'revision',
+    rev === exp.revision.toString(),
+    `revision ${[...revs].join(', ') || 'unknown'} (backup ${exp.revision})`,
+  );
 
   let keyCount: number | null = null;
   try {
     const counts = await Promise.all(exp.members.map((m) => probe.keyCount(m.clientURL, signal)));
     const distinct = new Set(counts.map((c) => c.count));
     keyCount = counts[0]!.count;
-    if (distinct.size !== 1) add('key-count', false, `members disagree on the key count: ${[...distinct].join(', ')}`);
-    else if (exp.liveKeys !== undefined) add('key-count', keyCount === exp.liveKeys, `${keyCount} keys (backup ${exp.liveKeys})`);
+    if (distinct.size !== 1)
+      add('key-count', false, `members disagree on the key count: ${[...distinct].join(', ')}`);
+    else if (exp.liveKeys !== undefined)
+      add('key-count', keyCount === exp.liveKeys, `${keyCount} keys (backup ${exp.liveKeys})`);
     else if (keyCount === exp.totalKeys) add('key-count', true, `${keyCount} keys (backup ${exp.totalKeys})`);
     else if (keyCount < exp.totalKeys) {
-      add('key-count', true, `${keyCount} live keys; the backup records ${exp.totalKeys} key entries including older revisions, so the live count cannot be compared`, false);
+      add(
+        'key-count',
+        true,
+        `${keyCount} live keys; the backup records ${exp.totalKeys} key entries including older revisions, so the live count cannot be compared`,
+        false,
+      );
     } else add('key-count', false, `${keyCount} keys, more than the backup's ${exp.totalKeys} entries`);
   } catch (err) {
     add('key-count', false, `key count failed: ${(err as Error).message}`);
@@ -94,7 +133,13 @@ export async function verifyRestore(probe: ClusterProbe, exp: VerifyExpectations
     const hs = await Promise.all(exp.members.map((m) => probe.hashKV(m.clientURL, exp.revision)));
     exp.members.forEach((m, i) => (hashKV[m.name] = hs[i]!.hash));
     const distinct = new Set(hs.map((h) => h.hash));
-    add('hashkv', distinct.size === 1, distinct.size === 1 ? `HashKV at revision ${exp.revision} is ${hs[0]!.hash} on every member` : `HashKV differs: ${JSON.stringify(hashKV)}`);
+    add(
+      'hashkv',
+      distinct.size === 1,
+      distinct.size === 1
+        ? `HashKV at revision ${exp.revision} is ${hs[0]!.hash} on every member`
+        : `HashKV differs: ${JSON.stringify(hashKV)}`,
+    );
   } catch (err) {
     add('hashkv', false, `HashKV failed: ${(err as Error).message}`);
   }

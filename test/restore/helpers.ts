@@ -10,12 +10,19 @@ import { freePorts } from '../helpers/ports.js';
 export const ETCDCTL_ENV = { ...process.env, ETCDCTL_API: '3' };
 
 export function etcdctl(endpoints: string[], ...args: string[]): string {
-  return execFileSync('etcdctl', ['--endpoints', endpoints.join(','), ...args], { env: ETCDCTL_ENV }).toString();
+  return execFileSync('etcdctl', ['--endpoints', endpoints.join(','), ...args], {
+    env: ETCDCTL_ENV,
+  }).toString();
 }
 
 /** A manifest for a plain `etcdctl snapshot save` file, as the backup pipeline would have written it. */
-export function manifestFor(file: string, o: { id?: string; clusterId: string; createdAt?: string }): Manifest {
-  const st = JSON.parse(execFileSync('etcdctl', ['snapshot', 'status', file, '-w', 'json'], { env: ETCDCTL_ENV }).toString()) as {
+export function manifestFor(
+  file: string,
+  o: { id?: string; clusterId: string; createdAt?: string },
+): Manifest {
+  const st = JSON.parse(
+    execFileSync('etcdctl', ['snapshot', 'status', file, '-w', 'json'], { env: ETCDCTL_ENV }).toString(),
+  ) as {
     hash: number;
     revision: number;
     totalKey: number;
@@ -58,7 +65,11 @@ export function manifestFor(file: string, o: { id?: string; clusterId: string; c
 }
 
 /** A members file for n local members on fresh loopback ports, data dirs under dir. */
-export async function localTarget(dir: string, names: string[], extra: Partial<MembersFile> = {}): Promise<MembersFile> {
+export async function localTarget(
+  dir: string,
+  names: string[],
+  extra: Partial<MembersFile> = {},
+): Promise<MembersFile> {
   const ports = await freePorts(names.length * 2);
   return parseMembers({
     ...extra,
@@ -76,7 +87,11 @@ export async function localTarget(dir: string, names: string[], extra: Partial<M
 export async function stopLocal(target: MembersFile | undefined): Promise<void> {
   if (!target) return;
   await Promise.all(
-    target.members.map((m) => localControl({ member: m, initialCluster: '', token: '', stopGraceMs: 3000 }).stop().catch(() => {})),
+    target.members.map((m) =>
+      localControl({ member: m, initialCluster: '', token: '', stopGraceMs: 3000 })
+        .stop()
+        .catch(() => {}),
+    ),
   );
 }
 

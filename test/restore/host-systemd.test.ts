@@ -21,8 +21,17 @@ describe('ssh host (bash -c as the transport)', () => {
     const odd = path.join(work.dir, "it's a dir");
     await mkdir(path.join(odd, 'member'), { recursive: true });
     for (const h of [host, localHost]) {
-      expect(await h.inspectDir(odd, 'data')).toEqual({ path: odd, state: 'non-empty', mountPoint: false, entries: ['member'], looksLikeEtcd: true });
-      expect(await h.inspectDir(path.join(work.dir, 'nope'), 'data')).toEqual({ path: path.join(work.dir, 'nope'), state: 'missing' });
+      expect(await h.inspectDir(odd, 'data')).toEqual({
+        path: odd,
+        state: 'non-empty',
+        mountPoint: false,
+        entries: ['member'],
+        looksLikeEtcd: true,
+      });
+      expect(await h.inspectDir(path.join(work.dir, 'nope'), 'data')).toEqual({
+        path: path.join(work.dir, 'nope'),
+        state: 'missing',
+      });
       expect(await h.freeBytes(path.join(work.dir, 'nope', 'deeper'))).toBeGreaterThan(0);
     }
     await writeFile(path.join(work.dir, 'f.wal'), '');
@@ -38,7 +47,9 @@ describe('ssh host (bash -c as the transport)', () => {
     const calls: string[][] = [];
     const fake = sshHost('ssh root@h', async (argv) => {
       calls.push(argv);
-      return argv[2]!.includes('LoadState') ? { code: 0, stdout: 'loaded\n', stderr: '' } : { code: 0, stdout: '', stderr: '' };
+      return argv[2]!.includes('LoadState')
+        ? { code: 0, stdout: 'loaded\n', stderr: '' }
+        : { code: 0, stdout: '', stderr: '' };
     });
     const c = systemdControl({ unit: 'etcd.service', host: fake });
     expect(await c.check()).toMatchObject({ ok: true });
@@ -52,7 +63,10 @@ describe('ssh host (bash -c as the transport)', () => {
   });
 
   it('a unit that is not there is reported, not thrown', async () => {
-    const c = systemdControl({ unit: 'dr-no-such-unit.service', host: { ...localHost, run: (a, o) => runCommand(a, o) } });
+    const c = systemdControl({
+      unit: 'dr-no-such-unit.service',
+      host: { ...localHost, run: (a, o) => runCommand(a, o) },
+    });
     const r = await c.check();
     expect(r.ok).toBe(false);
   });

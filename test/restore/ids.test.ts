@@ -13,7 +13,9 @@ describe('member and cluster IDs', () => {
 
   it('match what a real cluster bootstrapped with the token reports', () => {
     const list = etcdctl(c.endpoints, 'member', 'list', '-w', 'json');
-    const reported = [...list.matchAll(/"ID":(\d+),"name":"(\w+)"/g)].map((m) => [m[2]!, BigInt(m[1]!)] as const);
+    const reported = [...list.matchAll(/"ID":(\d+),"name":"(\w+)"/g)].map(
+      (m) => [m[2]!, BigInt(m[1]!)] as const,
+    );
     expect(reported).toHaveLength(3);
     const ours = c.members.map((m) => [m.spec.name, memberId([m.spec.peerUrl], token)] as const);
     expect(new Map(reported)).toEqual(new Map(ours));

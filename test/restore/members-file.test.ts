@@ -50,12 +50,22 @@ describe('members file', () => {
   });
 
   it('rejects relative data dirs, duplicates, unknown keys, unknown control, and TLS/scheme mismatches', () => {
-    expect(errorOf(good.replace('/var/lib/etcd-a', 'etcd-a')).message).toMatch(/member "a" \(members\[0\]\) field dataDir: must be an absolute path/);
-    expect(errorOf(good.replace('dataDir: /var/lib/etcd-c', 'dataDir: /var/lib/etcd-a')).message).toMatch(/member "c" .* field dataDir: directory \/var\/lib\/etcd-a is also used by member "a"/);
+    expect(errorOf(good.replace('/var/lib/etcd-a', 'etcd-a')).message).toMatch(
+      /member "a" \(members\[0\]\) field dataDir: must be an absolute path/,
+    );
+    expect(errorOf(good.replace('dataDir: /var/lib/etcd-c', 'dataDir: /var/lib/etcd-a')).message).toMatch(
+      /member "c" .* field dataDir: directory \/var\/lib\/etcd-a is also used by member "a"/,
+    );
     expect(errorOf(good.replace('name: c', 'name: a')).message).toMatch(/name a is also used/);
-    expect(errorOf(good.replace('control: { type: manual }', 'control: { type: docker }')).message).toMatch(/member "c" .* field control/);
-    expect(errorOf(good.replace('control: { type: local }', 'control: { type: local }\n    colour: red')).message).toMatch(/member "a" .*colour/);
-    expect(errorOf(good.replace('    tls: { caFile', '    xtls: { caFile')).message).toMatch(/member "b" .*(tls|xtls)/);
+    expect(errorOf(good.replace('control: { type: manual }', 'control: { type: docker }')).message).toMatch(
+      /member "c" .* field control/,
+    );
+    expect(
+      errorOf(good.replace('control: { type: local }', 'control: { type: local }\n    colour: red')).message,
+    ).toMatch(/member "a" .*colour/);
+    expect(errorOf(good.replace('    tls: { caFile', '    xtls: { caFile')).message).toMatch(
+      /member "b" .*(tls|xtls)/,
+    );
     expect(errorOf('members: []').message).toMatch(/field members/);
     expect(errorOf('members: [').message).toMatch(/not valid YAML/);
   });

@@ -19,16 +19,26 @@ const target = parseMembers({
     peerURLs: [`http://10.0.0.${i + 1}:2380`],
     clientURLs: [`http://10.0.0.${i + 1}:2379`],
     dataDir: `/var/lib/etcd/${n}`,
-    control: i === 1 ? { type: 'systemd', unit: 'etcd.service', ssh: 'ssh root@10.0.0.2' } : { type: 'local' },
+    control:
+      i === 1 ? { type: 'systemd', unit: 'etcd.service', ssh: 'ssh root@10.0.0.2' } : { type: 'local' },
   })),
 });
 
 const tool = { kind: 'etcdctl' as const, command: 'etcdctl', version: '3.4.23', supportsBumpRevision: false };
-function facts(over: Partial<Record<string, Partial<MemberFacts>>> = {}, healthy: string[] = []): RestoreFacts {
+function facts(
+  over: Partial<Record<string, Partial<MemberFacts>>> = {},
+  healthy: string[] = [],
+): RestoreFacts {
   const members: Record<string, MemberFacts> = {};
   for (const m of target.members) {
     members[m.name] = {
-      dataDir: { path: m.dataDir, state: 'non-empty', mountPoint: false, entries: ['member'], looksLikeEtcd: true },
+      dataDir: {
+        path: m.dataDir,
+        state: 'non-empty',
+        mountPoint: false,
+        entries: ['member'],
+        looksLikeEtcd: true,
+      },
       dataFreeBytes: 10e9,
       control: { ok: true, detail: 'ok' },
       tool,
@@ -46,8 +56,15 @@ describe('planRestore (pure)', () => {
     const ids = target.members.map((m) => memberId(m.peerURLs, 'tok-1'));
     expect(plan.newCluster.members.map((m) => m.memberId)).toEqual(ids.map(formatId));
     expect(plan.newCluster.clusterId).toBe(formatId(clusterId(ids)));
-    expect(plan.newCluster.initialCluster).toBe('a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380');
-    expect(plan.backup).toMatchObject({ id: manifest.id, revision: '1234', ageSeconds: 3 * 3600, sha256: 'f'.repeat(64) });
+    expect(plan.newCluster.initialCluster).toBe(
+      'a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380',
+    );
+    expect(plan.backup).toMatchObject({
+      id: manifest.id,
+      revision: '1234',
+      ageSeconds: 3 * 3600,
+      sha256: 'f'.repeat(64),
+    });
     expect(plan.newCluster.members[0]!.dataAside).toBe('/var/lib/etcd/a.dr-aside-20240301T050000Z');
     expect(plan.steps.every((s) => s.rollback.length > 0 && s.commands.length > 0)).toBe(true);
     const restoreB = plan.steps.find((s) => s.id === 'restore:b')!;
@@ -56,7 +73,9 @@ describe('planRestore (pure)', () => {
         'a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380 --initial-cluster-token tok-1 ' +
         "--initial-advertise-peer-urls http://10.0.0.2:2380 --data-dir /var/lib/etcd/b.dr-restoring'",
     );
-    expect(plan.steps.find((s) => s.id === 'start:b')!.commands[0]).toBe("ssh root@10.0.0.2 'systemctl start --no-block etcd.service'");
+    expect(plan.steps.find((s) => s.id === 'start:b')!.commands[0]).toBe(
+      "ssh root@10.0.0.2 'systemctl start --no-block etcd.service'",
+    );
     expect(JSON.parse(JSON.stringify(plan))).toEqual(plan); // plain JSON
     const text = renderPlan(plan);
     expect(text).toContain('Ready: run again with --yes');
@@ -78,14 +97,34 @@ describe('planRestore (pure)', () => {
       facts: facts(
         {
           a: { dataDir: { path: '/var/lib/etcd/a', state: 'empty', mountPoint: true } },
-          b: { control: { ok: false, detail: 'ssh: connection refused' }, tool: null, toolError: 'no etcdctl on ssh root@10.0.0.2' },
-          c: { dataFreeBytes: 1000, dataDir: { path: '/var/lib/etcd/c', state: 'non-empty', mountPoint: false, entries: ['member', 'notes.txt'], looksLikeEtcd: false } },
+          b: {
+            control: { ok: false, detail: 'ssh: connection refused' },
+            tool: null,
+            toolError: 'no etcdctl on ssh root@10.0.0.2',
+          },
+          c: {
+            dataFreeBytes: 1000,
+            dataDir: {
+              path: '/var/lib/etcd/c',
+              state: 'non-empty',
+              mountPoint: false,
+              entries: ['member', 'notes.txt'],
+              looksLikeEtcd: false,
+            },
+          },
         },
         ['http://10.0.0.1:2379'],
       ),
     });
     expect(plan.refusals.map((r) => `${r.code}:${r.member ?? ''}`).sort()).toEqual(
-      ['CONTROL_UNREACHABLE:b', 'DATA_DIR_MOUNT_POINT:a', 'DATA_DIR_NOT_ETCD:c', 'NO_DISK_SPACE:c', 'NO_RESTORE_TOOL:b', 'OLD_CLUSTER_HEALTHY:'].sort(),
+      [
+        'CONTROL_UNREACHABLE:b',
+        'DATA_DIR_MOUNT_POINT:a',
+        'DATA_DIR_NOT_ETCD:c',
+        'NO_DISK_SPACE:c',
+        'NO_RESTORE_TOOL:b',
+        'OLD_CLUSTER_HEALTHY:',
+      ].sort(),
     );
     expect(renderPlan(plan)).toContain('REFUSED');
   });
@@ -109,16 +148,27 @@ describe('planRestore (pure)', () => {
     });
     const fs: RestoreFacts = { members: {}, oldCluster: { endpoints: [], healthy: [] } };
     for (const m of five.members) {
-      fs.members[m.name] = { dataDir: { path: m.dataDir, state: m.name === 'm1' ? 'empty' : 'missing', mountPoint: false } as never, dataFreeBytes: null, control: { ok: true, detail: '' }, tool };
+      fs.members[m.name] = {
+        dataDir: {
+          path: m.dataDir,
+          state: m.name === 'm1' ? 'empty' : 'missing',
+          mountPoint: false,
+        } as never,
+        dataFreeBytes: null,
+        control: { ok: true, detail: '' },
+        tool,
+      };
     }
     const plan = planRestore({ backup: manifest, target: five, token: 't', now, facts: fs });
     expect(plan.steps.some((s) => s.kind === 'move-aside')).toBe(false);
-    expect(plan.steps.filter((s) => s.kind === 'start' || s.kind.startsWith('wait')).map((s) => s.id)).toEqual([
-      'start:m1', 'start:m2', 'start:m3', 'wait-quorum', 'start:m4', 'start:m5', 'wait-all',
-    ]);
+    expect(
+      plan.steps.filter((s) => s.kind === 'start' || s.kind.startsWith('wait')).map((s) => s.id),
+    ).toEqual(['start:m1', 'start:m2', 'start:m3', 'wait-quorum', 'start:m4', 'start:m5', 'wait-all']);
   });
 
   it('default token: dr-<backup id>-<6 hex>', () => {
-    expect(defaultToken('20240301T020000Z-0badf00d', Buffer.from([1, 2, 255]))).toBe('dr-20240301T020000Z-0badf00d-0102ff');
+    expect(defaultToken('20240301T020000Z-0badf00d', Buffer.from([1, 2, 255]))).toBe(
+      'dr-20240301T020000Z-0badf00d-0102ff',
+    );
   });
 });

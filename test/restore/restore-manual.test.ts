@@ -73,16 +73,21 @@ describe('restore with manual members', () => {
     expect(starts[0]).toContain(`--initial-cluster-token ${plan.newCluster.token}`);
     expect(starts[0]).toContain(`--data-dir ${target.members[0]!.dataDir}`);
     const eps = target.members.map((m) => m.clientURLs[0]!);
-    expect(etcdctl(eps, 'get', '/registry/configmaps/default/cm-3', '--print-value-only').trim()).toMatch(/3$/);
+    expect(etcdctl(eps, 'get', '/registry/configmaps/default/cm-3', '--print-value-only').trim()).toMatch(
+      /3$/,
+    );
   });
 
   it('stops when the operator answers "abort", and the journal shows where', async () => {
     const target = await manualTarget('abort');
     const plan = await prepareRestore({ manifest, target, now: new Date() });
     const journalFile = path.join(work.dir, 'abort.json');
-    const err = await executeRestore(plan, { manifest, source: { file: snapshot }, journalFile, prompt: async () => 'abort' }).catch(
-      (e: unknown) => e,
-    );
+    const err = await executeRestore(plan, {
+      manifest,
+      source: { file: snapshot },
+      journalFile,
+      prompt: async () => 'abort',
+    }).catch((e: unknown) => e);
     expect(isDrError(err, 'ABORTED')).toBe(true);
     const j = await readJournal(journalFile);
     expect(j.steps.find((s) => s.id === 'fetch')!.state).toBe('done');

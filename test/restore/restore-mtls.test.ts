@@ -32,21 +32,45 @@ describe('restore with mTLS client URLs', () => {
 
   it('restores, waits and verifies over https with a client certificate', async () => {
     const plain = await localTarget(work.dir, ['t1', 't2', 't3']);
-    const tls = { caFile: certs.caFile, certFile: certs.serverCertFile, keyFile: certs.serverKeyFile, clientCertAuth: true };
+    const tls = {
+      caFile: certs.caFile,
+      certFile: certs.serverCertFile,
+      keyFile: certs.serverKeyFile,
+      clientCertAuth: true,
+    };
     target = parseMembers({
       clientTls: { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile },
-      members: plain.members.map((m) => ({ ...m, clientURLs: m.clientURLs.map((u) => u.replace('http:', 'https:')), tls })),
+      members: plain.members.map((m) => ({
+        ...m,
+        clientURLs: m.clientURLs.map((u) => u.replace('http:', 'https:')),
+        tls,
+      })),
     });
     const plan = await prepareRestore({ manifest, target, now: new Date() });
     expect(plan.refusals).toEqual([]);
-    const result = await executeRestore(plan, { manifest, source: { file: snapshot }, journalFile: path.join(work.dir, 'j.json') });
+    const result = await executeRestore(plan, {
+      manifest,
+      source: { file: snapshot },
+      journalFile: path.join(work.dir, 'j.json'),
+    });
     expect(result.verification.checks.filter((c) => !c.ok)).toEqual([]);
     expect(result.verification.keyCount).toBe(12);
     const ep = target.members[0]!.clientURLs[0]!;
     // without a client certificate the member refuses: the TLS really is mutual
     expect(await healthProbe(ep, { caFile: certs.caFile }).catch(() => false)).toBe(false);
     expect(
-      etcdctl([ep], '--cacert', certs.caFile, '--cert', certs.clientCertFile, '--key', certs.clientKeyFile, 'get', '/registry/configmaps/default/cm-11', '--print-value-only').trim(),
+      etcdctl(
+        [ep],
+        '--cacert',
+        certs.caFile,
+        '--cert',
+        certs.clientCertFile,
+        '--key',
+        certs.clientKeyFile,
+        'get',
+        '/registry/configmaps/default/cm-11',
+        '--print-value-only',
+      ).trim(),
     ).toMatch(/11$/);
   });
 });

@@ -30,9 +30,15 @@ describe('restore refusals', () => {
     await mkdir(path.join(dd, 'member'), { recursive: true });
     await writeFile(path.join(dd, 'precious.txt'), 'not etcd');
     const plan = await prepareRestore({ manifest, target, now: new Date() });
-    expect(plan.refusals).toEqual([expect.objectContaining({ code: 'DATA_DIR_NOT_ETCD', member: 'x1', forceable: false })]);
+    expect(plan.refusals).toEqual([
+      expect.objectContaining({ code: 'DATA_DIR_NOT_ETCD', member: 'x1', forceable: false }),
+    ]);
     expect(plan.refusals[0]!.message).toContain('precious.txt');
-    const err = await executeRestore(plan, { manifest, source: { file: snapshot }, journalFile: path.join(work.dir, 'a.json') }).catch((e: unknown) => e);
+    const err = await executeRestore(plan, {
+      manifest,
+      source: { file: snapshot },
+      journalFile: path.join(work.dir, 'a.json'),
+    }).catch((e: unknown) => e);
     expect(isDrError(err, 'USAGE') && (err as DrError).exitCode).toBe(2);
     expect(await readFile(path.join(dd, 'precious.txt'), 'utf8')).toBe('not etcd');
   });
@@ -47,7 +53,9 @@ describe('restore refusals', () => {
     const plan = await prepareRestore({ manifest, target, now: new Date() });
     expect(plan.refusals).toEqual([]);
     const journalFile = path.join(work.dir, 'b.json');
-    const err = await executeRestore(plan, { manifest, source: { file: bad }, journalFile }).catch((e: unknown) => e);
+    const err = await executeRestore(plan, { manifest, source: { file: bad }, journalFile }).catch(
+      (e: unknown) => e,
+    );
     expect(isDrError(err, 'VERIFY_FAILED')).toBe(true);
     const report = (err as DrError).details as unknown as RestoreFailureReport;
     expect(report.failedStep).toBe('fetch');

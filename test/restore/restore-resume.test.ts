@@ -29,7 +29,9 @@ describe('restore in place, interrupted and resumed', () => {
     work = await tempDir('dr-resume-');
     target = await localTarget(work.dir, ['n1', 'n2', 'n3']);
     const initialCluster = target.members.map((m) => `${m.name}=${m.peerURLs[0]}`).join(',');
-    await Promise.all(target.members.map((m) => localControl({ member: m, initialCluster, token: 'old-token' }).start()));
+    await Promise.all(
+      target.members.map((m) => localControl({ member: m, initialCluster, token: 'old-token' }).start()),
+    );
     eps = target.members.map((m) => m.clientURLs[0]!);
     await Promise.all(eps.map((e) => waitHealthy(e, { timeoutMs: 60_000 })));
     for (let i = 0; i < 20; i++) etcdctl(eps, 'put', `/keep/${i}`, `v${i}`);
@@ -47,7 +49,9 @@ describe('restore in place, interrupted and resumed', () => {
     const plan = await prepareRestore({ manifest, target, now: new Date() });
     expect(plan.refusals.map((r) => r.code)).toEqual(['OLD_CLUSTER_HEALTHY']);
     const journalFile = path.join(work.dir, 'refused.json');
-    const err = await executeRestore(plan, { manifest, source: { file: snapshot }, journalFile }).catch((e: unknown) => e);
+    const err = await executeRestore(plan, { manifest, source: { file: snapshot }, journalFile }).catch(
+      (e: unknown) => e,
+    );
     expect(isDrError(err, 'USAGE')).toBe(true);
     await expect(access(journalFile)).rejects.toThrow(); // nothing started
     etcdctl(eps, 'put', '/still/alive', 'yes'); // and the cluster was not touched
@@ -57,7 +61,17 @@ describe('restore in place, interrupted and resumed', () => {
     const now = new Date();
     const plan = await prepareRestore({ manifest, target, now, force: true });
     expect(plan.refusals).toEqual([]);
-    expect(plan.newCluster.members.every((m) => m.dataAside?.endsWith('.dr-aside-' + now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')))).toBe(true);
+    expect(
+      plan.newCluster.members.every((m) =>
+        m.dataAside?.endsWith(
+          '.dr-aside-' +
+            now
+              .toISOString()
+              .replace(/[-:]/g, '')
+              .replace(/\.\d+Z$/, 'Z'),
+        ),
+      ),
+    ).toBe(true);
     const journalFile = path.join(work.dir, 'restore.json');
     let restored = 0;
     const err = await executeRestore(plan, {
@@ -72,9 +86,12 @@ describe('restore in place, interrupted and resumed', () => {
 
     // The third member's restore is made half done, as if dr died while etcdctl was writing it.
     const j = await readJournal(journalFile);
-    const doneRestores = j.steps.filter((s) => s.id.startsWith('restore:') && s.state === 'done').map((s) => s.id);
+    const doneRestores = j.steps
+      .filter((s) => s.id.startsWith('restore:') && s.state === 'done')
+      .map((s) => s.id);
     expect(doneRestores.length).toBeGreaterThanOrEqual(2);
-    const victim = target.members.find((m) => !doneRestores.includes(`restore:${m.name}`)) ?? target.members[2]!;
+    const victim =
+      target.members.find((m) => !doneRestores.includes(`restore:${m.name}`)) ?? target.members[2]!;
     const writer = new JournalWriter(journalFile, j, () => new Date());
     await writer.update(() => {
       const s = writer.step(`restore:${victim.name}`);
@@ -91,7 +108,9 @@ describe('restore in place, interrupted and resumed', () => {
     expect(result.ok).toBe(true);
     const untouched = doneRestores.filter((id) => id !== `restore:${victim.name}`);
     expect(untouched.length).toBeGreaterThanOrEqual(2);
-    expect(result.skipped).toEqual(expect.arrayContaining(['fetch', 'stop:n1', 'move-aside:n1', ...untouched]));
+    expect(result.skipped).toEqual(
+      expect.arrayContaining(['fetch', 'stop:n1', 'move-aside:n1', ...untouched]),
+    );
     expect(result.skipped).not.toContain(`restore:${victim.name}`);
     expect(clusterIdOf(eps[0]!)).toBe(plan.newCluster.clusterId);
     expect(etcdctl(eps, 'get', '/keep/7', '--print-value-only').trim()).toBe('v7');

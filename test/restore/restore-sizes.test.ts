@@ -27,13 +27,18 @@ describe('restore to 1 and 5 members', () => {
 
   for (const size of [1, 5]) {
     it(`restores a ${size}-member cluster`, async () => {
-      const target = await localTarget(path.join(work.dir, `c${size}`), Array.from({ length: size }, (_, i) => `s${size}-${i}`));
+      const target = await localTarget(
+        path.join(work.dir, `c${size}`),
+        Array.from({ length: size }, (_, i) => `s${size}-${i}`),
+      );
       targets.push(target);
       const plan = await prepareRestore({ manifest, target, now: new Date(), token: `tok-${size}` });
       expect(plan.refusals).toEqual([]);
       expect(plan.newCluster.quorum).toBe(Math.floor(size / 2) + 1);
       const waitAt = plan.steps.findIndex((s) => s.id === 'wait-quorum');
-      expect(plan.steps.slice(0, waitAt).filter((s) => s.kind === 'start')).toHaveLength(plan.newCluster.quorum);
+      expect(plan.steps.slice(0, waitAt).filter((s) => s.kind === 'start')).toHaveLength(
+        plan.newCluster.quorum,
+      );
       const result = await executeRestore(plan, {
         manifest,
         source: { file: snapshot },
@@ -42,7 +47,9 @@ describe('restore to 1 and 5 members', () => {
       expect(result.verification.ok).toBe(true);
       const eps = target.members.map((m) => m.clientURLs[0]!);
       expect(clusterIdOf(eps[size - 1]!)).toBe(plan.newCluster.clusterId);
-      expect(etcdctl(eps, 'get', '/registry/configmaps/default/cm-29', '--print-value-only').trim()).toMatch(/v+29$/);
+      expect(etcdctl(eps, 'get', '/registry/configmaps/default/cm-29', '--print-value-only').trim()).toMatch(
+        /v+29$/,
+      );
       expect(result.verification.keyCount).toBe(30);
       expect(result.verification.revision).toBe(manifest.snapshot.revision);
     });

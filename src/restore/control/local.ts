@@ -106,7 +106,12 @@ export function localControl(o: LocalControlOptions): MemberControl {
       const pid = await new Promise<number>((resolve, reject) => {
         child.once('spawn', () => resolve(child.pid!));
         child.once('error', (err) =>
-          reject(new DrError('ETCD_REQUEST_FAILED', `restore: cannot start etcd for ${o.member.name}: ${err.message}`)),
+          reject(
+            new DrError(
+              'ETCD_REQUEST_FAILED',
+              `restore: cannot start etcd for ${o.member.name}: ${err.message}`,
+            ),
+          ),
         );
       });
       child.unref();

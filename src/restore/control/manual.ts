@@ -13,7 +13,10 @@ export function manualControl(o: {
   const ask = async (action: 'stop' | 'start', signal?: AbortSignal) => {
     const text =
       `${action === 'stop' ? 'Stop' : 'Start'} member ${o.name} now:\n` +
-      o.commands(action).map((c) => `    ${c}`).join('\n') +
+      o
+        .commands(action)
+        .map((c) => `    ${c}`)
+        .join('\n') +
       `\nType "done" when it is ${action === 'stop' ? 'stopped' : 'started'}, or "abort": `;
     for (;;) {
       signal?.throwIfAborted();
