@@ -172,6 +172,7 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
   const termAt = new Float64Array(TERM_WINDOW);
   let windowLo = 0n; // lowest index whose term is in termAt
   const slot = (i: bigint) => Number(i & BigInt(TERM_WINDOW - 1));
+  let damagedSlots = 0;
   let lastEntryFile = '';
   let lastEntryOffset = 0;
 
@@ -206,20 +207,28 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
           }
           facts.entryCount++;
           opts.onEntry?.({ file: label(seg.name), offset: rec.offset, entry, crcValid: rec.crcValid });
-          if (!rec.crcValid) return; // a damaged entry says nothing reliable about the log
           const i = entry.index;
+          if (!rec.crcValid) {
+            // a damaged entry (already reported) still fills its slot when its index is the expected one;
+            // otherwise it may stand for one lost entry, so the next gap is allowed to be one wider
+            if (prevIndex === undefined || i !== prevIndex + 1n) {
+              damagedSlots++;
+              return;
+            }
+          }
           if (segFacts.firstEntryIndex === undefined) segFacts.firstEntryIndex = i;
           segFacts.lastEntryIndex = i;
           if (facts.firstIndex === undefined || i < facts.firstIndex) facts.firstIndex = i;
           const term = Number(entry.term);
           if (prevIndex !== undefined) {
             if (i > prevIndex + 1n) {
-              add('error', 'WAL_INDEX_GAP', seg.name, { ...at, index: i.toString() },
-                `wal: entry index jumps from ${prevIndex} (${label(lastEntryFile)} offset ${lastEntryOffset}) to ${i} (${label(seg.name)} offset ${rec.offset}): entries ${prevIndex + 1n}..${i - 1n} are missing`, 'index-gap');
+              if (i > prevIndex + 1n + BigInt(damagedSlots))
+                add('error', 'WAL_INDEX_GAP', seg.name, { ...at, index: i.toString() },
+                  `wal: entry index jumps from ${prevIndex} (${label(lastEntryFile)} offset ${lastEntryOffset}) to ${i} (${label(seg.name)} offset ${rec.offset}): entries ${prevIndex + 1n}..${i - 1n} are missing`, 'index-gap');
               windowLo = i;
             } else {
               const before = i - 1n;
-              if (before >= windowLo && before > i - BigInt(TERM_WINDOW) && term < termAt[slot(before)]!)
+              if (rec.crcValid && before >= windowLo && before > i - BigInt(TERM_WINDOW) && term < termAt[slot(before)]!)
                 add('error', 'WAL_TERM_DECREASE', seg.name, { ...at, index: i.toString() },
                   `wal: entry ${i} at offset ${rec.offset} in ${label(seg.name)} has term ${entry.term}, lower than term ${termAt[slot(before)]} of entry ${before}`, 'index-gap');
             }
@@ -228,10 +237,11 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
           if (i - windowLo >= BigInt(TERM_WINDOW)) windowLo = i - BigInt(TERM_WINDOW) + 1n;
           termAt[slot(i)] = term;
           prevIndex = i;
+          damagedSlots = 0;
           lastEntryFile = seg.name;
           lastEntryOffset = rec.offset;
           facts.lastIndex = i;
-          if (entry.type === EntryType.ConfChange || entry.type === EntryType.ConfChangeV2) {
+          if (rec.crcValid && (entry.type === EntryType.ConfChange || entry.type === EntryType.ConfChangeV2)) {
             const p = decodeEntryPayload(entry);
             if (p.kind === 'confChange')
               facts.confChanges.push({ index: i, term: entry.term, type: p.change.type, nodeId: p.change.nodeId, ...(p.member ? { member: p.member } : {}), file: label(seg.name), offset: rec.offset });
