@@ -1,0 +1,60 @@
+/**
+ * Runs the built `dr` (dist/cli/main.js, built by `npm test`) as a user would, and captures its output.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const DR_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
+
+export interface DrResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON (when --json was passed) */
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export function spawnDr(args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
+  if (!existsSync(DR_MAIN)) throw new Error(`${DR_MAIN} missing: run npm run build first`);
+  return spawn(process.execPath, [DR_MAIN, ...args], {
+    env: { ...process.env, DR_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+export async function runDr(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 120_000): Promise<DrResult> {
+  const child = spawnDr(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  let json: unknown = undefined;
+  if (args.includes('--json')) {
+    try {
+      json = JSON.parse(stdout);
+    } catch {
+      json = undefined;
+    }
+  }
+  return { code, stdout, stderr, json };
+}
+
+/** Every file below dir (relative paths), for "nothing visible / nothing left behind" assertions. */
+export function filesBelow(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.push(path.relative(dir, p));
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
