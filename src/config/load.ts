@@ -163,6 +163,8 @@ export function validateConfigText(text: string, file: string, opts: LoadOptions
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) at([...issue.path, key], unknownOption(issue.path, key), true);
+      } else if (issue.code === 'invalid_key') {
+        at(issue.path, issue.issues[0]?.message ?? issue.message, true);
       } else {
         at(issue.path, describeIssue(issue, raw));
       }

@@ -167,6 +167,22 @@ export const clusterSchema = z.strictObject({
     .describe('restore target: the members `dr restore --to new-cluster` rebuilds (see runbooks/)'),
 });
 
+// Credentials belong in the AWS environment/profile chain: a config file is copied, committed and
+// printed far more often than an environment is.
+const CREDENTIAL_KEY =
+  /^(accesskeyid|secretaccesskey|sessiontoken|password|secret|token|aws_access_key_id|aws_secret_access_key|aws_session_token)$/i;
+
+function carriesCredentials(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (
+      u.username !== '' || u.password !== '' || [...u.searchParams.keys()].some((k) => CREDENTIAL_KEY.test(k))
+    );
+  } catch {
+    return false;
+  }
+}
+
 export const storageSchema = z.strictObject({
   name: name('storage').describe('storage target name, referenced by policies'),
   url: z
@@ -174,11 +190,20 @@ export const storageSchema = z.strictObject({
     .refine((v) => /^(file|s3):\/\/./.test(v), {
       error: 'storage url must start with file:// or s3://',
     })
+    .refine((v) => !carriesCredentials(v), {
+      error:
+        'storage url must not carry credentials (user:password@ or a secret parameter): use the AWS environment or profile',
+    })
     .describe(
       'file:///abs/dir (or file://./rel/dir, relative to the config file) or s3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true; credentials come from the AWS environment, never from here',
     ),
   options: z
-    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .record(
+      z.string().refine((k) => !CREDENTIAL_KEY.test(k), {
+        error: 'credentials do not belong in the config: use the AWS environment or profile',
+      }),
+      z.union([z.string(), z.number(), z.boolean()]),
+    )
     .default({})
     .describe('backend options that override the URL query (region, endpoint, forcePathStyle, ...)'),
 });

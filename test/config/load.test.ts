@@ -312,3 +312,19 @@ policies:
     expect(err.message).toBe(`config: cannot read ${dir}/missing.yaml: ENOENT`);
   });
 });
+
+describe('storage credentials', () => {
+  it('are refused in the URL and in options, without echoing them', () => {
+    const text = MINIMAL.replace(
+      'url: file:///var/backups/dr',
+      'url: "s3://AKIA:topsecret@bucket/p?region=x"\n  - name: s3b\n    url: "s3://bucket/p?secretAccessKey=topsecret"\n    options: { secretAccessKey: topsecret, region: eu-west-1 }',
+    );
+    const errors = errorsOf(text);
+    expect(errors).toEqual([
+      'policies.yaml:7:10: storage[0].url: storage url must not carry credentials (user:password@ or a secret parameter): use the AWS environment or profile',
+      'policies.yaml:9:10: storage[1].url: storage url must not carry credentials (user:password@ or a secret parameter): use the AWS environment or profile',
+      'policies.yaml:10:16: storage[1].options.secretAccessKey: credentials do not belong in the config: use the AWS environment or profile',
+    ]);
+    expect(errors.join('\n')).not.toContain('topsecret');
+  });
+});
