@@ -65,12 +65,18 @@ export class LocalBackend implements Backend {
 
     const tmp = tempNameFor(final);
     // The body's own failure is rethrown unchanged: its producer (e.g. the snapshot stream) knows what
-    // went wrong better than storage does.
-    let bodyError: unknown;
-    const noteBodyError = (e: unknown): void => {
-      bodyError ??= e;
+    // went wrong better than storage does. pipeline() forwards each stream's error to the others, so
+    // the first one to fail is the origin: a write error (ENOSPC) also shows up later on the body.
+    let origin: 'body' | 'file' | undefined;
+    const fromBody = (): void => {
+      origin ??= 'body';
     };
-    body.once('error', noteBodyError);
+    const fromFile = (): void => {
+      origin ??= 'file';
+    };
+    body.once('error', fromBody);
+    const file = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+    file.once('error', fromFile);
     let size = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
@@ -80,12 +86,7 @@ export class LocalBackend implements Backend {
       },
     });
     try {
-      await pipeline(
-        body,
-        counter,
-        createWriteStream(tmp, { flags: 'wx', mode: 0o600 }),
-        signal ? { signal } : {},
-      );
+      await pipeline(body, counter, file, signal ? { signal } : {});
       const fh = await open(tmp, 'r+');
       try {
         await fh.sync();
@@ -101,10 +102,10 @@ export class LocalBackend implements Backend {
       if (signal?.aborted || isAbortError(err)) {
         throw new DrError('ABORTED', `${what}: cancelled`, { transient: false }, { cause: err });
       }
-      if (bodyError !== undefined && err === bodyError) throw err;
+      if (origin === 'body') throw err;
       throw fsError(err, what);
     } finally {
-      body.off('error', noteBodyError);
+      body.off('error', fromBody);
     }
     try {
       // A directory created for this object must itself be made durable in its parent.

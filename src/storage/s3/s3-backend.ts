@@ -137,6 +137,9 @@ export class S3Backend implements Backend {
     try {
       await upload.done();
     } catch (err) {
+      const failedBody = bodyError;
+      // lib-storage stops reading on failure; the producer must learn that nobody reads any more.
+      counter.destroy();
       const orphan = upload.uploadId ? await this.abortUpload(fullKey, upload.uploadId) : undefined;
       const orphanNote = orphan
         ? `; multipart upload ${orphan.uploadId} could not be aborted (${orphan.reason}): remove it with cleanupIncomplete / dr gc`
@@ -151,7 +154,7 @@ export class S3Backend implements Backend {
           },
         );
       }
-      if (bodyError !== undefined) throw bodyError;
+      if (failedBody !== undefined) throw failedBody;
       const e = s3Error(err, ctx);
       if (!orphan) throw e;
       throw new DrError(
