@@ -7,6 +7,10 @@
  *  - day-of-month AND day-of-week must both match (Vixie cron would OR them when both are restricted);
  *  - tokens L, L-n, nW, LW in day-of-month and nL, n#k in day-of-week.
  * node-cron's own getNextRuns() reads the system clock, hence this small calendar walk instead.
+ *
+ * Observed node-cron v4 behaviour around DST (Europe/Berlin, "30 2 * * *"): no run on the spring-forward
+ * day (02:30 does not exist), one run on the fall-back day. The real gap is then 47 hours once a year,
+ * still below the default stale threshold of twice the 24-hour wall-clock interval.
  */
 import { validateDetailed, type ParsedFields } from 'node-cron';
 

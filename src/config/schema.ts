@@ -246,7 +246,9 @@ export const policySchema = z.strictObject({
     .string()
     .refine(isValidTimezone, { error: 'must be an IANA time zone such as UTC or Europe/Berlin' })
     .default('UTC')
-    .describe('IANA time zone of the schedule and of the retention buckets'),
+    .describe(
+      'IANA time zone of the schedule and of the retention buckets; a firing inside a DST gap (02:30 on a spring-forward night in Europe) is skipped that day',
+    ),
   storage: z
     .array(name('storage'))
     .min(1, 'needs at least one storage target')
