@@ -116,7 +116,12 @@ export type HttpServer = ReturnType<typeof buildHttpServer>;
 
 export function buildHttpServer(deps: HttpDeps) {
   // Request logs are info-level; the child at warn keeps scrapes out of the daemon's log.
-  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }), bodyLimit: 64 * 1024 });
+  // removeAdditional off: an unknown field is an error the caller should see, not something dropped.
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }),
+    bodyLimit: 64 * 1024,
+    ajv: { customOptions: { removeAdditional: false } },
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, _req, reply) => {
     if (isDrError(err)) return reply.code(err.httpStatus).send({ error: { code: err.code, message: err.message } });
