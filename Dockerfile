@@ -1,0 +1,45 @@
+# etcd-dr: the `dr` command line and daemon.
+#
+#   docker build -t etcd-dr .
+#   docker run -v /etc/etcd-dr:/etc/etcd-dr:ro -v etcd-dr-catalog:/var/lib/etcd-dr -p 9464:9464 etcd-dr
+#
+# The default command runs the daemon on /etc/etcd-dr/config.yaml. Inside a container the config must
+# listen on 0.0.0.0 (server.listen: 0.0.0.0:9464) for -p to reach it; the default is loopback.
+# The catalog (catalog.path, default /var/lib/etcd-dr/catalog.sqlite) is a cache of the manifests in
+# storage: keep it on the volume to avoid a re-read at every start, losing it loses nothing.
+
+# ---- build: dev dependencies, TypeScript compile, then drop dev dependencies ----
+FROM node:20-slim AS build
+# better-sqlite3 and zstd-napi fall back to a source build when no prebuilt binary matches.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+# ---- runtime: production dependencies only, etcdctl for restores, non-root ----
+FROM node:20-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends etcd-client ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 etcd-dr \
+ && useradd --system --uid 10001 --gid etcd-dr --home-dir /var/lib/etcd-dr --shell /usr/sbin/nologin etcd-dr \
+ && install -d -o etcd-dr -g etcd-dr -m 0750 /var/lib/etcd-dr \
+ && install -d -m 0755 /etc/etcd-dr
+WORKDIR /opt/etcd-dr
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY policies ./policies
+RUN chmod 0755 dist/cli/main.js && ln -s /opt/etcd-dr/dist/cli/main.js /usr/local/bin/dr
+ENV NODE_ENV=production ETCDCTL_API=3
+USER etcd-dr
+VOLUME ["/var/lib/etcd-dr"]
+EXPOSE 9464
+# tini forwards SIGTERM/SIGHUP to dr (graceful shutdown, config reload) and reaps etcdctl children.
+ENTRYPOINT ["/usr/bin/tini", "--", "dr"]
+CMD ["daemon", "--config", "/etc/etcd-dr/config.yaml"]
