@@ -219,6 +219,34 @@ describe('s3:// faults', () => {
     }
   });
 
+  it('stat reports the Object Lock retain-until date when the server sends one', async () => {
+    // s3rver has no Object Lock; the header is added to its real HEAD answer below the SDK's parser,
+    // so what is tested is our mapping of the SDK's field, not a fake server.
+    const b = new S3Backend(parseStorageUrl(s3.url('locked/')) as S3StorageUrl);
+    b.client.middlewareStack.add(
+      (next) => async (args) => {
+        const out = await next(args);
+        const res = out.response as { headers?: Record<string, string> };
+        if (res.headers) res.headers['x-amz-object-lock-retain-until-date'] = '2031-01-02T03:04:05.000Z';
+        return out;
+      },
+      { step: 'deserialize', priority: 'low' },
+    );
+    try {
+      await b.put('obj', Readable.from([Buffer.from('x')]));
+      const info = await b.stat('obj');
+      expect(info.retainUntil?.toISOString()).toBe('2031-01-02T03:04:05.000Z');
+    } finally {
+      await b.close();
+    }
+    const plain = new S3Backend(parseStorageUrl(s3.url('locked/')) as S3StorageUrl);
+    try {
+      expect(await plain.stat('obj')).not.toHaveProperty('retainUntil');
+    } finally {
+      await plain.close();
+    }
+  });
+
   it('openBackend composes logging: one debug line per operation with the location, no secret', async () => {
     const { logger, lines } = captureLogs();
     const b = await openBackend(s3.url('logged/'), { logger });
