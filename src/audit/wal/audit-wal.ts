@@ -173,6 +173,7 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
   let windowLo = 0n; // lowest index whose term is in termAt
   const slot = (i: bigint) => Number(i & BigInt(TERM_WINDOW - 1));
   let damagedSlots = 0;
+  let maxEntryTerm = { term: 0n, index: 0n, file: '', offset: 0 };
   let lastEntryFile = '';
   let lastEntryOffset = 0;
 
@@ -220,6 +221,7 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
           segFacts.lastEntryIndex = i;
           if (facts.firstIndex === undefined || i < facts.firstIndex) facts.firstIndex = i;
           const term = Number(entry.term);
+          if (entry.term > maxEntryTerm.term) maxEntryTerm = { term: entry.term, index: i, file: seg.name, offset: rec.offset };
           if (prevIndex !== undefined) {
             if (i > prevIndex + 1n) {
               if (i > prevIndex + 1n + BigInt(damagedSlots))
@@ -340,6 +342,10 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
     const hs = facts.lastHardState;
     const snapMax = facts.snapshotRecords.reduce((m, s) => (s.index > m ? s.index : m), 0n);
     const top = facts.lastIndex !== undefined && facts.lastIndex > snapMax ? facts.lastIndex : snapMax;
+    // raft persists a new term's HardState with (or before) its first entries: no entry may be ahead
+    if (maxEntryTerm.term > hs.term)
+      add('error', 'WAL_TERM_AHEAD', maxEntryTerm.file, { offset: maxEntryTerm.offset, index: maxEntryTerm.index.toString() },
+        `wal: entry ${maxEntryTerm.index} at offset ${maxEntryTerm.offset} in ${label(maxEntryTerm.file)} has term ${maxEntryTerm.term}, above the last HardState term ${hs.term}`, 'index-gap');
     if (hs.commit > top)
       findings.push({
         severity: 'error',
