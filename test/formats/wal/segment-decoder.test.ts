@@ -7,7 +7,7 @@ import { T } from '../../../src/formats/raft/proto.js';
 import { decodeEntry, encodeMessage } from '../../../src/formats/raft/raft-messages.js';
 import { WalRecordType } from '../../../src/formats/wal/record-type.js';
 import { decodeWalSegment, type WalRecord } from '../../../src/formats/wal/segment-decoder.js';
-import { encodeWalRecords } from '../../../src/formats/wal/segment-encoder.js';
+import { encodeWalRecords, type RecordToEncode } from '../../../src/formats/wal/segment-encoder.js';
 import { checkWalNames, formatWalName, parseWalName } from '../../../src/formats/wal/segment-name.js';
 import { getWalCorpus, sha256, type WalCorpus } from '../../helpers/wal-corpus.js';
 
@@ -21,7 +21,7 @@ const entry = (index: number, term = 2, key = `k${index}`) =>
   });
 
 function segment(first: number, count: number, prevCrc = 0, tail = 4096) {
-  const recs = [{ type: WalRecordType.Crc }, { type: WalRecordType.Metadata, data: md }];
+  const recs: RecordToEncode[] = [{ type: WalRecordType.Crc }, { type: WalRecordType.Metadata, data: md }];
   for (let i = first; i < first + count; i++) recs.push({ type: WalRecordType.Entry, data: entry(i) });
   recs.push({ type: WalRecordType.State, data: encodeMessage(T.hardState, { term: 2, vote: 1, commit: first + count - 1 }) });
   const { bytes, endCrc } = encodeWalRecords(recs, prevCrc);
