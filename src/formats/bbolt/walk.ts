@@ -4,6 +4,7 @@
  * file cannot blow the JS stack; every page is visited at most once, so cycles and shared pages cannot make
  * it loop. Structural problems go to `onProblem` and the damaged subtree is skipped.
  */
+import { openBucket } from './lookup.js';
 import type { BboltDb } from './open.js';
 import {
   BUCKET_HEADER_SIZE,
@@ -74,6 +75,8 @@ export interface WalkOptions {
   marks?: PageMarks;
   /** page ids in the freelist: reaching one from the tree is a problem */
   free?: PageMarks;
+  /** walk only inside this bucket (path of names); entries keep their full path */
+  bucket?: readonly Buffer[];
 }
 
 interface Frame {
@@ -390,8 +393,18 @@ export function* walkTree(db: BboltDb, opts: WalkOptions = {}): Generator<WalkEn
     f.prev = key;
   };
 
-  const root = loadPage(db.meta.root, 0, [], null, null, 0);
-  if (root) stack.push(root);
+  if (opts.bucket) {
+    const ref = openBucket(db, opts.bucket);
+    if (ref === null) return;
+    const path = [...opts.bucket];
+    const start = ref.inline
+      ? frameFor(ref.inline, 0, true, -1, e.u16(ref.inline, 8), e.u16(ref.inline, 10), 0, path, null, null, 0)
+      : loadPage(ref.root, 0, path, null, null, 0);
+    if (start) stack.push(start);
+  } else {
+    const root = loadPage(db.meta.root, 0, [], null, null, 0);
+    if (root) stack.push(root);
+  }
 
   while (stack.length > 0) {
     const f = stack[stack.length - 1]!;

@@ -27,6 +27,10 @@ export interface Corpus {
   dir: string;
   /** saved before any compaction */
   fresh: string;
+  /** revision of `fresh` */
+  freshRevision: number;
+  /** HashKV answered by the live member at these revisions while it held exactly `fresh` (no compaction yet) */
+  freshHashKV: { rev: number; hash: number; compactRevision: number }[];
   /** saved after compacting at `compactedAt` */
   compacted: string;
   compactedAt: number;
@@ -90,6 +94,27 @@ export async function fill(client: Etcd3, keys = 3000): Promise<void> {
   await client.put('/gen/k').value('2');
 }
 
+export async function liveHashKV(
+  endpoint: string,
+  rev: number,
+): Promise<{ rev: number; hash: number; compactRevision: number }> {
+  const out = JSON.parse(
+    await etcdctl(
+      endpoint,
+      '--command-timeout=60s',
+      'endpoint',
+      'hashkv',
+      '--rev',
+      String(rev),
+      '-w',
+      'json',
+    ),
+  ) as { HashKV: { hash: number; compact_revision: number } }[];
+  const h = out[0]?.HashKV;
+  if (!h) throw new Error(`etcdctl endpoint hashkv --rev ${rev} gave no answer`);
+  return { rev, hash: h.hash, compactRevision: h.compact_revision };
+}
+
 export async function currentRevision(client: Etcd3): Promise<number> {
   const r = await client.kv.range({ key: Buffer.from('/'), limit: '1' });
   return Number(r.header.revision);
@@ -103,6 +128,10 @@ export async function makeCorpus(opts: { keys?: number } = {}): Promise<Corpus> 
     const dir = cluster.dir;
     await fill(client, opts.keys ?? 3000);
     const fresh = await saveSnapshot(endpoint, path.join(dir, 'fresh.db'));
+    const freshRevision = await currentRevision(client);
+    const freshHashKV = [];
+    for (const rev of [freshRevision, freshRevision - 7, 40, 2])
+      freshHashKV.push(await liveHashKV(endpoint, rev));
     const compactedAt = (await currentRevision(client)) - 50;
     await client.kv.compact({ revision: String(compactedAt), physical: true });
     for (let j = 0; j < 20; j++) await client.put(`/after/compact/${j}`).value(`${j}`);
@@ -116,6 +145,8 @@ export async function makeCorpus(opts: { keys?: number } = {}): Promise<Corpus> 
       client,
       dir,
       fresh,
+      freshRevision,
+      freshHashKV,
       compacted,
       compactedAt,
       defragmented,
