@@ -4,7 +4,16 @@ import { takeBackup } from '../pipeline/backup.js';
 import { DrError } from '../core/errors.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { CommandContext } from './context.js';
-import { addClusterNameOption, addConnectionOptions, addJsonOption, addStorageOption, openCatalog, openStorage, resolveClusterName, resolveEtcdOptions } from './context.js';
+import {
+  addClusterNameOption,
+  addConnectionOptions,
+  addJsonOption,
+  addStorageOption,
+  openCatalog,
+  openStorage,
+  resolveClusterName,
+  resolveEtcdOptions,
+} from './context.js';
 import { formatBytes, printJson, printLines } from './output.js';
 import { createProgress } from './progress.js';
 import { action } from './run.js';
@@ -21,57 +30,100 @@ export function registerBackup(program: Command): void {
     .option('--snapshot-from <which>', 'follower | leader | any', 'follower')
     .option('--tmp-dir <dir>', 'where the snapshot is spooled while it streams (default: the OS temp dir)')
     .action(
-      action(async (ctx, opts: { clusterName?: string; policy?: string; compressionLevel: string; snapshotFrom: string; tmpDir?: string; json?: boolean }) => {
-        const level = Number(opts.compressionLevel);
-        if (!Number.isInteger(level) || level < 0 || level > 19) throw new DrError('USAGE', `--compression-level: "${opts.compressionLevel}" is not 0..19`);
-        if (!['follower', 'leader', 'any'].includes(opts.snapshotFrom)) throw new DrError('USAGE', `--snapshot-from: "${opts.snapshotFrom}" is not follower, leader or any`);
-        const conn = resolveEtcdOptions(ctx);
-        const clusterName = resolveClusterName(ctx, opts.clusterName);
-        const backend = await openStorage(ctx);
-        const etcd = createEtcdClient(conn, { logger: ctx.logger });
-        const progress = createProgress('backup');
-        const startedAt = ctx.clock.now();
-        try {
-          const manifest = await takeBackup(
-            { etcd, backend, logger: ctx.logger, clock: ctx.clock },
-            {
-              clusterName,
+      action(
+        async (
+          ctx,
+          opts: {
+            clusterName?: string;
+            policy?: string;
+            compressionLevel: string;
+            snapshotFrom: string;
+            tmpDir?: string;
+            json?: boolean;
+          },
+        ) => {
+          const level = Number(opts.compressionLevel);
+          if (!Number.isInteger(level) || level < 0 || level > 19)
+            throw new DrError('USAGE', `--compression-level: "${opts.compressionLevel}" is not 0..19`);
+          if (!['follower', 'leader', 'any'].includes(opts.snapshotFrom))
+            throw new DrError(
+              'USAGE',
+              `--snapshot-from: "${opts.snapshotFrom}" is not follower, leader or any`,
+            );
+          const conn = resolveEtcdOptions(ctx);
+          const clusterName = resolveClusterName(ctx, opts.clusterName);
+          const backend = await openStorage(ctx);
+          const etcd = createEtcdClient(conn, { logger: ctx.logger });
+          const progress = createProgress('backup');
+          const startedAt = ctx.clock.now();
+          try {
+            const manifest = await takeBackup(
+              { etcd, backend, logger: ctx.logger, clock: ctx.clock },
+              {
+                clusterName,
+                policy: opts.policy ?? null,
+                compressionLevel: level,
+                snapshotFrom: opts.snapshotFrom as 'follower' | 'leader' | 'any',
+                tmpDir: opts.tmpDir,
+                signal: ctx.signal,
+                onProgress: (n, total) => progress.update(n, total),
+              },
+            );
+            progress.stop();
+            recordAttempt(
+              ctx,
+              {
+                cluster: clusterName,
+                policy: opts.policy ?? null,
+                storage: backend.location,
+                startedAt,
+                result: 'success',
+                backupId: manifest.id,
+              },
+              manifest,
+            );
+            if (opts.json) printJson(manifest);
+            else
+              printLines([
+                `backup ${manifest.id} committed`,
+                `  cluster   ${manifest.clusterName} (etcd cluster id ${manifest.source.clusterId}, from ${manifest.source.endpoint}${manifest.source.isLeader ? ', leader' : ''})`,
+                `  revision  ${manifest.snapshot.revision}   keys ${manifest.snapshot.totalKeys}   hash ${manifest.snapshot.hash.toString(16)}`,
+                `  size      ${formatBytes(manifest.snapshot.size)} plain, ${formatBytes(manifest.stored.size)} stored (${manifest.stored.compression})`,
+                `  sha256    ${manifest.snapshot.sha256}`,
+                `  stored at ${backend.location.replace(/\/$/, '')}/${manifest.stored.key}`,
+              ]);
+          } catch (err) {
+            progress.stop();
+            recordAttempt(ctx, {
+              cluster: clusterName,
               policy: opts.policy ?? null,
-              compressionLevel: level,
-              snapshotFrom: opts.snapshotFrom as 'follower' | 'leader' | 'any',
-              tmpDir: opts.tmpDir,
-              signal: ctx.signal,
-              onProgress: (n, total) => progress.update(n, total),
-            },
-          );
-          progress.stop();
-          recordAttempt(ctx, { cluster: clusterName, policy: opts.policy ?? null, storage: backend.location, startedAt, result: 'success', backupId: manifest.id }, manifest);
-          if (opts.json) printJson(manifest);
-          else
-            printLines([
-              `backup ${manifest.id} committed`,
-              `  cluster   ${manifest.clusterName} (etcd cluster id ${manifest.source.clusterId}, from ${manifest.source.endpoint}${manifest.source.isLeader ? ', leader' : ''})`,
-              `  revision  ${manifest.snapshot.revision}   keys ${manifest.snapshot.totalKeys}   hash ${manifest.snapshot.hash.toString(16)}`,
-              `  size      ${formatBytes(manifest.snapshot.size)} plain, ${formatBytes(manifest.stored.size)} stored (${manifest.stored.compression})`,
-              `  sha256    ${manifest.snapshot.sha256}`,
-              `  stored at ${backend.location.replace(/\/$/, '')}/${manifest.stored.key}`,
-            ]);
-        } catch (err) {
-          progress.stop();
-          recordAttempt(ctx, { cluster: clusterName, policy: opts.policy ?? null, storage: backend.location, startedAt, result: 'failure', error: err });
-          throw err;
-        } finally {
-          etcd.close();
-          await backend.close();
-        }
-      }),
+              storage: backend.location,
+              startedAt,
+              result: 'failure',
+              error: err,
+            });
+            throw err;
+          } finally {
+            etcd.close();
+            await backend.close();
+          }
+        },
+      ),
     );
 }
 
 /** The catalog is a cache: failing to update it never fails a backup that is committed in storage. */
 function recordAttempt(
   ctx: CommandContext,
-  a: { cluster: string; policy: string | null; storage: string; startedAt: Date; result: 'success' | 'failure'; backupId?: string; error?: unknown },
+  a: {
+    cluster: string;
+    policy: string | null;
+    storage: string;
+    startedAt: Date;
+    result: 'success' | 'failure';
+    backupId?: string;
+    error?: unknown;
+  },
   manifest?: Manifest,
 ): void {
   try {

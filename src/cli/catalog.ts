@@ -5,7 +5,9 @@ import { action } from './run.js';
 
 export function registerCatalog(program: Command): void {
   const catalog = program.command('catalog').description('the local SQLite cache of manifests');
-  const rebuild = catalog.command('rebuild').description('forget the catalog rows of --storage and read them back from its manifests');
+  const rebuild = catalog
+    .command('rebuild')
+    .description('forget the catalog rows of --storage and read them back from its manifests');
   addStorageOption(rebuild);
   addJsonOption(rebuild);
   rebuild.action(
@@ -15,7 +17,13 @@ export function registerCatalog(program: Command): void {
       try {
         const result = await cat.rebuild(backend, { logger: ctx.logger });
         const count = cat.listBackups(backend.location).length;
-        if (opts.json) printJson({ storage: backend.location, catalog: cat.file, backups: count, invalid: result.invalid });
+        if (opts.json)
+          printJson({
+            storage: backend.location,
+            catalog: cat.file,
+            backups: count,
+            invalid: result.invalid,
+          });
         else {
           printLines([`catalog ${cat.file}: ${count} backups from ${backend.location}`]);
           for (const bad of result.invalid) process.stderr.write(`dr: warning: ${bad.error}\n`);

@@ -16,7 +16,10 @@ export function registerConfig(program: Command): void {
     .command('validate')
     .argument('<file>', 'config file (YAML)')
     .description('check a config file; lists every error with file, line and field')
-    .option('--offline', 'check structure and references only: read no password, token or TLS file and no environment variable');
+    .option(
+      '--offline',
+      'check structure and references only: read no password, token or TLS file and no environment variable',
+    );
   addJsonOption(validate);
   validate.action(
     action(async (ctx, file: string, opts: { offline?: boolean; json?: boolean }) => {
@@ -46,7 +49,10 @@ export function registerConfig(program: Command): void {
             `${c.file}: valid`,
             `  clusters  ${summary.clusters.map((x) => x.name).join(', ')}`,
             `  storage   ${summary.storage.map((s) => `${s.name} (${s.url})`).join(', ')}`,
-            ...summary.policies.map((p) => `  policy    ${p.name}: ${p.cluster}, "${p.schedule}" ${p.timezone}, every ${p.expectedIntervalSeconds}s at most, stale after ${p.staleAfterSeconds}s -> ${p.storage.join(', ')}`),
+            ...summary.policies.map(
+              (p) =>
+                `  policy    ${p.name}: ${p.cluster}, "${p.schedule}" ${p.timezone}, every ${p.expectedIntervalSeconds}s at most, stale after ${p.staleAfterSeconds}s -> ${p.storage.join(', ')}`,
+            ),
             `  server    ${summary.server.listen}${summary.server.token ? `, token from ${summary.server.token}` : ', no token (mutating endpoints refused)'}`,
             `  catalog   ${summary.catalog}`,
           ]);
@@ -56,8 +62,16 @@ export function registerConfig(program: Command): void {
         errors = (err.details.errors as ConfigError[] | undefined) ?? [];
         if (errors.length === 0) throw err;
       }
-      if (opts.json) printJson({ ok: false, error: { code: 'CONFIG_INVALID', message: `${errors.length} error(s)` }, errors });
-      else process.stderr.write(`${errors.map(formatConfigError).join('\n')}\n${errors.length} error${errors.length === 1 ? '' : 's'}\n`);
+      if (opts.json)
+        printJson({
+          ok: false,
+          error: { code: 'CONFIG_INVALID', message: `${errors.length} error(s)` },
+          errors,
+        });
+      else
+        process.stderr.write(
+          `${errors.map(formatConfigError).join('\n')}\n${errors.length} error${errors.length === 1 ? '' : 's'}\n`,
+        );
       return EXIT.USAGE;
     }),
   );

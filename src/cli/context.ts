@@ -42,7 +42,10 @@ export function addConnectionOptions(cmd: Command): Command {
     .option('--cacert <file>', 'CA bundle that signed the etcd server certificates')
     .option('--cert <file>', 'client certificate for mTLS')
     .option('--key <file>', 'client private key for mTLS')
-    .option('--user <name[:password]>', 'etcd user (password after a colon, or from --password / --password-file / DR_ETCD_PASSWORD)')
+    .option(
+      '--user <name[:password]>',
+      'etcd user (password after a colon, or from --password / --password-file / DR_ETCD_PASSWORD)',
+    )
     .option('--password <password>', 'etcd password (prefer --password-file: argv is visible to other users)')
     .option('--password-file <file>', 'file holding the etcd password')
     .option('--config <file>', 'dr config file (YAML) that defines clusters and storage')
@@ -53,12 +56,23 @@ export function addConnectionOptions(cmd: Command): Command {
 
 export function addStorageOption(cmd: Command): Command {
   return cmd
-    .option('--storage <url>', "file:///abs/dir or 's3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true' (env DR_STORAGE)")
-    .option('--catalog <file>', 'SQLite catalog (env DR_CATALOG; default $XDG_STATE_HOME/etcd-dr/catalog.sqlite)');
+    .option(
+      '--storage <url>',
+      "file:///abs/dir or 's3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true' (env DR_STORAGE)",
+    )
+    .option(
+      '--catalog <file>',
+      'SQLite catalog (env DR_CATALOG; default $XDG_STATE_HOME/etcd-dr/catalog.sqlite)',
+    );
 }
 
 export function addClusterNameOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--cluster-name <name>', 'name the backups are grouped under (default: --cluster, else "default")'));
+  return cmd.addOption(
+    new Option(
+      '--cluster-name <name>',
+      'name the backups are grouped under (default: --cluster, else "default")',
+    ),
+  );
 }
 
 export interface CommandContext {
@@ -76,7 +90,8 @@ export function makeContext(flags: GlobalFlags, signal: AbortSignal): CommandCon
 function positiveInt(raw: string | undefined, flag: string, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new DrError('USAGE', `${flag}: "${raw}" is not a positive number of milliseconds`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new DrError('USAGE', `${flag}: "${raw}" is not a positive number of milliseconds`);
   return n;
 }
 
@@ -84,7 +99,10 @@ function readSecretFile(file: string, flag: string): string {
   try {
     return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    throw new DrError('USAGE', `${flag}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new DrError(
+      'USAGE',
+      `${flag}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -103,21 +121,32 @@ export function resolveEtcdOptions(ctx: CommandContext): EtcdConnectionOptions {
         .map((e) => e.trim())
         .filter(Boolean)
     : base?.endpoints;
-  if (!endpoints?.length) throw new DrError('USAGE', 'no etcd endpoints: pass --endpoints (or --config FILE --cluster NAME)');
+  if (!endpoints?.length)
+    throw new DrError('USAGE', 'no etcd endpoints: pass --endpoints (or --config FILE --cluster NAME)');
   for (const e of endpoints) {
-    if (!/^(https?:\/\/)?[^\s/:]+(:\d+)?\/?$/.test(e) && !/^(https?:\/\/)?\[[0-9a-f:]+\](:\d+)?\/?$/i.test(e)) {
+    if (
+      !/^(https?:\/\/)?[^\s/:]+(:\d+)?\/?$/.test(e) &&
+      !/^(https?:\/\/)?\[[0-9a-f:]+\](:\d+)?\/?$/i.test(e)
+    ) {
       throw new DrError('USAGE', `--endpoints: "${e}" is not host:port or a http(s) URL`);
     }
   }
   let user = f.user ?? base?.user;
-  let password = f.password ?? (f.passwordFile ? readSecretFile(f.passwordFile, '--password-file') : undefined) ?? base?.password;
+  let password =
+    f.password ??
+    (f.passwordFile ? readSecretFile(f.passwordFile, '--password-file') : undefined) ??
+    base?.password;
   if (f.user?.includes(':')) {
     const i = f.user.indexOf(':');
     user = f.user.slice(0, i);
     password = f.user.slice(i + 1);
   }
   if (user && password === undefined) password = ctx.env.DR_ETCD_PASSWORD;
-  if (user && password === undefined) throw new DrError('USAGE', `--user ${user}: no password (use --password-file, --user name:password or DR_ETCD_PASSWORD)`);
+  if (user && password === undefined)
+    throw new DrError(
+      'USAGE',
+      `--user ${user}: no password (use --password-file, --user name:password or DR_ETCD_PASSWORD)`,
+    );
   if (!user && (f.password || f.passwordFile)) throw new DrError('USAGE', '--password needs --user');
   return {
     ...base,

@@ -23,31 +23,59 @@ interface DaemonFlags {
 
 function seconds(raw: string, flag: string, min = 0): number {
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new DrError('USAGE', `${flag}: "${raw}" is not a number of seconds >= ${min}`);
+  if (!Number.isFinite(n) || n < min)
+    throw new DrError('USAGE', `${flag}: "${raw}" is not a number of seconds >= ${min}`);
   return n;
 }
 
 export function registerDaemon(program: Command): void {
   program
     .command('daemon')
-    .description('run scheduled backups, retention and verification, with the HTTP API and /metrics (SIGHUP reloads, SIGTERM stops)')
+    .description(
+      'run scheduled backups, retention and verification, with the HTTP API and /metrics (SIGHUP reloads, SIGTERM stops)',
+    )
     .option('--config <file>', 'dr config file (YAML) with clusters, storage and policies')
-    .option('--sandbox', 'the embedded default: start the local sandbox cluster and back it up every minute to <sandbox>/backups')
+    .option(
+      '--sandbox',
+      'the embedded default: start the local sandbox cluster and back it up every minute to <sandbox>/backups',
+    )
     .option('--sandbox-dir <dir>', 'sandbox directory for --sandbox (default ./.sandbox)')
-    .option('--grace-period <seconds>', 'on SIGTERM, how long running backups may take before they are aborted', '30')
-    .option('--verify-every <seconds>', 're-read and deep-verify the newest backup of every policy this often (default: never)')
-    .option('--retry-base <seconds>', 'first retry delay after a failed attempt; doubles per retry, within the schedule window', '30')
-    .option('--no-catch-up', 'do not take a backup at start when the last success is older than the schedule interval')
+    .option(
+      '--grace-period <seconds>',
+      'on SIGTERM, how long running backups may take before they are aborted',
+      '30',
+    )
+    .option(
+      '--verify-every <seconds>',
+      're-read and deep-verify the newest backup of every policy this often (default: never)',
+    )
+    .option(
+      '--retry-base <seconds>',
+      'first retry delay after a failed attempt; doubles per retry, within the schedule window',
+      '30',
+    )
+    .option(
+      '--no-catch-up',
+      'do not take a backup at start when the last success is older than the schedule interval',
+    )
     .option('--tmp-dir <dir>', 'spool directory for snapshot streams (default: the OS temp dir)')
-    .option('--log-level <level>', 'pino level of the JSON log on stderr (env DR_LOG_LEVEL)', process.env.DR_LOG_LEVEL ?? 'info')
+    .option(
+      '--log-level <level>',
+      'pino level of the JSON log on stderr (env DR_LOG_LEVEL)',
+      process.env.DR_LOG_LEVEL ?? 'info',
+    )
     .action(
       action(async (ctx, flags: DaemonFlags) => {
         if (Boolean(flags.config) === Boolean(flags.sandbox)) {
-          throw new DrError('USAGE', 'daemon: give --config FILE, or --sandbox for the embedded default (one of them)');
+          throw new DrError(
+            'USAGE',
+            'daemon: give --config FILE, or --sandbox for the embedded default (one of them)',
+          );
         }
         const logger = createLogger(flags.logLevel);
         const graceMs = seconds(flags.gracePeriod, '--grace-period') * 1000;
-        const verifyEvery = flags.verifyEvery === undefined ? null : seconds(flags.verifyEvery, '--verify-every', 1);
+        const verifyEvery =
+          flags.verifyEvery === undefined ? null : seconds(flags.verifyEvery, '--verify-every', 1);
         const retryBaseMs = seconds(flags.retryBase, '--retry-base', 0.001) * 1000;
         let configFile = flags.config ?? '';
         let config;
@@ -55,7 +83,9 @@ export function registerDaemon(program: Command): void {
           const s = await prepareSandboxConfig({ dir: flags.sandboxDir, env: ctx.env, logger });
           configFile = s.file;
           config = s.config;
-          process.stderr.write(`dr: sandbox daemon: config ${s.file}, API token in ${s.tokenFile}, metrics on http://${s.config.server.listen}/metrics\n`);
+          process.stderr.write(
+            `dr: sandbox daemon: config ${s.file}, API token in ${s.tokenFile}, metrics on http://${s.config.server.listen}/metrics\n`,
+          );
         }
         await runDaemon({
           configFile,
@@ -68,7 +98,12 @@ export function registerDaemon(program: Command): void {
             process.on('SIGHUP', handler);
             return () => process.off('SIGHUP', handler);
           },
-          daemon: { verifyEverySeconds: verifyEvery, retryBaseMs, catchUp: flags.catchUp, tmpDir: flags.tmpDir },
+          daemon: {
+            verifyEverySeconds: verifyEvery,
+            retryBaseMs,
+            catchUp: flags.catchUp,
+            tmpDir: flags.tmpDir,
+          },
         });
       }),
     );

@@ -11,7 +11,9 @@ export function registerFetch(program: Command): void {
   const cmd = program
     .command('fetch')
     .argument('<id>', 'backup id, or "latest"')
-    .description('write the plain snapshot file, byte-identical to `etcdctl snapshot save`, checked against the manifest');
+    .description(
+      'write the plain snapshot file, byte-identical to `etcdctl snapshot save`, checked against the manifest',
+    );
   addStorageOption(cmd);
   addJsonOption(cmd);
   cmd
@@ -25,10 +27,23 @@ export function registerFetch(program: Command): void {
         try {
           const manifest = await resolveBackup(backend, catalog, id, opts.clusterName);
           const out = path.resolve(opts.out);
-          const result = await fetchSnapshot(backend, manifest, out, { signal: ctx.signal, onProgress: (n) => progress.update(n, manifest.snapshot.size) });
+          const result = await fetchSnapshot(backend, manifest, out, {
+            signal: ctx.signal,
+            onProgress: (n) => progress.update(n, manifest.snapshot.size),
+          });
           progress.stop();
-          if (opts.json) printJson({ id: manifest.id, ...result, revision: manifest.snapshot.revision, totalKeys: manifest.snapshot.totalKeys, hash: manifest.snapshot.hash });
-          else printLines([`wrote ${out} (${formatBytes(result.size)}, sha256 ${result.sha256}, revision ${manifest.snapshot.revision})`]);
+          if (opts.json)
+            printJson({
+              id: manifest.id,
+              ...result,
+              revision: manifest.snapshot.revision,
+              totalKeys: manifest.snapshot.totalKeys,
+              hash: manifest.snapshot.hash,
+            });
+          else
+            printLines([
+              `wrote ${out} (${formatBytes(result.size)}, sha256 ${result.sha256}, revision ${manifest.snapshot.revision})`,
+            ]);
         } finally {
           progress.stop();
           catalog.close();

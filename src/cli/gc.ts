@@ -6,31 +6,51 @@ import { formatBytes, printJson, printTable } from './output.js';
 import { action } from './run.js';
 
 export function registerGc(program: Command): void {
-  const cmd = program.command('gc').description('remove data objects that have no manifest, and incomplete uploads');
+  const cmd = program
+    .command('gc')
+    .description('remove data objects that have no manifest, and incomplete uploads');
   addStorageOption(cmd);
   addJsonOption(cmd);
   cmd
     .option('--dry-run', 'list what would be removed')
     .option('--cluster-name <name>', 'only this cluster')
-    .option('--min-age <seconds>', 'leave leftovers younger than this alone (a backup may still be running)', '3600')
+    .option(
+      '--min-age <seconds>',
+      'leave leftovers younger than this alone (a backup may still be running)',
+      '3600',
+    )
     .action(
-      action(async (ctx, opts: { dryRun?: boolean; clusterName?: string; minAge: string; json?: boolean }) => {
-        const minAge = Number(opts.minAge);
-        if (!Number.isFinite(minAge) || minAge < 0) throw new DrError('USAGE', `--min-age: "${opts.minAge}" is not a number of seconds`);
-        const backend = await openStorage(ctx);
-        try {
-          const r = await collectGarbage(backend, { clock: ctx.clock, minAgeMs: minAge * 1000, dryRun: Boolean(opts.dryRun), cluster: opts.clusterName });
-          if (opts.json) printJson({ dryRun: Boolean(opts.dryRun), ...r });
-          else {
-            printTable(
-              ['OBJECT WITHOUT MANIFEST', 'SIZE', 'MODIFIED', 'ACTION'],
-              r.orphans.map((o) => [o.key, formatBytes(o.size), o.lastModified, o.removed ? 'removed' : opts.dryRun ? 'would remove' : 'kept (too young)']),
-            );
-            if (!opts.dryRun) process.stdout.write(`incomplete uploads removed: ${r.incompleteUploadsRemoved}\n`);
+      action(
+        async (ctx, opts: { dryRun?: boolean; clusterName?: string; minAge: string; json?: boolean }) => {
+          const minAge = Number(opts.minAge);
+          if (!Number.isFinite(minAge) || minAge < 0)
+            throw new DrError('USAGE', `--min-age: "${opts.minAge}" is not a number of seconds`);
+          const backend = await openStorage(ctx);
+          try {
+            const r = await collectGarbage(backend, {
+              clock: ctx.clock,
+              minAgeMs: minAge * 1000,
+              dryRun: Boolean(opts.dryRun),
+              cluster: opts.clusterName,
+            });
+            if (opts.json) printJson({ dryRun: Boolean(opts.dryRun), ...r });
+            else {
+              printTable(
+                ['OBJECT WITHOUT MANIFEST', 'SIZE', 'MODIFIED', 'ACTION'],
+                r.orphans.map((o) => [
+                  o.key,
+                  formatBytes(o.size),
+                  o.lastModified,
+                  o.removed ? 'removed' : opts.dryRun ? 'would remove' : 'kept (too young)',
+                ]),
+              );
+              if (!opts.dryRun)
+                process.stdout.write(`incomplete uploads removed: ${r.incompleteUploadsRemoved}\n`);
+            }
+          } finally {
+            await backend.close();
           }
-        } finally {
-          await backend.close();
-        }
-      }),
+        },
+      ),
     );
 }

@@ -4,7 +4,9 @@ import { formatAge, formatBytes, printJson, printTable } from './output.js';
 import { action } from './run.js';
 
 export function registerList(program: Command): void {
-  const cmd = program.command('list').description('backups in storage, newest first (the catalog is brought up to date first)');
+  const cmd = program
+    .command('list')
+    .description('backups in storage, newest first (the catalog is brought up to date first)');
   addStorageOption(cmd);
   addJsonOption(cmd);
   cmd
@@ -16,9 +18,20 @@ export function registerList(program: Command): void {
         const catalog = openCatalog(ctx);
         try {
           const sync = await catalog.sync(backend, { cluster: opts.clusterName, logger: ctx.logger });
-          const backups = catalog.listBackups(backend.location, { cluster: opts.clusterName, policy: opts.policy });
+          const backups = catalog.listBackups(backend.location, {
+            cluster: opts.clusterName,
+            policy: opts.policy,
+          });
           if (opts.json) {
-            printJson({ storage: backend.location, backups: backups.map((b) => ({ ...b.manifest, verifiedAt: b.verifiedAt, verifyOk: b.verifyOk })), invalid: sync.invalid });
+            printJson({
+              storage: backend.location,
+              backups: backups.map((b) => ({
+                ...b.manifest,
+                verifiedAt: b.verifiedAt,
+                verifyOk: b.verifyOk,
+              })),
+              invalid: sync.invalid,
+            });
             return;
           }
           const now = ctx.clock.now();

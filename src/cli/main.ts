@@ -14,6 +14,7 @@ import { registerVerify } from './verify.js';
 import { registerCatalog } from './catalog.js';
 import { registerGc } from './gc.js';
 import { registerSandbox } from './sandbox.js';
+import { registerRestore } from './restore.js';
 
 export function buildProgram(): Command {
   const program = new Command('dr')
@@ -22,7 +23,17 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const register of [registerBackup, registerList, registerShow, registerFetch, registerVerify, registerCatalog, registerGc, registerSandbox]) {
+  for (const register of [
+    registerBackup,
+    registerList,
+    registerShow,
+    registerFetch,
+    registerVerify,
+    registerCatalog,
+    registerGc,
+    registerRestore,
+    registerSandbox,
+  ]) {
     register(program);
   }
   for (const cmd of program.commands) cmd.exitOverride();
@@ -35,9 +46,14 @@ async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      const ok =
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help';
       if (!ok && argv.includes('--json')) {
-        process.stdout.write(JSON.stringify({ ok: false, error: { code: 'USAGE', message: err.message } }) + '\n');
+        process.stdout.write(
+          JSON.stringify({ ok: false, error: { code: 'USAGE', message: err.message } }) + '\n',
+        );
       }
       process.exitCode = ok ? EXIT.OK : EXIT.USAGE;
       return;

@@ -14,7 +14,11 @@ export function printJson(value: unknown): void {
 }
 
 export function printTable(head: string[], rows: (string | number)[][]): void {
-  const table = new Table({ head, style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
+  const table = new Table({
+    head,
+    style: { head: [], border: [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  });
   for (const r of rows) table.push(r.map(String));
   process.stdout.write(table.toString() + '\n');
 }

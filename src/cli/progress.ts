@@ -27,7 +27,11 @@ export function createProgress(label: string): Progress {
     update(bytes, total) {
       const all = Math.max(total ?? bytes, bytes);
       const rate = bytes / Math.max(0.001, (Date.now() - started) / 1000);
-      const payload = { done: formatBytes(bytes), all: total ? formatBytes(all) : '?', rate: formatBytes(rate) };
+      const payload = {
+        done: formatBytes(bytes),
+        all: total ? formatBytes(all) : '?',
+        rate: formatBytes(rate),
+      };
       if (!begun) {
         bar.start(all, bytes, payload);
         begun = true;

@@ -54,12 +54,17 @@ export function rulesFromFlags(f: PruneFlags): RetentionPolicy | null {
     const raw = f[field];
     if (raw === undefined) continue;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < -1) throw new DrError('USAGE', `${flag}: "${raw}" is not a count (-1 = unlimited)`);
+    if (!Number.isInteger(n) || n < -1)
+      throw new DrError('USAGE', `${flag}: "${raw}" is not a count (-1 = unlimited)`);
     rules[field] = n;
     any = true;
   }
   if (f.keepWithin !== undefined) {
-    if (parseDuration(f.keepWithin) === null) throw new DrError('USAGE', `--keep-within: "${f.keepWithin}" is not a duration such as 7d, 36h or 1y6m`);
+    if (parseDuration(f.keepWithin) === null)
+      throw new DrError(
+        'USAGE',
+        `--keep-within: "${f.keepWithin}" is not a duration such as 7d, 36h or 1y6m`,
+      );
     rules.keepWithin = f.keepWithin;
     any = true;
   }
@@ -69,13 +74,18 @@ export function rulesFromFlags(f: PruneFlags): RetentionPolicy | null {
 export function registerPrune(program: Command): void {
   const cmd = program
     .command('prune')
-    .description("apply retention: every policy of --config, or --storage with --cluster-name and --keep-* flags; lists each backup's reasons");
+    .description(
+      "apply retention: every policy of --config, or --storage with --cluster-name and --keep-* flags; lists each backup's reasons",
+    );
   addStorageOption(cmd);
   addJsonOption(cmd);
   cmd
     .option('--dry-run', 'decide and print, delete nothing')
     .option('--config <file>', 'dr config file: prune every policy on each of its storage targets')
-    .option('--policy <name>', 'only this policy (with --config), or only backups made by it (with --storage)')
+    .option(
+      '--policy <name>',
+      'only this policy (with --config), or only backups made by it (with --storage)',
+    )
     .option('--cluster-name <name>', 'only this cluster (required with --storage)')
     .option('--timezone <zone>', 'IANA zone of the calendar buckets (with --storage)', 'UTC')
     .option('--keep-last <n>', 'keep the n newest backups')
@@ -84,7 +94,10 @@ export function registerPrune(program: Command): void {
     .option('--keep-weekly <n>', 'keep the newest backup of each of the n newest ISO weeks that have one')
     .option('--keep-monthly <n>', 'keep the newest backup of each of the n newest months that have one')
     .option('--keep-yearly <n>', 'keep the newest backup of each of the n newest years that have one')
-    .option('--keep-within <duration>', 'keep every backup within this duration of the newest (7d, 36h, 1y6m)')
+    .option(
+      '--keep-within <duration>',
+      'keep every backup within this duration of the newest (7d, 36h, 1y6m)',
+    )
     .action(
       action(async (ctx, f: PruneFlags) => {
         const flagRules = rulesFromFlags(f);
@@ -93,38 +106,62 @@ export function registerPrune(program: Command): void {
         const backends: { close(): Promise<void> }[] = [];
         try {
           if (f.config) {
-            if (flagRules || f.storage) throw new DrError('USAGE', 'prune: --config takes its retention and storage from the file; drop --keep-* and --storage');
+            if (flagRules || f.storage)
+              throw new DrError(
+                'USAGE',
+                'prune: --config takes its retention and storage from the file; drop --keep-* and --storage',
+              );
             const config = loadConfig(f.config, { env: ctx.env, offline: true });
             catalogFile = f.catalog ?? config.catalog.path;
             const scopes = pruneScopesFromConfig(config, { cluster: f.clusterName, policy: f.policy });
-            if (scopes.length === 0) throw new DrError('USAGE', `prune: no policy in ${f.config} matches${f.policy ? ` --policy ${f.policy}` : ''}${f.clusterName ? ` --cluster-name ${f.clusterName}` : ''}`);
+            if (scopes.length === 0)
+              throw new DrError(
+                'USAGE',
+                `prune: no policy in ${f.config} matches${f.policy ? ` --policy ${f.policy}` : ''}${f.clusterName ? ` --cluster-name ${f.clusterName}` : ''}`,
+              );
             const opened = new Map<string, Awaited<ReturnType<typeof openBackend>>>();
             for (const { storage, scope } of scopes) {
               let backend = opened.get(storage);
               if (!backend) {
-                backend = await openBackend(storageUrlOf(config.storage.find((s) => s.name === storage)!), { logger: ctx.logger });
+                backend = await openBackend(storageUrlOf(config.storage.find((s) => s.name === storage)!), {
+                  logger: ctx.logger,
+                });
                 opened.set(storage, backend);
                 backends.push(backend);
               }
               items.push({ target: { name: storage, backend }, scope });
             }
           } else {
-            if (!flagRules) throw new DrError('USAGE', 'prune: give --config FILE, or --storage URL --cluster-name NAME with at least one --keep-* rule');
-            if (!f.clusterName) throw new DrError('USAGE', 'prune: --cluster-name is required with --storage');
+            if (!flagRules)
+              throw new DrError(
+                'USAGE',
+                'prune: give --config FILE, or --storage URL --cluster-name NAME with at least one --keep-* rule',
+              );
+            if (!f.clusterName)
+              throw new DrError('USAGE', 'prune: --cluster-name is required with --storage');
             validateClusterName(f.clusterName);
-            if (!isValidTimezone(f.timezone)) throw new DrError('USAGE', `--timezone: "${f.timezone}" is not an IANA time zone`);
+            if (!isValidTimezone(f.timezone))
+              throw new DrError('USAGE', `--timezone: "${f.timezone}" is not an IANA time zone`);
             const backend = await openBackend(storageUrl(ctx), { logger: ctx.logger });
             backends.push(backend);
             catalogFile = catalogPath(ctx);
             items.push({
               target: { name: backend.location, backend },
-              scope: { cluster: f.clusterName, policy: f.policy ?? null, rules: flagRules, timezone: f.timezone },
+              scope: {
+                cluster: f.clusterName,
+                policy: f.policy ?? null,
+                rules: flagRules,
+                timezone: f.timezone,
+              },
             });
           }
           const catalog = Catalog.open(catalogFile);
           let reports: RetentionReport[];
           try {
-            reports = await prune({ catalog, logger: ctx.logger, clock: ctx.clock }, items, { dryRun: Boolean(f.dryRun), signal: ctx.signal });
+            reports = await prune({ catalog, logger: ctx.logger, clock: ctx.clock }, items, {
+              dryRun: Boolean(f.dryRun),
+              signal: ctx.signal,
+            });
           } finally {
             catalog.close();
           }
@@ -147,7 +184,12 @@ function printReports(reports: RetentionReport[], dryRun: boolean): void {
     if (r.suspended) process.stdout.write(`  removal suspended: ${r.suspended}\n`);
     const rows: (string | number)[][] = [
       ...r.keep.map((k) => [k.id, k.createdAt, 'keep', k.reasons.join('; ')]),
-      ...r.remove.map((x) => [x.id, x.createdAt, x.error ? `FAILED: ${x.error}` : x.removed ? 'removed' : 'would remove', x.reason]),
+      ...r.remove.map((x) => [
+        x.id,
+        x.createdAt,
+        x.error ? `FAILED: ${x.error}` : x.removed ? 'removed' : 'would remove',
+        x.reason,
+      ]),
     ].sort((a, b) => String(b[1]).localeCompare(String(a[1])));
     printTable(['BACKUP', 'CREATED', 'ACTION', 'WHY'], rows);
   }

@@ -5,7 +5,10 @@ import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
 
 export function registerShow(program: Command): void {
-  const cmd = program.command('show').argument('<id>', 'backup id, or "latest"').description('print one manifest');
+  const cmd = program
+    .command('show')
+    .argument('<id>', 'backup id, or "latest"')
+    .description('print one manifest');
   addStorageOption(cmd);
   addJsonOption(cmd);
   cmd.option('--cluster-name <name>', 'cluster the backup belongs to (speeds up the lookup)').action(

@@ -10,40 +10,60 @@ export function registerVerify(program: Command): void {
   const cmd = program
     .command('verify')
     .argument('[id]', 'backup id')
-    .description('read a backup back from storage: decompress, sha256, etcd trailer, bbolt meta pages (--deep: full tree walk)');
+    .description(
+      'read a backup back from storage: decompress, sha256, etcd trailer, bbolt meta pages (--deep: full tree walk)',
+    );
   addStorageOption(cmd);
   addJsonOption(cmd);
   cmd
     .option('--latest', 'verify the newest backup')
     .option('--cluster-name <name>', 'cluster the backup belongs to (with --latest: newest of this cluster)')
-    .option('--deep', 'also walk the whole bbolt tree and compare hash, revision and key count with the manifest')
+    .option(
+      '--deep',
+      'also walk the whole bbolt tree and compare hash, revision and key count with the manifest',
+    )
     .option('--tmp-dir <dir>', 'spool directory for --deep')
     .action(
-      action(async (ctx, id: string | undefined, opts: { latest?: boolean; clusterName?: string; deep?: boolean; tmpDir?: string; json?: boolean }) => {
-        if (Boolean(id) === Boolean(opts.latest)) throw new DrError('USAGE', 'verify: give a backup id or --latest (one of them)');
-        const backend = await openStorage(ctx);
-        const catalog = openCatalog(ctx);
-        try {
-          const manifest = await resolveBackup(backend, catalog, id ?? 'latest', opts.clusterName);
-          const report = await verifyBackup(backend, manifest, { deep: opts.deep, tmpDir: opts.tmpDir, signal: ctx.signal });
+      action(
+        async (
+          ctx,
+          id: string | undefined,
+          opts: { latest?: boolean; clusterName?: string; deep?: boolean; tmpDir?: string; json?: boolean },
+        ) => {
+          if (Boolean(id) === Boolean(opts.latest))
+            throw new DrError('USAGE', 'verify: give a backup id or --latest (one of them)');
+          const backend = await openStorage(ctx);
+          const catalog = openCatalog(ctx);
           try {
-            catalog.markVerified(backend.location, manifest.id, ctx.clock.now(), report.ok);
-          } catch (err) {
-            ctx.logger.warn({ err: (err as Error).message }, 'catalog not updated');
+            const manifest = await resolveBackup(backend, catalog, id ?? 'latest', opts.clusterName);
+            const report = await verifyBackup(backend, manifest, {
+              deep: opts.deep,
+              tmpDir: opts.tmpDir,
+              signal: ctx.signal,
+            });
+            try {
+              catalog.markVerified(backend.location, manifest.id, ctx.clock.now(), report.ok);
+            } catch (err) {
+              ctx.logger.warn({ err: (err as Error).message }, 'catalog not updated');
+            }
+            if (opts.json) printJson(report);
+            else {
+              printTable(
+                ['CHECK', 'RESULT', 'DETAIL'],
+                report.checks.map((c) => [
+                  c.check,
+                  c.ok === null ? 'skipped' : c.ok ? 'ok' : 'FAILED',
+                  c.detail,
+                ]),
+              );
+              process.stdout.write(`backup ${report.id}: ${report.ok ? 'OK' : 'VERIFICATION FAILED'}\n`);
+            }
+            return report.ok ? EXIT.OK : EXIT.BAD;
+          } finally {
+            catalog.close();
+            await backend.close();
           }
-          if (opts.json) printJson(report);
-          else {
-            printTable(
-              ['CHECK', 'RESULT', 'DETAIL'],
-              report.checks.map((c) => [c.check, c.ok === null ? 'skipped' : c.ok ? 'ok' : 'FAILED', c.detail]),
-            );
-            process.stdout.write(`backup ${report.id}: ${report.ok ? 'OK' : 'VERIFICATION FAILED'}\n`);
-          }
-          return report.ok ? EXIT.OK : EXIT.BAD;
-        } finally {
-          catalog.close();
-          await backend.close();
-        }
-      }),
+        },
+      ),
     );
 }

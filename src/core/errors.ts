@@ -25,6 +25,12 @@ export const ERROR_CATALOGUE = {
     summary: 'a --storage URL cannot be parsed or names an unknown scheme',
   },
   TLS_FILE_UNREADABLE: { exit: 2, http: 400, summary: 'a CA, certificate or key file cannot be read' },
+  RESTORE_REFUSED: {
+    exit: 2,
+    http: 409,
+    summary:
+      'a restore safety check refused to go on (healthy cluster, non-empty data dir, ...); nothing was changed',
+  },
   BACKUP_NOT_FOUND: {
     exit: 2,
     http: 404,

@@ -37,7 +37,10 @@ export async function writeFileAtomic(
   stages: Transform[],
   opts: { signal?: AbortSignal; beforeCommit?: () => void | Promise<void> } = {},
 ): Promise<void> {
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.part-${randomBytes(4).toString('hex')}`);
+  const tmp = path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.part-${randomBytes(4).toString('hex')}`,
+  );
   const h = await open(tmp, 'wx', 0o644);
   let closed = false;
   try {
@@ -68,5 +71,6 @@ export async function writeFileAtomic(
 }
 
 export async function refuseExisting(target: string, what: string): Promise<void> {
-  if (await exists(target)) throw new DrError('USAGE', `${what}: ${target} already exists; dr never overwrites it`);
+  if (await exists(target))
+    throw new DrError('USAGE', `${what}: ${target} already exists; dr never overwrites it`);
 }

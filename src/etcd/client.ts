@@ -43,6 +43,14 @@ export interface EtcdClient {
   /** returns the revision of the write */
   put(key: string | Uint8Array, value: string | Uint8Array, opts?: { lease?: bigint }): Promise<bigint>;
   get(key: string | Uint8Array, opts?: { prefix?: boolean; limit?: number }): Promise<KeyValue[]>;
+  /**
+   * How many live keys one member holds (whole keyspace, or under prefix) as of `revision` (0n / absent:
+   * now). Asks the member for a count only; no key or value crosses the wire.
+   */
+  countKeys(
+    endpoint: string,
+    opts?: { prefix?: string | Uint8Array; revision?: bigint },
+  ): Promise<{ count: number; revision: bigint }>;
   /** returns how many keys were deleted */
   delete(key: string | Uint8Array, opts?: { prefix?: boolean }): Promise<bigint>;
   /**
@@ -469,6 +477,17 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
         version: big(kv.version),
         lease: big(kv.lease),
       }));
+    },
+    countKeys: async (endpoint, o = {}) => {
+      // key "\0" with range_end "\0" is etcd's spelling of "every key"
+      const k = o.prefix === undefined ? Buffer.from([0]) : bytes(o.prefix);
+      const r = await unary<{ count: string; header: { revision: string } }>(endpoint, 'KV', 'Range', {
+        key: k,
+        range_end: o.prefix === undefined ? Buffer.from([0]) : prefixRangeEnd(k),
+        revision: String(o.revision ?? 0n),
+        count_only: true,
+      });
+      return { count: Number(r.count), revision: big(r.header?.revision) };
     },
     delete: async (key, o = {}) => {
       const k = bytes(key);

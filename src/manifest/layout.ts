@@ -11,7 +11,10 @@ const ID_RE = /^(\d{8}T\d{6}Z)-([0-9a-f]{8})$/;
 const CLUSTER_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export function newBackupId(at: Date): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return `${stamp}-${randomBytes(4).toString('hex')}`;
 }
 
@@ -24,7 +27,9 @@ export function backupIdTime(id: string): Date | null {
   const m = ID_RE.exec(id);
   if (!m) return null;
   const s = m[1]!;
-  return new Date(`${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`);
+  return new Date(
+    `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`,
+  );
 }
 
 export function validateClusterName(name: string, field = '--cluster-name'): string {
@@ -46,7 +51,9 @@ export function manifestKey(cluster: string, id: string): string {
 }
 
 /** Parses `<cluster>/<id>.manifest.json` or `<cluster>/<id>.db.zst`; null for anything else. */
-export function parseObjectKey(key: string): { cluster: string; id: string; kind: 'manifest' | 'data' } | null {
+export function parseObjectKey(
+  key: string,
+): { cluster: string; id: string; kind: 'manifest' | 'data' } | null {
   const parts = key.split('/');
   if (parts.length !== 2) return null;
   const [cluster, file] = parts as [string, string];

@@ -27,6 +27,7 @@ export const manifestSchema = z.object({
   snapshot: z.object({
     revision: dec,
     totalKeys: z.number().int().nonnegative(),
+    liveKeys: z.number().int().nonnegative().nullable(),
     hash: z.number().int().nonnegative(),
     dbSize: z.number().int().positive(),
     sha256: sha,

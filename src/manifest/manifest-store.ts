@@ -10,7 +10,11 @@ import { manifestKey, parseObjectKey } from './layout.js';
 import type { Manifest } from './manifest.js';
 import { manifestSchema } from './manifest-schema.js';
 
-export async function writeManifest(backend: Backend, manifest: Manifest, signal?: AbortSignal): Promise<void> {
+export async function writeManifest(
+  backend: Backend,
+  manifest: Manifest,
+  signal?: AbortSignal,
+): Promise<void> {
   const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
   await backend.put(manifestKey(manifest.clusterName, manifest.id), Readable.from([body]), { signal });
 }
@@ -21,9 +25,13 @@ export async function readManifest(backend: Backend, key: string): Promise<Manif
   try {
     parsed = JSON.parse(raw);
   } catch (err) {
-    throw new DrError('VERIFY_FAILED', `manifest ${key} in ${backend.location} is not valid JSON: ${(err as Error).message}`, {
-      check: 'manifest',
-    });
+    throw new DrError(
+      'VERIFY_FAILED',
+      `manifest ${key} in ${backend.location} is not valid JSON: ${(err as Error).message}`,
+      {
+        check: 'manifest',
+      },
+    );
   }
   const result = manifestSchema.safeParse(parsed);
   if (!result.success) {
@@ -47,12 +55,22 @@ export interface StorageListing {
 /** One LIST of the storage (optionally one cluster): which backups exist, and which data objects are orphans. */
 export async function listStorage(backend: Backend, cluster?: string): Promise<StorageListing> {
   const manifests = new Map<string, { cluster: string; key: string }>();
-  const data = new Map<string, { cluster: string; id: string; key: string; lastModified: Date; size: number }>();
+  const data = new Map<
+    string,
+    { cluster: string; id: string; key: string; lastModified: Date; size: number }
+  >();
   for await (const obj of backend.list(cluster ? `${cluster}/` : '')) {
     const parsed = parseObjectKey(obj.key);
     if (!parsed) continue;
     if (parsed.kind === 'manifest') manifests.set(parsed.id, { cluster: parsed.cluster, key: obj.key });
-    else data.set(parsed.id, { cluster: parsed.cluster, id: parsed.id, key: obj.key, lastModified: obj.lastModified, size: obj.size });
+    else
+      data.set(parsed.id, {
+        cluster: parsed.cluster,
+        id: parsed.id,
+        key: obj.key,
+        lastModified: obj.lastModified,
+        size: obj.size,
+      });
   }
   const orphans = [...data.values()].filter((d) => !manifests.has(d.id));
   return { manifests, orphans };
@@ -71,7 +89,11 @@ export async function findManifest(backend: Backend, id: string, cluster?: strin
     const hit = manifests.get(id);
     if (hit) return readManifest(backend, hit.key);
   }
-  throw new DrError('BACKUP_NOT_FOUND', `no backup ${id} in ${backend.location}${cluster ? ` for cluster ${cluster}` : ''}`, {
-    id,
-  });
+  throw new DrError(
+    'BACKUP_NOT_FOUND',
+    `no backup ${id} in ${backend.location}${cluster ? ` for cluster ${cluster}` : ''}`,
+    {
+      id,
+    },
+  );
 }

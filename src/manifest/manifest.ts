@@ -31,6 +31,8 @@ export interface Manifest {
     /** as `etcdctl snapshot status` prints them, computed from the snapshot itself */
     revision: string; // decimal
     totalKeys: number;
+    /** live keys at `revision` (what `etcdctl get "" --prefix --count-only` would say); null if etcd could not tell */
+    liveKeys: number | null;
     hash: number; // crc32c, decimal as in `snapshot status -w json`
     dbSize: number; // bytes of the bbolt db (without the trailer)
     /** sha256 of the plain snapshot file (db + etcd's 32-byte trailer): what `etcdctl snapshot save` writes */

@@ -27,9 +27,12 @@ import { StreamMeter } from './stream-meter.js';
 
 /** What the pipeline needs from an etcd client (src/etcd/client.ts satisfies it). */
 export interface SnapshotProvider {
-  pickSnapshotSource(prefer: 'follower' | 'leader' | 'any'): Promise<{ endpoint: string; status: MemberStatus }>;
+  pickSnapshotSource(
+    prefer: 'follower' | 'leader' | 'any',
+  ): Promise<{ endpoint: string; status: MemberStatus }>;
   snapshot(endpoint: string, signal?: AbortSignal): Readable;
   memberList(): Promise<{ id: bigint; name: string }[]>;
+  countKeys(endpoint: string, opts?: { revision?: bigint }): Promise<{ count: number }>;
 }
 
 export interface BackupDeps {
@@ -85,7 +88,9 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
     const digest = new SnapshotDigest(where);
     const spool = new Spool(spoolPath);
     const compressor: Transform =
-      level === 0 ? new PassThrough() : new CompressStream({ compressionLevel: level, checksumFlag: true, nbWorkers: 2 });
+      level === 0
+        ? new PassThrough()
+        : new CompressStream({ compressionLevel: level, checksumFlag: true, nbWorkers: 2 });
     const meter = new StreamMeter();
 
     let streamError: unknown = null;
@@ -134,6 +139,12 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
       .memberList()
       .then((ms) => ms.find((m) => m.id === status.memberId)?.name ?? null)
       .catch(() => null);
+    // Counting at the snapshot's own revision is exact and races with nothing; a compaction past it
+    // (rare, right after the snapshot) only costs the figure.
+    const liveKeys = await etcd
+      .countKeys(endpoint, { revision: st.revision })
+      .then((r) => r.count)
+      .catch(() => null);
     const completedAt = clock.now();
     const manifest: Manifest = {
       formatVersion: MANIFEST_FORMAT_VERSION,
@@ -156,6 +167,7 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
       snapshot: {
         revision: st.revision.toString(),
         totalKeys: st.totalKey,
+        liveKeys,
         hash: st.hash,
         dbSize: d.dbSize,
         sha256: d.sha256,
@@ -179,7 +191,12 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
   } catch (err) {
     const e = toDrError(err, 'INTERNAL', `backup of cluster ${cluster} from ${where}`);
     log.warn({ code: e.code, err: e.message }, 'backup failed');
-    if (published) await backend.remove(key).catch((rmErr: unknown) => log.error({ err: String(rmErr), key }, 'could not remove data object of failed backup'));
+    if (published)
+      await backend
+        .remove(key)
+        .catch((rmErr: unknown) =>
+          log.error({ err: String(rmErr), key }, 'could not remove data object of failed backup'),
+        );
     throw e;
   } finally {
     await rm(spoolPath, { force: true });

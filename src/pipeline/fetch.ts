@@ -21,7 +21,10 @@ export interface FetchResult {
 
 export function decompressorFor(manifest: Manifest): Transform[] {
   if (manifest.stored.encryption) {
-    throw new DrError('USAGE', `backup ${manifest.id} is encrypted (key ${manifest.stored.encryption.keyId}); this dr cannot decrypt it`);
+    throw new DrError(
+      'USAGE',
+      `backup ${manifest.id} is encrypted (key ${manifest.stored.encryption.keyId}); this dr cannot decrypt it`,
+    );
   }
   return manifest.stored.compression === 'zstd' ? [new DecompressStream()] : [];
 }
@@ -42,14 +45,22 @@ export async function fetchSnapshot(
       signal: opts.signal,
       beforeCommit: () => {
         if (storedMeter.sha256 !== manifest.stored.sha256) {
-          throw new DrError('VERIFY_FAILED', `fetch ${manifest.id}: stored object ${manifest.stored.key} sha256 ${storedMeter.sha256} != manifest ${manifest.stored.sha256}`, {
-            check: 'stored-sha256',
-          });
+          throw new DrError(
+            'VERIFY_FAILED',
+            `fetch ${manifest.id}: stored object ${manifest.stored.key} sha256 ${storedMeter.sha256} != manifest ${manifest.stored.sha256}`,
+            {
+              check: 'stored-sha256',
+            },
+          );
         }
         if (plainMeter.sha256 !== manifest.snapshot.sha256) {
-          throw new DrError('VERIFY_FAILED', `fetch ${manifest.id}: snapshot sha256 ${plainMeter.sha256} != manifest ${manifest.snapshot.sha256}`, {
-            check: 'snapshot-sha256',
-          });
+          throw new DrError(
+            'VERIFY_FAILED',
+            `fetch ${manifest.id}: snapshot sha256 ${plainMeter.sha256} != manifest ${manifest.snapshot.sha256}`,
+            {
+              check: 'snapshot-sha256',
+            },
+          );
         }
       },
     });

@@ -22,8 +22,17 @@ export async function collectGarbage(
   for (const o of orphans) {
     const old = now - o.lastModified.getTime() >= opts.minAgeMs;
     if (old && !opts.dryRun) await backend.remove(o.key);
-    result.orphans.push({ key: o.key, size: o.size, lastModified: o.lastModified.toISOString(), removed: old && !opts.dryRun });
+    result.orphans.push({
+      key: o.key,
+      size: o.size,
+      lastModified: o.lastModified.toISOString(),
+      removed: old && !opts.dryRun,
+    });
   }
-  if (!opts.dryRun) result.incompleteUploadsRemoved = await backend.cleanupIncomplete(opts.cluster ? `${opts.cluster}/` : '', opts.minAgeMs);
+  if (!opts.dryRun)
+    result.incompleteUploadsRemoved = await backend.cleanupIncomplete(
+      opts.cluster ? `${opts.cluster}/` : '',
+      opts.minAgeMs,
+    );
   return result;
 }

@@ -6,7 +6,11 @@ import { DrError, isAbortError, toDrError } from '../core/errors.js';
  */
 export function readBackError(err: unknown, context: string): DrError {
   if (err instanceof DrError) {
-    if (err.code === 'SNAPSHOT_DIGEST_MISMATCH' || err.code === 'SNAPSHOT_STREAM_FAILED' || err.code === 'SNAPSHOT_INVALID') {
+    if (
+      err.code === 'SNAPSHOT_DIGEST_MISMATCH' ||
+      err.code === 'SNAPSHOT_STREAM_FAILED' ||
+      err.code === 'SNAPSHOT_INVALID'
+    ) {
       return new DrError('VERIFY_FAILED', `${context}: ${err.message}`, { check: 'etcd-trailer' });
     }
     return err;
@@ -14,5 +18,7 @@ export function readBackError(err: unknown, context: string): DrError {
   if (isAbortError(err)) return toDrError(err, 'ABORTED', context);
   if (err instanceof Error && 'syscall' in err) return toDrError(err, 'STORAGE_FAILED', context);
   const message = err instanceof Error ? err.message : String(err);
-  return new DrError('VERIFY_FAILED', `${context}: the stored object does not decompress (${message})`, { check: 'decompress' });
+  return new DrError('VERIFY_FAILED', `${context}: the stored object does not decompress (${message})`, {
+    check: 'decompress',
+  });
 }

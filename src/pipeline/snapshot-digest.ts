@@ -55,7 +55,10 @@ export class SnapshotDigest extends Transform {
   override _flush(cb: TransformCallback): void {
     if (this.tail.length < TRAILER) {
       cb(
-        new DrError('SNAPSHOT_STREAM_FAILED', `snapshot from ${this.source}: stream ended after ${this.total} bytes, before etcd's sha256 trailer`),
+        new DrError(
+          'SNAPSHOT_STREAM_FAILED',
+          `snapshot from ${this.source}: stream ended after ${this.total} bytes, before etcd's sha256 trailer`,
+        ),
       );
       return;
     }
@@ -73,7 +76,12 @@ export class SnapshotDigest extends Transform {
       return;
     }
     if ((this.total - TRAILER) % 512 !== 0) {
-      cb(new DrError('SNAPSHOT_INVALID', `snapshot from ${this.source}: db size ${this.total - TRAILER} is not a multiple of 512`));
+      cb(
+        new DrError(
+          'SNAPSHOT_INVALID',
+          `snapshot from ${this.source}: db size ${this.total - TRAILER} is not a multiple of 512`,
+        ),
+      );
       return;
     }
     this.resultValue = { sha256, dbSha256, etcdSha256, size: this.total, dbSize: this.total - TRAILER };

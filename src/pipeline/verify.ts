@@ -81,12 +81,20 @@ export async function verifyBackup(
   const plainMeter = new StreamMeter();
   const head = new HeadCapture(256 * 1024);
   const spoolPath = path.join(opts.tmpDir ?? os.tmpdir(), `dr-verify-${manifest.id}-${process.pid}.snapshot`);
-  const stages: (Transform | Writable)[] = [storedMeter, ...decompressorFor(manifest), digest, plainMeter, head];
+  const stages: (Transform | Writable)[] = [
+    storedMeter,
+    ...decompressorFor(manifest),
+    digest,
+    plainMeter,
+    head,
+  ];
   if (opts.deep) stages.push(new Spool(spoolPath));
 
   let failure: ReturnType<typeof readBackError> | null = null;
   try {
-    await pipeline([await backend.get(manifest.stored.key, { signal: opts.signal }), ...stages, discard()], { signal: opts.signal });
+    await pipeline([await backend.get(manifest.stored.key, { signal: opts.signal }), ...stages, discard()], {
+      signal: opts.signal,
+    });
   } catch (err) {
     failure = readBackError(err, `verify ${manifest.id}`);
     if (failure.code !== 'VERIFY_FAILED') {
@@ -101,33 +109,55 @@ export async function verifyBackup(
     let storedSize = storedMeter.bytes;
     if (failure) {
       const again = new StreamMeter();
-      await pipeline([await backend.get(manifest.stored.key, { signal: opts.signal }), again, discard()], { signal: opts.signal });
+      await pipeline([await backend.get(manifest.stored.key, { signal: opts.signal }), again, discard()], {
+        signal: opts.signal,
+      });
       storedSha = again.sha256;
       storedSize = again.bytes;
     }
     add(
       'stored-sha256',
       storedSha === manifest.stored.sha256 && storedSize === manifest.stored.size,
-      storedSha === manifest.stored.sha256 ? `${storedSha} (${storedSize} bytes)` : `got ${storedSha} (${storedSize} bytes), manifest says ${manifest.stored.sha256} (${manifest.stored.size} bytes)`,
+      storedSha === manifest.stored.sha256
+        ? `${storedSha} (${storedSize} bytes)`
+        : `got ${storedSha} (${storedSize} bytes), manifest says ${manifest.stored.sha256} (${manifest.stored.size} bytes)`,
     );
     if (failure) {
       const stage = failure.details.check as CheckName;
-      add(stage === 'etcd-trailer' ? 'decompress' : stage, stage === 'etcd-trailer' ? true : false, stage === 'etcd-trailer' ? 'decoded' : failure.message);
+      add(
+        stage === 'etcd-trailer' ? 'decompress' : stage,
+        stage === 'etcd-trailer' ? true : false,
+        stage === 'etcd-trailer' ? 'decoded' : failure.message,
+      );
       if (stage === 'etcd-trailer') add('etcd-trailer', false, failure.message);
       return finish();
     }
-    add('decompress', true, manifest.stored.compression === 'zstd' ? 'zstd frame decoded, content checksum ok' : 'stored uncompressed');
+    add(
+      'decompress',
+      true,
+      manifest.stored.compression === 'zstd'
+        ? 'zstd frame decoded, content checksum ok'
+        : 'stored uncompressed',
+    );
     const d = digest.result;
     add('etcd-trailer', true, `sha256 of the db equals etcd's trailer ${d.etcdSha256}`);
     add(
       'snapshot-sha256',
       plainMeter.sha256 === manifest.snapshot.sha256,
-      plainMeter.sha256 === manifest.snapshot.sha256 ? plainMeter.sha256 : `got ${plainMeter.sha256}, manifest says ${manifest.snapshot.sha256}`,
+      plainMeter.sha256 === manifest.snapshot.sha256
+        ? plainMeter.sha256
+        : `got ${plainMeter.sha256}, manifest says ${manifest.snapshot.sha256}`,
     );
-    add('snapshot-size', d.size === manifest.snapshot.size, `${d.size} bytes (manifest ${manifest.snapshot.size})`);
+    add(
+      'snapshot-size',
+      d.size === manifest.snapshot.size,
+      `${d.size} bytes (manifest ${manifest.snapshot.size})`,
+    );
 
     const metas = readMetas(bufferSource(head.head));
-    const problems = metas.metas.flatMap((m, i) => (m ? m.problems.map((p) => `meta ${i}: ${p}`) : [`meta ${i}: unreadable`]));
+    const problems = metas.metas.flatMap((m, i) =>
+      m ? m.problems.map((p) => `meta ${i}: ${p}`) : [`meta ${i}: unreadable`],
+    );
     const current = metas.current === null ? null : metas.metas[metas.current];
     const sizeOk = current ? current.pgid * current.pageSize === d.dbSize : false;
     add(
@@ -144,12 +174,17 @@ export async function verifyBackup(
         const src = openFileSource(spoolPath);
         try {
           const st = snapshotStatus(src);
-          const same = st.hash === manifest.snapshot.hash && st.revision.toString() === manifest.snapshot.revision && st.totalKey === manifest.snapshot.totalKeys;
+          const same =
+            st.hash === manifest.snapshot.hash &&
+            st.revision.toString() === manifest.snapshot.revision &&
+            st.totalKey === manifest.snapshot.totalKeys;
           add(
             'snapshot-status',
             same,
             `hash ${st.hash.toString(16)} revision ${st.revision} keys ${st.totalKey}` +
-              (same ? '' : ` (manifest: hash ${manifest.snapshot.hash.toString(16)} revision ${manifest.snapshot.revision} keys ${manifest.snapshot.totalKeys})`),
+              (same
+                ? ''
+                : ` (manifest: hash ${manifest.snapshot.hash.toString(16)} revision ${manifest.snapshot.revision} keys ${manifest.snapshot.totalKeys})`),
           );
         } finally {
           src.close();
@@ -164,9 +199,22 @@ export async function verifyBackup(
   }
 
   function finish(): VerifyReport {
-    const names: CheckName[] = ['stored-sha256', 'decompress', 'etcd-trailer', 'snapshot-sha256', 'snapshot-size', 'bbolt-meta'];
+    const names: CheckName[] = [
+      'stored-sha256',
+      'decompress',
+      'etcd-trailer',
+      'snapshot-sha256',
+      'snapshot-size',
+      'bbolt-meta',
+    ];
     if (opts.deep) names.push('snapshot-status');
     for (const n of names) if (!checks.some((c) => c.check === n)) add(n, null, 'not reached');
-    return { id: manifest.id, cluster: manifest.clusterName, ok: checks.every((c) => c.ok !== false && c.ok !== null), deep: Boolean(opts.deep), checks };
+    return {
+      id: manifest.id,
+      cluster: manifest.clusterName,
+      ok: checks.every((c) => c.ok !== false && c.ok !== null),
+      deep: Boolean(opts.deep),
+      checks,
+    };
   }
 }

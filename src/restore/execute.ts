@@ -319,7 +319,7 @@ async function runStep(
           clusterId: j.plan.newCluster.clusterId,
           oldClusterId: j.plan.backup.oldClusterId,
           revision: BigInt(j.plan.backup.revision),
-          liveKeys: (j.manifest.snapshot as { liveKeys?: number }).liveKeys,
+          liveKeys: j.manifest.snapshot.liveKeys ?? undefined,
           totalKeys: j.manifest.snapshot.totalKeys,
         },
         signal,
@@ -493,9 +493,13 @@ async function waitAll(ctx: Ctx, probe: ClusterProbe): Promise<void> {
 }
 
 function refused(plan: RestorePlan, why: string): DrError {
-  return new DrError('USAGE', `restore refused (${why}): ${plan.refusals.map((r) => r.message).join('; ')}`, {
-    refusals: plan.refusals,
-  });
+  return new DrError(
+    'RESTORE_REFUSED',
+    `restore refused (${why}): ${plan.refusals.map((r) => r.message).join('; ')}`,
+    {
+      refusals: plan.refusals,
+    },
+  );
 }
 
 /** The report of a failed restore: what was done, what was not, how to roll back (newest first). */

@@ -295,7 +295,9 @@ export function planRestore(input: PlanInput): RestorePlan {
       `every member (${target.members.map((m) => m.name).join(', ')}) answers healthy and is listed by member list`,
       'exactly one leader, the same on every member',
       `cluster ID is ${formatId(cid)} (the old one was ${backup.source.clusterId})`,
-      `revision is ${backup.snapshot.revision} and there are ${backup.snapshot.totalKeys} keys, as in the backup`,
+      backup.snapshot.liveKeys !== null
+        ? `revision is ${backup.snapshot.revision} and there are ${backup.snapshot.liveKeys} keys, as in the backup`
+        : `revision is ${backup.snapshot.revision}, as in the backup (the backup has no live key count)`,
       'HashKV at the backup revision is equal on every member',
     ],
     refusals: effective,

@@ -1,14 +1,12 @@
 /**
  * The few questions a restore asks a running cluster (is it healthy, who leads, is everyone caught up,
  * what do the checks say), behind one small interface so waits and verification can be driven by a fake
- * in unit tests. The real one uses dr's gRPC client; the key count uses etcdctl (RangeResponse.count with --limit 1) until the
- * client grows a count option.
+ * in unit tests. The real one uses dr's gRPC client (the key count is a count-only Range).
  */
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { createEtcdClient } from '../etcd/client.js';
 import type { HashKVResult, Member, MemberStatus } from '../etcd/types.js';
-import { runCommand } from './host.js';
 import type { MembersFile } from './members-file.js';
 
 export interface ClusterProbe {
@@ -42,41 +40,12 @@ export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdct
     dialTimeoutMs: 2000,
     requestTimeoutMs: 5000,
   });
-  const tlsArgs = [
-    ...(opts.tls?.caFile ? ['--cacert', opts.tls.caFile] : []),
-    ...(opts.tls?.certFile ? ['--cert', opts.tls.certFile] : []),
-    ...(opts.tls?.keyFile ? ['--key', opts.tls.keyFile] : []),
-  ];
   return {
     health: (endpoint, signal) => healthProbe(endpoint, opts.tls, signal),
     status: (endpoint) => client.status(endpoint),
     memberList: () => client.memberList(),
     hashKV: (endpoint, revision) => client.hashKV(endpoint, revision),
-    async keyCount(endpoint, signal) {
-      const r = await runCommand(
-        [
-          opts.etcdctl ?? 'etcdctl',
-          '--endpoints',
-          endpoint,
-          ...tlsArgs,
-          'get',
-          '',
-          '--from-key',
-          '--keys-only',
-          '--limit',
-          '1',
-          '-w',
-          'json',
-        ],
-        { signal, env: { ETCDCTL_API: '3' } },
-      );
-      const count = /"count":(\d+)/.exec(r.stdout);
-      const rev = /"revision":(\d+)/.exec(r.stdout);
-      if (r.code !== 0 || !rev)
-        throw new Error(`etcdctl get --limit 1 on ${endpoint}: ${r.stderr.trim() || r.stdout}`);
-      // etcd omits a zero count from the JSON
-      return { count: count ? Number(count[1]) : 0, revision: BigInt(rev[1]!) };
-    },
+    keyCount: (endpoint) => client.countKeys(endpoint),
     close: () => client.close(),
   };
 }

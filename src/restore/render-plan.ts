@@ -9,7 +9,7 @@ export function renderPlan(plan: RestorePlan): string {
   out.push('');
   out.push(`Backup     ${b.id} of cluster ${b.clusterName}`);
   out.push(
-    `           revision ${b.revision}, ${b.totalKeys} keys, ${b.size} bytes, taken ${b.createdAt} (${age(b.ageSeconds)} ago)`,
+    `           revision ${b.revision}, ${b.totalKeys} bbolt entries, ${b.size} bytes, taken ${b.createdAt} (${age(b.ageSeconds)} ago)`,
   );
   out.push(`           sha256 ${b.sha256}, etcd ${b.etcdVersion}, old cluster ID ${b.oldClusterId}`);
   out.push(`New        token ${n.token}`);

@@ -18,7 +18,7 @@ export function etcdctl(endpoints: string[], ...args: string[]): string {
 /** A manifest for a plain `etcdctl snapshot save` file, as the backup pipeline would have written it. */
 export function manifestFor(
   file: string,
-  o: { id?: string; clusterId: string; createdAt?: string },
+  o: { id?: string; clusterId: string; createdAt?: string; liveKeys?: number },
 ): Manifest {
   const st = JSON.parse(
     execFileSync('etcdctl', ['snapshot', 'status', file, '-w', 'json'], { env: ETCDCTL_ENV }).toString(),
@@ -52,6 +52,7 @@ export function manifestFor(
     snapshot: {
       revision: String(st.revision),
       totalKeys: st.totalKey,
+      liveKeys: o.liveKeys ?? null,
       hash: st.hash,
       dbSize: size - 32,
       sha256: createHash('sha256').update(bytes).digest('hex'),

@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { DrError } from '../core/errors.js';
+import type { Manifest } from '../manifest/manifest.js';
+import {
+  defaultToken,
+  executeRestore,
+  loadMembersFile,
+  prepareRestore,
+  renderPlan,
+  resumeRestore,
+  type Prompt,
+  type RestoreEvent,
+  type RestoreResult,
+} from '../restore/index.js';
+import type { Backend } from '../storage/backend.js';
+import {
+  addJsonOption,
+  addStorageOption,
+  catalogPath,
+  openCatalog,
+  openStorage,
+  type CommandContext,
+} from './context.js';
+import { printJson, printLines, printTable } from './output.js';
+import { resolveBackup } from './resolve-backup.js';
+import { action } from './run.js';
+
+interface RestoreFlags {
+  to?: string;
+  backup?: string;
+  before?: string;
+  members?: string;
+  clusterName?: string;
+  dryRun?: boolean;
+  yes?: boolean;
+  force?: boolean;
+  token?: string;
+  journal?: string;
+  resume?: string;
+  json?: boolean;
+}
+
+/** Reads one line from the terminal (manual members and the confirmation ask through it). */
+const terminalPrompt: Prompt = async (message, signal) => {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await rl.question(`${message}\n> `, { signal });
+  } finally {
+    rl.close();
+  }
+};
+
+async function pickBackup(ctx: CommandContext, backend: Backend, o: RestoreFlags): Promise<Manifest> {
+  const catalog = openCatalog(ctx);
+  try {
+    if (o.before) {
+      const t = new Date(o.before);
+      if (Number.isNaN(t.getTime()))
+        throw new DrError(
+          'USAGE',
+          `--before: "${o.before}" is not a date/time (ISO 8601, e.g. 2026-11-20T03:00:00Z)`,
+        );
+      await catalog.sync(backend, { cluster: o.clusterName });
+      const hit = catalog
+        .listBackups(backend.location, { cluster: o.clusterName })
+        .find((b) => new Date(b.manifest.createdAt) < t);
+      if (!hit)
+        throw new DrError(
+          'BACKUP_NOT_FOUND',
+          `no backup taken before ${t.toISOString()} in ${backend.location}`,
+        );
+      return hit.manifest;
+    }
+    return await resolveBackup(backend, catalog, o.backup!, o.clusterName);
+  } finally {
+    catalog.close();
+  }
+}
+
+function printEvent(e: RestoreEvent): void {
+  process.stderr.write(`restore: ${e.step.padEnd(24)} ${e.state.padEnd(8)} ${e.message}\n`);
+}
+
+function printResult(r: RestoreResult, json: boolean): void {
+  if (json) return printJson(r);
+  printTable(
+    ['CHECK', 'RESULT', 'DETAIL'],
+    r.verification.checks.map((c) => [
+      c.name,
+      c.decided === false ? 'undecided' : c.ok ? 'ok' : 'FAILED',
+      c.message,
+    ]),
+  );
+  printLines([
+    r.ok
+      ? `restore complete: cluster ${r.verification.clusterId} at revision ${r.verification.revision}, leader ${r.verification.leader}`
+      : 'restore finished but verification FAILED (see the checks above)',
+    `journal: ${r.journalFile}`,
+  ]);
+}
+
+export function registerRestore(program: Command): void {
+  const cmd = program
+    .command('restore')
+    .description('rebuild every member of a cluster from a backup, with a new cluster ID and ordered starts');
+  addStorageOption(cmd);
+  addJsonOption(cmd);
+  cmd
+    .option('--to <target>', 'what to restore to: new-cluster')
+    .option('--backup <id>', 'backup id, or "latest"')
+    .option('--before <time>', 'the newest backup taken before this time (ISO 8601)')
+    .option(
+      '--members <file>',
+      'members file (YAML): names, URLs, data dirs and how each member is controlled',
+    )
+    .option('--cluster-name <name>', "take the backup from this cluster's backups")
+    .option('--dry-run', 'print the plan and the refusals; change nothing')
+    .option('--yes', 'execute without asking')
+    .option('--force', 'restore even though the old cluster still answers and is healthy')
+    .option('--token <token>', 'initial cluster token of the new cluster (default: dr-<backup id>-<random>)')
+    .option('--journal <file>', 'journal file (default under the state dir, printed at start)')
+    .option('--resume <journal>', 'continue an interrupted restore from its journal')
+    .action(
+      action(async (ctx, o: RestoreFlags) => {
+        if (o.resume) {
+          const backend = ctx.flags.storage || ctx.env.DR_STORAGE ? await openStorage(ctx) : undefined;
+          try {
+            const r = await resumeRestore(path.resolve(o.resume), {
+              source: backend ? { backend } : undefined,
+              prompt: terminalPrompt,
+              logger: ctx.logger,
+              signal: ctx.signal,
+              onEvent: o.json ? undefined : printEvent,
+            });
+            printResult(r, Boolean(o.json));
+            return r.ok ? 0 : 1;
+          } finally {
+            await backend?.close();
+          }
+        }
+        if (o.to !== 'new-cluster')
+          throw new DrError('USAGE', `restore: --to ${o.to ?? '(missing)'}: the only target is new-cluster`);
+        if (!o.members) throw new DrError('USAGE', 'restore: --members FILE is required');
+        if (Boolean(o.backup) === Boolean(o.before))
+          throw new DrError('USAGE', 'restore: give --backup ID|latest or --before TIME (one of them)');
+        if (o.dryRun && o.yes) throw new DrError('USAGE', 'restore: --dry-run and --yes exclude each other');
+        const target = await loadMembersFile(path.resolve(o.members));
+        const backend = await openStorage(ctx);
+        try {
+          const manifest = await pickBackup(ctx, backend, o);
+          const plan = await prepareRestore({
+            manifest,
+            target,
+            now: ctx.clock.now(),
+            token: o.token ?? defaultToken(manifest.id, randomBytes(3)),
+            force: Boolean(o.force),
+            prompt: terminalPrompt,
+            signal: ctx.signal,
+          });
+          if (o.dryRun) {
+            if (o.json) printJson(plan);
+            else process.stdout.write(renderPlan(plan) + '\n');
+            return plan.refusals.length ? 2 : 0;
+          }
+          if (!o.json) process.stderr.write(renderPlan(plan) + '\n');
+          if (!o.yes) {
+            if (!process.stdin.isTTY)
+              throw new DrError(
+                'USAGE',
+                'restore: not a terminal; pass --dry-run to see the plan or --yes to execute it',
+              );
+            const answer = await terminalPrompt('Type "restore" to execute this plan:', ctx.signal);
+            if (answer.trim() !== 'restore')
+              throw new DrError('ABORTED', 'restore: not confirmed; nothing was changed');
+          }
+          const journalFile = o.journal
+            ? path.resolve(o.journal)
+            : path.join(
+                path.dirname(catalogPath(ctx)),
+                'restores',
+                `${manifest.id}-${ctx.clock.now().toISOString().replace(/[:.]/g, '')}.journal.json`,
+              );
+          mkdirSync(path.dirname(journalFile), { recursive: true });
+          if (!o.json)
+            process.stderr.write(
+              `restore: journal ${journalFile} (resume with: dr restore --resume ${journalFile})\n`,
+            );
+          const r = await executeRestore(plan, {
+            manifest,
+            source: { backend },
+            journalFile,
+            prompt: terminalPrompt,
+            logger: ctx.logger,
+            clock: ctx.clock,
+            signal: ctx.signal,
+            onEvent: o.json ? undefined : printEvent,
+          });
+          printResult(r, Boolean(o.json));
+          return r.ok ? 0 : 1;
+        } finally {
+          await backend.close();
+        }
+      }),
+    );
+}
