@@ -51,7 +51,7 @@ export class ClusterSlots {
   }
 
   private pump(): void {
-    for (let i = 0; i < this.waiting.length && this.running < this.limit; ) {
+    for (let i = 0; i < this.waiting.length && this.running < this.limit;) {
       const w = this.waiting[i]!;
       if (this.busy.has(w.cluster)) {
         i++;

@@ -121,7 +121,11 @@ export class Daemon {
       openBackend: options.openBackend ?? openBackend,
       createEtcd: options.createEtcd ?? ((conn, o) => createEtcdClient(conn, o)),
     };
-    const runtime = await Runtime.open(config, { openBackend: opts.openBackend, createEtcd: opts.createEtcd, logger: opts.logger });
+    const runtime = await Runtime.open(config, {
+      openBackend: opts.openBackend,
+      createEtcd: opts.createEtcd,
+      logger: opts.logger,
+    });
     let catalog: Catalog;
     try {
       catalog = Catalog.open(config.catalog.path);
@@ -171,7 +175,9 @@ export class Daemon {
   private async fire(policyName: string): Promise<void> {
     const p = this.runtime.policy(policyName);
     if (!p || this.stopping) return;
-    const deadline = this.tasks.get(policyName)?.getNextRun() ?? new Date(this.clock.now().getTime() + p.expectedIntervalSeconds * 1000);
+    const deadline =
+      this.tasks.get(policyName)?.getNextRun() ??
+      new Date(this.clock.now().getTime() + p.expectedIntervalSeconds * 1000);
     if (p.jitterSeconds > 0) {
       const delay = Math.floor(Math.random() * p.jitterSeconds * 1000);
       this.log.debug({ policy: p.name, delayMs: delay }, 'jitter before scheduled backup');
@@ -179,7 +185,11 @@ export class Daemon {
       if (this.stopping || !this.runtime.policy(policyName)) return;
     }
     const { job, created } = this.enqueue('backup', p, 'schedule', deadline);
-    if (!created) this.log.warn({ policy: p.name, job: job.id }, 'previous run of the policy still going; scheduled run skipped');
+    if (!created)
+      this.log.warn(
+        { policy: p.name, job: job.id },
+        'previous run of the policy still going; scheduled run skipped',
+      );
   }
 
   /** A backup at start (or when a reload adds the policy) if the last success is older than the interval. */
@@ -187,7 +197,10 @@ export class Daemon {
     const last = this.lastSuccess(this.runtime, p);
     const age = last ? (this.clock.now().getTime() - last.getTime()) / 1000 : Infinity;
     if (age <= p.expectedIntervalSeconds) return;
-    this.log.info({ policy: p.name, lastSuccess: last?.toISOString() ?? null }, 'last success older than the interval: catch-up backup');
+    this.log.info(
+      { policy: p.name, lastSuccess: last?.toISOString() ?? null },
+      'last success older than the interval: catch-up backup',
+    );
     this.enqueue('backup', p, 'catch-up', this.defaultDeadline(p));
   }
 
@@ -201,7 +214,8 @@ export class Daemon {
   trigger(cluster: string, policyName?: string): { job: JobView; created: boolean } {
     if (this.stopping) throw new DrError('ABORTED', 'daemon: shutting down; no new jobs');
     const rt = this.runtime;
-    if (!rt.cluster(cluster)) throw new DrError('BACKUP_NOT_FOUND', `daemon: no cluster named "${cluster}"`, { cluster });
+    if (!rt.cluster(cluster))
+      throw new DrError('BACKUP_NOT_FOUND', `daemon: no cluster named "${cluster}"`, { cluster });
     const candidates = rt.config.policies.filter((p) => p.cluster === cluster);
     const p = policyName === undefined ? candidates[0] : candidates.find((c) => c.name === policyName);
     if (!p) {
@@ -216,7 +230,12 @@ export class Daemon {
     return { job: job.view(), created };
   }
 
-  private enqueue(kind: JobKind, p: PolicyConfig, trigger: JobTrigger, deadline: Date): { job: Job; created: boolean } {
+  private enqueue(
+    kind: JobKind,
+    p: PolicyConfig,
+    trigger: JobTrigger,
+    deadline: Date,
+  ): { job: Job; created: boolean } {
     for (const j of this.jobs.values()) {
       if (!j.final && j.kind === kind && j.policy === p.name) return { job: j, created: false };
     }
@@ -242,10 +261,15 @@ export class Daemon {
   // ---------- running ----------
 
   private async runBackup(job: Job): Promise<void> {
-    const log = this.log.child({ job: job.id, policy: job.policy, cluster: job.cluster, trigger: job.trigger });
+    const log = this.log.child({
+      job: job.id,
+      policy: job.policy,
+      cluster: job.cluster,
+      trigger: job.trigger,
+    });
     const signal = job.abort.signal;
     for (;;) {
-      let release: (() => void) | null = null;
+      let release: () => void;
       try {
         job.state = 'queued';
         release = await this.slots.acquire(job.cluster, signal);
@@ -256,7 +280,10 @@ export class Daemon {
       const p = rt.policy(job.policy);
       if (!p || p.cluster !== job.cluster) {
         release();
-        return this.finish(job, 'cancelled', { code: 'CONFIG_INVALID', message: `policy ${job.policy} was removed from the config` });
+        return this.finish(job, 'cancelled', {
+          code: 'CONFIG_INVALID',
+          message: `policy ${job.policy} was removed from the config`,
+        });
       }
       const endUse = rt.use();
       job.state = 'running';
@@ -267,7 +294,14 @@ export class Daemon {
       let outcome;
       try {
         outcome = await runBackupJob(
-          { etcd: rt.etcd(job.cluster), catalog: this.catalog, metrics: this.opts.metrics, logger: this.opts.logger, clock: this.clock, tmpDir: this.opts.tmpDir },
+          {
+            etcd: rt.etcd(job.cluster),
+            catalog: this.catalog,
+            metrics: this.opts.metrics,
+            logger: this.opts.logger,
+            clock: this.clock,
+            tmpDir: this.opts.tmpDir,
+          },
           rt.jobSpec(p),
           { signal },
         );
@@ -282,9 +316,13 @@ export class Daemon {
       if (outcome.ok) return this.finish(job, 'succeeded', null);
       const e = outcome.error ?? new DrError('INTERNAL', 'backup failed without an error');
       job.error = { code: e.code, message: e.message };
-      if (signal.aborted || isAbortError(e) || this.stopping) return this.finish(job, 'cancelled', { code: 'ABORTED', message: e.message });
+      if (signal.aborted || isAbortError(e) || this.stopping)
+        return this.finish(job, 'cancelled', { code: 'ABORTED', message: e.message });
       if (PERMANENT.has(e.code)) return this.finish(job, 'failed', job.error);
-      const delay = Math.min((this.opts.retryBaseMs ?? 30_000) * 2 ** (job.attempts - 1), this.opts.maxRetryDelayMs ?? 600_000);
+      const delay = Math.min(
+        (this.opts.retryBaseMs ?? 30_000) * 2 ** (job.attempts - 1),
+        this.opts.maxRetryDelayMs ?? 600_000,
+      );
       const at = new Date(this.clock.now().getTime() + delay);
       if (at >= job.deadline) {
         log.warn({ attempts: job.attempts, code: e.code }, 'no retry: the next scheduled run comes first');
@@ -302,7 +340,7 @@ export class Daemon {
   }
 
   private async runVerify(job: Job): Promise<void> {
-    let release: (() => void) | null = null;
+    let release: () => void;
     try {
       release = await this.slots.acquire(job.cluster, job.abort.signal);
     } catch {
@@ -319,23 +357,39 @@ export class Daemon {
       const p = rt.policy(job.policy);
       for (const name of p?.storage ?? []) {
         const target = rt.targets.get(name)!;
-        const newest = this.catalog.listBackups(target.backend.location, { cluster: job.cluster, policy: job.policy })[0];
+        const newest = this.catalog.listBackups(target.backend.location, {
+          cluster: job.cluster,
+          policy: job.policy,
+        })[0];
         if (!newest) continue;
         try {
-          const report = await verifyBackup(target.backend, newest.manifest, { deep: true, tmpDir: this.opts.tmpDir, signal: job.abort.signal });
+          const report = await verifyBackup(target.backend, newest.manifest, {
+            deep: true,
+            tmpDir: this.opts.tmpDir,
+            signal: job.abort.signal,
+          });
           const at = this.clock.now();
           this.catalog.markVerified(target.backend.location, newest.manifest.id, at, report.ok);
           this.opts.metrics.verifications.inc({ ...labels, result: report.ok ? 'success' : 'failure' });
           if (report.ok) this.opts.metrics.lastVerified.set(labels, at.getTime() / 1000);
           else {
-            failure ??= { code: 'VERIFY_FAILED', message: `backup ${newest.manifest.id} on ${name} failed verification` };
-            this.log.error({ policy: job.policy, storage: name, backup: newest.manifest.id, checks: report.checks }, 'periodic verification failed');
+            failure ??= {
+              code: 'VERIFY_FAILED',
+              message: `backup ${newest.manifest.id} on ${name} failed verification`,
+            };
+            this.log.error(
+              { policy: job.policy, storage: name, backup: newest.manifest.id, checks: report.checks },
+              'periodic verification failed',
+            );
           }
           job.backupId = newest.manifest.id;
         } catch (err) {
           const e = toDrError(err);
           failure ??= { code: e.code, message: e.message };
-          this.log.warn({ policy: job.policy, storage: name, err: e.message }, 'periodic verification could not run');
+          this.log.warn(
+            { policy: job.policy, storage: name, err: e.message },
+            'periodic verification could not run',
+          );
         }
       }
     } finally {
@@ -347,16 +401,32 @@ export class Daemon {
 
   private verifyAll(): void {
     if (this.stopping) return;
-    for (const p of this.runtime.config.policies) this.enqueue('verify', p, 'periodic-verify', this.defaultDeadline(p));
+    for (const p of this.runtime.config.policies)
+      this.enqueue('verify', p, 'periodic-verify', this.defaultDeadline(p));
   }
 
-  private finish(job: Job, state: 'succeeded' | 'failed' | 'cancelled', error: { code: string; message: string } | null): void {
+  private finish(
+    job: Job,
+    state: 'succeeded' | 'failed' | 'cancelled',
+    error: { code: string; message: string } | null,
+  ): void {
     job.state = state;
     job.error = error;
     job.nextAttemptAt = null;
     job.finishedAt = this.clock.now();
     const level = state === 'succeeded' ? 'info' : 'warn';
-    this.log[level]({ job: job.id, kind: job.kind, policy: job.policy, state, attempts: job.attempts, backup: job.backupId, error }, 'job finished');
+    this.log[level](
+      {
+        job: job.id,
+        kind: job.kind,
+        policy: job.policy,
+        state,
+        attempts: job.attempts,
+        backup: job.backupId,
+        error,
+      },
+      'job finished',
+    );
   }
 
   // ---------- reload and stop ----------
@@ -368,15 +438,24 @@ export class Daemon {
   async reload(config: Config): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
     if (this.stopping) throw new DrError('ABORTED', 'daemon: shutting down; reload ignored');
     const old = this.runtime;
-    const next = await Runtime.open(config, { openBackend: this.opts.openBackend, createEtcd: this.opts.createEtcd, logger: this.opts.logger });
+    const next = await Runtime.open(config, {
+      openBackend: this.opts.openBackend,
+      createEtcd: this.opts.createEtcd,
+      logger: this.opts.logger,
+    });
     if (config.catalog.path !== old.config.catalog.path) {
-      this.log.warn({ old: old.config.catalog.path, new: config.catalog.path }, 'reload: catalog.path changes only on restart; keeping the old one');
+      this.log.warn(
+        { old: old.config.catalog.path, new: config.catalog.path },
+        'reload: catalog.path changes only on restart; keeping the old one',
+      );
     }
     const before = new Map(old.config.policies.map((p) => [p.name, p]));
     const after = new Map(config.policies.map((p) => [p.name, p]));
     const added = [...after.keys()].filter((n) => !before.has(n));
     const removed = [...before.keys()].filter((n) => !after.has(n));
-    const changed = [...after.keys()].filter((n) => before.has(n) && JSON.stringify(before.get(n)) !== JSON.stringify(after.get(n)));
+    const changed = [...after.keys()].filter(
+      (n) => before.has(n) && JSON.stringify(before.get(n)) !== JSON.stringify(after.get(n)),
+    );
 
     this.unschedule();
     this.runtime = next;
@@ -386,7 +465,9 @@ export class Daemon {
       const p = before.get(name)!;
       forgetPolicyMetrics(this.opts.metrics, p.cluster, p.name, p.storage);
     }
-    const newTargets = config.storage.filter((s) => !old.config.storage.some((o) => o.name === s.name && o.url === s.url)).map((s) => s.name);
+    const newTargets = config.storage
+      .filter((s) => !old.config.storage.some((o) => o.name === s.name && o.url === s.url))
+      .map((s) => s.name);
     await this.syncCatalog(next, newTargets);
     for (const p of config.policies) this.seedMetrics(next, p);
     this.schedule(next);
@@ -405,16 +486,23 @@ export class Daemon {
     this.unschedule();
     if (this.verifyTimer) clearInterval(this.verifyTimer);
     const pending = [...this.jobs.values()].filter((j) => !j.final);
-    for (const j of pending) if (j.state !== 'running') j.abort.abort(new DrError('ABORTED', 'daemon shutting down'));
+    for (const j of pending)
+      if (j.state !== 'running') j.abort.abort(new DrError('ABORTED', 'daemon shutting down'));
     const running = pending.filter((j) => j.state === 'running');
     if (running.length > 0) {
       this.log.info({ jobs: running.map((j) => j.id), graceMs }, 'waiting for running jobs');
       const all = Promise.all(running.map((j) => j.done));
       const timer = new AbortController();
-      const timedOut = await Promise.race([all.then(() => false), sleep(graceMs, true, { signal: timer.signal }).catch(() => false)]);
+      const timedOut = await Promise.race([
+        all.then(() => false),
+        sleep(graceMs, true, { signal: timer.signal }).catch(() => false),
+      ]);
       timer.abort();
       if (timedOut) {
-        this.log.warn({ jobs: running.filter((j) => !j.final).map((j) => j.id) }, 'grace period over: aborting running jobs');
+        this.log.warn(
+          { jobs: running.filter((j) => !j.final).map((j) => j.id) },
+          'grace period over: aborting running jobs',
+        );
         for (const j of running) j.abort.abort(new DrError('ABORTED', 'daemon shutting down'));
       }
     }
@@ -466,7 +554,10 @@ export class Daemon {
   backups(filter: { cluster?: string } = {}): BackupListing[] {
     const out: BackupListing[] = [];
     for (const t of this.runtime.targets.values()) {
-      for (const b of this.catalog.listBackups(t.backend.location, filter.cluster ? { cluster: filter.cluster } : {})) {
+      for (const b of this.catalog.listBackups(
+        t.backend.location,
+        filter.cluster ? { cluster: filter.cluster } : {},
+      )) {
         out.push({
           id: b.manifest.id,
           cluster: b.manifest.clusterName,
@@ -481,10 +572,15 @@ export class Daemon {
         });
       }
     }
-    return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.storage.localeCompare(b.storage)));
+    return out.sort((a, b) =>
+      a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.storage.localeCompare(b.storage),
+    );
   }
 
-  backup(id: string): { manifest: Manifest; locations: { storage: string; verifiedAt: string | null; verifyOk: boolean | null }[] } {
+  backup(id: string): {
+    manifest: Manifest;
+    locations: { storage: string; verifiedAt: string | null; verifyOk: boolean | null }[];
+  } {
     let manifest: Manifest | null = null;
     const locations: { storage: string; verifiedAt: string | null; verifyOk: boolean | null }[] = [];
     for (const t of this.runtime.targets.values()) {
@@ -493,7 +589,8 @@ export class Daemon {
       manifest ??= b.manifest;
       locations.push({ storage: t.name, verifiedAt: b.verifiedAt, verifyOk: b.verifyOk });
     }
-    if (!manifest) throw new DrError('BACKUP_NOT_FOUND', `no backup ${id} in the catalog of this daemon`, { id });
+    if (!manifest)
+      throw new DrError('BACKUP_NOT_FOUND', `no backup ${id} in the catalog of this daemon`, { id });
     return { manifest, locations };
   }
 
@@ -510,7 +607,13 @@ export class Daemon {
     const storage = await Promise.all(
       [...rt.targets.values()].map(async (t) => {
         const timeout = new Promise<never>((_, reject) => {
-          const timer = setTimeout(() => reject(new DrError('STORAGE_UNREACHABLE', `${t.backend.location}: no answer within ${timeoutMs} ms`)), timeoutMs);
+          const timer = setTimeout(
+            () =>
+              reject(
+                new DrError('STORAGE_UNREACHABLE', `${t.backend.location}: no answer within ${timeoutMs} ms`),
+              ),
+            timeoutMs,
+          );
           timer.unref();
         });
         try {
@@ -536,10 +639,18 @@ export class Daemon {
       const t = rt.targets.get(name);
       if (!t) continue;
       try {
-        const r = await t.backend.check().then(() => this.catalog.sync(t.backend, { logger: this.opts.logger }));
-        this.log.info({ storage: name, added: r.added, removed: r.removed, invalid: r.invalid.length }, 'catalog synced with storage');
+        const r = await t.backend
+          .check()
+          .then(() => this.catalog.sync(t.backend, { logger: this.opts.logger }));
+        this.log.info(
+          { storage: name, added: r.added, removed: r.removed, invalid: r.invalid.length },
+          'catalog synced with storage',
+        );
       } catch (err) {
-        this.log.warn({ storage: name, err: toDrError(err).message }, 'catalog not synced: storage unavailable; using the cached catalog');
+        this.log.warn(
+          { storage: name, err: toDrError(err).message },
+          'catalog not synced: storage unavailable; using the cached catalog',
+        );
       }
     }
   }
@@ -553,7 +664,9 @@ export class Daemon {
   private goodBackups(rt: Runtime, p: PolicyConfig): CatalogBackup[] {
     const primary = rt.targets.get(p.storage[0]!);
     if (!primary) return [];
-    return this.catalog.listBackups(primary.backend.location, { cluster: p.cluster, policy: p.name }).filter((b) => b.verifyOk !== false);
+    return this.catalog
+      .listBackups(primary.backend.location, { cluster: p.cluster, policy: p.name })
+      .filter((b) => b.verifyOk !== false);
   }
 
   private seedMetrics(rt: Runtime, p: PolicyConfig): void {
@@ -568,7 +681,8 @@ export class Daemon {
       const all = this.catalog.listBackups(t.backend.location, { cluster: p.cluster, policy: p.name });
       retained[name] = all.length;
       for (const b of all) {
-        if (b.verifyOk && b.verifiedAt && (!lastVerified || new Date(b.verifiedAt) > lastVerified)) lastVerified = new Date(b.verifiedAt);
+        if (b.verifyOk && b.verifiedAt && (!lastVerified || new Date(b.verifiedAt) > lastVerified))
+          lastVerified = new Date(b.verifiedAt);
       }
     }
     seedPolicyMetrics(this.opts.metrics, {

@@ -55,7 +55,12 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
   let http: HttpServer;
   let address: string;
   try {
-    http = buildHttpServer({ daemon, registry: metrics.registry, token: () => current.server.token?.reveal() ?? null, logger: log });
+    http = buildHttpServer({
+      daemon,
+      registry: metrics.registry,
+      token: () => current.server.token?.reveal() ?? null,
+      logger: log,
+    });
     address = await listen(http, config.server.host, config.server.port);
   } catch (err) {
     await daemon.stop(0);
@@ -70,16 +75,26 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
       try {
         const next = loadConfig(opts.configFile, { env: opts.env });
         if (next.server.listen !== current.server.listen) {
-          log.warn({ old: current.server.listen, new: next.server.listen }, 'reload: server.listen changes only on restart');
+          log.warn(
+            { old: current.server.listen, new: next.server.listen },
+            'reload: server.listen changes only on restart',
+          );
         }
         await daemon.reload(next);
         current = next;
         return true;
       } catch (err) {
         const e = toDrError(err, 'CONFIG_INVALID');
-        const errors = isDrError(e, 'CONFIG_INVALID') ? ((e.details.errors as ConfigError[] | undefined) ?? []) : [];
+        const errors = isDrError(e, 'CONFIG_INVALID')
+          ? ((e.details.errors as ConfigError[] | undefined) ?? [])
+          : [];
         log.error(
-          { config: opts.configFile, code: e.code, errors: errors.map(formatConfigError), err: errors.length ? undefined : e.message },
+          {
+            config: opts.configFile,
+            code: e.code,
+            errors: errors.map(formatConfigError),
+            err: errors.length ? undefined : e.message,
+          },
           'reload refused: the new config is invalid; keeping the running config',
         );
         return false;

@@ -53,11 +53,17 @@ export class Runtime {
   ) {}
 
   /** Opens every storage backend (no network check: an unreachable storage must not stop the daemon). */
-  static async open(config: Config, deps: { openBackend: OpenBackend; createEtcd: CreateEtcd; logger: Logger }): Promise<Runtime> {
+  static async open(
+    config: Config,
+    deps: { openBackend: OpenBackend; createEtcd: CreateEtcd; logger: Logger },
+  ): Promise<Runtime> {
     const targets = new Map<string, StorageTarget>();
     try {
       for (const s of config.storage) {
-        targets.set(s.name, { name: s.name, backend: await deps.openBackend(storageUrlOf(s), { logger: deps.logger }) });
+        targets.set(s.name, {
+          name: s.name,
+          backend: await deps.openBackend(storageUrlOf(s), { logger: deps.logger }),
+        });
       }
     } catch (err) {
       await Promise.all([...targets.values()].map((t) => t.backend.close().catch(() => undefined)));

@@ -68,7 +68,8 @@ export async function prepareSandboxConfig(opts: {
   opts.logger.info({ dir, outcome: up.outcome, endpoints: up.endpoints }, 'sandbox cluster ready');
   await mkdir(path.join(dir, 'backups'), { recursive: true });
   const tokenFile = path.join(dir, 'api-token');
-  if (!existsSync(tokenFile)) await writeFile(tokenFile, randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
+  if (!existsSync(tokenFile))
+    await writeFile(tokenFile, randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
   const file = path.join(dir, 'daemon.yaml');
   await writeFileAtomic(file, Readable.from([Buffer.from(sandboxConfigText(up.endpoints, opts.listen))]), []);
   return { file, tokenFile, config: loadConfig(file, { env: opts.env }) };

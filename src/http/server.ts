@@ -28,7 +28,10 @@ export interface ApiDaemon {
   ready(): Promise<ReadyReport>;
   clusters(): ClusterState[];
   backups(filter: { cluster?: string }): BackupListing[];
-  backup(id: string): { manifest: Manifest; locations: { storage: string; verifiedAt: string | null; verifyOk: boolean | null }[] };
+  backup(id: string): {
+    manifest: Manifest;
+    locations: { storage: string; verifiedAt: string | null; verifyOk: boolean | null }[];
+  };
   trigger(cluster: string, policy?: string): { job: JobView; created: boolean };
   job(id: string): JobView | undefined;
 }
@@ -70,7 +73,10 @@ const jobSchema = {
     nextAttemptAt: nullableString,
     backupId: nullableString,
     error: {
-      anyOf: [{ type: 'null' }, { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } }],
+      anyOf: [
+        { type: 'null' },
+        { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+      ],
     },
   },
   required: ['id', 'kind', 'cluster', 'policy', 'state', 'attempts', 'createdAt'],
@@ -123,23 +129,31 @@ export function buildHttpServer(deps: HttpDeps) {
     ajv: { customOptions: { removeAdditional: false } },
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, _req, reply) => {
-    if (isDrError(err)) return reply.code(err.httpStatus).send({ error: { code: err.code, message: err.message } });
-    if (err.validation || (err.statusCode && err.statusCode < 500)) {
-      return reply.code(err.statusCode ?? 400).send({ error: { code: 'USAGE', message: err.message } });
-    }
-    deps.logger.error({ err: err.message }, 'http: internal error');
-    return reply.code(500).send({ error: { code: 'INTERNAL', message: err.message } });
-  });
+  app.setErrorHandler(
+    (err: Error & { statusCode?: number; validation?: unknown; code?: string }, _req, reply) => {
+      if (isDrError(err))
+        return reply.code(err.httpStatus).send({ error: { code: err.code, message: err.message } });
+      if (err.validation || (err.statusCode && err.statusCode < 500)) {
+        return reply.code(err.statusCode ?? 400).send({ error: { code: 'USAGE', message: err.message } });
+      }
+      deps.logger.error({ err: err.message }, 'http: internal error');
+      return reply.code(500).send({ error: { code: 'INTERNAL', message: err.message } });
+    },
+  );
   app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+    reply
+      .code(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   );
 
   const requireToken = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const expected = deps.token();
     if (expected === null) {
       return void reply.code(401).send({
-        error: { code: 'UNAUTHORIZED', message: 'mutating endpoints are disabled: no server.tokenFile or server.tokenEnv in the config' },
+        error: {
+          code: 'UNAUTHORIZED',
+          message: 'mutating endpoints are disabled: no server.tokenFile or server.tokenEnv in the config',
+        },
       });
     }
     const header = req.headers.authorization ?? '';
@@ -148,11 +162,20 @@ export function buildHttpServer(deps: HttpDeps) {
       return void reply
         .code(401)
         .header('www-authenticate', 'Bearer')
-        .send({ error: { code: 'UNAUTHORIZED', message: 'a valid "Authorization: Bearer <token>" header is required' } });
+        .send({
+          error: {
+            code: 'UNAUTHORIZED',
+            message: 'a valid "Authorization: Bearer <token>" header is required',
+          },
+        });
     }
   };
 
-  app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
+  app.get(
+    '/healthz',
+    { schema: { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } },
+    async () => ({ ok: true }),
+  );
 
   app.get(
     '/readyz',
@@ -187,7 +210,11 @@ export function buildHttpServer(deps: HttpDeps) {
                 type: 'array',
                 items: {
                   type: 'object',
-                  properties: { name: { type: 'string' }, endpoints: { type: 'array', items: { type: 'string' } }, policies: { type: 'array', items: policyStateSchema } },
+                  properties: {
+                    name: { type: 'string' },
+                    endpoints: { type: 'array', items: { type: 'string' } },
+                    policies: { type: 'array', items: policyStateSchema },
+                  },
                 },
               },
             },
@@ -202,18 +229,31 @@ export function buildHttpServer(deps: HttpDeps) {
     '/api/v1/backups',
     {
       schema: {
-        querystring: { type: 'object', properties: { cluster: { type: 'string', pattern: NAME_PATTERN } }, additionalProperties: false },
-        response: { 200: { type: 'object', properties: { backups: { type: 'array', items: backupListingSchema } } }, '4xx': errorBody },
+        querystring: {
+          type: 'object',
+          properties: { cluster: { type: 'string', pattern: NAME_PATTERN } },
+          additionalProperties: false,
+        },
+        response: {
+          200: { type: 'object', properties: { backups: { type: 'array', items: backupListingSchema } } },
+          '4xx': errorBody,
+        },
       },
     },
-    async (req) => ({ backups: deps.daemon.backups(req.query.cluster ? { cluster: req.query.cluster } : {}) }),
+    async (req) => ({
+      backups: deps.daemon.backups(req.query.cluster ? { cluster: req.query.cluster } : {}),
+    }),
   );
 
   app.get<{ Params: { id: string } }>(
     '/api/v1/backups/:id',
     {
       schema: {
-        params: { type: 'object', properties: { id: { type: 'string', pattern: '^\\d{8}T\\d{6}Z-[0-9a-f]{8}$' } }, required: ['id'] },
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', pattern: '^\\d{8}T\\d{6}Z-[0-9a-f]{8}$' } },
+          required: ['id'],
+        },
         response: {
           200: {
             type: 'object',
@@ -221,7 +261,14 @@ export function buildHttpServer(deps: HttpDeps) {
               manifest: { type: 'object', additionalProperties: true },
               locations: {
                 type: 'array',
-                items: { type: 'object', properties: { storage: { type: 'string' }, verifiedAt: nullableString, verifyOk: { type: ['boolean', 'null'] } } },
+                items: {
+                  type: 'object',
+                  properties: {
+                    storage: { type: 'string' },
+                    verifiedAt: nullableString,
+                    verifyOk: { type: ['boolean', 'null'] },
+                  },
+                },
               },
             },
           },
@@ -237,10 +284,21 @@ export function buildHttpServer(deps: HttpDeps) {
     {
       preHandler: requireToken,
       schema: {
-        params: { type: 'object', properties: { name: { type: 'string', pattern: NAME_PATTERN } }, required: ['name'] },
-        body: { type: ['object', 'null'], properties: { policy: { type: 'string', pattern: NAME_PATTERN } }, additionalProperties: false },
+        params: {
+          type: 'object',
+          properties: { name: { type: 'string', pattern: NAME_PATTERN } },
+          required: ['name'],
+        },
+        body: {
+          type: ['object', 'null'],
+          properties: { policy: { type: 'string', pattern: NAME_PATTERN } },
+          additionalProperties: false,
+        },
         response: {
-          202: { type: 'object', properties: { job: jobSchema, created: { type: 'boolean' }, href: { type: 'string' } } },
+          202: {
+            type: 'object',
+            properties: { job: jobSchema, created: { type: 'boolean' }, href: { type: 'string' } },
+          },
           '4xx': errorBody,
           '5xx': errorBody,
         },
@@ -263,7 +321,12 @@ export function buildHttpServer(deps: HttpDeps) {
     },
     async (req) => {
       const job = deps.daemon.job(req.params.id);
-      if (!job) throw new DrError('BACKUP_NOT_FOUND', `no job ${req.params.id} (jobs are kept in memory until the daemon restarts)`, { id: req.params.id });
+      if (!job)
+        throw new DrError(
+          'BACKUP_NOT_FOUND',
+          `no job ${req.params.id} (jobs are kept in memory until the daemon restarts)`,
+          { id: req.params.id },
+        );
       return { job };
     },
   );
@@ -282,6 +345,11 @@ export async function listen(app: HttpServer, host: string, port: number): Promi
   try {
     return await app.listen({ host, port });
   } catch (err) {
-    throw new DrError('CONFIG_INVALID', `http: cannot listen on ${host}:${port}: ${(err as Error).message}`, {}, { cause: err });
+    throw new DrError(
+      'CONFIG_INVALID',
+      `http: cannot listen on ${host}:${port}: ${(err as Error).message}`,
+      {},
+      { cause: err },
+    );
   }
 }

@@ -20,7 +20,12 @@ import { takeBackup, type SnapshotProvider } from '../pipeline/backup.js';
 import { StreamMeter } from '../pipeline/stream-meter.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
-import { runRetention, type RetentionDeps, type RetentionReport, type StorageTarget } from './retention-run.js';
+import {
+  runRetention,
+  type RetentionDeps,
+  type RetentionReport,
+  type StorageTarget,
+} from './retention-run.js';
 
 export interface BackupJobSpec {
   cluster: string;
@@ -67,8 +72,9 @@ export async function runBackupJob(
 ): Promise<BackupJobResult> {
   const { catalog, clock, metrics } = deps;
   const log = deps.logger.child({ cluster: spec.cluster, policy: spec.policy });
-  if (spec.targets.length === 0) throw new DrError('CONFIG_INVALID', `policy ${spec.policy}: no storage target`);
-  const [primary, ...copies] = spec.targets as [StorageTarget, ...StorageTarget[]];
+  if (spec.targets.length === 0)
+    throw new DrError('CONFIG_INVALID', `policy ${spec.policy}: no storage target`);
+  const primary = spec.targets[0] as StorageTarget;
   const startedAt = clock.now();
   const outcomes: TargetOutcome[] = [];
   let manifest: Manifest | null = null;
@@ -112,16 +118,32 @@ export async function runBackupJob(
         continue;
       }
       try {
-        const report = await verifyBackup(target.backend, m, { deep: false, tmpDir: deps.tmpDir, signal: opts.signal });
+        const report = await verifyBackup(target.backend, m, {
+          deep: false,
+          tmpDir: deps.tmpDir,
+          signal: opts.signal,
+        });
         const at = clock.now();
         cached(catalog, log, (c) => c.markVerified(target.backend.location, m.id, at, report.ok));
-        metrics?.verifications.inc({ cluster: spec.cluster, policy: spec.policy, result: report.ok ? 'success' : 'failure' });
+        metrics?.verifications.inc({
+          cluster: spec.cluster,
+          policy: spec.policy,
+          result: report.ok ? 'success' : 'failure',
+        });
         if (report.ok) {
           outcomes.push({ storage: target.name, ok: true, verified: true, error: null });
           metrics?.lastVerified.set({ cluster: spec.cluster, policy: spec.policy }, at.getTime() / 1000);
         } else {
           const failed = report.checks.filter((c) => c.ok === false).map((c) => `${c.check}: ${c.detail}`);
-          fail(target, new DrError('VERIFY_FAILED', `backup ${m.id} on ${target.name} failed verification after upload: ${failed.join('; ')}`, { checks: report.checks }), false);
+          fail(
+            target,
+            new DrError(
+              'VERIFY_FAILED',
+              `backup ${m.id} on ${target.name} failed verification after upload: ${failed.join('; ')}`,
+              { checks: report.checks },
+            ),
+            false,
+          );
         }
       } catch (err) {
         fail(target, err);
@@ -154,7 +176,12 @@ export async function runBackupJob(
     const target = spec.targets.find((t) => t.name === o.storage)!;
     try {
       retention.push(
-        await runRetention(deps, target, { cluster: spec.cluster, policy: spec.policy, rules: spec.retention, timezone: spec.timezone }, { signal: opts.signal }),
+        await runRetention(
+          deps,
+          target,
+          { cluster: spec.cluster, policy: spec.policy, rules: spec.retention, timezone: spec.timezone },
+          { signal: opts.signal },
+        ),
       );
     } catch (err) {
       const message = toDrError(err).message;
@@ -174,8 +201,16 @@ export async function runBackupJob(
       metrics.lastStoredSize.set(l, manifest.stored.size);
     }
   }
-  if (ok) log.info({ backup: manifest?.id, ms: finishedAt.getTime() - startedAt.getTime() }, 'policy run succeeded');
-  else log.warn({ backup: manifest?.id ?? null, code: firstError?.code, err: firstError?.message }, 'policy run failed');
+  if (ok)
+    log.info(
+      { backup: manifest?.id, ms: finishedAt.getTime() - startedAt.getTime() },
+      'policy run succeeded',
+    );
+  else
+    log.warn(
+      { backup: manifest?.id ?? null, code: firstError?.code, err: firstError?.message },
+      'policy run failed',
+    );
   return { ok, manifest, startedAt, finishedAt, targets: outcomes, retention, error: ok ? null : firstError };
 }
 
@@ -184,7 +219,12 @@ export async function runBackupJob(
  * manifest on the way), then the manifest. A failure removes what was published, so the target never
  * shows a backup that is not whole.
  */
-export async function copyBackup(from: StorageTarget, to: StorageTarget, manifest: Manifest, signal?: AbortSignal): Promise<void> {
+export async function copyBackup(
+  from: StorageTarget,
+  to: StorageTarget,
+  manifest: Manifest,
+  signal?: AbortSignal,
+): Promise<void> {
   const key = manifest.stored.key;
   const meter = new StreamMeter();
   const source = await from.backend.get(key, { signal });
@@ -212,7 +252,11 @@ export async function copyBackup(from: StorageTarget, to: StorageTarget, manifes
 }
 
 /** The catalog is a cache of storage: failing to write it never fails a committed backup. */
-function cached(catalog: Catalog, log: { warn: (o: object, m: string) => void }, write: (c: Catalog) => void): void {
+function cached(
+  catalog: Catalog,
+  log: { warn: (o: object, m: string) => void },
+  write: (c: Catalog) => void,
+): void {
   try {
     write(catalog);
   } catch (err) {

@@ -6,7 +6,13 @@
  */
 import type { Config, PolicyConfig } from '../config/load.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
-import { runRetention, type RetentionDeps, type RetentionReport, type RetentionScope, type StorageTarget } from './retention-run.js';
+import {
+  runRetention,
+  type RetentionDeps,
+  type RetentionReport,
+  type RetentionScope,
+  type StorageTarget,
+} from './retention-run.js';
 
 export interface PruneItem {
   target: StorageTarget;
@@ -14,9 +20,16 @@ export interface PruneItem {
 }
 
 /** One retention scope per (policy, storage target) of a config; storage targets by name. */
-export function pruneScopesFromConfig(config: Config, only: { cluster?: string; policy?: string } = {}): { storage: string; scope: RetentionScope }[] {
+export function pruneScopesFromConfig(
+  config: Config,
+  only: { cluster?: string; policy?: string } = {},
+): { storage: string; scope: RetentionScope }[] {
   return config.policies
-    .filter((p) => (only.cluster === undefined || p.cluster === only.cluster) && (only.policy === undefined || p.name === only.policy))
+    .filter(
+      (p) =>
+        (only.cluster === undefined || p.cluster === only.cluster) &&
+        (only.policy === undefined || p.name === only.policy),
+    )
     .flatMap((p) => p.storage.map((storage) => ({ storage, scope: policyScope(p) })));
 }
 
@@ -27,7 +40,14 @@ export function policyScope(p: PolicyConfig): RetentionScope {
 /** The config's retention block as the retention module takes it (unset rules left out). */
 export function retentionRules(r: PolicyConfig['retention']): RetentionPolicy {
   const out: RetentionPolicy = {};
-  for (const k of ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const) {
+  for (const k of [
+    'keepLast',
+    'keepHourly',
+    'keepDaily',
+    'keepWeekly',
+    'keepMonthly',
+    'keepYearly',
+  ] as const) {
     const v = r[k];
     if (v !== undefined) out[k] = v;
   }
@@ -46,7 +66,8 @@ export async function prune(
     synced.add(target.backend.location);
     opts.signal?.throwIfAborted();
     const r = await deps.catalog.sync(target.backend, { logger: deps.logger });
-    for (const bad of r.invalid) deps.logger.warn({ key: bad.key, err: bad.error }, 'prune: unreadable manifest left alone');
+    for (const bad of r.invalid)
+      deps.logger.warn({ key: bad.key, err: bad.error }, 'prune: unreadable manifest left alone');
   }
   const reports: RetentionReport[] = [];
   for (const { target, scope } of items) {

@@ -96,10 +96,17 @@ export async function runRetention(
     status: retentionStatus(b),
   }));
   const lastAttempt = catalog
-    .recentAttempts({ cluster: scope.cluster, ...(scope.policy !== null ? { policy: scope.policy } : {}), limit: 20 })
+    .recentAttempts({
+      cluster: scope.cluster,
+      ...(scope.policy !== null ? { policy: scope.policy } : {}),
+      limit: 20,
+    })
     .find((a) => a.storage === location);
   const newest = backups[0];
-  if (lastAttempt?.result === 'failure' && (!newest || lastAttempt.startedAt.getTime() > Date.parse(newest.manifest.createdAt))) {
+  if (
+    lastAttempt?.result === 'failure' &&
+    (!newest || lastAttempt.startedAt.getTime() > Date.parse(newest.manifest.createdAt))
+  ) {
     inputs.push({ id: FAILED_ATTEMPT_ID, createdAt: lastAttempt.startedAt, status: 'failed' });
   }
 
@@ -134,7 +141,9 @@ export async function runRetention(
     location,
     dryRun: Boolean(opts.dryRun),
     suspended: decision.suspended,
-    keep: decision.keep.filter((k) => k.id !== FAILED_ATTEMPT_ID).map((k) => ({ id: k.id, createdAt: created(k.id), reasons: k.reasons })),
+    keep: decision.keep
+      .filter((k) => k.id !== FAILED_ATTEMPT_ID)
+      .map((k) => ({ id: k.id, createdAt: created(k.id), reasons: k.reasons })),
     remove: [],
   };
 
@@ -142,7 +151,12 @@ export async function runRetention(
   for (const r of decision.remove) {
     const b = byId.get(r.id);
     if (!b) continue;
-    const entry: RemovedBackup = { id: r.id, createdAt: b.manifest.createdAt, reason: r.reason, removed: false };
+    const entry: RemovedBackup = {
+      id: r.id,
+      createdAt: b.manifest.createdAt,
+      reason: r.reason,
+      removed: false,
+    };
     report.remove.push(entry);
     if (opts.dryRun) continue;
     opts.signal?.throwIfAborted();
@@ -160,7 +174,10 @@ export async function runRetention(
       await target.backend.remove(b.manifest.stored.key);
     } catch (err) {
       // The backup is gone (no manifest); its data is an orphan for `dr gc`.
-      log.warn({ backup: r.id, key: b.manifest.stored.key, err: toDrError(err).message }, 'retention: data object left for gc');
+      log.warn(
+        { backup: r.id, key: b.manifest.stored.key, err: toDrError(err).message },
+        'retention: data object left for gc',
+      );
     }
     log.info({ backup: r.id, reason: r.reason }, 'retention: backup removed');
   }

@@ -45,7 +45,9 @@ export const AUDIT_SEVERITIES = ['critical', 'error', 'warning', 'info'] as cons
  * A fresh registry with every definition. The daemon makes exactly one; tests make their own so that
  * two daemons in one test process do not share series.
  */
-export function createMetrics(opts: { defaultMetrics?: boolean; version?: string; now?: () => Date } = {}): DrMetrics {
+export function createMetrics(
+  opts: { defaultMetrics?: boolean; version?: string; now?: () => Date } = {},
+): DrMetrics {
   const now = opts.now ?? (() => new Date());
   const registry = new Registry();
   const p = METRIC_PREFIX;
@@ -70,7 +72,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
         const values = (await lastSuccess.get()).values;
         this.reset();
         const t = now().getTime() / 1000;
-        for (const v of values) this.set(v.labels as Record<PolicyLabels, string>, v.value === 0 ? Infinity : Math.max(0, t - v.value));
+        for (const v of values)
+          this.set(
+            v.labels as Record<PolicyLabels, string>,
+            v.value === 0 ? Infinity : Math.max(0, t - v.value),
+          );
       },
     }),
     lastAttempt: new Gauge({
@@ -200,9 +206,23 @@ export function seedPolicyMetrics(m: DrMetrics, s: PolicySeed): void {
 }
 
 /** Drops the series of a policy that a reload removed, so that no alert fires for it forever. */
-export function forgetPolicyMetrics(m: DrMetrics, cluster: string, policy: string, storage: readonly string[]): void {
+export function forgetPolicyMetrics(
+  m: DrMetrics,
+  cluster: string,
+  policy: string,
+  storage: readonly string[],
+): void {
   const l = { cluster, policy };
-  for (const g of [m.lastSuccess, m.lastSuccessAge, m.lastAttempt, m.lastVerified, m.expectedInterval, m.staleAfter, m.lastDbSize, m.lastStoredSize]) {
+  for (const g of [
+    m.lastSuccess,
+    m.lastSuccessAge,
+    m.lastAttempt,
+    m.lastVerified,
+    m.expectedInterval,
+    m.staleAfter,
+    m.lastDbSize,
+    m.lastStoredSize,
+  ]) {
     g.remove(l);
   }
   m.duration.remove(l);

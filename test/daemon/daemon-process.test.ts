@@ -40,11 +40,17 @@ function startDr(args: string[]): Run {
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.resume();
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, stderr: () => err, exited };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {
@@ -77,7 +83,8 @@ catalog:
 }
 
 beforeAll(async () => {
-  if (!existsSync(path.join(DIST, 'cli', 'daemon.js'))) throw new Error(`${DIST}/cli/daemon.js is missing: run \`npm run build\` first`);
+  if (!existsSync(path.join(DIST, 'cli', 'daemon.js')))
+    throw new Error(`${DIST}/cli/daemon.js is missing: run \`npm run build\` first`);
   [cluster, tmp] = await Promise.all([startTestCluster(), tempDir('dr-daemon-proc-')]);
   // ~24 MiB of random values: a snapshot that takes seconds to compress at zstd level 19.
   const etcd = createEtcdClient({ endpoints: cluster.endpoints });
@@ -117,14 +124,22 @@ describe('dr daemon (process)', () => {
   it('SIGHUP adds a policy without a restart, and its schedule runs', async () => {
     const port = await freePort();
     const file = path.join(tmp.dir, 'hup.yaml');
-    const o = { port, storageDir: path.join(tmp.dir, 'hup-store'), catalog: path.join(tmp.dir, 'hup.sqlite') };
+    const o = {
+      port,
+      storageDir: path.join(tmp.dir, 'hup-store'),
+      catalog: path.join(tmp.dir, 'hup.sqlite'),
+    };
     const yearly = `  - name: yearly\n    cluster: big\n    schedule: "0 0 1 1 *"\n    storage: [disk]\n    verifyAfterUpload: false\n`;
     await writeFile(file, config({ ...o, policies: yearly }));
     const run = startDr(['--config', file, '--no-catch-up']);
     const base = `http://127.0.0.1:${port}`;
     await until('the API', async () => (await fetch(`${base}/healthz`)).ok);
     const policies = async () =>
-      ((await (await fetch(`${base}/api/v1/clusters`)).json()) as { clusters: { policies: { name: string }[] }[] }).clusters[0]!.policies.map((p) => p.name);
+      (
+        (await (await fetch(`${base}/api/v1/clusters`)).json()) as {
+          clusters: { policies: { name: string }[] }[];
+        }
+      ).clusters[0]!.policies.map((p) => p.name);
     expect(await policies()).toEqual(['yearly']);
 
     const every = `  - name: every-second\n    cluster: big\n    schedule: "* * * * * *"\n    storage: [disk]\n    compressionLevel: 1\n    verifyAfterUpload: false\n    retention: { keepLast: 2 }\n`;
@@ -132,7 +147,11 @@ describe('dr daemon (process)', () => {
     run.child.kill('SIGHUP');
     await until('the added policy', async () => (await policies()).includes('every-second'));
     const backups = await until('backups of the added policy', async () => {
-      const b = ((await (await fetch(`${base}/api/v1/backups?cluster=big`)).json()) as { backups: { policy: string }[] }).backups;
+      const b = (
+        (await (await fetch(`${base}/api/v1/backups?cluster=big`)).json()) as {
+          backups: { policy: string }[];
+        }
+      ).backups;
       return b.filter((x) => x.policy === 'every-second').length >= 1 ? b : undefined;
     });
     expect(backups.every((b) => b.policy === 'every-second')).toBe(true);
@@ -177,7 +196,9 @@ describe('dr daemon (process)', () => {
     const catalog = Catalog.open(catalogFile);
     try {
       expect(catalog.listBackups(backend.location)).toEqual([]);
-      expect(catalog.recentAttempts({ policy: 'slow' })).toMatchObject([{ result: 'failure', errorCode: 'ABORTED' }]);
+      expect(catalog.recentAttempts({ policy: 'slow' })).toMatchObject([
+        { result: 'failure', errorCode: 'ABORTED' },
+      ]);
     } finally {
       catalog.close();
     }

@@ -50,7 +50,11 @@ concurrency: 2
 `;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {
@@ -111,17 +115,25 @@ describe('dr daemon (in process)', () => {
     });
     expect(successes).toBeGreaterThanOrEqual(4);
     const text = await metrics();
-    expect(sample(text, 'etcd_backup_last_success_timestamp_seconds', l)).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(sample(text, 'etcd_backup_last_success_timestamp_seconds', l)).toBeGreaterThan(
+      Date.now() / 1000 - 60,
+    );
     expect(sample(text, 'etcd_backup_last_db_size_bytes', l)).toBeGreaterThan(0);
-    expect(sample(text, 'etcd_backup_retention_deletions_total', { ...l, storage: 'bucket' })).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, 'etcd_backup_retention_deletions_total', { ...l, storage: 'bucket' }),
+    ).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^etcd_backup_duration_seconds_count\{cluster="c1",policy="fast"\} [1-9]/m);
 
-    const body = (await (await fetch(`${base}/api/v1/backups?cluster=c1`)).json()) as { backups: { id: string; verifyOk: boolean }[] };
+    const body = (await (await fetch(`${base}/api/v1/backups?cluster=c1`)).json()) as {
+      backups: { id: string; verifyOk: boolean }[];
+    };
     // keepLast 3 after each run: at most 3 (a run may be between its upload and its retention).
     expect(body.backups.length).toBeGreaterThanOrEqual(3);
     expect(body.backups.length).toBeLessThanOrEqual(4);
     expect(body.backups.every((b) => b.verifyOk)).toBe(true);
-    const clusters = (await (await fetch(`${base}/api/v1/clusters`)).json()) as { clusters: { policies: { name: string; stale: boolean; nextRunAt: string }[] }[] };
+    const clusters = (await (await fetch(`${base}/api/v1/clusters`)).json()) as {
+      clusters: { policies: { name: string; stale: boolean; nextRunAt: string }[] }[];
+    };
     expect(clusters.clusters[0]!.policies[0]).toMatchObject({ name: 'fast', stale: false });
   });
 
@@ -131,14 +143,29 @@ describe('dr daemon (in process)', () => {
     const wrong = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer nope' } });
     expect(wrong.status).toBe(401);
     expect(await wrong.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
-    expect((await fetch(`${base}/api/v1/clusters/nosuch/backups`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+    expect(
+      (
+        await fetch(`${base}/api/v1/clusters/nosuch/backups`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}` },
+        })
+      ).status,
+    ).toBe(404);
 
-    const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ policy: 'fast' }) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ policy: 'fast' }),
+    });
     expect(res.status).toBe(202);
     const { job } = (await res.json()) as { job: { id: string; cluster: string; policy: string } };
     expect(job).toMatchObject({ cluster: 'c1', policy: 'fast' });
     const done = await until('the job to finish', async () => {
-      const j = ((await (await fetch(`${base}/api/v1/jobs/${job.id}`)).json()) as { job: { state: string; backupId: string | null } }).job;
+      const j = (
+        (await (await fetch(`${base}/api/v1/jobs/${job.id}`)).json()) as {
+          job: { state: string; backupId: string | null };
+        }
+      ).job;
       return j.state === 'succeeded' || j.state === 'failed' ? j : undefined;
     });
     expect(done.state).toBe('succeeded');
@@ -160,7 +187,13 @@ describe('dr daemon (in process)', () => {
   it('counts failures and lets the age grow during a storage outage, then recovers on the same port', async () => {
     await s3.stop();
     const before = sample(await metrics(), 'etcd_backup_attempts_total', { ...l, result: 'failure' }) ?? 0;
-    await until('two failed attempts', async () => (sample(await metrics(), 'etcd_backup_attempts_total', { ...l, result: 'failure' }) ?? 0) >= before + 2, 45_000);
+    await until(
+      'two failed attempts',
+      async () =>
+        (sample(await metrics(), 'etcd_backup_attempts_total', { ...l, result: 'failure' }) ?? 0) >=
+        before + 2,
+      45_000,
+    );
     const age1 = sample(await metrics(), 'etcd_backup_last_success_age_seconds', l)!;
     await new Promise((r) => setTimeout(r, 1500));
     const age2 = sample(await metrics(), 'etcd_backup_last_success_age_seconds', l)!;
@@ -171,7 +204,12 @@ describe('dr daemon (in process)', () => {
 
     await s3.start();
     const successes = sample(await metrics(), 'etcd_backup_attempts_total', { ...l, result: 'success' }) ?? 0;
-    await until('a success after the outage', async () => (sample(await metrics(), 'etcd_backup_attempts_total', { ...l, result: 'success' }) ?? 0) > successes, 45_000);
+    await until(
+      'a success after the outage',
+      async () =>
+        (sample(await metrics(), 'etcd_backup_attempts_total', { ...l, result: 'success' }) ?? 0) > successes,
+      45_000,
+    );
     expect(sample(await metrics(), 'etcd_backup_last_success_age_seconds', l)).toBeLessThan(age2);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     // Nothing half-written was left behind by the failed attempts: every data object has its manifest.

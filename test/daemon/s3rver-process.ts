@@ -25,11 +25,27 @@ export function restartableS3rver(dir: string, port: number, bucket = 'dr-daemon
   process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
   return {
     port,
-    url: (prefix) => `s3://${bucket}/${prefix}?endpoint=http://127.0.0.1:${port}&region=us-east-1&forcePathStyle=true`,
+    url: (prefix) =>
+      `s3://${bucket}/${prefix}?endpoint=http://127.0.0.1:${port}&region=us-east-1&forcePathStyle=true`,
     async start() {
-      const c = spawn(process.execPath, ['--openssl-legacy-provider', BIN, '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--configure-bucket', bucket], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const c = spawn(
+        process.execPath,
+        [
+          '--openssl-legacy-provider',
+          BIN,
+          '-d',
+          dir,
+          '-a',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          '--configure-bucket',
+          bucket,
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       child = c;
       process.once('exit', kill);
       await new Promise<void>((resolve, reject) => {

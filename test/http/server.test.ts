@@ -25,7 +25,12 @@ function fakeDaemon(over: Partial<ApiDaemon> = {}): ApiDaemon & { triggered: str
   const triggered: string[] = [];
   return {
     triggered,
-    ready: async () => ({ ready: false, config: { loaded: true, file: '/x.yaml' }, catalog: { open: true }, storage: [{ name: 's', ok: false, error: 'down' }] }),
+    ready: async () => ({
+      ready: false,
+      config: { loaded: true, file: '/x.yaml' },
+      catalog: { open: true },
+      storage: [{ name: 's', ok: false, error: 'down' }],
+    }),
     clusters: () => [],
     backups: () => [],
     backup: (id) => {
@@ -50,19 +55,40 @@ afterEach(async () => {
 describe('http api', () => {
   it('refuses mutating calls when no token is configured, and never reaches the daemon', async () => {
     const daemon = fakeDaemon();
-    app = buildHttpServer({ daemon, registry: createMetrics({ defaultMetrics: false }).registry, token: () => null, logger: silentLogger });
-    const res = await app.inject({ method: 'POST', url: '/api/v1/clusters/c1/backups', headers: { authorization: 'Bearer anything' } });
+    app = buildHttpServer({
+      daemon,
+      registry: createMetrics({ defaultMetrics: false }).registry,
+      token: () => null,
+      logger: silentLogger,
+    });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/clusters/c1/backups',
+      headers: { authorization: 'Bearer anything' },
+    });
     expect(res.statusCode).toBe(401);
-    expect(res.json()).toMatchObject({ error: { code: 'UNAUTHORIZED', message: expect.stringMatching(/no server.tokenFile/) } });
+    expect(res.json()).toMatchObject({
+      error: { code: 'UNAUTHORIZED', message: expect.stringMatching(/no server.tokenFile/) },
+    });
     expect(daemon.triggered).toEqual([]);
   });
 
   it('checks the bearer token, validates input and maps DrError codes to their HTTP status', async () => {
     const daemon = fakeDaemon();
     let token = 'first';
-    app = buildHttpServer({ daemon, registry: createMetrics({ defaultMetrics: false }).registry, token: () => token, logger: silentLogger });
+    app = buildHttpServer({
+      daemon,
+      registry: createMetrics({ defaultMetrics: false }).registry,
+      token: () => token,
+      logger: silentLogger,
+    });
     const post = (url: string, auth?: string, payload?: unknown) =>
-      app!.inject({ method: 'POST', url, headers: auth ? { authorization: auth } : {}, ...(payload !== undefined ? { payload: payload as object } : {}) });
+      app!.inject({
+        method: 'POST',
+        url,
+        headers: auth ? { authorization: auth } : {},
+        ...(payload !== undefined ? { payload: payload as object } : {}),
+      });
 
     expect((await post('/api/v1/clusters/c1/backups')).statusCode).toBe(401);
     expect((await post('/api/v1/clusters/c1/backups', 'Basic Zmlyc3Q=')).statusCode).toBe(401);
@@ -75,7 +101,9 @@ describe('http api', () => {
     expect((await post('/api/v1/clusters/c1/backups', 'Bearer first')).statusCode).toBe(401);
     expect((await post('/api/v1/clusters/c1/backups', 'bearer second')).statusCode).toBe(202);
 
-    expect((await post('/api/v1/clusters/c1/backups', 'Bearer second', { policy: 'p1', extra: 1 })).statusCode).toBe(400);
+    expect(
+      (await post('/api/v1/clusters/c1/backups', 'Bearer second', { policy: 'p1', extra: 1 })).statusCode,
+    ).toBe(400);
     expect((await post('/api/v1/clusters/bad%20name/backups', 'Bearer second')).statusCode).toBe(400);
     const shuttingDown = await post('/api/v1/clusters/busy/backups', 'Bearer second');
     expect(shuttingDown.statusCode).toBe(503);

@@ -74,8 +74,15 @@ describe('runBackupJob', () => {
       expect([...manifests.keys()].sort()).toEqual(ids.slice(2).sort());
       expect(orphans).toEqual([]);
       const files = await readdir(path.join(tmp.dir, 'keep-last', 'c1'));
-      expect(files.sort()).toEqual(ids.slice(2).flatMap((id) => [`${id}.db.zst`, `${id}.manifest.json`]).sort());
-      expect(catalog.listBackups(target.backend.location, { cluster: 'c1' }).map((b) => b.manifest.id)).toEqual(ids.slice(2).reverse());
+      expect(files.sort()).toEqual(
+        ids
+          .slice(2)
+          .flatMap((id) => [`${id}.db.zst`, `${id}.manifest.json`])
+          .sort(),
+      );
+      expect(
+        catalog.listBackups(target.backend.location, { cluster: 'c1' }).map((b) => b.manifest.id),
+      ).toEqual(ids.slice(2).reverse());
       expect(catalog.listBackups(target.backend.location).every((b) => b.verifyOk === true)).toBe(true);
 
       const l = { cluster: 'c1', policy: 'keep2' };
@@ -84,7 +91,9 @@ describe('runBackupJob', () => {
       expect((await metrics.retained.get()).values[0]?.value).toBe(2);
       const last = (await metrics.lastSuccess.get()).values.find((v) => v.labels.policy === l.policy)?.value;
       expect(last).toBeGreaterThan(0);
-      expect(catalog.recentAttempts({ cluster: 'c1', policy: 'keep2' }).filter((a) => a.result === 'success')).toHaveLength(4);
+      expect(
+        catalog.recentAttempts({ cluster: 'c1', policy: 'keep2' }).filter((a) => a.result === 'success'),
+      ).toHaveLength(4);
     } finally {
       catalog.close();
     }
@@ -97,7 +106,10 @@ describe('runBackupJob', () => {
     const bucket: StorageTarget = { name: 's3', backend };
     const catalog = Catalog.open(':memory:');
     try {
-      const r = await runBackupJob({ etcd, catalog, logger: silentLogger, clock: systemClock, tmpDir: tmp.dir }, spec([disk, bucket]));
+      const r = await runBackupJob(
+        { etcd, catalog, logger: silentLogger, clock: systemClock, tmpDir: tmp.dir },
+        spec([disk, bucket]),
+      );
       expect(r.ok, JSON.stringify(r.error)).toBe(true);
       expect(r.targets.map((t) => [t.storage, t.ok, t.verified])).toEqual([
         ['multi', true, true],
@@ -110,7 +122,12 @@ describe('runBackupJob', () => {
         expect(orphans).toEqual([]);
         expect(catalog.getBackup(t.backend.location, id)?.verifyOk).toBe(true);
       }
-      expect(catalog.recentAttempts({ policy: 'p1' }).map((a) => a.storage).sort()).toEqual([backend.location, disk.backend.location].sort());
+      expect(
+        catalog
+          .recentAttempts({ policy: 'p1' })
+          .map((a) => a.storage)
+          .sort(),
+      ).toEqual([backend.location, disk.backend.location].sort());
     } finally {
       catalog.close();
     }
@@ -122,7 +139,10 @@ describe('runBackupJob', () => {
     const dead = createEtcdClient({ endpoints: ['127.0.0.1:1'], dialTimeoutMs: 300 });
     const metrics = createMetrics({ defaultMetrics: false });
     try {
-      const r = await runBackupJob({ etcd: dead, catalog, metrics, logger: silentLogger, clock: systemClock }, spec([target]));
+      const r = await runBackupJob(
+        { etcd: dead, catalog, metrics, logger: silentLogger, clock: systemClock },
+        spec([target]),
+      );
       expect(r.ok).toBe(false);
       expect(r.error?.code).toBe('ETCD_UNREACHABLE');
       expect(r.manifest).toBeNull();
@@ -143,7 +163,10 @@ describe('prune', () => {
     const deps = { etcd, catalog, logger: silentLogger, clock: systemClock, tmpDir: tmp.dir };
     try {
       const ids: string[] = [];
-      for (let i = 0; i < 3; i++) ids.push((await runBackupJob(deps, spec([target], { policy: 'pp', verifyAfterUpload: false }))).manifest!.id);
+      for (let i = 0; i < 3; i++)
+        ids.push(
+          (await runBackupJob(deps, spec([target], { policy: 'pp', verifyAfterUpload: false }))).manifest!.id,
+        );
       const scope = { cluster: 'c1', policy: 'pp', rules: { keepLast: 1 }, timezone: 'UTC' };
 
       const [dry] = await prune(deps, [{ target, scope }], { dryRun: true });
@@ -156,13 +179,28 @@ describe('prune', () => {
       expect((await listStorage(target.backend, 'c1')).manifests.size).toBe(3);
 
       // A failed attempt after the newest backup: nothing may be removed until a backup succeeds.
-      catalog.recordAttempt({ cluster: 'c1', policy: 'pp', storage: target.backend.location, startedAt: new Date(), finishedAt: new Date(), result: 'failure', errorCode: 'ETCD_UNREACHABLE' });
+      catalog.recordAttempt({
+        cluster: 'c1',
+        policy: 'pp',
+        storage: target.backend.location,
+        startedAt: new Date(),
+        finishedAt: new Date(),
+        result: 'failure',
+        errorCode: 'ETCD_UNREACHABLE',
+      });
       const [held] = await prune(deps, [{ target, scope }], { dryRun: false });
       expect(held!.suspended).toMatch(/failed/);
       expect(held!.remove).toEqual([]);
       expect((await listStorage(target.backend, 'c1')).manifests.size).toBe(3);
 
-      catalog.recordAttempt({ cluster: 'c1', policy: 'pp', storage: target.backend.location, startedAt: new Date(), finishedAt: new Date(), result: 'success' });
+      catalog.recordAttempt({
+        cluster: 'c1',
+        policy: 'pp',
+        storage: target.backend.location,
+        startedAt: new Date(),
+        finishedAt: new Date(),
+        result: 'success',
+      });
       const [real] = await prune(deps, [{ target, scope }], { dryRun: false });
       expect(real!.suspended).toBeNull();
       expect(real!.remove.map((r) => [r.id, r.removed])).toEqual([

@@ -7,7 +7,8 @@ export function sample(text: string, name: string, labels: Record<string, string
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
     if (!m || m[1] !== name) continue;
     const got = (m[2] ?? '').split(',').filter(Boolean).sort();
-    if (got.length === want.length && want.every((w) => got.includes(w))) return m[3] === '+Inf' ? Infinity : Number(m[3]);
+    if (got.length === want.length && want.every((w) => got.includes(w)))
+      return m[3] === '+Inf' ? Infinity : Number(m[3]);
   }
   return undefined;
 }
