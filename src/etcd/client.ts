@@ -124,8 +124,10 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
   const tls = hasTlsFiles(opts);
   const parsed = opts.endpoints.map((e) => parseEndpoint(e, tls));
   const anySecure = parsed.some((p) => p.secure);
-  // Read the files now: a wrong path is a configuration error, reported before any dial.
-  const secureCreds = anySecure ? sslCredentials(opts) : undefined;
+  // Read the files now, whenever they are given: a wrong path is a configuration error, reported before
+  // any dial, even if every endpoint happens to be http:// (the operator asked for TLS and should know).
+  const secureCreds = anySecure || tls ? sslCredentials(opts) : undefined;
+  if (tls && !anySecure) log.warn('TLS files given but every endpoint is http://: they are not used');
   const dialTimeoutMs = opts.dialTimeoutMs ?? 5000;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
   const services = etcdServices();

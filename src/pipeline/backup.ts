@@ -114,8 +114,9 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
     });
     await streamed;
     if (streamError || putError || !stored) {
-      // The stream's own error says more (digest mismatch, member died) than the upload's "body failed".
-      throw streamError ?? putError;
+      // Whoever failed first explains it: a DrError from the stream (digest mismatch, member died) or from
+      // storage (disk full, access denied). The other side then only reports the knock-on "premature close".
+      throw streamError instanceof DrError ? streamError : (putError ?? streamError);
     }
     published = true;
     await spooled;
