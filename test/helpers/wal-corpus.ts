@@ -152,7 +152,12 @@ async function buildCorpus(root: string): Promise<WalCorpus> {
       for (let i = 0; i < 20; i++) {
         const key = `small/${String(i).padStart(3, '0')}`;
         await client.kv.put({ key: Buffer.from(key), value: Buffer.from(`small-value-${i}`) });
-        ops.push({ kind: 'put', key, valueSha256: sha256(Buffer.from(`small-value-${i}`)), valueLength: `small-value-${i}`.length });
+        ops.push({
+          kind: 'put',
+          key,
+          valueSha256: sha256(Buffer.from(`small-value-${i}`)),
+          valueLength: `small-value-${i}`.length,
+        });
       }
       await client.kv.deleteRange({ key: Buffer.from('small/003') });
       ops.push({ kind: 'delete', key: 'small/003' });
@@ -175,7 +180,12 @@ async function buildCorpus(root: string): Promise<WalCorpus> {
       }
       await client.leaseClient.leaseRevoke({ ID: grant.ID });
       const last = await client.kv.put({ key: Buffer.from('small/final'), value: Buffer.from('final') });
-      ops.push({ kind: 'put', key: 'small/final', valueSha256: sha256(Buffer.from('final')), valueLength: 5 });
+      ops.push({
+        kind: 'put',
+        key: 'small/final',
+        valueSha256: sha256(Buffer.from('final')),
+        valueLength: 5,
+      });
       const compactRevision = Number(last.header.revision) - 5;
       await client.kv.compact({ revision: compactRevision, physical: true });
       const status = await client.maintenance.status({});
@@ -212,21 +222,25 @@ async function buildCorpus(root: string): Promise<WalCorpus> {
       await cp(member.spec.dataDir, path.join(root, 'restarted'), { recursive: true });
 
       const restored = path.join(root, 'restored');
-      await run('etcdctl', [
-        'snapshot',
-        'restore',
-        snapFile,
-        '--name',
-        'r0',
-        '--data-dir',
-        restored,
-        '--initial-cluster',
-        'r0=http://127.0.0.1:2380',
-        '--initial-advertise-peer-urls',
-        'http://127.0.0.1:2380',
-        '--initial-cluster-token',
-        'tok-restored',
-      ], { env: { ...process.env, ETCDCTL_API: '3' } });
+      await run(
+        'etcdctl',
+        [
+          'snapshot',
+          'restore',
+          snapFile,
+          '--name',
+          'r0',
+          '--data-dir',
+          restored,
+          '--initial-cluster',
+          'r0=http://127.0.0.1:2380',
+          '--initial-advertise-peer-urls',
+          'http://127.0.0.1:2380',
+          '--initial-cluster-token',
+          'tok-restored',
+        ],
+        { env: { ...process.env, ETCDCTL_API: '3' } },
+      );
       await rm(snapFile, { force: true });
 
       const lease = { id: BigInt(grant.ID).toString(), key: 'leased/key' };

@@ -43,21 +43,43 @@ export interface SnapAuditOptions {
 
 const RUNBOOK = 'runbooks/corrupt-snap.md';
 
-export async function auditSnap(src: SnapSource, opts: SnapAuditOptions = {}): Promise<{ findings: Finding[]; facts: SnapFacts }> {
+export async function auditSnap(
+  src: SnapSource,
+  opts: SnapAuditOptions = {},
+): Promise<{ findings: Finding[]; facts: SnapFacts }> {
   const findings: Finding[] = [];
   const label = (n: string) => (opts.dirLabel ? `${opts.dirLabel}/${n}` : n);
   const add = (severity: Severity, code: string, file: string, message: string, anchor: string) =>
-    findings.push({ severity, code, file: label(file), location: { offset: 0 }, message, runbook: `${RUNBOOK}#${anchor}` });
+    findings.push({
+      severity,
+      code,
+      file: label(file),
+      location: { offset: 0 },
+      message,
+      runbook: `${RUNBOOK}#${anchor}`,
+    });
   const facts: SnapFacts = { files: [], snapDbs: [], hasDb: src.names.includes('db') };
 
   for (const name of [...src.names].sort()) {
     opts.signal?.throwIfAborted();
     if (name.endsWith('.snap.broken')) {
-      add('warning', 'SNAP_BROKEN_FILE', name, `snap: ${label(name)} is a snap file etcd failed to load and set aside`, 'broken-snap-file');
+      add(
+        'warning',
+        'SNAP_BROKEN_FILE',
+        name,
+        `snap: ${label(name)} is a snap file etcd failed to load and set aside`,
+        'broken-snap-file',
+      );
       continue;
     }
     if (name.startsWith('db.tmp')) {
-      add('info', 'SNAP_DEFRAG_LEFTOVER', name, `snap: ${label(name)} is left over from an interrupted defragmentation; etcd deletes it at startup`, 'defrag-leftover');
+      add(
+        'info',
+        'SNAP_DEFRAG_LEFTOVER',
+        name,
+        `snap: ${label(name)} is left over from an interrupted defragmentation; etcd deletes it at startup`,
+        'defrag-leftover',
+      );
       continue;
     }
     const dbName = parseSnapDbName(name);
@@ -68,14 +90,26 @@ export async function auditSnap(src: SnapSource, opts: SnapAuditOptions = {}): P
     if (!name.endsWith('.snap')) continue;
     const parsed = parseSnapName(name);
     if (!parsed) {
-      add('warning', 'SNAP_NAME_INVALID', name, `snap: ${label(name)} is not named <term>-<index>.snap (16 hex digits each)`, 'bad-snap-name');
+      add(
+        'warning',
+        'SNAP_NAME_INVALID',
+        name,
+        `snap: ${label(name)} is not named <term>-<index>.snap (16 hex digits each)`,
+        'bad-snap-name',
+      );
       continue;
     }
     let bytes: Buffer;
     try {
       bytes = await src.read(name);
     } catch (err) {
-      add('error', 'SNAP_UNREADABLE', name, `snap: cannot read ${label(name)}: ${(err as Error).message}`, 'bad-crc');
+      add(
+        'error',
+        'SNAP_UNREADABLE',
+        name,
+        `snap: cannot read ${label(name)}: ${(err as Error).message}`,
+        'bad-crc',
+      );
       facts.files.push({ name, term: parsed.term, index: parsed.index, valid: false });
       continue;
     }
@@ -88,8 +122,13 @@ export async function auditSnap(src: SnapSource, opts: SnapAuditOptions = {}): P
       f.confState = snap.metadata.confState;
       if (snap.metadata.term !== parsed.term || snap.metadata.index !== parsed.index) {
         valid = false;
-        add('error', 'SNAP_NAME_MISMATCH', name,
-          `snap: ${label(name)} is named for term ${parsed.term} index ${parsed.index} but holds term ${snap.metadata.term} index ${snap.metadata.index}`, 'bad-snap-name');
+        add(
+          'error',
+          'SNAP_NAME_MISMATCH',
+          name,
+          `snap: ${label(name)} is named for term ${parsed.term} index ${parsed.index} but holds term ${snap.metadata.term} index ${snap.metadata.index}`,
+          'bad-snap-name',
+        );
       }
       if (!snap.data) {
         add('error', 'SNAP_V2_JSON_INVALID', name, `snap: ${label(name)} holds no v2 store data`, 'bad-crc');
@@ -100,16 +139,29 @@ export async function auditSnap(src: SnapSource, opts: SnapAuditOptions = {}): P
           f.members = v2.members;
           f.removedIds = v2.removedIds;
           if (v2.clusterVersion !== undefined) f.clusterVersion = v2.clusterVersion;
-          const inConf = new Set([...snap.metadata.confState.voters, ...snap.metadata.confState.learners].map(hexId));
+          const inConf = new Set(
+            [...snap.metadata.confState.voters, ...snap.metadata.confState.learners].map(hexId),
+          );
           const inStore = new Set(v2.members.map((m) => hexId(m.id)));
           const onlyConf = [...inConf].filter((x) => !inStore.has(x));
           const onlyStore = [...inStore].filter((x) => !inConf.has(x));
           if (onlyConf.length || onlyStore.length)
-            add('warning', 'SNAP_MEMBERS_MISMATCH', name,
-              `snap: in ${label(name)} the ConfState lists members the v2 store lacks [${onlyConf.join(', ')}] and the v2 store lists members the ConfState lacks [${onlyStore.join(', ')}]`, 'members-mismatch');
+            add(
+              'warning',
+              'SNAP_MEMBERS_MISMATCH',
+              name,
+              `snap: in ${label(name)} the ConfState lists members the v2 store lacks [${onlyConf.join(', ')}] and the v2 store lists members the ConfState lacks [${onlyStore.join(', ')}]`,
+              'members-mismatch',
+            );
         } catch (err) {
           valid = false;
-          add('error', 'SNAP_V2_JSON_INVALID', name, `snap: the v2 store JSON in ${label(name)} does not parse: ${(err as Error).message}`, 'bad-crc');
+          add(
+            'error',
+            'SNAP_V2_JSON_INVALID',
+            name,
+            `snap: the v2 store JSON in ${label(name)} does not parse: ${(err as Error).message}`,
+            'bad-crc',
+          );
         }
       }
     }

@@ -24,8 +24,14 @@ export async function auditWalAndSnap(
   snap: SnapSource,
   opts: { walLabel?: string; snapLabel?: string; signal?: AbortSignal } = {},
 ): Promise<WalAndSnapAudit> {
-  const w = await auditWal(wal, { dirLabel: opts.walLabel ?? 'member/wal', ...(opts.signal ? { signal: opts.signal } : {}) });
-  const s = await auditSnap(snap, { dirLabel: opts.snapLabel ?? 'member/snap', ...(opts.signal ? { signal: opts.signal } : {}) });
+  const w = await auditWal(wal, {
+    dirLabel: opts.walLabel ?? 'member/wal',
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const s = await auditSnap(snap, {
+    dirLabel: opts.snapLabel ?? 'member/snap',
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
   const { findings: crossFindings, ...cross } = crossCheckWalSnap(w.facts, s.facts, {
     walDir: opts.walLabel ?? 'member/wal',
     snapDir: opts.snapLabel ?? 'member/snap',
@@ -47,5 +53,9 @@ export async function auditWalAndSnapDirs(
     () => openWalDir(walDir),
     () => ({ names: [], read: async () => Buffer.alloc(0) }) as WalSource,
   );
-  return auditWalAndSnap(wal, snap, { walLabel: path.relative(dataDir, walDir) || walDir, snapLabel: 'member/snap', ...(opts.signal ? { signal: opts.signal } : {}) });
+  return auditWalAndSnap(wal, snap, {
+    walLabel: path.relative(dataDir, walDir) || walDir,
+    snapLabel: 'member/snap',
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }

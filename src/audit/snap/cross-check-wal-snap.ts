@@ -33,7 +33,11 @@ export interface WalSnapCrossCheck {
 const RUNBOOK = 'runbooks/corrupt-snap.md';
 const sortIds = (s: Iterable<bigint>) => [...s].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 
-export function crossCheckWalSnap(wal: WalFacts, snap: SnapFacts, labels: { walDir?: string; snapDir?: string } = {}): WalSnapCrossCheck {
+export function crossCheckWalSnap(
+  wal: WalFacts,
+  snap: SnapFacts,
+  labels: { walDir?: string; snapDir?: string } = {},
+): WalSnapCrossCheck {
   const findings: Finding[] = [];
   const snapLabel = (n: string) => (labels.snapDir ? `${labels.snapDir}/${n}` : n);
   const commit = wal.lastHardState?.commit ?? 0n;
@@ -58,7 +62,8 @@ export function crossCheckWalSnap(wal: WalFacts, snap: SnapFacts, labels: { walD
   const loadable = [...valid].reverse().find((f) => byKey.has(`${f.term}/${f.index}`));
   const newest = usable.at(-1);
   if (newest && (!loadable || loadable.index < newest.index)) {
-    const covered = loadable !== undefined && wal.firstIndex !== undefined && wal.firstIndex <= loadable.index + 1n;
+    const covered =
+      loadable !== undefined && wal.firstIndex !== undefined && wal.firstIndex <= loadable.index + 1n;
     findings.push({
       severity: covered ? 'warning' : 'error',
       code: 'WAL_SNAPSHOT_FILE_MISSING',
@@ -116,11 +121,18 @@ export function crossCheckWalSnap(wal: WalFacts, snap: SnapFacts, labels: { walD
     ...(loadable ? { fromSnapshot: snapLabel(loadable.name) } : {}),
   };
   const node = wal.metadata?.nodeId;
-  if (node !== undefined && (voters.size > 0 || learners.size > 0) && !voters.has(node) && !learners.has(node))
+  if (
+    node !== undefined &&
+    (voters.size > 0 || learners.size > 0) &&
+    !voters.has(node) &&
+    !learners.has(node)
+  )
     findings.push({
       severity: 'warning',
       code: 'WAL_NODE_NOT_MEMBER',
-      ...(wal.segments[0] ? { file: `${labels.walDir ? `${labels.walDir}/` : ''}${wal.segments[0].name}` } : {}),
+      ...(wal.segments[0]
+        ? { file: `${labels.walDir ? `${labels.walDir}/` : ''}${wal.segments[0].name}` }
+        : {}),
       message: `wal: the WAL belongs to member ${hexId(node)}, which is not a voter or learner after replaying membership (voters [${membership.voters.map(hexId).join(', ')}])`,
       runbook: `${RUNBOOK}#members-mismatch`,
     });

@@ -9,6 +9,9 @@ export async function openSnapDir(dir: string): Promise<SnapSource> {
   return { names, read: (name) => readFile(path.join(dir, name)) };
 }
 
-export async function auditSnapDir(dir: string, opts: SnapAuditOptions = {}): Promise<{ findings: Finding[]; facts: SnapFacts }> {
+export async function auditSnapDir(
+  dir: string,
+  opts: SnapAuditOptions = {},
+): Promise<{ findings: Finding[]; facts: SnapFacts }> {
   return auditSnap(await openSnapDir(dir), opts);
 }

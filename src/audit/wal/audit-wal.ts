@@ -24,8 +24,12 @@ import {
   type RaftEntry,
 } from '../../formats/raft/raft-messages.js';
 import { WalRecordType, WAL_RECORD_TYPE_NAMES } from '../../formats/wal/record-type.js';
-import { decodeWalSegment, type SegmentDecodeResult, type WalProblemCode } from '../../formats/wal/segment-decoder.js';
-import { checkWalNames, type WalSegmentName } from '../../formats/wal/segment-name.js';
+import {
+  decodeWalSegment,
+  type SegmentDecodeResult,
+  type WalProblemCode,
+} from '../../formats/wal/segment-decoder.js';
+import { checkWalNames } from '../../formats/wal/segment-name.js';
 
 export interface WalSource {
   /** every file name in the WAL directory; only `*.wal` are segments, a few others are noted */
@@ -142,25 +146,56 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
       runbook: `${RUNBOOK}#${anchor}`,
     });
   };
-  const facts: WalFacts = { segments: [], snapshotRecords: [], entryCount: 0, confChanges: [], tail: 'none', bytesRead: 0 };
+  const facts: WalFacts = {
+    segments: [],
+    snapshotRecords: [],
+    entryCount: 0,
+    confChanges: [],
+    tail: 'none',
+    bytesRead: 0,
+  };
 
   for (const n of src.names) {
     if (n.endsWith('.wal.broken'))
-      add('info', 'WAL_BROKEN_COPY', n, undefined, `wal: ${label(n)} is the copy etcd keeps when it repairs a torn last segment: this WAL was repaired before`, 'torn-tail');
+      add(
+        'info',
+        'WAL_BROKEN_COPY',
+        n,
+        undefined,
+        `wal: ${label(n)} is the copy etcd keeps when it repairs a torn last segment: this WAL was repaired before`,
+        'torn-tail',
+      );
     else if (/^\d+\.tmp$/.test(n))
-      add('info', 'WAL_TMP_SEGMENT', n, undefined, `wal: ${label(n)} is a preallocated next segment (left by a member that did not shut down cleanly)`, 'torn-tail');
+      add(
+        'info',
+        'WAL_TMP_SEGMENT',
+        n,
+        undefined,
+        `wal: ${label(n)} is a preallocated next segment (left by a member that did not shut down cleanly)`,
+        'torn-tail',
+      );
   }
 
   const { segments, issues } = checkWalNames(src.names);
   for (const is of issues) {
     const loc = { index: is.missing ? `${is.missing.from}..${is.missing.to}` : undefined };
-    if (is.kind === 'invalid-name') add('warning', 'WAL_NAME_INVALID', is.name, undefined, is.message, 'misnamed-segment');
-    else if (is.kind === 'seq-gap') add('error', 'WAL_SEQ_GAP', is.name, is.missing ? loc : undefined, is.message, 'missing-segment');
-    else if (is.kind === 'seq-duplicate') add('error', 'WAL_SEQ_DUPLICATE', is.name, undefined, is.message, 'misnamed-segment');
+    if (is.kind === 'invalid-name')
+      add('warning', 'WAL_NAME_INVALID', is.name, undefined, is.message, 'misnamed-segment');
+    else if (is.kind === 'seq-gap')
+      add('error', 'WAL_SEQ_GAP', is.name, is.missing ? loc : undefined, is.message, 'missing-segment');
+    else if (is.kind === 'seq-duplicate')
+      add('error', 'WAL_SEQ_DUPLICATE', is.name, undefined, is.message, 'misnamed-segment');
     else add('error', 'WAL_NAME_INDEX_ORDER', is.name, undefined, is.message, 'misnamed-segment');
   }
   if (segments.length === 0) {
-    add('error', 'WAL_DIR_EMPTY', undefined, undefined, `wal: no <seq>-<index>.wal segment found${opts.dirLabel ? ` in ${opts.dirLabel}` : ''}`, 'missing-segment');
+    add(
+      'error',
+      'WAL_DIR_EMPTY',
+      undefined,
+      undefined,
+      `wal: no <seq>-<index>.wal segment found${opts.dirLabel ? ` in ${opts.dirLabel}` : ''}`,
+      'missing-segment',
+    );
     return { findings, facts };
   }
 
@@ -170,10 +205,11 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
   let prevIndex: bigint | undefined;
   let prevSegment: WalSegmentFacts | undefined;
   const termAt = new Float64Array(TERM_WINDOW);
-  let windowLo = 0n; // lowest index whose term is in termAt
-  const slot = (i: bigint) => Number(i & BigInt(TERM_WINDOW - 1));
+  let windowLo = 0; // lowest index whose term is in termAt
+  let prevN: number | undefined;
+  let firstN = 0;
   let damagedSlots = 0;
-  let maxEntryTerm = { term: 0n, index: 0n, file: '', offset: 0 };
+  let maxEntryTerm = { termN: 0, term: 0n, index: 0n, file: '', offset: 0 };
   let lastEntryFile = '';
   let lastEntryOffset = 0;
 
@@ -184,19 +220,42 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
     try {
       buf = await src.read(seg.name);
     } catch (err) {
-      add('error', 'WAL_SEGMENT_UNREADABLE', seg.name, undefined, `wal: cannot read ${label(seg.name)}: ${(err as Error).message}`, 'missing-segment');
+      add(
+        'error',
+        'WAL_SEGMENT_UNREADABLE',
+        seg.name,
+        undefined,
+        `wal: cannot read ${label(seg.name)}: ${(err as Error).message}`,
+        'missing-segment',
+      );
       prevCrc = undefined;
       prevSegment = undefined;
       continue;
     }
     facts.bytesRead += buf.length;
-    const segFacts: WalSegmentFacts = { name: seg.name, seq: seg.seq, index: seg.index, size: buf.length, records: 0, end: 'eof', validEnd: 0 };
+    const segLabel = label(seg.name);
+    const segFacts: WalSegmentFacts = {
+      name: seg.name,
+      seq: seg.seq,
+      index: seg.index,
+      size: buf.length,
+      records: 0,
+      end: 'eof',
+      validEnd: 0,
+    };
     let recordTypes: number[] = [];
     const handleRecord = (rec: import('../../formats/wal/segment-decoder.js').WalRecord) => {
       if (recordTypes.length < 2) recordTypes.push(rec.type);
       const at = { offset: rec.offset, record: rec.ordinal };
       const payloadError = (what: string, err: unknown) =>
-        add('error', 'WAL_PAYLOAD_DECODE', seg.name, at, `wal: ${what} record ${rec.ordinal} at offset ${rec.offset} in ${label(seg.name)} does not decode: ${(err as Error).message}`, 'corrupt-record');
+        add(
+          'error',
+          'WAL_PAYLOAD_DECODE',
+          seg.name,
+          at,
+          `wal: ${what} record ${rec.ordinal} at offset ${rec.offset} in ${label(seg.name)} does not decode: ${(err as Error).message}`,
+          'corrupt-record',
+        );
       switch (rec.type) {
         case WalRecordType.Entry: {
           let entry: RaftEntry;
@@ -207,51 +266,95 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
             return;
           }
           facts.entryCount++;
-          opts.onEntry?.({ file: label(seg.name), offset: rec.offset, entry, crcValid: rec.crcValid });
+          opts.onEntry?.({ file: segLabel, offset: rec.offset, entry, crcValid: rec.crcValid });
           const i = entry.index;
+          // continuity arithmetic in doubles: exact below 2^53, and an index beyond that is a gap anyway
+          const n = Number(i);
           if (!rec.crcValid) {
             // a damaged entry (already reported) still fills its slot when its index is the expected one;
             // otherwise it may stand for one lost entry, so the next gap is allowed to be one wider
-            if (prevIndex === undefined || i !== prevIndex + 1n) {
+            if (prevN === undefined || n !== prevN + 1) {
               damagedSlots++;
               return;
             }
           }
           if (segFacts.firstEntryIndex === undefined) segFacts.firstEntryIndex = i;
           segFacts.lastEntryIndex = i;
-          if (facts.firstIndex === undefined || i < facts.firstIndex) facts.firstIndex = i;
+          if (facts.firstIndex === undefined || n < firstN) {
+            facts.firstIndex = i;
+            firstN = n;
+          }
           const term = Number(entry.term);
-          if (entry.term > maxEntryTerm.term) maxEntryTerm = { term: entry.term, index: i, file: seg.name, offset: rec.offset };
-          if (prevIndex !== undefined) {
-            if (i > prevIndex + 1n) {
-              if (i > prevIndex + 1n + BigInt(damagedSlots))
-                add('error', 'WAL_INDEX_GAP', seg.name, { ...at, index: i.toString() },
-                  `wal: entry index jumps from ${prevIndex} (${label(lastEntryFile)} offset ${lastEntryOffset}) to ${i} (${label(seg.name)} offset ${rec.offset}): entries ${prevIndex + 1n}..${i - 1n} are missing`, 'index-gap');
-              windowLo = i;
+          if (term > maxEntryTerm.termN)
+            maxEntryTerm = { termN: term, term: entry.term, index: i, file: seg.name, offset: rec.offset };
+          if (prevN !== undefined) {
+            if (n > prevN + 1) {
+              if (n > prevN + 1 + damagedSlots)
+                add(
+                  'error',
+                  'WAL_INDEX_GAP',
+                  seg.name,
+                  { ...at, index: i.toString() },
+                  `wal: entry index jumps from ${prevIndex} (${label(lastEntryFile)} offset ${lastEntryOffset}) to ${i} (${segLabel} offset ${rec.offset}): entries ${prevIndex! + 1n}..${i - 1n} are missing`,
+                  'index-gap',
+                );
+              windowLo = n;
             } else {
-              const before = i - 1n;
-              if (rec.crcValid && before >= windowLo && before > i - BigInt(TERM_WINDOW) && term < termAt[slot(before)]!)
-                add('error', 'WAL_TERM_DECREASE', seg.name, { ...at, index: i.toString() },
-                  `wal: entry ${i} at offset ${rec.offset} in ${label(seg.name)} has term ${entry.term}, lower than term ${termAt[slot(before)]} of entry ${before}`, 'index-gap');
+              const before = n - 1;
+              if (rec.crcValid && before >= windowLo && term < termAt[before % TERM_WINDOW]!)
+                add(
+                  'error',
+                  'WAL_TERM_DECREASE',
+                  seg.name,
+                  { ...at, index: i.toString() },
+                  `wal: entry ${i} at offset ${rec.offset} in ${segLabel} has term ${entry.term}, lower than term ${termAt[before % TERM_WINDOW]} of entry ${before}`,
+                  'index-gap',
+                );
             }
-          } else windowLo = i;
-          if (i < windowLo) windowLo = i;
-          if (i - windowLo >= BigInt(TERM_WINDOW)) windowLo = i - BigInt(TERM_WINDOW) + 1n;
-          termAt[slot(i)] = term;
+          } else windowLo = n;
+          if (n < windowLo) windowLo = n;
+          if (n - windowLo >= TERM_WINDOW) windowLo = n - TERM_WINDOW + 1;
+          termAt[n % TERM_WINDOW] = term;
           prevIndex = i;
+          prevN = n;
           damagedSlots = 0;
           lastEntryFile = seg.name;
           lastEntryOffset = rec.offset;
           facts.lastIndex = i;
-          if (rec.crcValid && (entry.type === EntryType.ConfChange || entry.type === EntryType.ConfChangeV2)) {
+          if (
+            rec.crcValid &&
+            (entry.type === EntryType.ConfChange || entry.type === EntryType.ConfChangeV2)
+          ) {
             const p = decodeEntryPayload(entry);
             if (p.kind === 'confChange')
-              facts.confChanges.push({ index: i, term: entry.term, type: p.change.type, nodeId: p.change.nodeId, ...(p.member ? { member: p.member } : {}), file: label(seg.name), offset: rec.offset });
+              facts.confChanges.push({
+                index: i,
+                term: entry.term,
+                type: p.change.type,
+                nodeId: p.change.nodeId,
+                ...(p.member ? { member: p.member } : {}),
+                file: label(seg.name),
+                offset: rec.offset,
+              });
             else if (p.kind === 'confChangeV2')
               for (const c of p.change.changes)
-                facts.confChanges.push({ index: i, term: entry.term, type: c.type, nodeId: c.nodeId, file: label(seg.name), offset: rec.offset });
+                facts.confChanges.push({
+                  index: i,
+                  term: entry.term,
+                  type: c.type,
+                  nodeId: c.nodeId,
+                  file: label(seg.name),
+                  offset: rec.offset,
+                });
             else
-              add('error', 'WAL_PAYLOAD_DECODE', seg.name, { ...at, index: i.toString() }, `wal: membership entry ${i} at offset ${rec.offset} in ${label(seg.name)} does not decode: ${p.kind === 'undecodable' ? p.error : p.kind}`, 'corrupt-record');
+              add(
+                'error',
+                'WAL_PAYLOAD_DECODE',
+                seg.name,
+                { ...at, index: i.toString() },
+                `wal: membership entry ${i} at offset ${rec.offset} in ${label(seg.name)} does not decode: ${p.kind === 'undecodable' ? p.error : p.kind}`,
+                'corrupt-record',
+              );
           }
           return;
         }
@@ -268,7 +371,13 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
           try {
             const s = decodeWalSnapshot(rec.data ?? Buffer.alloc(0));
             if (rec.crcValid)
-              facts.snapshotRecords.push({ index: s.index, term: s.term, ...(s.confState ? { confState: s.confState } : {}), file: label(seg.name), offset: rec.offset });
+              facts.snapshotRecords.push({
+                index: s.index,
+                term: s.term,
+                ...(s.confState ? { confState: s.confState } : {}),
+                file: label(seg.name),
+                offset: rec.offset,
+              });
           } catch (err) {
             payloadError('snapshot', err);
           }
@@ -284,8 +393,14 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
               facts.metadata = md;
             } else if (!metadataBytes.equals(bytes) && rec.crcValid) {
               const first = facts.metadata!;
-              add('error', 'WAL_METADATA_CONFLICT', seg.name, at,
-                `wal: metadata at offset ${rec.offset} in ${label(seg.name)} (node ${hexId(md.nodeId)}, cluster ${hexId(md.clusterId)}) differs from ${label(metadataFile)} (node ${hexId(first.nodeId)}, cluster ${hexId(first.clusterId)})`, 'metadata-conflict');
+              add(
+                'error',
+                'WAL_METADATA_CONFLICT',
+                seg.name,
+                at,
+                `wal: metadata at offset ${rec.offset} in ${label(seg.name)} (node ${hexId(md.nodeId)}, cluster ${hexId(md.clusterId)}) differs from ${label(metadataFile)} (node ${hexId(first.nodeId)}, cluster ${hexId(first.clusterId)})`,
+                'metadata-conflict',
+              );
             }
           } catch (err) {
             payloadError('metadata', err);
@@ -295,7 +410,14 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
         case WalRecordType.Crc:
           return;
         default:
-          add('error', 'WAL_RECORD_TYPE_UNKNOWN', seg.name, at, `wal: record ${rec.ordinal} at offset ${rec.offset} in ${label(seg.name)} has type ${rec.type}; etcd knows 1..5 and refuses to start ("unexpected block type")`, 'corrupt-record');
+          add(
+            'error',
+            'WAL_RECORD_TYPE_UNKNOWN',
+            seg.name,
+            at,
+            `wal: record ${rec.ordinal} at offset ${rec.offset} in ${label(seg.name)} has type ${rec.type}; etcd knows 1..5 and refuses to start ("unexpected block type")`,
+            'corrupt-record',
+          );
       }
     };
 
@@ -305,31 +427,87 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
     segFacts.validEnd = res.validEnd;
     for (const p of res.problems) {
       const meta = PROBLEM_META[p.code];
-      const after = res.recovered > 0 && p === res.problems.find((q) => q.code !== 'WAL_PADDING_NONZERO') ? ` (${res.recovered} record(s) recovered after it)` : '';
-      add(meta.severity, p.code, seg.name, { offset: p.offset, ...(p.record !== undefined ? { record: p.record } : {}) },
-        `wal: ${label(seg.name)}: ${p.message}${after}`, meta.anchor);
+      const after =
+        res.recovered > 0 && p === res.problems.find((q) => q.code !== 'WAL_PADDING_NONZERO')
+          ? ` (${res.recovered} record(s) recovered after it)`
+          : '';
+      add(
+        meta.severity,
+        p.code,
+        seg.name,
+        { offset: p.offset, ...(p.record !== undefined ? { record: p.record } : {}) },
+        `wal: ${label(seg.name)}: ${p.message}${after}`,
+        meta.anchor,
+      );
     }
 
     if (res.records === 0) {
-      add('error', 'WAL_SEGMENT_EMPTY', seg.name, { offset: 0 }, `wal: ${label(seg.name)} holds no record (every segment starts with a crc and a metadata record)`, 'corrupt-record');
+      add(
+        'error',
+        'WAL_SEGMENT_EMPTY',
+        seg.name,
+        { offset: 0 },
+        `wal: ${label(seg.name)} holds no record (every segment starts with a crc and a metadata record)`,
+        'corrupt-record',
+      );
     } else {
       if (recordTypes[0] !== WalRecordType.Crc)
-        add('error', 'WAL_SEGMENT_NO_CRC_RECORD', seg.name, { offset: 0, record: 0 }, `wal: ${label(seg.name)} starts with a ${WAL_RECORD_TYPE_NAMES[recordTypes[0]!] ?? `type ${recordTypes[0]}`} record, not the crc record every segment starts with`, 'corrupt-record');
+        add(
+          'error',
+          'WAL_SEGMENT_NO_CRC_RECORD',
+          seg.name,
+          { offset: 0, record: 0 },
+          `wal: ${label(seg.name)} starts with a ${WAL_RECORD_TYPE_NAMES[recordTypes[0]!] ?? `type ${recordTypes[0]}`} record, not the crc record every segment starts with`,
+          'corrupt-record',
+        );
       if (res.records > 1 && recordTypes[1] !== WalRecordType.Metadata)
-        add('error', 'WAL_SEGMENT_NO_METADATA', seg.name, { record: 1 }, `wal: the second record of ${label(seg.name)} is a ${WAL_RECORD_TYPE_NAMES[recordTypes[1]!] ?? `type ${recordTypes[1]}`} record, not metadata`, 'corrupt-record');
+        add(
+          'error',
+          'WAL_SEGMENT_NO_METADATA',
+          seg.name,
+          { record: 1 },
+          `wal: the second record of ${label(seg.name)} is a ${WAL_RECORD_TYPE_NAMES[recordTypes[1]!] ?? `type ${recordTypes[1]}`} record, not metadata`,
+          'corrupt-record',
+        );
     }
     if (!isLast && res.end === 'torn') {
       /* the decoder reports truncation of non-last segments itself */
     }
     // a cut names the new segment after the last entry saved in the previous one
-    if (prevSegment && prevSegment.seq + 1n === seg.seq && prevSegment.end === 'eof' && prevSegment.lastEntryIndex !== undefined && seg.index !== prevSegment.lastEntryIndex + 1n)
-      add('error', 'WAL_NAME_INDEX_MISMATCH', seg.name, undefined,
-        `wal: ${label(seg.name)} is named for raft index ${seg.index}, but the previous segment ${label(prevSegment.name)} ends with entry ${prevSegment.lastEntryIndex}: expected index ${prevSegment.lastEntryIndex + 1n} in the name`, 'misnamed-segment');
+    if (
+      prevSegment &&
+      prevSegment.seq + 1n === seg.seq &&
+      prevSegment.end === 'eof' &&
+      prevSegment.lastEntryIndex !== undefined &&
+      seg.index !== prevSegment.lastEntryIndex + 1n
+    )
+      add(
+        'error',
+        'WAL_NAME_INDEX_MISMATCH',
+        seg.name,
+        undefined,
+        `wal: ${label(seg.name)} is named for raft index ${seg.index}, but the previous segment ${label(prevSegment.name)} ends with entry ${prevSegment.lastEntryIndex}: expected index ${prevSegment.lastEntryIndex + 1n} in the name`,
+        'misnamed-segment',
+      );
     if (seg.seq === 0n && seg.index !== 0n)
-      add('error', 'WAL_NAME_INDEX_MISMATCH', seg.name, undefined, `wal: the first segment (seq 0) is named for raft index ${seg.index}; etcd creates it with index 0`, 'misnamed-segment');
+      add(
+        'error',
+        'WAL_NAME_INDEX_MISMATCH',
+        seg.name,
+        undefined,
+        `wal: the first segment (seq 0) is named for raft index ${seg.index}; etcd creates it with index 0`,
+        'misnamed-segment',
+      );
 
     if (isLast) {
-      facts.tail = res.end === 'eof' || res.end === 'zero-tail' ? 'clean' : res.end === 'torn' ? 'torn' : res.end === 'garbage-tail' ? 'garbage' : 'corrupt';
+      facts.tail =
+        res.end === 'eof' || res.end === 'zero-tail'
+          ? 'clean'
+          : res.end === 'torn'
+            ? 'torn'
+            : res.end === 'garbage-tail'
+              ? 'garbage'
+              : 'corrupt';
       if (res.end === 'torn') facts.repairAt = { file: label(seg.name), offset: res.validEnd };
     }
     prevCrc = res.endCrc;
@@ -344,8 +522,14 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
     const top = facts.lastIndex !== undefined && facts.lastIndex > snapMax ? facts.lastIndex : snapMax;
     // raft persists a new term's HardState with (or before) its first entries: no entry may be ahead
     if (maxEntryTerm.term > hs.term)
-      add('error', 'WAL_TERM_AHEAD', maxEntryTerm.file, { offset: maxEntryTerm.offset, index: maxEntryTerm.index.toString() },
-        `wal: entry ${maxEntryTerm.index} at offset ${maxEntryTerm.offset} in ${label(maxEntryTerm.file)} has term ${maxEntryTerm.term}, above the last HardState term ${hs.term}`, 'index-gap');
+      add(
+        'error',
+        'WAL_TERM_AHEAD',
+        maxEntryTerm.file,
+        { offset: maxEntryTerm.offset, index: maxEntryTerm.index.toString() },
+        `wal: entry ${maxEntryTerm.index} at offset ${maxEntryTerm.offset} in ${label(maxEntryTerm.file)} has term ${maxEntryTerm.term}, above the last HardState term ${hs.term}`,
+        'index-gap',
+      );
     if (hs.commit > top)
       findings.push({
         severity: 'error',
@@ -356,7 +540,14 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
         runbook: `${RUNBOOK}#index-gap`,
       });
   } else if (facts.entryCount > 0) {
-    add('warning', 'WAL_NO_HARDSTATE', undefined, undefined, 'wal: entries are present but no HardState record was found', 'corrupt-record');
+    add(
+      'warning',
+      'WAL_NO_HARDSTATE',
+      undefined,
+      undefined,
+      'wal: entries are present but no HardState record was found',
+      'corrupt-record',
+    );
   }
   return { findings, facts };
 }

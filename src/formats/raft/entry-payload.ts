@@ -38,12 +38,20 @@ export function decodeEntryPayload(entry: Pick<RaftEntry, 'type' | 'data'>): Ent
       if (ops.length === 1) {
         const op = ops[0]!;
         const header = plain.header as Record<string, unknown> | undefined;
-        return { kind: 'irr', op, request: plain[op] as Record<string, unknown>, ...(header ? { header } : {}) };
+        return {
+          kind: 'irr',
+          op,
+          request: plain[op] as Record<string, unknown>,
+          ...(header ? { header } : {}),
+        };
       }
     }
     const v2 = tryDecode(T.v2Request, data);
     if (v2.ok) return { kind: 'v2', request: toPlain(T.v2Request, v2.msg) };
-    return { kind: 'undecodable', error: irr.ok ? v2.error : `not an InternalRaftRequest (${irr.error}) nor a v2 Request (${v2.error})` };
+    return {
+      kind: 'undecodable',
+      error: irr.ok ? v2.error : `not an InternalRaftRequest (${irr.error}) nor a v2 Request (${v2.error})`,
+    };
   }
   if (entry.type === EntryType.ConfChange) {
     if (!data) return { kind: 'confChange', change: { id: 0n, type: 0, nodeId: 0n, context: undefined } };
@@ -106,14 +114,30 @@ function txnOps(txn: Record<string, unknown>, fx: EntryEffects): void {
       const put = op.requestPut as Record<string, unknown> | undefined;
       const del = op.requestDeleteRange as Record<string, unknown> | undefined;
       const sub = op.requestTxn as Record<string, unknown> | undefined;
-      if (put) fx.puts.push({ key: (put.key as Buffer) ?? EMPTY, value: (put.value as Buffer) ?? EMPTY, lease: (put.lease as bigint) ?? 0n, txnBranch: branch });
-      if (del) fx.deletes.push({ key: (del.key as Buffer) ?? EMPTY, ...(del.rangeEnd ? { rangeEnd: del.rangeEnd as Buffer } : {}), txnBranch: branch });
+      if (put)
+        fx.puts.push({
+          key: (put.key as Buffer) ?? EMPTY,
+          value: (put.value as Buffer) ?? EMPTY,
+          lease: (put.lease as bigint) ?? 0n,
+          txnBranch: branch,
+        });
+      if (del)
+        fx.deletes.push({
+          key: (del.key as Buffer) ?? EMPTY,
+          ...(del.rangeEnd ? { rangeEnd: del.rangeEnd as Buffer } : {}),
+          txnBranch: branch,
+        });
       if (sub) txnOps(sub, fx);
     }
   }
 }
 
-const CC_KIND: Record<number, MemberChange['change']> = { 0: 'add', 1: 'remove', 2: 'update', 3: 'add-learner' };
+const CC_KIND: Record<number, MemberChange['change']> = {
+  0: 'add',
+  1: 'remove',
+  2: 'update',
+  3: 'add-learner',
+};
 
 export function entryEffects(p: EntryPayload): EntryEffects {
   const fx: EntryEffects = { puts: [], deletes: [], leaseGrants: [], leaseRevokes: [], memberChanges: [] };
@@ -121,10 +145,17 @@ export function entryEffects(p: EntryPayload): EntryEffects {
     const r = p.request;
     switch (p.op) {
       case 'put':
-        fx.puts.push({ key: (r.key as Buffer) ?? EMPTY, value: (r.value as Buffer) ?? EMPTY, lease: (r.lease as bigint) ?? 0n });
+        fx.puts.push({
+          key: (r.key as Buffer) ?? EMPTY,
+          value: (r.value as Buffer) ?? EMPTY,
+          lease: (r.lease as bigint) ?? 0n,
+        });
         break;
       case 'deleteRange':
-        fx.deletes.push({ key: (r.key as Buffer) ?? EMPTY, ...(r.rangeEnd ? { rangeEnd: r.rangeEnd as Buffer } : {}) });
+        fx.deletes.push({
+          key: (r.key as Buffer) ?? EMPTY,
+          ...(r.rangeEnd ? { rangeEnd: r.rangeEnd as Buffer } : {}),
+        });
         break;
       case 'txn':
         txnOps(r, fx);
@@ -160,7 +191,8 @@ export function entryEffects(p: EntryPayload): EntryEffects {
       ...(p.member ? { member: p.member } : {}),
     });
   } else if (p.kind === 'confChangeV2') {
-    for (const c of p.change.changes) fx.memberChanges.push({ change: CC_KIND[c.type] ?? 'update', memberId: c.nodeId });
+    for (const c of p.change.changes)
+      fx.memberChanges.push({ change: CC_KIND[c.type] ?? 'update', memberId: c.nodeId });
   }
   return fx;
 }

@@ -63,7 +63,8 @@ function checkUnknowns(type: protobuf.Type, m: protobuf.Message, depth: number):
       const tag = protobuf.Reader.create(raw).uint32();
       const wire = tag & 7;
       const id = tag >>> 3;
-      if (wire === 3 || wire === 4) throw new StrictDecodeError(`${type.name}: group wire type on field ${id}`);
+      if (wire === 3 || wire === 4)
+        throw new StrictDecodeError(`${type.name}: group wire type on field ${id}`);
       const known = type.fieldsById[id];
       if (known) throw new StrictDecodeError(`${type.name}.${known.name}: wrong wire type ${wire}`);
     }
@@ -117,10 +118,12 @@ export function toPlain(type: protobuf.Type, m: protobuf.Message): Record<string
     if (!field) continue;
     const v = src[key];
     const conv = (x: unknown): unknown => {
-      if (field.resolvedType instanceof protobuf.Type) return toPlain(field.resolvedType, x as protobuf.Message);
+      if (field.resolvedType instanceof protobuf.Type)
+        return toPlain(field.resolvedType, x as protobuf.Message);
       if (UINT64_TYPES.has(field.type)) return u64(x as Int64Like);
       if (INT64_TYPES.has(field.type)) return i64(x as Int64Like);
-      if (x instanceof Uint8Array && !Buffer.isBuffer(x)) return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+      if (x instanceof Uint8Array && !Buffer.isBuffer(x))
+        return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
       return x;
     };
     out[key] = Array.isArray(v) ? v.map(conv) : conv(v);

@@ -7,7 +7,11 @@ import type protobuf from 'protobufjs';
 import { T, strictDecode, u64 } from './proto.js';
 
 export const EntryType = { Normal: 0, ConfChange: 1, ConfChangeV2: 2 } as const;
-export const ENTRY_TYPE_NAMES: Record<number, string> = { 0: 'EntryNormal', 1: 'EntryConfChange', 2: 'EntryConfChangeV2' };
+export const ENTRY_TYPE_NAMES: Record<number, string> = {
+  0: 'EntryNormal',
+  1: 'EntryConfChange',
+  2: 'EntryConfChangeV2',
+};
 
 export const ConfChangeType = { AddNode: 0, RemoveNode: 1, UpdateNode: 2, AddLearnerNode: 3 } as const;
 export const CONF_CHANGE_TYPE_NAMES: Record<number, string> = {
@@ -82,7 +86,12 @@ const has = (m: object, k: string) => Object.prototype.hasOwnProperty.call(m, k)
 
 export function decodeEntry(buf: Uint8Array): RaftEntry {
   const m = strictDecode(T.entry, buf) as unknown as Obj;
-  return { type: (m.type as number) ?? 0, term: u64(m.term as Long), index: u64(m.index as Long), data: bytes(m.data) };
+  return {
+    type: (m.type as number) ?? 0,
+    term: u64(m.term as Long),
+    index: u64(m.index as Long),
+    data: bytes(m.data),
+  };
 }
 
 export function decodeHardState(buf: Uint8Array): HardState {
@@ -107,7 +116,12 @@ export function decodeConfState(buf: Uint8Array): ConfState {
 
 export function decodeConfChange(buf: Uint8Array): ConfChange {
   const m = strictDecode(T.confChange, buf) as unknown as Obj;
-  return { id: u64(m.id as Long), type: (m.type as number) ?? 0, nodeId: u64(m.nodeId as Long), context: bytes(m.context) };
+  return {
+    id: u64(m.id as Long),
+    type: (m.type as number) ?? 0,
+    nodeId: u64(m.nodeId as Long),
+    context: bytes(m.context),
+  };
 }
 
 export function decodeConfChangeV2(buf: Uint8Array): ConfChangeV2 {

@@ -30,12 +30,26 @@ export const ETCD_PROTO_SCHEMA: INamespace = {
       nested: {
         EntryType: { values: { EntryNormal: 0, EntryConfChange: 1, EntryConfChangeV2: 2 } },
         ConfChangeType: {
-          values: { ConfChangeAddNode: 0, ConfChangeRemoveNode: 1, ConfChangeUpdateNode: 2, ConfChangeAddLearnerNode: 3 },
+          values: {
+            ConfChangeAddNode: 0,
+            ConfChangeRemoveNode: 1,
+            ConfChangeUpdateNode: 2,
+            ConfChangeAddLearnerNode: 3,
+          },
         },
         ConfChangeTransition: {
-          values: { ConfChangeTransitionAuto: 0, ConfChangeTransitionJointImplicit: 1, ConfChangeTransitionJointExplicit: 2 },
+          values: {
+            ConfChangeTransitionAuto: 0,
+            ConfChangeTransitionJointImplicit: 1,
+            ConfChangeTransitionJointExplicit: 2,
+          },
         },
-        Entry: msg({ type: f('EntryType', 1), term: f('uint64', 2), index: f('uint64', 3), data: f('bytes', 4) }),
+        Entry: msg({
+          type: f('EntryType', 1),
+          term: f('uint64', 2),
+          index: f('uint64', 3),
+          data: f('bytes', 4),
+        }),
         HardState: msg({ term: f('uint64', 1), vote: f('uint64', 2), commit: f('uint64', 3) }),
         ConfState: msg({
           voters: rep('uint64', 1),
@@ -44,7 +58,12 @@ export const ETCD_PROTO_SCHEMA: INamespace = {
           learnersNext: rep('uint64', 4),
           autoLeave: f('bool', 5),
         }),
-        ConfChange: msg({ id: f('uint64', 1), type: f('ConfChangeType', 2), nodeId: f('uint64', 3), context: f('bytes', 4) }),
+        ConfChange: msg({
+          id: f('uint64', 1),
+          type: f('ConfChangeType', 2),
+          nodeId: f('uint64', 3),
+          context: f('bytes', 4),
+        }),
         ConfChangeSingle: msg({ type: f('ConfChangeType', 1), nodeId: f('uint64', 2) }),
         ConfChangeV2: msg({
           transition: f('ConfChangeTransition', 1),
@@ -120,7 +139,11 @@ export const ETCD_PROTO_SCHEMA: INamespace = {
           lease: f('int64', 8),
           rangeEnd: f('bytes', 64),
         }),
-        TxnRequest: msg({ compare: rep('Compare', 1), success: rep('RequestOp', 2), failure: rep('RequestOp', 3) }),
+        TxnRequest: msg({
+          compare: rep('Compare', 1),
+          success: rep('RequestOp', 2),
+          failure: rep('RequestOp', 3),
+        }),
         CompactionRequest: msg({ revision: f('int64', 1), physical: f('bool', 2) }),
         LeaseGrantRequest: msg({ ttl: f('int64', 1), id: f('int64', 2) }),
         LeaseRevokeRequest: msg({ id: f('int64', 1) }),
@@ -128,7 +151,11 @@ export const ETCD_PROTO_SCHEMA: INamespace = {
         LeaseCheckpointRequest: msg({ checkpoints: rep('LeaseCheckpoint', 1) }),
         AlarmRequest: msg({ action: f('int32', 1), memberId: f('uint64', 2), alarm: f('int32', 3) }),
         Empty: msg({}),
-        InternalAuthenticateRequest: msg({ name: f('string', 1), password: f('string', 2), simpleToken: f('string', 3) }),
+        InternalAuthenticateRequest: msg({
+          name: f('string', 1),
+          password: f('string', 2),
+          simpleToken: f('string', 3),
+        }),
         UserAddOptions: msg({ noPassword: f('bool', 1) }),
         AuthUserAddRequest: msg({
           name: f('string', 1),
@@ -137,16 +164,27 @@ export const ETCD_PROTO_SCHEMA: INamespace = {
           hashedPassword: f('string', 4),
         }),
         AuthNameRequest: msg({ name: f('string', 1) }),
-        AuthUserChangePasswordRequest: msg({ name: f('string', 1), password: f('string', 2), hashedPassword: f('string', 3) }),
+        AuthUserChangePasswordRequest: msg({
+          name: f('string', 1),
+          password: f('string', 2),
+          hashedPassword: f('string', 3),
+        }),
         AuthUserGrantRoleRequest: msg({ user: f('string', 1), role: f('string', 2) }),
         AuthUserRevokeRoleRequest: msg({ name: f('string', 1), role: f('string', 2) }),
         AuthRoleRequest: msg({ role: f('string', 1) }),
         Permission: msg({ permType: f('int32', 1), key: f('bytes', 2), rangeEnd: f('bytes', 3) }),
         AuthRoleGrantPermissionRequest: msg({ name: f('string', 1), perm: f('Permission', 2) }),
-        AuthRoleRevokePermissionRequest: msg({ role: f('string', 1), key: f('bytes', 2), rangeEnd: f('bytes', 3) }),
+        AuthRoleRevokePermissionRequest: msg({
+          role: f('string', 1),
+          key: f('bytes', 2),
+          rangeEnd: f('bytes', 3),
+        }),
         ClusterVersionSetRequest: msg({ ver: f('string', 1) }),
         MemberAttributes: msg({ name: f('string', 1), clientUrls: rep('string', 2) }),
-        ClusterMemberAttrSetRequest: msg({ memberId: f('uint64', 1), memberAttributes: f('MemberAttributes', 2) }),
+        ClusterMemberAttrSetRequest: msg({
+          memberId: f('uint64', 1),
+          memberAttributes: f('MemberAttributes', 2),
+        }),
         DowngradeInfoSetRequest: msg({ enabled: f('bool', 1), ver: f('string', 2) }),
         InternalRaftRequest: msg({
           header: f('RequestHeader', 100),

@@ -26,23 +26,37 @@ export function decodeSnapFile(bytes: Buffer): SnapFileResult {
   try {
     const m = strictDecode(T.snapSnapshot, bytes) as unknown as { crc?: number; data?: Uint8Array };
     crc = (m.crc ?? 0) >>> 0;
-    data = m.data && m.data.length > 0 ? Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength) : undefined;
+    data =
+      m.data && m.data.length > 0
+        ? Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength)
+        : undefined;
   } catch (err) {
-    return { problems: [{ code: 'SNAP_DECODE', message: `not a snappb.Snapshot: ${(err as Error).message}` }] };
+    return {
+      problems: [{ code: 'SNAP_DECODE', message: `not a snappb.Snapshot: ${(err as Error).message}` }],
+    };
   }
   if (!data || crc === 0) {
     // etcd: ErrEmptySnapshot
-    problems.push({ code: 'SNAP_EMPTY', message: !data ? 'the snapshot holds no data' : 'the stored crc is 0 (etcd treats the file as empty)' });
+    problems.push({
+      code: 'SNAP_EMPTY',
+      message: !data ? 'the snapshot holds no data' : 'the stored crc is 0 (etcd treats the file as empty)',
+    });
     if (!data) return { storedCrc: crc, problems };
   }
   const computed = crc32c(data) >>> 0;
   if (crc !== 0 && computed !== crc)
-    problems.push({ code: 'SNAP_CRC_MISMATCH', message: `crc mismatch: stored ${hex(crc)}, data gives ${hex(computed)}` });
+    problems.push({
+      code: 'SNAP_CRC_MISMATCH',
+      message: `crc mismatch: stored ${hex(crc)}, data gives ${hex(computed)}`,
+    });
   let snapshot: RaftSnapshot | undefined;
   try {
     snapshot = decodeRaftSnapshot(data);
   } catch (err) {
-    problems.push({ code: 'SNAP_RAFT_DECODE', message: `the data is not a raftpb.Snapshot: ${(err as Error).message}` });
+    problems.push({
+      code: 'SNAP_RAFT_DECODE',
+      message: `the data is not a raftpb.Snapshot: ${(err as Error).message}`,
+    });
   }
   return { storedCrc: crc, computedCrc: computed, ...(snapshot ? { snapshot } : {}), problems };
 }

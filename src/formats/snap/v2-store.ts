@@ -39,7 +39,8 @@ export function parseV2Store(json: Uint8Array | string): V2StoreMembership {
   const zero = child(doc.Root, '0');
   const members: V2Member[] = [];
   for (const [idHex, node] of Object.entries(child(zero, 'members')?.Children ?? {})) {
-    if (!/^[0-9a-f]{1,16}$/.test(idHex)) throw new Error(`v2 store member path /0/members/${idHex} is not a hex ID`);
+    if (!/^[0-9a-f]{1,16}$/.test(idHex))
+      throw new Error(`v2 store member path /0/members/${idHex} is not a hex ID`);
     const raftAttr = child(node, 'raftAttributes')?.Value;
     const attr = child(node, 'attributes')?.Value;
     const raft = raftAttr ? (parseBigJson(raftAttr) as { peerURLs?: string[]; isLearner?: boolean }) : {};

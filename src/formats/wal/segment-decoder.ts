@@ -135,7 +135,8 @@ function readLengthField(buf: Buffer, off: number): Frame {
   return { recBytes, padBytes, canonical, zero: lo === 0 && hi === 0 };
 }
 
-type Decoded = { ok: true; type: number; crc: number; data: Buffer | undefined } | { ok: false; error: string };
+type Decoded =
+  { ok: true; type: number; crc: number; data: Buffer | undefined } | { ok: false; error: string };
 
 function decodeRecordAt(reader: protobuf.Reader, start: number, len: number): Decoded {
   try {
@@ -179,12 +180,14 @@ export function findNextFrame(buf: Buffer, from: number, reader?: protobuf.Reade
       const top = hi >>> 24;
       if (top !== 0 && (top < 0x81 || top > 0x87)) continue;
       const f = readLengthField(buf, pos);
-      if (f.zero || !f.canonical || f.recBytes < 2 || f.recBytes >= MAX_WAL_RECORD_BYTES - f.padBytes) continue;
+      if (f.zero || !f.canonical || f.recBytes < 2 || f.recBytes >= MAX_WAL_RECORD_BYTES - f.padBytes)
+        continue;
       const bodyEnd = pos + 8 + f.recBytes;
       if (bodyEnd + f.padBytes > buf.length) continue;
       if (f.padBytes && !isZeroRange(buf, bodyEnd, bodyEnd + f.padBytes)) continue;
       const d = decodeRecordAt(r, pos + 8, f.recBytes);
-      if (d.ok && d.type >= 1 && d.type <= 5 && (d.type === WalRecordType.Crc) === (d.data === undefined)) return pos;
+      if (d.ok && d.type >= 1 && d.type <= 5 && (d.type === WalRecordType.Crc) === (d.data === undefined))
+        return pos;
     }
     return -1;
   }
@@ -239,8 +242,14 @@ export function decodeWalSegment(
     if (off >= len) break;
     if (len - off < 8) {
       const msg = `partial length field (${len - off} bytes) at offset ${off}`;
-      if (opts.isLast) stop({ code: 'WAL_TORN_TAIL', offset: off, message: `${msg}: torn write` }, 'torn', len);
-      else stop({ code: 'WAL_SEGMENT_TRUNCATED', offset: off, message: `${msg} in a segment that is not the last` }, 'corrupt', len);
+      if (opts.isLast)
+        stop({ code: 'WAL_TORN_TAIL', offset: off, message: `${msg}: torn write` }, 'torn', len);
+      else
+        stop(
+          { code: 'WAL_SEGMENT_TRUNCATED', offset: off, message: `${msg} in a segment that is not the last` },
+          'corrupt',
+          len,
+        );
       break;
     }
     const f = readLengthField(buf, off);
@@ -299,7 +308,12 @@ export function decodeWalSegment(
       const msg = `record at offset ${off} (${f.recBytes} bytes + ${f.padBytes} padding) runs past the end of the ${len}-byte segment`;
       const p: WalProblem = opts.isLast
         ? { code: 'WAL_TORN_TAIL', offset: off, record: ordinal, message: `${msg}: torn write` }
-        : { code: 'WAL_SEGMENT_TRUNCATED', offset: off, record: ordinal, message: `${msg}, which is not the last` };
+        : {
+            code: 'WAL_SEGMENT_TRUNCATED',
+            offset: off,
+            record: ordinal,
+            message: `${msg}, which is not the last`,
+          };
       if (!stop(p, opts.isLast ? 'torn' : 'corrupt', off + 8)) break;
       continue;
     }
@@ -352,12 +366,22 @@ export function decodeWalSegment(
       }
       const zeroNote = zeroAt >= 0 ? `; the body has an all-zero sector at offset ${zeroAt}` : '';
       if (!d.ok) {
-        const p: WalProblem = { code: 'WAL_RECORD_DECODE', offset: off, record: ordinal, message: `${what}${zeroNote}` };
+        const p: WalProblem = {
+          code: 'WAL_RECORD_DECODE',
+          offset: off,
+          record: ordinal,
+          message: `${what}${zeroNote}`,
+        };
         if (!stop(p, 'corrupt', off + 8)) break;
         continue;
       }
       // framing is intact: report, re-seed the chain from the stored value and go on with the next frame
-      const p: WalProblem = { code: 'WAL_CRC_MISMATCH', offset: off, record: ordinal, message: `${what}${zeroNote}` };
+      const p: WalProblem = {
+        code: 'WAL_CRC_MISMATCH',
+        offset: off,
+        record: ordinal,
+        message: `${what}${zeroNote}`,
+      };
       problems.push(p);
       if (!stopped) {
         stopped = true;

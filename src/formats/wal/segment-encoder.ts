@@ -13,7 +13,10 @@ export interface RecordToEncode {
 }
 
 /** Frames records, chaining the CRC from prevCrc. A crc record gets the running value. */
-export function encodeWalRecords(records: readonly RecordToEncode[], prevCrc = 0): { bytes: Buffer; endCrc: number } {
+export function encodeWalRecords(
+  records: readonly RecordToEncode[],
+  prevCrc = 0,
+): { bytes: Buffer; endCrc: number } {
   let running = prevCrc >>> 0;
   const parts: Buffer[] = [];
   for (const r of records) {

@@ -33,7 +33,10 @@ export interface WalNameIssue {
  * Sorts the directory's `*.wal` names the way etcd does (lexically) and checks the sequence rules:
  * valid names, consecutive seq numbers, and non-decreasing start indexes. Other files are not looked at.
  */
-export function checkWalNames(names: readonly string[]): { segments: WalSegmentName[]; issues: WalNameIssue[] } {
+export function checkWalNames(names: readonly string[]): {
+  segments: WalSegmentName[];
+  issues: WalNameIssue[];
+} {
   const issues: WalNameIssue[] = [];
   const segments: WalSegmentName[] = [];
   for (const name of [...names].filter((n) => n.endsWith('.wal')).sort()) {
@@ -50,7 +53,11 @@ export function checkWalNames(names: readonly string[]): { segments: WalSegmentN
     const prev = segments[i - 1]!;
     const cur = segments[i]!;
     if (cur.seq === prev.seq)
-      issues.push({ kind: 'seq-duplicate', name: cur.name, message: `wal: ${cur.name} repeats segment seq ${cur.seq} of ${prev.name}` });
+      issues.push({
+        kind: 'seq-duplicate',
+        name: cur.name,
+        message: `wal: ${cur.name} repeats segment seq ${cur.seq} of ${prev.name}`,
+      });
     else if (cur.seq !== prev.seq + 1n)
       issues.push({
         kind: 'seq-gap',

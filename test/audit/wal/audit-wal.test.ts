@@ -145,7 +145,11 @@ describe('corrupted on purpose', () => {
     expect(errors(r.findings)).toEqual([]);
     const w = r.findings.filter((f) => f.code === 'WAL_PADDING_NONZERO');
     expect(w).toHaveLength(1);
-    expect(w[0]).toMatchObject({ severity: 'warning', file: `member/wal/${victim}`, location: { offset: padAt } });
+    expect(w[0]).toMatchObject({
+      severity: 'warning',
+      file: `member/wal/${victim}`,
+      location: { offset: padAt },
+    });
   });
 
   test('torn last record (non-zero length field then zeros): WAL_TORN_TAIL warning, repairable', async () => {
@@ -162,7 +166,11 @@ describe('corrupted on purpose', () => {
     expect(errors(r.findings)).toEqual([]);
     const torn = r.findings.filter((f) => f.code === 'WAL_TORN_TAIL');
     expect(torn).toHaveLength(1);
-    expect(torn[0]).toMatchObject({ severity: 'warning', file: `member/wal/${last}`, location: { offset: res.validEnd } });
+    expect(torn[0]).toMatchObject({
+      severity: 'warning',
+      file: `member/wal/${last}`,
+      location: { offset: res.validEnd },
+    });
     expect(torn[0]!.runbook).toBe('runbooks/corrupt-wal.md#torn-tail');
     expect(r.wal.tail).toBe('torn');
     expect(r.wal.repairAt).toEqual({ file: `member/wal/${last}`, offset: res.validEnd });
@@ -180,7 +188,10 @@ describe('corrupted on purpose', () => {
     const r = await auditWalAndSnapDirs(c.dest);
     const e = errors(r.findings).filter((f) => f.code === 'WAL_ZEROED_SECTOR');
     expect(e).toHaveLength(1);
-    expect(e[0]).toMatchObject({ file: `member/wal/${last}`, location: { offset: big.offset, record: big.ordinal } });
+    expect(e[0]).toMatchObject({
+      file: `member/wal/${last}`,
+      location: { offset: big.offset, record: big.ordinal },
+    });
     expect(e[0]!.message).toContain(`offset ${sector}`);
     expect(r.wal.tail).toBe('corrupt');
   });
@@ -206,10 +217,19 @@ describe('corrupted on purpose', () => {
     await rm(path.join(c.walDir, names[1]!));
     const r = await auditWalAndSnapDirs(c.dest);
     const gap = r.findings.find((f) => f.code === 'WAL_SEQ_GAP')!;
-    expect(gap).toMatchObject({ severity: 'error', file: `member/wal/${names[2]}`, location: { index: '1..1' } });
-    expect(r.findings.find((f) => f.code === 'WAL_CRC_CHAIN_BROKEN')).toMatchObject({ file: `member/wal/${names[2]}`, location: { offset: 0, record: 0 } });
+    expect(gap).toMatchObject({
+      severity: 'error',
+      file: `member/wal/${names[2]}`,
+      location: { index: '1..1' },
+    });
+    expect(r.findings.find((f) => f.code === 'WAL_CRC_CHAIN_BROKEN')).toMatchObject({
+      file: `member/wal/${names[2]}`,
+      location: { offset: 0, record: 0 },
+    });
     expect(r.findings.find((f) => f.code === 'WAL_INDEX_GAP')?.file).toBe(`member/wal/${names[2]}`);
-    expect(r.findings.find((f) => f.code === 'WAL_SEQ_GAP')!.runbook).toBe('runbooks/corrupt-wal.md#missing-segment');
+    expect(r.findings.find((f) => f.code === 'WAL_SEQ_GAP')!.runbook).toBe(
+      'runbooks/corrupt-wal.md#missing-segment',
+    );
   });
 
   test('misnamed segment (not <seq>-<index>.wal): WAL_NAME_INVALID and the gap it leaves', async () => {
@@ -217,7 +237,10 @@ describe('corrupted on purpose', () => {
     const c = await copyOfMain();
     await rename(path.join(c.walDir, names[1]!), path.join(c.walDir, '1-99.wal'));
     const r = await auditWalAndSnapDirs(c.dest);
-    expect(r.findings.find((f) => f.code === 'WAL_NAME_INVALID')).toMatchObject({ severity: 'warning', file: 'member/wal/1-99.wal' });
+    expect(r.findings.find((f) => f.code === 'WAL_NAME_INVALID')).toMatchObject({
+      severity: 'warning',
+      file: 'member/wal/1-99.wal',
+    });
     expect(codes(errors(r.findings))).toContain('WAL_SEQ_GAP');
   });
 
@@ -233,7 +256,9 @@ describe('corrupted on purpose', () => {
   });
 
   test('snap file with a bad CRC: SNAP_CRC_MISMATCH, and etcd falls back to the previous snapshot', async () => {
-    const snaps = (await readdir(path.join(corpus.main, 'member', 'snap'))).filter((n) => n.endsWith('.snap')).sort();
+    const snaps = (await readdir(path.join(corpus.main, 'member', 'snap')))
+      .filter((n) => n.endsWith('.snap'))
+      .sort();
     const victim = snaps.at(-1)!;
     const c = await copyOfMain([victim]);
     const file = path.join(c.snapDir, victim);
@@ -241,7 +266,11 @@ describe('corrupted on purpose', () => {
     await flipBit(file, size - 200, 0x04);
     const r = await auditWalAndSnapDirs(c.dest);
     const bad = r.findings.find((f) => f.code === 'SNAP_CRC_MISMATCH')!;
-    expect(bad).toMatchObject({ severity: 'error', file: `member/snap/${victim}`, runbook: 'runbooks/corrupt-snap.md#bad-crc' });
+    expect(bad).toMatchObject({
+      severity: 'error',
+      file: `member/snap/${victim}`,
+      runbook: 'runbooks/corrupt-snap.md#bad-crc',
+    });
     expect(r.cross.loadable?.name).toBe(snaps.at(-2));
     expect(r.findings.find((f) => f.code === 'WAL_SNAPSHOT_FILE_MISSING')?.severity).toBe('warning');
   });

@@ -39,7 +39,10 @@ beforeAll(async () => {
   framedEnd = decodeWalSegment(full, { isLast: true }).validEnd;
   walBytes = Buffer.from(full.subarray(0, framedEnd + 8192));
   const snapDir = path.join(corpus.main, 'member', 'snap');
-  const snapName = (await readdir(snapDir)).filter((n) => n.endsWith('.snap')).sort().at(-1)!;
+  const snapName = (await readdir(snapDir))
+    .filter((n) => n.endsWith('.snap'))
+    .sort()
+    .at(-1)!;
   snapBytes = await readFile(path.join(snapDir, snapName));
 }, 300_000);
 
@@ -50,7 +53,9 @@ async function audit(bytes: Buffer): Promise<{ r: WalAuditResult; said: string[]
     { names: [WAL_NAME], read: async () => bytes },
     {
       onEntry: ({ entry }) => {
-        const h = createHash('sha256').update(entry.data ?? Buffer.alloc(0)).digest('hex');
+        const h = createHash('sha256')
+          .update(entry.data ?? Buffer.alloc(0))
+          .digest('hex');
         said.push(`${entry.index}/${entry.term}/${entry.type}/${h}`);
         entryEffects(decodeEntryPayload(entry)); // must not throw on anything
       },
@@ -87,7 +92,7 @@ test('WAL: random mutations never throw, and changes inside the frames are repor
     const buf = Buffer.from(walBytes);
     const kind = Math.floor(rand() * 5);
     const at = Math.floor(rand() * framedEnd);
-    let desc = '';
+    let desc: string;
     if (kind === 0) {
       buf[at]! ^= 1 << Math.floor(rand() * 8);
       desc = `flip bit at ${at}`;
@@ -128,7 +133,8 @@ test('snap: random mutations never throw and any change to the bytes is reported
     const name = '0000000000000002-000000000000012f.snap';
     const { findings } = await auditSnap({ names: [name], read: async () => bytes });
     wellFormed(findings);
-    if (!bytes.equals(snapBytes)) expect(findings.filter((f) => f.severity === 'error').length).toBeGreaterThan(0);
+    if (!bytes.equals(snapBytes))
+      expect(findings.filter((f) => f.severity === 'error').length).toBeGreaterThan(0);
     runs++;
   }
   expect(runs).toBeGreaterThan(50);

@@ -22,20 +22,43 @@ describe('snap files', () => {
   test('synthetic: crc 0 is empty, a flipped byte is a crc mismatch, IDs above 2^53 stay exact', () => {
     const id = 0xe75d689050f6e752n;
     const store = JSON.stringify({
-      Root: { Path: '/', Children: { 0: { Children: { members: { Children: { [id.toString(16)]: { Children: { raftAttributes: { Value: '{"peerURLs":["http://10.0.0.1:2380"]}' } } } } } } } } },
+      Root: {
+        Path: '/',
+        Children: {
+          0: {
+            Children: {
+              members: {
+                Children: {
+                  [id.toString(16)]: {
+                    Children: { raftAttributes: { Value: '{"peerURLs":["http://10.0.0.1:2380"]}' } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
       CurrentIndex: 1,
     });
-    const raft = encodeMessage(T.raftSnapshot, { data: Buffer.from(store), metadata: { confState: { voters: [id.toString()] }, index: 9, term: 3 } });
+    const raft = encodeMessage(T.raftSnapshot, {
+      data: Buffer.from(store),
+      metadata: { confState: { voters: [id.toString()] }, index: 9, term: 3 },
+    });
     const file = encodeMessage(T.snapSnapshot, { crc: crc32c(raft), data: raft });
     const ok = decodeSnapFile(file);
     expect(ok.problems).toEqual([]);
     expect(ok.snapshot!.metadata).toMatchObject({ index: 9n, term: 3n });
     expect(ok.snapshot!.metadata.confState.voters).toEqual([id]);
-    expect(parseV2Store(ok.snapshot!.data!).members[0]).toMatchObject({ id, peerURLs: ['http://10.0.0.1:2380'] });
+    expect(parseV2Store(ok.snapshot!.data!).members[0]).toMatchObject({
+      id,
+      peerURLs: ['http://10.0.0.1:2380'],
+    });
     const bad = Buffer.from(file);
     bad[bad.length - 5]! ^= 1;
     expect(decodeSnapFile(bad).problems.map((p) => p.code)).toEqual(['SNAP_CRC_MISMATCH']);
-    expect(decodeSnapFile(encodeMessage(T.snapSnapshot, { crc: 0, data: raft })).problems.map((p) => p.code)).toEqual(['SNAP_EMPTY']);
+    expect(
+      decodeSnapFile(encodeMessage(T.snapSnapshot, { crc: 0, data: raft })).problems.map((p) => p.code),
+    ).toEqual(['SNAP_EMPTY']);
     expect(decodeSnapFile(Buffer.alloc(0)).problems.map((p) => p.code)).toEqual(['SNAP_EMPTY']);
     expect(decodeSnapFile(Buffer.from([0x0f, 0x0f])).problems.map((p) => p.code)).toEqual(['SNAP_DECODE']);
   });

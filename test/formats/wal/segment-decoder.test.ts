@@ -17,13 +17,19 @@ const entry = (index: number, term = 2, key = `k${index}`) =>
     type: 0,
     term,
     index,
-    data: encodeMessage(T.irr, { header: { id: index }, put: { key: Buffer.from(key), value: Buffer.alloc(300, index & 0xff) } }),
+    data: encodeMessage(T.irr, {
+      header: { id: index },
+      put: { key: Buffer.from(key), value: Buffer.alloc(300, index & 0xff) },
+    }),
   });
 
 function segment(first: number, count: number, prevCrc = 0, tail = 4096) {
   const recs: RecordToEncode[] = [{ type: WalRecordType.Crc }, { type: WalRecordType.Metadata, data: md }];
   for (let i = first; i < first + count; i++) recs.push({ type: WalRecordType.Entry, data: entry(i) });
-  recs.push({ type: WalRecordType.State, data: encodeMessage(T.hardState, { term: 2, vote: 1, commit: first + count - 1 }) });
+  recs.push({
+    type: WalRecordType.State,
+    data: encodeMessage(T.hardState, { term: 2, vote: 1, commit: first + count - 1 }),
+  });
   const { bytes, endCrc } = encodeWalRecords(recs, prevCrc);
   return { bytes: Buffer.concat([bytes, Buffer.alloc(tail)]), framed: bytes.length, endCrc };
 }
@@ -36,7 +42,11 @@ function decodeAll(buf: Buffer, isLast = true, continuePastError = true) {
 
 describe('segment names', () => {
   test('parse, format and sequence rules', () => {
-    expect(parseWalName('0000000000000001-000000000000007c.wal')).toEqual({ name: '0000000000000001-000000000000007c.wal', seq: 1n, index: 124n });
+    expect(parseWalName('0000000000000001-000000000000007c.wal')).toEqual({
+      name: '0000000000000001-000000000000007c.wal',
+      seq: 1n,
+      index: 124n,
+    });
     expect(parseWalName('1-7c.wal')).toBeUndefined();
     expect(parseWalName('0000000000000001-000000000000007C.wal')).toBeUndefined();
     expect(formatWalName(2n, 0xffffffffffffffffn)).toBe('0000000000000002-ffffffffffffffff.wal');
@@ -162,14 +172,23 @@ describe('synthetic segments', () => {
 describe('InternalRaftRequest vs v2 Request', () => {
   test('v2 requests etcd 3.4 writes are not mistaken for an IRR', () => {
     for (const method of ['PUT', 'QGET', 'DELETE', 'SYNC', 'POST']) {
-      const v2 = encodeMessage(T.v2Request, { id: 42, method, path: '/0/members/8e9e05c52164694d/attributes', val: '{"name":"m0"}', time: 0 });
+      const v2 = encodeMessage(T.v2Request, {
+        id: 42,
+        method,
+        path: '/0/members/8e9e05c52164694d/attributes',
+        val: '{"name":"m0"}',
+        time: 0,
+      });
       const p = decodeEntryPayload({ type: 0, data: v2 });
       expect(p).toMatchObject({ kind: 'v2', request: { method } });
     }
   });
 
   test('IRR kinds decode with bigint IDs', () => {
-    const irr = encodeMessage(T.irr, { header: { id: '18446744073709551615' }, leaseGrant: { ttl: 60, id: '7309401285391474171' } });
+    const irr = encodeMessage(T.irr, {
+      header: { id: '18446744073709551615' },
+      leaseGrant: { ttl: 60, id: '7309401285391474171' },
+    });
     const p = decodeEntryPayload({ type: 0, data: irr });
     expect(p).toMatchObject({ kind: 'irr', op: 'leaseGrant', header: { id: 18446744073709551615n } });
     expect(entryEffects(p).leaseGrants).toEqual([{ id: 7309401285391474171n, ttl: 60n }]);
@@ -200,7 +219,8 @@ describe('real etcd 3.4 WAL', () => {
         if (p.kind === 'v2') v2Paths.push(String(p.request.path));
         const fx = entryEffects(p);
         if (p.kind === 'irr' && p.op === 'txn') return void txns.push(fx);
-        for (const x of fx.puts) puts.push({ kind: 'put', key: x.key.toString(), sha: sha256(x.value), lease: x.lease });
+        for (const x of fx.puts)
+          puts.push({ kind: 'put', key: x.key.toString(), sha: sha256(x.value), lease: x.lease });
         for (const x of fx.deletes) puts.push({ kind: 'delete', key: x.key.toString() });
         if (fx.compactRevision !== undefined) compaction = fx.compactRevision;
         leaseGrants.push(...fx.leaseGrants.map((g) => g.id));
@@ -208,7 +228,9 @@ describe('real etcd 3.4 WAL', () => {
         if (fx.other) other.push(fx.other);
       },
     });
-    const expected = corpus.ops.map((o) => (o.kind === 'put' ? { kind: 'put', key: o.key, sha: o.valueSha256 } : { kind: 'delete', key: o.key }));
+    const expected = corpus.ops.map((o) =>
+      o.kind === 'put' ? { kind: 'put', key: o.key, sha: o.valueSha256 } : { kind: 'delete', key: o.key },
+    );
     const got = puts.filter((p) => p.key !== corpus.lease.key).map(({ lease: _l, ...rest }) => rest);
     expect(got).toEqual(expected);
     expect(puts.find((p) => p.key === corpus.lease.key)?.lease).toBe(BigInt(corpus.lease.id));
@@ -216,7 +238,9 @@ describe('real etcd 3.4 WAL', () => {
     expect(leaseRevokes).toEqual([BigInt(corpus.lease.id)]);
     expect(compaction).toBe(BigInt(corpus.compactRevision));
     expect(txns).toHaveLength(1);
-    expect(txns[0]!.puts.map((p) => [p.key.toString(), p.value.toString(), p.txnBranch])).toEqual([[corpus.txn.putKey, 'from-txn', 'success']]);
+    expect(txns[0]!.puts.map((p) => [p.key.toString(), p.value.toString(), p.txnBranch])).toEqual([
+      [corpus.txn.putKey, 'from-txn', 'success'],
+    ]);
     expect(txns[0]!.deletes.map((d) => d.key.toString())).toEqual([corpus.txn.deleteKey]);
     // 3.4 publishes member attributes and the cluster version as v2 requests
     expect(v2Paths.some((p) => /^\/0\/members\/[0-9a-f]+\/attributes$/.test(p))).toBe(true);
@@ -230,6 +254,10 @@ describe('real etcd 3.4 WAL', () => {
     expect(buf.subarray(0, 16).toString('hex')).toBe('04000000000000840804100000000000');
     const { recs, res } = decodeAll(buf);
     expect(res.end).toBe('zero-tail');
-    expect(recs.map((r) => r.type).slice(0, 3)).toEqual([WalRecordType.Crc, WalRecordType.Metadata, WalRecordType.Snapshot]);
+    expect(recs.map((r) => r.type).slice(0, 3)).toEqual([
+      WalRecordType.Crc,
+      WalRecordType.Metadata,
+      WalRecordType.Snapshot,
+    ]);
   });
 });
