@@ -3,6 +3,7 @@
  */
 import { DrError } from '../core/errors.js';
 import type { EtcdConnectionOptions } from '../etcd/types.js';
+import { connectionOf } from '../config/connection.js';
 import { loadConfig } from '../config/load.js';
 
 export function loadClusterFromConfig(
@@ -18,21 +19,5 @@ export function loadClusterFromConfig(
       `${file}: no cluster named "${name}" (clusters: ${config.clusters.map((c) => c.name).join(', ') || 'none'})`,
     );
   }
-  return { connection: clusterConnection(cluster) };
-}
-
-export function clusterConnection(
-  cluster: ReturnType<typeof loadConfig>['clusters'][number],
-): EtcdConnectionOptions {
-  return {
-    endpoints: cluster.endpoints,
-    caFile: cluster.tls?.caFile,
-    certFile: cluster.tls?.certFile,
-    keyFile: cluster.tls?.keyFile,
-    user: cluster.auth?.user,
-    password: cluster.auth?.password.reveal(),
-    dialTimeoutMs: cluster.dialTimeoutMs,
-    requestTimeoutMs: cluster.requestTimeoutMs,
-    snapshotFrom: cluster.snapshotFrom,
-  };
+  return { connection: connectionOf(cluster) };
 }

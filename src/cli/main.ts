@@ -15,6 +15,9 @@ import { registerCatalog } from './catalog.js';
 import { registerGc } from './gc.js';
 import { registerSandbox } from './sandbox.js';
 import { registerRestore } from './restore.js';
+import { registerDaemon } from './daemon.js';
+import { registerPrune } from './prune.js';
+import { registerConfig } from './config.js';
 
 export function buildProgram(): Command {
   const program = new Command('dr')
@@ -31,7 +34,10 @@ export function buildProgram(): Command {
     registerVerify,
     registerCatalog,
     registerGc,
+    registerPrune,
     registerRestore,
+    registerDaemon,
+    registerConfig,
     registerSandbox,
   ]) {
     register(program);

@@ -3,6 +3,7 @@
  * target and an etcd client per cluster. A reload builds a new runtime; the old one is retired and
  * closed once the last job that started on it has finished, so running uploads are never cut off.
  */
+import { connectionOf } from '../config/connection.js';
 import type { ClusterConfig, Config, PolicyConfig } from '../config/load.js';
 import { toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -25,19 +26,7 @@ export function storageUrlOf(target: Config['storage'][number]): string {
   return u.toString();
 }
 
-export function connectionOf(cluster: ClusterConfig): EtcdConnectionOptions {
-  return {
-    endpoints: cluster.endpoints,
-    caFile: cluster.tls?.caFile,
-    certFile: cluster.tls?.certFile,
-    keyFile: cluster.tls?.keyFile,
-    user: cluster.auth?.user,
-    password: cluster.auth ? cluster.auth.password.reveal() : undefined,
-    dialTimeoutMs: cluster.dialTimeoutMs,
-    requestTimeoutMs: cluster.requestTimeoutMs,
-    snapshotFrom: cluster.snapshotFrom,
-  };
-}
+export { connectionOf };
 
 export class Runtime {
   private users = 0;

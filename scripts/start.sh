@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The Quick start's main job: the daemon on the embedded default: a local 3-member sandbox etcd cluster
+# (ports 23790-23792, data under ./.sandbox), backups every minute to ./.sandbox/backups, metrics and the
+# API on http://127.0.0.1:9464. Ctrl-C stops the daemon; `node dist/cli/main.js sandbox down` stops etcd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec node dist/cli/main.js daemon --sandbox "$@"
