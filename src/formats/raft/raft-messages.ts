@@ -5,6 +5,7 @@
  */
 import type protobuf from 'protobufjs';
 import { T, strictDecode, u64 } from './proto.js';
+import { expectWire, readBytesView, readerOver, readU64, skipUnknown } from './wire.js';
 
 export const EntryType = { Normal: 0, ConfChange: 1, ConfChangeV2: 2 } as const;
 export const ENTRY_TYPE_NAMES: Record<number, string> = {
@@ -84,14 +85,47 @@ function bytes(v: unknown): Buffer | undefined {
 
 const has = (m: object, k: string) => Object.prototype.hasOwnProperty.call(m, k);
 
+/**
+ * One per WAL entry record, so it reads the fields with the Reader directly (wire.ts) instead of building a
+ * protobufjs message and two Longs; the payload in `data` is left undecoded (decodeEntryPayload).
+ */
 export function decodeEntry(buf: Uint8Array): RaftEntry {
-  const m = strictDecode(T.entry, buf) as unknown as Obj;
-  return {
-    type: (m.type as number) ?? 0,
-    term: u64(m.term as Long),
-    index: u64(m.index as Long),
-    data: bytes(m.data),
-  };
+  return decodeEntryAt(buf, 0, buf.length);
+}
+
+/** decodeEntry of buf[start, start + len), e.g. a WAL record's data in place (WalRecord.dataOffset). */
+export function decodeEntryAt(buf: Uint8Array, start: number, len: number): RaftEntry {
+  const r = readerOver(buf, start, len);
+  let type = 0;
+  let term = 0n;
+  let index = 0n;
+  let data: Buffer | undefined;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    switch (field) {
+      case 1:
+        expectWire('Entry', field, wire, 0);
+        type = r.int32();
+        break;
+      case 2:
+        expectWire('Entry', field, wire, 0);
+        term = readU64(r);
+        break;
+      case 3:
+        expectWire('Entry', field, wire, 0);
+        index = readU64(r);
+        break;
+      case 4:
+        expectWire('Entry', field, wire, 2);
+        data = readBytesView(r);
+        break;
+      default:
+        skipUnknown(r, 'Entry', field, wire);
+    }
+  }
+  return { type, term, index, data };
 }
 
 export function decodeHardState(buf: Uint8Array): HardState {

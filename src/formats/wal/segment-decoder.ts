@@ -12,9 +12,9 @@
  * - resync (continue mode): after a problem, scan forward over 8-aligned offsets for the next
  *   plausible length field + record, and go on decoding from there.
  */
-import { crc32c } from '@node-rs/crc32';
 import protobuf from 'protobufjs';
-import { T, StrictDecodeError } from '../raft/proto.js';
+import { expectWire, skipUnknown } from '../raft/wire.js';
+import { crc32cRange } from './crc32c-small.js';
 import { MAX_WAL_RECORD_BYTES, SECTOR_BYTES, WalRecordType } from './record-type.js';
 
 export interface WalRecord {
@@ -26,8 +26,11 @@ export interface WalRecord {
   type: number;
   /** walpb.Record.crc as stored */
   crc: number;
-  /** walpb.Record.data: a view into the segment buffer (no copy) */
-  data: Buffer | undefined;
+  /** walpb.Record.data: a view into the segment buffer (no copy), made when read */
+  readonly data: Buffer | undefined;
+  /** where walpb.Record.data starts in the segment buffer, and its length (0: absent or empty) */
+  dataOffset: number;
+  dataLength: number;
   /** 0-based position of the record in its segment */
   ordinal: number;
   /** found by resyncing after a problem: its CRC could not be checked against the chain */
@@ -135,32 +138,77 @@ function readLengthField(buf: Buffer, off: number): Frame {
   return { recBytes, padBytes, canonical, zero: lo === 0 && hi === 0 };
 }
 
+/** the data field is located, not copied or viewed: dataLen 0 means absent or empty */
+/**
+ * What onRecord receives. The data view is made on access: a Buffer view costs about as much as framing a
+ * small record, and callers that decode in place (decodeEntryAt with dataOffset) never need one.
+ */
+class SegmentRecord implements WalRecord {
+  readonly type: number;
+  readonly crc: number;
+  readonly dataOffset: number;
+  readonly dataLength: number;
+  constructor(
+    private readonly buf: Buffer,
+    readonly offset: number,
+    readonly recBytes: number,
+    readonly padBytes: number,
+    d: { type: number; crc: number; dataStart: number; dataLen: number },
+    readonly ordinal: number,
+    readonly resynced: boolean,
+    readonly crcValid: boolean,
+  ) {
+    this.type = d.type;
+    this.crc = d.crc;
+    this.dataOffset = d.dataStart;
+    this.dataLength = d.dataLen;
+  }
+  get data(): Buffer | undefined {
+    return this.dataLength
+      ? this.buf.subarray(this.dataOffset, this.dataOffset + this.dataLength)
+      : undefined;
+  }
+}
+
 type Decoded =
-  { ok: true; type: number; crc: number; data: Buffer | undefined } | { ok: false; error: string };
+  { ok: true; type: number; crc: number; dataStart: number; dataLen: number } | { ok: false; error: string };
 
 function decodeRecordAt(reader: protobuf.Reader, start: number, len: number): Decoded {
   try {
-    // a decode that threw earlier leaves reader.len shortened: reset both ends every time
-    reader.len = reader.buf.length;
+    // a field may not run past its frame: bound the reader to the record (gogo gets exactly these bytes)
+    reader.len = start + len;
     reader.pos = start;
-    const m = T.walRecord.decode(reader, len) as unknown as {
-      type?: number | { low: number; high: number };
-      crc?: number;
-      data?: Buffer;
-      $unknowns?: Uint8Array[];
-    };
-    if (m.$unknowns) {
-      for (const raw of m.$unknowns) {
-        const tag = protobuf.Reader.create(raw).uint32();
-        if ((tag & 7) === 3 || (tag & 7) === 4 || T.walRecord.fieldsById[tag >>> 3])
-          throw new StrictDecodeError(`walpb.Record: wrong wire type ${tag & 7} for field ${tag >>> 3}`);
+    let type = 0;
+    let crc = 0;
+    let dataStart = 0;
+    let dataLen = 0;
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      const field = tag >>> 3;
+      const wire = tag & 7;
+      switch (field) {
+        case 1:
+          expectWire('walpb.Record', field, wire, 0);
+          // int64; only 1..5 are valid, so the low 32 bits are all that matters
+          type = reader.uint32();
+          break;
+        case 2:
+          expectWire('walpb.Record', field, wire, 0);
+          crc = reader.uint32();
+          break;
+        case 3:
+          expectWire('walpb.Record', field, wire, 2);
+          dataLen = reader.uint32();
+          dataStart = reader.pos;
+          if (dataStart + dataLen > reader.len)
+            throw new RangeError(`walpb.Record: data (${dataLen} bytes) runs past the end of the record`);
+          reader.pos = dataStart + dataLen;
+          break;
+        default:
+          skipUnknown(reader, 'walpb.Record', field, wire);
       }
     }
-    const t = m.type;
-    // a type outside int32 is as wrong as 6; keep the low bits only for the message
-    const type = typeof t === 'number' ? t : t ? (t.high === 0 ? t.low >>> 0 : t.low) : 0;
-    const data = m.data && m.data.length > 0 ? m.data : undefined;
-    return { ok: true, type, crc: (m.crc ?? 0) >>> 0, data };
+    return { ok: true, type, crc: crc >>> 0, dataStart, dataLen };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
   }
@@ -186,7 +234,7 @@ export function findNextFrame(buf: Buffer, from: number, reader?: protobuf.Reade
       if (bodyEnd + f.padBytes > buf.length) continue;
       if (f.padBytes && !isZeroRange(buf, bodyEnd, bodyEnd + f.padBytes)) continue;
       const d = decodeRecordAt(r, pos + 8, f.recBytes);
-      if (d.ok && d.type >= 1 && d.type <= 5 && (d.type === WalRecordType.Crc) === (d.data === undefined))
+      if (d.ok && d.type >= 1 && d.type <= 5 && (d.type === WalRecordType.Crc) === (d.dataLen === 0))
         return pos;
     }
     return -1;
@@ -194,10 +242,7 @@ export function findNextFrame(buf: Buffer, from: number, reader?: protobuf.Reade
 }
 
 function strictReader(buf: Buffer): protobuf.Reader {
-  const r = protobuf.Reader.create(buf);
-  // keep unknown fields: decodeRecordAt rejects known fields with a wrong wire type, as gogo does
-  (r as unknown as { discardUnknown: boolean }).discardUnknown = false;
-  return r;
+  return protobuf.Reader.create(buf);
 }
 
 /**
@@ -322,11 +367,13 @@ export function decodeWalSegment(
     let crcOk = true;
     let computed = running;
     if (d.ok && d.type !== WalRecordType.Crc) {
-      computed = d.data ? crc32c(d.data, running) >>> 0 : running;
+      computed = d.dataLen ? crc32cRange(buf, d.dataStart, d.dataStart + d.dataLen, running) : running;
       if (resyncing) computed = d.crc;
       crcOk = computed === d.crc;
       if (!crcOk && altRunning) {
-        const alt = d.data ? crc32c(d.data, altRunning.value) >>> 0 : altRunning.value;
+        const alt = d.dataLen
+          ? crc32cRange(buf, d.dataStart, d.dataStart + d.dataLen, altRunning.value)
+          : altRunning.value;
         if (alt === d.crc) {
           altRunning.problem.message += `; the next record chains from the data's own CRC, so the stored crc field of that record was damaged and its data is intact`;
           crcOk = true;
@@ -431,17 +478,7 @@ export function decodeWalSegment(
       }
     }
 
-    onRecord?.({
-      offset: off,
-      recBytes: f.recBytes,
-      padBytes: f.padBytes,
-      type: d.type,
-      crc: d.crc,
-      data: d.data,
-      ordinal,
-      resynced: resyncing,
-      crcValid: crcOk,
-    });
+    onRecord?.(new SegmentRecord(buf, off, f.recBytes, f.padBytes, d, ordinal, resyncing, crcOk));
     if (stopped) recovered++;
     resyncing = false;
     ordinal++;
