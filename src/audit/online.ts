@@ -1,0 +1,372 @@
+/**
+ * Online audit (`dr audit --endpoints ...`): asks every member for its status, the alarms and the member list,
+ * then HashKV of every reachable member at ONE revision (the lowest current revision among them, so every
+ * member has it) and compares the hashes, as etcd's own corruption check does. Findings name the endpoint
+ * (Finding.file) and the member (location.member, 16-digit hex).
+ *
+ * Vocabulary: an *endpoint* is what the operator passed; a *member* is an entry of the member list. They are
+ * matched by the member ID a status answer carries, or for an endpoint that does not answer by its host:port
+ * among the members' client URLs.
+ */
+import type { EtcdClient } from '../etcd/client.js';
+import type { EndpointStatus, HashKVResult, Member } from '../etcd/types.js';
+import { hexId } from '../formats/raft/member-json.js';
+import { finding } from './codes.js';
+import type { Finding } from './finding.js';
+import { makeReport, type AuditReport } from './report.js';
+
+export type OnlineClient = Pick<EtcdClient, 'endpoints' | 'statusAll' | 'memberList' | 'alarms' | 'hashKV'>;
+
+export interface OnlineAuditOptions {
+  /** the members' --quota-backend-bytes @default 2 GiB (etcd's default) */
+  quotaBytes?: bigint;
+  /** raft index lag (entries) behind the most advanced member that makes a warning @default 1000 */
+  lagEntries?: bigint;
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_QUOTA_BYTES = 2n * 1024n * 1024n * 1024n;
+
+/** host:port of an endpoint or client URL, lowercased, for matching the two. */
+export function hostPort(endpoint: string): string {
+  const s = endpoint.trim().toLowerCase();
+  const noScheme = s.replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, '');
+  return noScheme;
+}
+
+const pct = (a: bigint, b: bigint): string => `${((Number(a) / Number(b)) * 100).toFixed(1)}%`;
+const mib = (n: bigint): string => `${(Number(n) / 1048576).toFixed(1)} MiB`;
+
+interface MemberFacts {
+  endpoint: string;
+  reachable: boolean;
+  error?: string;
+  memberId?: string;
+  name?: string;
+  version?: string;
+  leader?: string;
+  revision?: bigint;
+  raftIndex?: bigint;
+  raftAppliedIndex?: bigint;
+  raftTerm?: bigint;
+  dbSize?: bigint;
+  dbSizeInUse?: bigint;
+  isLearner?: boolean;
+  hash?: number;
+  compactRevision?: bigint;
+}
+
+export async function auditCluster(
+  client: OnlineClient,
+  opts: OnlineAuditOptions = {},
+): Promise<AuditReport> {
+  const quota = opts.quotaBytes ?? DEFAULT_QUOTA_BYTES;
+  const lagLimit = opts.lagEntries ?? 1000n;
+  const target = { kind: 'cluster' as const, endpoints: [...client.endpoints] };
+  const findings: Finding[] = [];
+  const statuses: EndpointStatus[] = await client.statusAll();
+  opts.signal?.throwIfAborted();
+  const up = statuses.filter((s) => s.status);
+
+  let members: Member[] | null = null;
+  let memberListError: string | null = null;
+  if (up.length > 0) {
+    try {
+      members = await client.memberList();
+    } catch (err) {
+      memberListError = (err as Error).message;
+    }
+  }
+  const byId = new Map((members ?? []).map((m) => [m.id, m]));
+  const memberOfEndpoint = (ep: string): Member | undefined =>
+    members?.find((m) => m.clientURLs.some((u) => hostPort(u) === hostPort(ep)));
+
+  const facts: MemberFacts[] = statuses.map((s) => {
+    if (!s.status) {
+      const m = memberOfEndpoint(s.endpoint);
+      return {
+        endpoint: s.endpoint,
+        reachable: false,
+        error: s.error?.message ?? 'no answer',
+        ...(m ? { memberId: hexId(m.id), name: m.name } : {}),
+      };
+    }
+    const st = s.status;
+    return {
+      endpoint: s.endpoint,
+      reachable: true,
+      memberId: hexId(st.memberId),
+      ...(byId.get(st.memberId) ? { name: byId.get(st.memberId)!.name } : {}),
+      version: st.version,
+      leader: hexId(st.leaderId),
+      revision: st.revision,
+      raftIndex: st.raftIndex,
+      raftAppliedIndex: st.raftAppliedIndex,
+      raftTerm: st.raftTerm,
+      dbSize: st.dbSize,
+      dbSizeInUse: st.dbSizeInUse,
+      isLearner: st.isLearner,
+    };
+  });
+
+  // ---- reachability
+  if (up.length === 0) {
+    findings.push(
+      finding(
+        'CLUSTER_UNREACHABLE',
+        `no endpoint answered: ${statuses.map((s) => `${s.endpoint}: ${s.error?.message ?? 'no answer'}`).join('; ')}`,
+      ),
+    );
+    return makeReport(target, findings, { members: facts, quotaBytes: quota });
+  }
+  for (const f of facts)
+    if (!f.reachable)
+      findings.push(
+        finding(
+          'MEMBER_UNREACHABLE',
+          `${f.endpoint}${f.memberId ? ` (member ${f.name || f.memberId})` : ''} does not answer: ${f.error}`,
+          { file: f.endpoint, ...(f.memberId ? { location: { member: f.memberId } } : {}) },
+        ),
+      );
+
+  // ---- cluster identity, leader, terms, lag
+  const ok = up.map((s) => s.status!);
+  const clusterIds = new Map<bigint, string[]>();
+  for (const s of ok) clusterIds.set(s.clusterId, [...(clusterIds.get(s.clusterId) ?? []), s.endpoint]);
+  if (clusterIds.size > 1)
+    findings.push(
+      finding(
+        'CLUSTER_ID_MISMATCH',
+        `endpoints disagree on the cluster ID: ${[...clusterIds].map(([c, e]) => `${hexId(c)} (${e.join(', ')})`).join(' vs ')}`,
+      ),
+    );
+  for (const s of ok)
+    if (s.leaderId === 0n)
+      findings.push(
+        finding('MEMBER_NO_LEADER', `${s.endpoint} (member ${hexId(s.memberId)}) sees no leader`, {
+          file: s.endpoint,
+          location: { member: hexId(s.memberId) },
+        }),
+      );
+  const leaders = new Set(ok.filter((s) => s.leaderId !== 0n).map((s) => s.leaderId));
+  if (leaders.size > 1)
+    findings.push(
+      finding(
+        'LEADER_DISAGREEMENT',
+        `members name different leaders: ${ok.map((s) => `${s.endpoint} -> ${hexId(s.leaderId)}`).join(', ')} (a network partition, or an election in progress: audit again)`,
+      ),
+    );
+  const terms = new Set(ok.map((s) => s.raftTerm));
+  if (terms.size > 1)
+    findings.push(
+      finding(
+        'RAFT_TERM_MISMATCH',
+        `members are at different raft terms: ${ok.map((s) => `${s.endpoint} term ${s.raftTerm}`).join(', ')}`,
+      ),
+    );
+  const maxIndex = ok.reduce((m, s) => (s.raftIndex > m ? s.raftIndex : m), 0n);
+  for (const s of ok)
+    if (maxIndex - s.raftIndex > lagLimit)
+      findings.push(
+        finding(
+          'MEMBER_LAGGING',
+          `${s.endpoint} (member ${hexId(s.memberId)}) is at raft index ${s.raftIndex}, ${maxIndex - s.raftIndex} entries behind the most advanced member (${maxIndex})`,
+          { file: s.endpoint, location: { member: hexId(s.memberId), index: s.raftIndex.toString() } },
+        ),
+      );
+  for (const s of ok)
+    if (s.errors.length > 0)
+      findings.push(
+        finding('MEMBER_ERRORS', `${s.endpoint} reports: ${s.errors.join('; ')}`, {
+          file: s.endpoint,
+          location: { member: hexId(s.memberId) },
+        }),
+      );
+
+  // ---- db size against the quota
+  for (const s of ok) {
+    const where = { file: s.endpoint, location: { member: hexId(s.memberId) } };
+    if (s.dbSize >= quota)
+      findings.push(
+        finding(
+          'DB_SIZE_OVER_QUOTA',
+          `${s.endpoint}: db size ${mib(s.dbSize)} is at or above the quota ${mib(quota)}: etcd raises NOSPACE and refuses writes`,
+          where,
+        ),
+      );
+    else if (s.dbSize * 10n >= quota * 8n)
+      findings.push(
+        finding(
+          'DB_SIZE_NEAR_QUOTA',
+          `${s.endpoint}: db size ${mib(s.dbSize)} is ${pct(s.dbSize, quota)} of the quota ${mib(quota)} (${mib(s.dbSizeInUse)} in use)`,
+          where,
+        ),
+      );
+    if (s.dbSizeInUse > 0n && s.dbSize - s.dbSizeInUse > s.dbSize / 2n && s.dbSize > 64n * 1048576n)
+      findings.push(
+        finding(
+          'DB_FRAGMENTED',
+          `${s.endpoint}: only ${mib(s.dbSizeInUse)} of the ${mib(s.dbSize)} db file is in use; a defragmentation would give back ${mib(s.dbSize - s.dbSizeInUse)}`,
+          where,
+        ),
+      );
+  }
+
+  // ---- alarms
+  try {
+    for (const a of await client.alarms()) {
+      const m = byId.get(a.memberId);
+      const who = `member ${hexId(a.memberId)}${m?.name ? ` (${m.name})` : ''}`;
+      const ep = ok.find((s) => s.memberId === a.memberId)?.endpoint;
+      const where = { ...(ep ? { file: ep } : {}), location: { member: hexId(a.memberId) } };
+      if (a.alarm === 'NOSPACE')
+        findings.push(
+          finding(
+            'ALARM_NOSPACE',
+            `NOSPACE alarm raised by ${who}: the cluster accepts only reads and deletes until the space is reclaimed and the alarm disarmed`,
+            where,
+          ),
+        );
+      else if (a.alarm === 'CORRUPT')
+        findings.push(
+          finding(
+            'ALARM_CORRUPT',
+            `CORRUPT alarm raised for ${who}: etcd's corruption check found its data differs from the others`,
+            where,
+          ),
+        );
+      else if (a.alarm !== 'NONE')
+        findings.push(finding('ALARM_OTHER', `${a.alarm} alarm raised by ${who}`, where));
+    }
+  } catch (err) {
+    findings.push(
+      finding('MEMBER_ERRORS', `the alarm list could not be read: ${(err as Error).message}`, {
+        severity: 'warning',
+      }),
+    );
+  }
+
+  // ---- member list against the endpoints
+  if (members) {
+    for (const s of ok)
+      if (!byId.has(s.memberId))
+        findings.push(
+          finding(
+            'ENDPOINT_NOT_MEMBER',
+            `${s.endpoint} answers as member ${hexId(s.memberId)} of cluster ${hexId(s.clusterId)}, which is not in the member list [${members.map((m) => hexId(m.id)).join(', ')}]: a removed member still running, or an endpoint of another cluster`,
+            { file: s.endpoint, location: { member: hexId(s.memberId) } },
+          ),
+        );
+    const seen = new Set(ok.map((s) => s.memberId));
+    for (const m of members) {
+      if (seen.has(m.id)) continue;
+      const viaEndpoint = facts.find((f) => !f.reachable && f.memberId === hexId(m.id));
+      if (viaEndpoint) continue; // already MEMBER_UNREACHABLE
+      if (m.clientURLs.length === 0)
+        findings.push(
+          finding(
+            'MEMBER_NOT_STARTED',
+            `member ${hexId(m.id)} (peer ${m.peerURLs.join(', ')}) was added but has never started (no client URLs published)`,
+            { location: { member: hexId(m.id) } },
+          ),
+        );
+      else
+        findings.push(
+          finding(
+            'MEMBER_NOT_AUDITED',
+            `member ${m.name || hexId(m.id)} (${m.clientURLs.join(', ')}) is not among the endpoints given: its status and hash were not checked (pass every member's endpoint)`,
+            { location: { member: hexId(m.id) } },
+          ),
+        );
+    }
+  } else if (memberListError)
+    findings.push(
+      finding('MEMBER_ERRORS', `the member list could not be read: ${memberListError}`, {
+        severity: 'warning',
+      }),
+    );
+
+  // ---- HashKV at one common revision
+  // learners hold the same key space: they are hashed too
+  const voters = ok;
+  const common = voters.reduce(
+    (m, s) => (m === null || s.revision < m ? s.revision : m),
+    null as bigint | null,
+  );
+  const hashes: HashKVResult[] = [];
+  if (common !== null && common > 0n) {
+    const results = await Promise.all(
+      voters.map(async (s) => {
+        try {
+          return { s, r: await client.hashKV(s.endpoint, common) };
+        } catch (err) {
+          return { s, err: err as Error };
+        }
+      }),
+    );
+    for (const { s, r, err } of results) {
+      const f = facts.find((x) => x.endpoint === s.endpoint)!;
+      if (r) {
+        hashes.push(r);
+        f.hash = r.hash;
+        f.compactRevision = r.compactRevision;
+      } else
+        findings.push(
+          finding(
+            'HASHKV_FAILED',
+            `${s.endpoint}: HashKV at revision ${common} failed: ${err!.message} (its key space was not compared)`,
+            { file: s.endpoint, location: { member: hexId(s.memberId) } },
+          ),
+        );
+    }
+    findings.push(...compareHashes(hashes, common));
+  }
+
+  return makeReport(target, findings, {
+    clusterId: ok[0] ? hexId(ok[0].clusterId) : null,
+    leader: leaders.size === 1 ? hexId([...leaders][0]!) : null,
+    quotaBytes: quota,
+    hashRevision: common,
+    members: facts,
+    memberList: members?.map((m) => ({ ...m, id: hexId(m.id) })) ?? null,
+  });
+}
+
+/**
+ * Compares HashKV answers taken at one revision. Members with different compact revisions are compared only
+ * within their group (a compaction not yet applied everywhere changes the hash legitimately). Within a group,
+ * members that differ from the majority hash are named; with no majority every member is.
+ */
+export function compareHashes(results: readonly HashKVResult[], revision: bigint): Finding[] {
+  const out: Finding[] = [];
+  const byCompact = new Map<bigint, HashKVResult[]>();
+  for (const r of results) byCompact.set(r.compactRevision, [...(byCompact.get(r.compactRevision) ?? []), r]);
+  if (byCompact.size > 1)
+    out.push(
+      finding(
+        'HASH_COMPACT_DIFFERS',
+        `members report different compact revisions at revision ${revision}: ${results.map((r) => `${hexId(r.memberId)} ${r.compactRevision}`).join(', ')}; hashes are compared only between members with the same one (audit again once the compaction has been applied everywhere)`,
+      ),
+    );
+  const table = results.map((r) => `${hexId(r.memberId)} (${r.endpoint}) ${r.hash}`).join(', ');
+  for (const group of byCompact.values()) {
+    const byHash = new Map<number, HashKVResult[]>();
+    for (const r of group) byHash.set(r.hash, [...(byHash.get(r.hash) ?? []), r]);
+    if (byHash.size <= 1) continue;
+    const [majorityHash, majority] = [...byHash].sort((a, b) => b[1].length - a[1].length)[0]!;
+    const hasMajority = majority.length * 2 > group.length;
+    for (const r of group) {
+      if (hasMajority && r.hash === majorityHash) continue;
+      out.push(
+        finding(
+          'HASH_DIVERGENCE',
+          hasMajority
+            ? `member ${hexId(r.memberId)} (${r.endpoint}) hashes its key space at revision ${revision} to ${r.hash}, the majority to ${majorityHash}: its data diverges (HashKV: ${table})`
+            : `no majority agrees on the key-space hash at revision ${revision}: member ${hexId(r.memberId)} (${r.endpoint}) has ${r.hash} (HashKV: ${table})`,
+          { file: r.endpoint, location: { member: hexId(r.memberId), index: revision.toString() } },
+        ),
+      );
+    }
+  }
+  return out;
+}
