@@ -75,7 +75,16 @@ describe('dr backup to s3:// (s3rver) on a real 3-member cluster', () => {
 
   it('a db > 16 MiB goes up as a multipart upload; the manifest is the commit point', async () => {
     const r = await runDr(
-      ['backup', '--endpoints', c.endpoints.join(','), '--cluster-name', 'prod', '--compression-level', '1', '--json'],
+      [
+        'backup',
+        '--endpoints',
+        c.endpoints.join(','),
+        '--cluster-name',
+        'prod',
+        '--compression-level',
+        '1',
+        '--json',
+      ],
       env,
     );
     expect(r.stderr).toBe('');
@@ -150,7 +159,10 @@ describe('dr backup to s3:// (s3rver) on a real 3-member cluster', () => {
   });
 
   it('a deleted catalog is rebuilt from s3 alone', async () => {
-    const second = await runDr(['backup', '--endpoints', c.endpoints[0]!, '--cluster-name', 'prod', '--json'], env);
+    const second = await runDr(
+      ['backup', '--endpoints', c.endpoints[0]!, '--cluster-name', 'prod', '--json'],
+      env,
+    );
     expect(second.code).toBe(0);
     const before = (await runDr(['list', '--json'], env)).json.backups.map((b: { id: string }) => b.id);
     expect(before).toEqual([second.json.id, bigId]);
@@ -160,7 +172,9 @@ describe('dr backup to s3:// (s3rver) on a real 3-member cluster', () => {
     expect(rebuilt.json.backups).toBe(2);
     expect(rebuilt.json.invalid).toEqual([]);
     expect(rebuilt.json.storage).not.toMatch(/S3RVER/); // no credential in what is printed
-    expect((await runDr(['list', '--json'], env)).json.backups.map((b: { id: string }) => b.id)).toEqual(before);
+    expect((await runDr(['list', '--json'], env)).json.backups.map((b: { id: string }) => b.id)).toEqual(
+      before,
+    );
   });
 
   describe('storage faults: exit 3, nothing visible, no pending multipart upload', () => {
@@ -194,7 +208,18 @@ describe('dr backup to s3:// (s3rver) on a real 3-member cluster', () => {
     it('bucket missing: STORAGE_NOT_FOUND naming the bucket', async () => {
       const url = `s3://no-such-bucket/faults?endpoint=${s3.endpoint}&region=us-east-1&forcePathStyle=true`;
       const r = await runDr(
-        ['backup', '--endpoints', c.endpoints.join(','), '--storage', url, '--compression-level', '1', '--tmp-dir', spool, '--json'],
+        [
+          'backup',
+          '--endpoints',
+          c.endpoints.join(','),
+          '--storage',
+          url,
+          '--compression-level',
+          '1',
+          '--tmp-dir',
+          spool,
+          '--json',
+        ],
         env,
       );
       expect(r.code).toBe(3);
@@ -207,7 +232,18 @@ describe('dr backup to s3:// (s3rver) on a real 3-member cluster', () => {
     it('unknown access key id: STORAGE_ACCESS_DENIED, the secret printed nowhere', async () => {
       const secret = 'not-the-secret-3f9a1c';
       const r = await runDr(
-        ['backup', '--endpoints', c.endpoints.join(','), '--storage', s3.url('faults'), '--compression-level', '1', '--tmp-dir', spool, '--json'],
+        [
+          'backup',
+          '--endpoints',
+          c.endpoints.join(','),
+          '--storage',
+          s3.url('faults'),
+          '--compression-level',
+          '1',
+          '--tmp-dir',
+          spool,
+          '--json',
+        ],
         { ...env, AWS_ACCESS_KEY_ID: 'NOBODY', AWS_SECRET_ACCESS_KEY: secret },
       );
       expect(r.code).toBe(3);

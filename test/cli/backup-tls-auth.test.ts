@@ -36,7 +36,12 @@ describe('dr backup: an etcd with --client-cert-auth', () => {
     certs = await makeTestCerts();
     c = await startTestCluster({
       size: 1,
-      tls: { caFile: certs.caFile, certFile: certs.serverCertFile, keyFile: certs.serverKeyFile, clientCertAuth: true },
+      tls: {
+        caFile: certs.caFile,
+        certFile: certs.serverCertFile,
+        keyFile: certs.serverKeyFile,
+        clientCertAuth: true,
+      },
       clientTls: { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile },
     });
     await c.etcdctl(['put', '/secure/a', '1']);
@@ -51,7 +56,17 @@ describe('dr backup: an etcd with --client-cert-auth', () => {
   async function backup(tls: string[]) {
     const store = path.join(dir, `store-${n++}`);
     const r = await runDr(
-      ['backup', '--endpoints', c.endpoints[0]!, ...tls, '--storage', `file://${store}`, '--dial-timeout', '3000', '--json'],
+      [
+        'backup',
+        '--endpoints',
+        c.endpoints[0]!,
+        ...tls,
+        '--storage',
+        `file://${store}`,
+        '--dial-timeout',
+        '3000',
+        '--json',
+      ],
       { DR_CATALOG: path.join(dir, 'catalog.sqlite') },
       60_000,
     );
@@ -60,7 +75,14 @@ describe('dr backup: an etcd with --client-cert-auth', () => {
 
   it('works with --cacert/--cert/--key', async () => {
     expect(c.endpoints[0]).toMatch(/^https:/);
-    const r = await backup(['--cacert', certs.caFile, '--cert', certs.clientCertFile, '--key', certs.clientKeyFile]);
+    const r = await backup([
+      '--cacert',
+      certs.caFile,
+      '--cert',
+      certs.clientCertFile,
+      '--key',
+      certs.clientKeyFile,
+    ]);
     expect(withoutDep0123(r.stderr)).toBe('');
     expect(r.code).toBe(0);
     expect(new URL(r.json.source.endpoint).origin).toBe(c.endpoints[0]);
@@ -68,7 +90,14 @@ describe('dr backup: an etcd with --client-cert-auth', () => {
   });
 
   it('a CA that did not sign the server certificate: exit 3 ETCD_TLS_FAILED naming the endpoint', async () => {
-    const r = await backup(['--cacert', certs.otherCaFile, '--cert', certs.clientCertFile, '--key', certs.clientKeyFile]);
+    const r = await backup([
+      '--cacert',
+      certs.otherCaFile,
+      '--cert',
+      certs.clientCertFile,
+      '--key',
+      certs.clientKeyFile,
+    ]);
     expect(r.code).toBe(3);
     expect(r.json.error.code).toBe('ETCD_TLS_FAILED');
     expect(r.json.error.message).toContain(c.endpoints[0]!.replace(/^https:\/\//, ''));
@@ -78,7 +107,14 @@ describe('dr backup: an etcd with --client-cert-auth', () => {
   });
 
   it('a client certificate signed by another CA: exit 3, nothing stored', async () => {
-    const r = await backup(['--cacert', certs.caFile, '--cert', certs.otherClientCertFile, '--key', certs.otherClientKeyFile]);
+    const r = await backup([
+      '--cacert',
+      certs.caFile,
+      '--cert',
+      certs.otherClientCertFile,
+      '--key',
+      certs.otherClientKeyFile,
+    ]);
     expect(r.code).toBe(3);
     expect(r.json.error.code).toBe('ETCD_TLS_FAILED');
     expect(r.json.error.message).toMatch(/bad certificate/i);
@@ -163,7 +199,15 @@ describe('dr backup: a cluster with auth enabled', () => {
     // the human form too
     const store = path.join(dir, 'store-human');
     const h = await runDr(
-      ['backup', '--endpoints', c.endpoints[0]!, '--user', `root:${wrongPassword}`, '--storage', `file://${store}`],
+      [
+        'backup',
+        '--endpoints',
+        c.endpoints[0]!,
+        '--user',
+        `root:${wrongPassword}`,
+        '--storage',
+        `file://${store}`,
+      ],
       { DR_CATALOG: path.join(dir, 'catalog.sqlite'), DR_LOG_LEVEL: 'debug' },
     );
     expect(h.code).toBe(3);

@@ -66,7 +66,12 @@ describe('dr backup --config FILE --cluster NAME (mTLS + auth from the config)',
     certs = await makeTestCerts();
     c = await startTestCluster({
       size: 1,
-      tls: { caFile: certs.caFile, certFile: certs.serverCertFile, keyFile: certs.serverKeyFile, clientCertAuth: true },
+      tls: {
+        caFile: certs.caFile,
+        certFile: certs.serverCertFile,
+        keyFile: certs.serverKeyFile,
+        clientCertAuth: true,
+      },
       auth: { rootPassword },
     });
     await c.etcdctl(['put', '/cfg/a', '1']);
@@ -83,7 +88,10 @@ describe('dr backup --config FILE --cluster NAME (mTLS + auth from the config)',
     const file = path.join(dir, 'dr.yaml');
     await writeFile(file, configText('root.pw'));
     const store = path.join(dir, 'out');
-    const r = await runDr(['backup', '--config', file, '--cluster', 'secure', '--storage', `file://${store}`, '--json'], env);
+    const r = await runDr(
+      ['backup', '--config', file, '--cluster', 'secure', '--storage', `file://${store}`, '--json'],
+      env,
+    );
     expect(withoutDep0123(r.stderr)).toBe('');
     expect(r.code).toBe(0);
     expect(r.json.clusterName).toBe('secure');
@@ -96,7 +104,18 @@ describe('dr backup --config FILE --cluster NAME (mTLS + auth from the config)',
     const file = path.join(dir, 'dr.yaml');
     const store = path.join(dir, 'out-wrong');
     const r = await runDr(
-      ['backup', '--config', file, '--cluster', 'secure', '--user', 'root:not-it-8812', '--storage', `file://${store}`, '--json'],
+      [
+        'backup',
+        '--config',
+        file,
+        '--cluster',
+        'secure',
+        '--user',
+        'root:not-it-8812',
+        '--storage',
+        `file://${store}`,
+        '--json',
+      ],
       env,
     );
     expect(r.code).toBe(3);
@@ -110,21 +129,39 @@ describe('dr backup --config FILE --cluster NAME (mTLS + auth from the config)',
     const text = configText('no-such.pw');
     await writeFile(file, text);
     const store = path.join(dir, 'out-missing');
-    const r = await runDr(['backup', '--config', file, '--cluster', 'secure', '--storage', `file://${store}`, '--json'], env);
+    const r = await runDr(
+      ['backup', '--config', file, '--cluster', 'secure', '--storage', `file://${store}`, '--json'],
+      env,
+    );
     expect(r.code).toBe(2);
     expect(r.json.error.code).toBe('CONFIG_INVALID');
     expect(r.json.error.message).toContain(`${file}:${lineOf(text, 'passwordFile:')}:`);
     expect(r.json.error.message).toContain('clusters[0].auth.passwordFile');
     expect(r.json.error.message).toContain('no-such.pw');
     expect(filesBelow(store)).toEqual([]);
-    const human = await runDr(['backup', '--config', file, '--cluster', 'secure', '--storage', `file://${store}`], env);
+    const human = await runDr(
+      ['backup', '--config', file, '--cluster', 'secure', '--storage', `file://${store}`],
+      env,
+    );
     expect(human.code).toBe(2);
     expect(human.stderr).toMatch(/^dr: error CONFIG_INVALID: /);
     expect(human.stderr).toContain(`${file}:${lineOf(text, 'passwordFile:')}:`);
   });
 
   it('an unknown --cluster name: exit 2 CONFIG_INVALID listing the clusters there are', async () => {
-    const r = await runDr(['backup', '--config', path.join(dir, 'dr.yaml'), '--cluster', 'prod', '--storage', `file://${dir}/x`, '--json'], env);
+    const r = await runDr(
+      [
+        'backup',
+        '--config',
+        path.join(dir, 'dr.yaml'),
+        '--cluster',
+        'prod',
+        '--storage',
+        `file://${dir}/x`,
+        '--json',
+      ],
+      env,
+    );
     expect(r.code).toBe(2);
     expect(r.json.error.code).toBe('CONFIG_INVALID');
     expect(r.json.error.message).toMatch(/"prod"/);
@@ -166,7 +203,10 @@ describe('dr backup --config FILE --cluster NAME (mTLS + auth from the config)',
     expect(r.code).toBe(2);
     expect(r.json.ok).toBe(false);
     expect(r.json.error.code).toBe('CONFIG_INVALID');
-    const got = (r.json.errors as { file: string; line: number; path: string }[]).map((e) => [e.line, e.path]);
+    const got = (r.json.errors as { file: string; line: number; path: string }[]).map((e) => [
+      e.line,
+      e.path,
+    ]);
     expect(got).toEqual(
       expect.arrayContaining([
         [lineOf(text, 'passwordFile:'), 'clusters[0].auth.passwordFile'],
@@ -183,6 +223,7 @@ describe('dr backup --config FILE --cluster NAME (mTLS + auth from the config)',
     const lines = human.stderr.trim().split('\n');
     expect(lines).toHaveLength(6);
     expect(lines[5]).toBe('5 errors');
-    for (const l of lines.slice(0, 5)) expect(l).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: \\S+: `));
+    for (const l of lines.slice(0, 5))
+      expect(l).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: \\S+: `));
   });
 });
