@@ -3,51 +3,51 @@
  * dr: the etcd-dr command line. Exit codes: 0 ok, 1 the thing checked is bad, 2 usage or configuration
  * error, 3 runtime failure. This is the only module that ends the process.
  */
+import '../core/v8-tuning.js';
 import { Command, CommanderError } from 'commander';
 import { TOOL_VERSION } from '../core/version.js';
 import { EXIT } from '../core/errors.js';
-import { registerBackup } from './backup.js';
-import { registerList } from './list.js';
-import { registerShow } from './show.js';
-import { registerFetch } from './fetch.js';
-import { registerVerify } from './verify.js';
-import { registerCatalog } from './catalog.js';
-import { registerGc } from './gc.js';
-import { registerSandbox } from './sandbox.js';
-import { registerRestore } from './restore.js';
-import { registerDaemon } from './daemon.js';
-import { registerPrune } from './prune.js';
-import { registerConfig } from './config.js';
+/**
+ * Each command's module is loaded only when that command runs (or for the overview help): a backup does
+ * not pay for fastify, the AWS SDK or prom-client at start-up.
+ */
+type Register = (program: Command) => void;
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  backup: async () => (await import('./backup.js')).registerBackup,
+  list: async () => (await import('./list.js')).registerList,
+  show: async () => (await import('./show.js')).registerShow,
+  fetch: async () => (await import('./fetch.js')).registerFetch,
+  verify: async () => (await import('./verify.js')).registerVerify,
+  catalog: async () => (await import('./catalog.js')).registerCatalog,
+  gc: async () => (await import('./gc.js')).registerGc,
+  prune: async () => (await import('./prune.js')).registerPrune,
+  restore: async () => (await import('./restore.js')).registerRestore,
+  daemon: async () => (await import('./daemon.js')).registerDaemon,
+  config: async () => (await import('./config.js')).registerConfig,
+  sandbox: async () => (await import('./sandbox.js')).registerSandbox,
+};
 
-export function buildProgram(): Command {
+/** The first word that is not an option names the command. */
+function commandIn(argv: string[]): string | undefined {
+  return argv.slice(2).find((a) => !a.startsWith('-'));
+}
+
+export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
   const program = new Command('dr')
     .description('etcd-dr: backups, disaster recovery and forensics for etcd clusters')
     .version(TOOL_VERSION)
     .showHelpAfterError()
     .exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const register of [
-    registerBackup,
-    registerList,
-    registerShow,
-    registerFetch,
-    registerVerify,
-    registerCatalog,
-    registerGc,
-    registerPrune,
-    registerRestore,
-    registerDaemon,
-    registerConfig,
-    registerSandbox,
-  ]) {
-    register(program);
-  }
+  const named = commandIn(argv);
+  const wanted = named && named in COMMANDS ? [named] : Object.keys(COMMANDS);
+  for (const register of await Promise.all(wanted.map((n) => COMMANDS[n]!()))) register(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
 
 async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -164,6 +164,10 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
         // a member that was down should be retried soon after it is back (daemon clients live long)
         'grpc.initial_reconnect_backoff_ms': 500,
         'grpc.max_reconnect_backoff_ms': 5000,
+        // HTTP/2's default 64 KiB window makes a snapshot stream wait for a WINDOW_UPDATE every two chunks;
+        // a larger window lets etcd keep sending while we hash, spool and compress (backpressure still holds:
+        // the stream is paused when our buffer is full).
+        'grpc-node.flow_control_window': 8 * 1024 * 1024,
       });
     }
     return c.channel;

@@ -1,0 +1,467 @@
+#!/usr/bin/env node
+/**
+ * npm run bench: measures dr against the baselines named in the issues, in one run, on this machine.
+ *
+ *   backup   `dr backup` to file:// and to s3 (s3rver) vs `etcdctl snapshot save` of the same db (1 GiB),
+ *            and dr's peak RSS at 1 GiB and at 2 GiB (memory must not grow with db size)
+ *   audit    `dr audit --data-dir` of the member's data dir (1 GiB db + its WAL): time, MB/s, peak RSS
+ *   restore  `dr restore --to new-cluster` of a 3-member cluster from the 1 GiB backup vs the same work by hand
+ *            (etcdctl snapshot restore x3, then starting the members), each timed to "every member healthy"
+ *
+ * The db is filled with Kubernetes-like objects: JSON ConfigMaps and Secrets of varied sizes under /registry/.
+ * Results go to stdout (a table) and .bench/results.json. Set BENCH_GIB=0.25 for a quick rehearsal; set
+ * BENCH_SKIP=restore,audit,2g to leave parts out.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => path.join(root, 'dist', p);
+const { createEtcdClient } = await import(dist('etcd/client.js'));
+const { startMember, stopMember, waitHealthy } = await import(dist('etcd/member-process.js'));
+
+const GIB = 1024 ** 3;
+const target = Number(process.env.BENCH_GIB ?? '1') * GIB;
+const skip = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
+const work = path.join(root, '.bench');
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+const results = {
+  machine: { cores: (await import('node:os')).cpus().length, node: process.version },
+  targetBytes: target,
+};
+const log = (...a) => console.error('[bench]', ...a);
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function run(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
+      else resolve({ seconds, out, err });
+    });
+  });
+}
+
+/** Runs dr with the RSS probe; returns wall seconds, peak RSS bytes and parsed JSON output. */
+async function dr(args, env = {}) {
+  const rssFile = path.join(work, `rss-${Date.now()}-${Math.random()}`);
+  const r = await run(
+    process.execPath,
+    ['--import', path.join(root, 'scripts/rss-probe.mjs'), dist('cli/main.js'), ...args, '--json'],
+    {
+      env: { ...process.env, DR_CATALOG: path.join(work, 'catalog.sqlite'), DR_RSS_FILE: rssFile, ...env },
+    },
+  );
+  const rss = Number(readFileSync(rssFile, 'utf8'));
+  rmSync(rssFile);
+  return { ...r, rss, json: JSON.parse(r.out) };
+}
+
+// ---- a single etcd member with room for 2+ GiB -------------------------------------------------------------
+async function startEtcd(name, dataDir) {
+  const [cp, pp] = [await freePort(), await freePort()];
+  const clientUrl = `http://127.0.0.1:${cp}`;
+  const peerUrl = `http://127.0.0.1:${pp}`;
+  const m = startMember({
+    name,
+    dataDir,
+    clientUrl,
+    peerUrl,
+    initialCluster: `${name}=${peerUrl}`,
+    initialClusterToken: `bench-${name}`,
+    initialClusterState: 'new',
+    logFile: `${dataDir}.log`,
+    extraArgs: [
+      '--quota-backend-bytes',
+      String(8 * GIB),
+      '--snapshot-count',
+      '1000000',
+      '--auto-compaction-retention',
+      '0',
+    ],
+  });
+  await waitHealthy(clientUrl, { timeoutMs: 60_000 });
+  return { m, clientUrl };
+}
+
+// ---- Kubernetes-like objects -------------------------------------------------------------------------------
+const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+function word(n, seed) {
+  let s = '';
+  for (let i = 0; i < n; i++) s += alphabet[(seed * 31 + i * 7) % alphabet.length];
+  return s;
+}
+function configMap(ns, i) {
+  // 1..12 KiB of config text: partly repetitive (compressible) like real ones, partly unique
+  const size = 1024 + ((i * 2654435761) % (11 * 1024));
+  const unique = randomBytes(Math.floor(size / 8)).toString('base64');
+  return JSON.stringify({
+    kind: 'ConfigMap',
+    apiVersion: 'v1',
+    metadata: {
+      name: `cm-${i}`,
+      namespace: ns,
+      uid: randomBytes(16).toString('hex'),
+      resourceVersion: String(i),
+      labels: { app: word(8, i), tier: 'backend' },
+    },
+    data: {
+      'application.yaml': `server:\n  port: 8080\n  name: ${word(12, i)}\n`.repeat(Math.floor(size / 200)),
+      checksum: unique,
+    },
+  });
+}
+function secret(ns, i) {
+  // secrets are base64 blobs (certificates, tokens): poorly compressible, 0.5..6 KiB
+  const size = 512 + ((i * 40503) % (5.5 * 1024));
+  return JSON.stringify({
+    kind: 'Secret',
+    apiVersion: 'v1',
+    type: 'kubernetes.io/tls',
+    metadata: { name: `secret-${i}`, namespace: ns, uid: randomBytes(16).toString('hex') },
+    data: {
+      'tls.crt': randomBytes(Math.floor(size * 0.6)).toString('base64'),
+      'tls.key': randomBytes(Math.floor(size * 0.15)).toString('base64'),
+    },
+  });
+}
+
+async function fillTo(clientUrl, bytes, startAt) {
+  const client = createEtcdClient({ endpoints: [clientUrl], requestTimeoutMs: 120_000 });
+  let i = startAt;
+  let written = 0;
+  const t0 = Date.now();
+  try {
+    for (;;) {
+      const st = await client.status(clientUrl);
+      if (Number(st.dbSize) >= bytes)
+        return { next: i, keys: i, dbSize: Number(st.dbSize), seconds: (Date.now() - t0) / 1000, written };
+      // 4 concurrent streams of batches keep etcd's apply loop busy
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const batch = [];
+          for (let k = 0; k < 400; k++, i++) {
+            const ns = `ns-${i % 50}`;
+            const isSecret = i % 3 === 0;
+            const value = isSecret ? secret(ns, i) : configMap(ns, i);
+            written += value.length;
+            batch.push({
+              key: `/registry/${isSecret ? 'secrets' : 'configmaps'}/${ns}/${isSecret ? 'secret' : 'cm'}-${i}`,
+              value,
+            });
+          }
+          await client.txnPuts(batch);
+        }),
+      );
+      if ((i / 1600) % 50 === 0) log(`filled ${(written / GIB).toFixed(2)} GiB of values, ${i} keys`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function startS3rver() {
+  const require = createRequire(import.meta.url);
+  const bin = path.join(path.dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js');
+  const dir = path.join(work, 's3rver');
+  mkdirSync(dir);
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      '--openssl-legacy-provider',
+      bin,
+      '-d',
+      dir,
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-s',
+      '--configure-bucket',
+      'bench',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('listening')) resolve();
+    });
+    child.on('exit', (c) => reject(new Error(`s3rver exited ${c}`)));
+  });
+  return {
+    child,
+    url: `s3://bench/b?endpoint=http://127.0.0.1:${port}&region=us-east-1&forcePathStyle=true`,
+    env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' },
+  };
+}
+
+function dirBytes(dir) {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    n += e.isDirectory() ? dirBytes(p) : statSync(p).size;
+  }
+  return n;
+}
+
+const ratio = (a, b) => Math.round((a / b) * 100) / 100;
+const mb = (b) => Math.round(b / 1e6);
+
+// ---- the run -----------------------------------------------------------------------------------------------
+const dataDir = path.join(work, 'etcd-0');
+let etcd = await startEtcd('bench', dataDir);
+const s3 = await startS3rver();
+try {
+  log(`filling etcd to ${(target / GIB).toFixed(2)} GiB`);
+  const fill1 = await fillTo(etcd.clientUrl, target, 0);
+  results.fill = fill1;
+  log(`db ${mb(fill1.dbSize)} MB, ${fill1.keys} keys, in ${fill1.seconds.toFixed(0)} s`);
+
+  async function backupRound(label) {
+    const snapFile = path.join(work, `etcdctl-${label}.db`);
+    const base = await run('etcdctl', ['--endpoints', etcd.clientUrl, 'snapshot', 'save', snapFile], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
+    const size = statSync(snapFile).size;
+    rmSync(snapFile);
+    const file = await dr([
+      'backup',
+      '--endpoints',
+      etcd.clientUrl,
+      '--storage',
+      `file://${path.join(work, 'store')}`,
+      '--cluster-name',
+      'bench',
+      '--tmp-dir',
+      work,
+    ]);
+    const row = {
+      dbBytes: size,
+      etcdctlSeconds: base.seconds,
+      drFileSeconds: file.seconds,
+      drFileRatio: ratio(file.seconds, base.seconds),
+      drFilePeakRssMB: mb(file.rss),
+      storedBytes: file.json.stored.size,
+      backupId: file.json.id,
+    };
+    if (label === '1g') {
+      const viaS3 = await dr(
+        [
+          'backup',
+          '--endpoints',
+          etcd.clientUrl,
+          '--storage',
+          s3.url,
+          '--cluster-name',
+          'bench',
+          '--tmp-dir',
+          work,
+        ],
+        s3.env,
+      );
+      Object.assign(row, {
+        drS3Seconds: viaS3.seconds,
+        drS3Ratio: ratio(viaS3.seconds, base.seconds),
+        drS3PeakRssMB: mb(viaS3.rss),
+      });
+    }
+    log(label, JSON.stringify(row));
+    return row;
+  }
+  results.backup = { '1g': await backupRound('1g') };
+
+  if (!skip.has('audit')) {
+    // the audit reads a stopped member's data dir (a live member keeps writing it)
+    await stopMember(etcd.m);
+    const walBytes = dirBytes(path.join(dataDir, 'member', 'wal'));
+    const dbBytes = statSync(path.join(dataDir, 'member', 'snap', 'db')).size;
+    try {
+      const a = await dr(['audit', '--data-dir', dataDir]).catch((e) => ({ error: e.message }));
+      results.audit = a.error
+        ? { error: a.error.slice(0, 500) }
+        : {
+            dbBytes,
+            walBytes,
+            seconds: a.seconds,
+            mbPerSecond: Math.round((dbBytes + walBytes) / 1e6 / a.seconds),
+            peakRssMB: mb(a.rss),
+            errors: a.json.summary?.errors,
+          };
+    } catch (e) {
+      results.audit = { error: String(e) };
+    }
+    log('audit', JSON.stringify(results.audit));
+    etcd = await startEtcd('bench', dataDir).catch(async () => {
+      // same data dir, same name: etcd restarts on it
+      throw new Error('etcd did not restart on its data dir');
+    });
+  }
+
+  if (!skip.has('restore')) results.restore = await restoreRound(results.backup['1g'].backupId);
+
+  if (!skip.has('2g')) {
+    log(`filling etcd to ${((2 * target) / GIB).toFixed(2)} GiB`);
+    results.fill2 = await fillTo(etcd.clientUrl, 2 * target, fill1.next);
+    results.backup['2g'] = await backupRound('2g');
+    results.backup.rssGrowth = ratio(
+      results.backup['2g'].drFilePeakRssMB,
+      results.backup['1g'].drFilePeakRssMB,
+    );
+  }
+} finally {
+  await stopMember(etcd.m).catch(() => undefined);
+  s3.child.kill('SIGTERM');
+}
+
+async function restoreRound(backupId) {
+  const ports = [];
+  for (let i = 0; i < 12; i++) ports.push(await freePort());
+  const members = (tag, off) =>
+    [0, 1, 2].map((i) => ({
+      name: `${tag}${i}`,
+      peer: `http://127.0.0.1:${ports[off + 2 * i]}`,
+      client: `http://127.0.0.1:${ports[off + 2 * i + 1]}`,
+      dataDir: path.join(work, 'restore', tag, `${tag}${i}`),
+    }));
+  const initialCluster = (ms) => ms.map((m) => `${m.name}=${m.peer}`).join(',');
+
+  // by hand: the operator has the snapshot file (dr fetch gives it; not timed), restores it three times, starts
+  const manual = members('hand', 0);
+  const snap = path.join(work, 'restore-source.db');
+  await dr(['fetch', backupId, '--out', snap, '--storage', `file://${path.join(work, 'store')}`]);
+  mkdirSync(path.join(work, 'restore', 'hand'), { recursive: true });
+  const t0 = Date.now();
+  for (const m of manual) {
+    await run(
+      'etcdctl',
+      [
+        'snapshot',
+        'restore',
+        snap,
+        '--name',
+        m.name,
+        '--initial-cluster',
+        initialCluster(manual),
+        '--initial-cluster-token',
+        'hand',
+        '--initial-advertise-peer-urls',
+        m.peer,
+        '--data-dir',
+        m.dataDir,
+      ],
+      { env: { ...process.env, ETCDCTL_API: '3' } },
+    );
+  }
+  const procs = manual.map((m) =>
+    startMember({
+      name: m.name,
+      dataDir: m.dataDir,
+      clientUrl: m.client,
+      peerUrl: m.peer,
+      initialCluster: initialCluster(manual),
+      initialClusterToken: 'hand',
+      initialClusterState: 'existing',
+      logFile: `${m.dataDir}.log`,
+    }),
+  );
+  await Promise.all(manual.map((m) => waitHealthy(m.client, { timeoutMs: 300_000 })));
+  const manualSeconds = (Date.now() - t0) / 1000;
+  await Promise.all(procs.map((p) => stopMember(p)));
+
+  // dr: from the stored backup (fetch, verify, parallel restores, ordered starts, verification)
+  const mine = members('dr', 6);
+  const membersFile = path.join(work, 'members.yaml');
+  writeFileSync(
+    membersFile,
+    'members:\n' +
+      mine
+        .map(
+          (m) =>
+            `  - { name: ${m.name}, peerURLs: [${m.peer}], clientURLs: [${m.client}], dataDir: ${m.dataDir}, control: { type: local } }\n`,
+        )
+        .join(''),
+  );
+  const r = await dr([
+    'restore',
+    '--to',
+    'new-cluster',
+    '--backup',
+    backupId,
+    '--members',
+    membersFile,
+    '--yes',
+    '--storage',
+    `file://${path.join(work, 'store')}`,
+  ]);
+  for (const m of mine) {
+    const pidFile = `${m.dataDir}.pid`;
+    if (existsSync(pidFile)) {
+      try {
+        process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  const row = {
+    manualSeconds,
+    drSeconds: r.seconds,
+    ratio: ratio(r.seconds, manualSeconds),
+    verified: r.json.ok,
+    drPeakRssMB: mb(r.rss),
+  };
+  log('restore', JSON.stringify(row));
+  return row;
+}
+
+writeFileSync(path.join(work, 'results.json'), JSON.stringify(results, null, 2));
+const b = results.backup['1g'];
+const lines = [
+  '',
+  `etcd-dr benchmark (${results.machine.cores} cores, node ${results.machine.node})`,
+  `backup, ${mb(b.dbBytes)} MB db, ${results.fill.keys} keys:`,
+  `  etcdctl snapshot save        ${b.etcdctlSeconds.toFixed(2)} s   (baseline)`,
+  `  dr backup -> file://         ${b.drFileSeconds.toFixed(2)} s   ratio ${b.drFileRatio}x   peak RSS ${b.drFilePeakRssMB} MB   stored ${mb(b.storedBytes)} MB`,
+  `  dr backup -> s3 (s3rver)     ${b.drS3Seconds.toFixed(2)} s   ratio ${b.drS3Ratio}x   peak RSS ${b.drS3PeakRssMB} MB`,
+];
+if (results.backup['2g']) {
+  const c = results.backup['2g'];
+  lines.push(
+    `backup, ${mb(c.dbBytes)} MB db:`,
+    `  etcdctl ${c.etcdctlSeconds.toFixed(2)} s, dr file:// ${c.drFileSeconds.toFixed(2)} s (ratio ${c.drFileRatio}x), peak RSS ${c.drFilePeakRssMB} MB (x${results.backup.rssGrowth} of the 1 GiB run)`,
+  );
+}
+if (results.audit)
+  lines.push(
+    results.audit.error
+      ? `audit: not measured (${results.audit.error.split('\n')[0]})`
+      : `audit --data-dir: ${mb(results.audit.dbBytes)} MB db + ${mb(results.audit.walBytes)} MB WAL in ${results.audit.seconds.toFixed(2)} s (${results.audit.mbPerSecond} MB/s), peak RSS ${results.audit.peakRssMB} MB`,
+  );
+if (results.restore)
+  lines.push(
+    `restore 3 members: by hand ${results.restore.manualSeconds.toFixed(2)} s, dr ${results.restore.drSeconds.toFixed(2)} s, ratio ${results.restore.ratio}x, verified ${results.restore.verified}`,
+  );
+console.log(lines.join('\n'));
