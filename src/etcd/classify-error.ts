@@ -14,6 +14,32 @@ const INVALID_TOKEN_TEXT = /invalid auth token|auth token.*expired/i;
 const USER_EMPTY_TEXT = /user name is empty/i;
 const PERMISSION_TEXT = /permission denied/i;
 
+/**
+ * grpc-js wraps the OpenSSL text as "No connection established. Last error: <text> (<timestamp>).
+ * Resolution note: ": keep the OpenSSL reason, drop the wrapper, the timestamp and OpenSSL's source path.
+ */
+function condenseGrpcDetails(details: string): string {
+  return details
+    .replace(/^No connection established\. Last error: (Error: )?/, '')
+    .replace(/\s*Resolution note:\s*$/, '')
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)\.?$/, '')
+    .replace(/:[./\w-]*deps\/openssl\/[^:\s]+:\d+:/g, ':')
+    .trim();
+}
+
+/** What the operator should check, from the OpenSSL reason (the reason itself follows it). */
+function tlsHint(details: string): string {
+  if (/alert bad certificate|certificate required|alert number (42|116)/i.test(details))
+    return 'the server refused the client certificate, or none was given (--cert/--key, signed by a CA the server trusts)';
+  if (/unable to verify|unable to get local issuer|self[- ]signed/i.test(details))
+    return 'the server certificate is not signed by the given CA (--cacert)';
+  if (/hostname\/IP does not match/i.test(details))
+    return "the server certificate does not name this endpoint's host";
+  if (/wrong version number|packet length too long/i.test(details))
+    return 'the endpoint does not speak TLS (use http:// or check the port)';
+  return 'TLS handshake failed';
+}
+
 export function isGrpcError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number';
 }
@@ -55,6 +81,10 @@ export function classifyEtcdError(err: unknown, endpoint: string, operation: str
       : grpcCode === undefined
         ? 'ETCD_REQUEST_FAILED'
         : 'ETCD_UNREACHABLE';
+    why =
+      code === 'ETCD_TLS_FAILED'
+        ? `${tlsHint(details)}: ${condenseGrpcDetails(details)}`
+        : condenseGrpcDetails(details);
   }
   return new DrError(
     code,
