@@ -17,8 +17,10 @@ export function redactUrl(raw: string): string {
     url.username = url.username ? '***' : '';
     url.password = '';
   }
-  for (const key of [...url.searchParams.keys()]) {
+  for (const [key, value] of [...url.searchParams.entries()]) {
     if (SECRET_QUERY_KEYS.test(key)) url.searchParams.set(key, '***');
+    // a URL inside a parameter (s3's endpoint=) may carry credentials of its own
+    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) url.searchParams.set(key, redactUrl(value));
   }
   return url.toString();
 }

@@ -215,7 +215,7 @@ export class Daemon {
     if (this.stopping) throw new DrError('ABORTED', 'daemon: shutting down; no new jobs');
     const rt = this.runtime;
     if (!rt.cluster(cluster))
-      throw new DrError('BACKUP_NOT_FOUND', `daemon: no cluster named "${cluster}"`, { cluster });
+      throw new DrError('CLUSTER_NOT_FOUND', `daemon: no cluster named "${cluster}"`, { cluster });
     const candidates = rt.config.policies.filter((p) => p.cluster === cluster);
     const p = policyName === undefined ? candidates[0] : candidates.find((c) => c.name === policyName);
     if (!p) {

@@ -323,7 +323,7 @@ export function buildHttpServer(deps: HttpDeps) {
       const job = deps.daemon.job(req.params.id);
       if (!job)
         throw new DrError(
-          'BACKUP_NOT_FOUND',
+          'JOB_NOT_FOUND',
           `no job ${req.params.id} (jobs are kept in memory until the daemon restarts)`,
           { id: req.params.id },
         );
