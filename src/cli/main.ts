@@ -24,6 +24,9 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   restore: async () => (await import('./restore.js')).registerRestore,
   daemon: async () => (await import('./daemon.js')).registerDaemon,
   config: async () => (await import('./config.js')).registerConfig,
+  audit: async () => (await import('./audit.js')).registerAudit,
+  inspect: async () => (await import('./inspect.js')).registerInspect,
+  diff: async () => (await import('./diff.js')).registerDiff,
   sandbox: async () => (await import('./sandbox.js')).registerSandbox,
 };
 
