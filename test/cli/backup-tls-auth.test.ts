@@ -218,6 +218,15 @@ describe('dr backup: a cluster with auth enabled', () => {
     expect(filesBelow(store)).toEqual([]);
   });
 
+  it('an unreadable --password-file: exit 2 naming the flag and the file, etcd never asked', async () => {
+    const missing = path.join(dir, 'no-such.pw');
+    const r = await backup(['--user', 'root', '--password-file', missing]);
+    expect(r.code).toBe(2);
+    expect(r.json.error.message).toContain('--password-file');
+    expect(r.json.error.message).toContain(missing);
+    expect(r.stored).toEqual([]);
+  });
+
   it('a user whose role may not snapshot: exit 3 ETCD_PERMISSION_DENIED, nothing stored', async () => {
     const pw = path.join(dir, 'app.pw');
     await writeFile(pw, 'app-pw-5521');

@@ -188,6 +188,10 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
       'verify',
     ]);
     expect(plan.steps.every((s: { rollback: string }) => s.rollback.length > 0)).toBe(true);
+    const human = await runDr([...args, '--dry-run'], env);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(plan.newCluster.clusterId);
+    for (const id of ids) expect(human.stdout).toContain(id);
     // a dry run changes nothing
     expect(target.members.filter((m) => existsSync(m.dataDir))).toEqual([]);
 
@@ -210,6 +214,32 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
     firstRestoreClusterId = status.clusterId;
     expect(JSON.parse(await readFile(journal, 'utf8')).status).toBe('done');
   }, 60_000);
+
+  it('bad input: exit 2 with the reason, before anything is touched', async () => {
+    const base = ['restore', '--to', 'new-cluster', '--members', membersFile];
+    const early = await runDr([...base, '--before', '2000-01-01T00:00:00Z', '--dry-run', '--json'], env);
+    expect(early.code).toBe(2);
+    expect(early.json.error.code).toBe('BACKUP_NOT_FOUND');
+    const noMembers = await runDr(['restore', '--to', 'new-cluster', '--backup', 'latest', '--json'], env);
+    expect(noMembers.code).toBe(2);
+    expect(noMembers.json.error.message).toMatch(/--members/);
+    const bad = path.join(dir, 'bad-members.yaml');
+    await writeFile(
+      bad,
+      (await readFile(membersFile, 'utf8')).replace(/dataDir: .*n2$/m, 'dataDir: relative/n2'),
+    );
+    const r = await runDr(
+      ['restore', '--to', 'new-cluster', '--backup', 'latest', '--members', bad, '--yes', '--json'],
+      env,
+    );
+    expect(r.code).toBe(2);
+    expect(r.json.error.code).toBe('CONFIG_INVALID');
+    expect(r.json.error.message).toMatch(
+      /member "n2" \(members\[1\]\) field dataDir: must be an absolute path/,
+    );
+    expect(await asideDirs()).toEqual([]);
+    expect((await statusOf(eps[0]!)).clusterId).toBe(firstRestoreClusterId);
+  }, 30_000);
 
   it('onto a healthy running cluster without --force: exit 2 RESTORE_REFUSED, nothing changed', async () => {
     const journal = path.join(dir, 'refused.journal.json');
