@@ -12,7 +12,7 @@
  * Results go to stdout (a table) and .bench/results.json. Set BENCH_GIB=0.25 for a quick rehearsal; set
  * BENCH_SKIP=restore,audit,2g to leave parts out.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';

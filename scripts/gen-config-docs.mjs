@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-/* global console, process */
 // Writes docs/config-options.md from the config schema, using the compiled code in dist/ (run
 // `npm run build` first). Without a build, the test does the same:
 //   UPDATE_DOCS=1 npx vitest run test/config/docs.test.ts

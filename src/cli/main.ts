@@ -5,6 +5,15 @@
  */
 import '../core/v8-tuning.js';
 import { Command, CommanderError } from 'commander';
+
+// Third-party notices that say nothing to an operator and would otherwise land on every command's stderr:
+// the AWS SDK's Node 20 end-of-support notice, and Node's DEP0123 (grpc-js sets the TLS server name to an
+// IP endpoint, grpc/grpc-node#1919). Every other warning is still printed.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+process.removeAllListeners('warning');
+process.on('warning', (w: Error & { code?: string }) => {
+  if (w.code !== 'DEP0123') process.stderr.write(`dr: warning: ${w.name}: ${w.message}\n`);
+});
 import { TOOL_VERSION } from '../core/version.js';
 import { EXIT } from '../core/errors.js';
 /**

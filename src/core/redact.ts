@@ -13,6 +13,11 @@ export function redactUrl(raw: string): string {
     // Not a URL: still hide anything that looks like user:pass@
     return raw.replace(/\/\/[^/@\s]*@/g, '//***@');
   }
+  const secretParam = [...url.searchParams.entries()].some(
+    ([k, v]) => SECRET_QUERY_KEYS.test(k) || /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(v),
+  );
+  // nothing to hide: keep the caller's spelling (URL.toString would add a trailing slash)
+  if (!url.username && !url.password && !secretParam) return raw;
   if (url.username || url.password) {
     url.username = url.username ? '***' : '';
     url.password = '';

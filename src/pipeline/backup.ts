@@ -134,6 +134,7 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
     }
     published = true;
     await spooled;
+    const streamedAt = clock.now();
 
     const src = openFileSource(spoolPath);
     let st;
@@ -142,6 +143,7 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
     } finally {
       src.close();
     }
+    const walkedAt = clock.now();
     const d = digest.result;
     if (st.totalSize !== d.dbSize) {
       throw new DrError(
@@ -201,7 +203,16 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
       tool: { name: 'etcd-dr', version: TOOL_VERSION },
     };
     await writeManifest(backend, manifest, opts.signal);
-    log.info({ revision: manifest.snapshot.revision, size: manifest.stored.size }, 'backup committed');
+    log.info(
+      {
+        revision: manifest.snapshot.revision,
+        size: manifest.stored.size,
+        streamMs: streamedAt.getTime() - startedAt.getTime(),
+        walkMs: walkedAt.getTime() - streamedAt.getTime(),
+        totalMs: manifest.durationMs,
+      },
+      'backup committed',
+    );
     return manifest;
   } catch (err) {
     const e = toDrError(err, 'INTERNAL', `backup of cluster ${cluster} from ${where}`);
