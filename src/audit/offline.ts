@@ -256,7 +256,7 @@ export async function auditSnapshotFile(
 
   let status: SnapshotStatus | null = null;
   let statusError: string | null = null;
-  let db: DbFacts | null = null;
+  let db: DbFacts | null;
   const src = openFileSource(file);
   try {
     // runs while the worker audits the same file: the page cache serves the second reader
