@@ -254,21 +254,8 @@ export async function auditSnapshotFile(
       ),
     );
 
-  let status: SnapshotStatus | null = null;
-  let statusError: string | null = null;
-  let db: DbFacts | null;
-  const src = openFileSource(file);
-  try {
-    // runs while the worker audits the same file: the page cache serves the second reader
-    try {
-      status = snapshotStatus(src);
-    } catch (err) {
-      statusError = (err as Error).message;
-    }
-    db = readDbFacts(src);
-  } finally {
-    src.close();
-  }
+  // runs while the worker audits the same file: the page cache serves the second reader
+  const { status, statusError, db } = readStatusAndFacts(file);
   const dbFindings = (await dbRun).flat();
   findings.push(...dbFindings);
   if (statusError !== null && !dbFindings.some((f) => f.severity === 'error'))
@@ -317,4 +304,24 @@ export function checkAgainstManifest(report: AuditReport, manifest: Manifest, la
       ),
     );
   return out;
+}
+
+function readStatusAndFacts(file: string): {
+  status: SnapshotStatus | null;
+  statusError: string | null;
+  db: DbFacts | null;
+} {
+  const src = openFileSource(file);
+  try {
+    let status: SnapshotStatus | null = null;
+    let statusError: string | null = null;
+    try {
+      status = snapshotStatus(src);
+    } catch (err) {
+      statusError = (err as Error).message;
+    }
+    return { status, statusError, db: readDbFacts(src) };
+  } finally {
+    src.close();
+  }
 }
