@@ -39,7 +39,7 @@ describe('restore refusals', () => {
       source: { file: snapshot },
       journalFile: path.join(work.dir, 'a.json'),
     }).catch((e: unknown) => e);
-    expect(isDrError(err, 'USAGE') && (err as DrError).exitCode).toBe(2);
+    expect(isDrError(err, 'RESTORE_REFUSED') && (err as DrError).exitCode).toBe(2);
     expect(await readFile(path.join(dd, 'precious.txt'), 'utf8')).toBe('not etcd');
   });
 

@@ -52,7 +52,7 @@ describe('restore in place, interrupted and resumed', () => {
     const err = await executeRestore(plan, { manifest, source: { file: snapshot }, journalFile }).catch(
       (e: unknown) => e,
     );
-    expect(isDrError(err, 'USAGE')).toBe(true);
+    expect(isDrError(err, 'RESTORE_REFUSED')).toBe(true);
     await expect(access(journalFile)).rejects.toThrow(); // nothing started
     etcdctl(eps, 'put', '/still/alive', 'yes'); // and the cluster was not touched
   });
