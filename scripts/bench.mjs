@@ -255,8 +255,6 @@ try {
       `file://${path.join(work, 'store')}`,
       '--cluster-name',
       'bench',
-      '--tmp-dir',
-      work,
     ]);
     const row = {
       dbBytes: size,
@@ -269,17 +267,7 @@ try {
     };
     if (label === '1g') {
       const viaS3 = await dr(
-        [
-          'backup',
-          '--endpoints',
-          etcd.clientUrl,
-          '--storage',
-          s3.url,
-          '--cluster-name',
-          'bench',
-          '--tmp-dir',
-          work,
-        ],
+        ['backup', '--endpoints', etcd.clientUrl, '--storage', s3.url, '--cluster-name', 'bench'],
         s3.env,
       );
       Object.assign(row, {

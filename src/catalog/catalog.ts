@@ -106,14 +106,16 @@ export class Catalog {
   }
 
   getBackup(storage: string, id: string): CatalogBackup | undefined {
-    const row = this.db.prepare('SELECT manifest, verified_at, verify_ok FROM backups WHERE storage = ? AND id = ?').get(storage, id) as
-      | BackupRow
-      | undefined;
+    const row = this.db
+      .prepare('SELECT manifest, verified_at, verify_ok FROM backups WHERE storage = ? AND id = ?')
+      .get(storage, id) as BackupRow | undefined;
     return row ? toBackup(row) : undefined;
   }
 
   markVerified(storage: string, id: string, at: Date, ok: boolean): void {
-    this.db.prepare('UPDATE backups SET verified_at = ?, verify_ok = ? WHERE storage = ? AND id = ?').run(at.toISOString(), ok ? 1 : 0, storage, id);
+    this.db
+      .prepare('UPDATE backups SET verified_at = ?, verify_ok = ? WHERE storage = ? AND id = ?')
+      .run(at.toISOString(), ok ? 1 : 0, storage, id);
   }
 
   recordAttempt(a: AttemptRecord): void {
@@ -142,7 +144,11 @@ export class Catalog {
         `SELECT * FROM attempts WHERE (@cluster IS NULL OR cluster = @cluster) AND (@policy IS NULL OR policy = @policy)
          ORDER BY finished_at DESC, rowid DESC LIMIT @limit`,
       )
-      .all({ cluster: filter.cluster ?? null, policy: filter.policy ?? null, limit: filter.limit ?? 50 }) as Record<string, string | null>[];
+      .all({
+        cluster: filter.cluster ?? null,
+        policy: filter.policy ?? null,
+        limit: filter.limit ?? 50,
+      }) as Record<string, string | null>[];
     return rows.map((r) => ({
       cluster: r.cluster!,
       policy: r.policy ?? null,
@@ -166,7 +172,9 @@ export class Catalog {
     const known = new Set(
       (
         this.db
-          .prepare('SELECT id FROM backups WHERE storage = @storage AND (@cluster IS NULL OR cluster = @cluster)')
+          .prepare(
+            'SELECT id FROM backups WHERE storage = @storage AND (@cluster IS NULL OR cluster = @cluster)',
+          )
           .all({ storage, cluster: opts.cluster ?? null }) as { id: string }[]
       ).map((r) => r.id),
     );

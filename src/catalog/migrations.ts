@@ -38,7 +38,9 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 export function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
-    throw new Error(`schema version ${current} is newer than this dr understands (${MIGRATIONS.length}); upgrade dr`);
+    throw new Error(
+      `schema version ${current} is newer than this dr understands (${MIGRATIONS.length}); upgrade dr`,
+    );
   }
   for (let v = current; v < MIGRATIONS.length; v++) {
     db.transaction(() => {

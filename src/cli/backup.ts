@@ -28,7 +28,6 @@ export function registerBackup(program: Command): void {
     .option('--policy <name>', 'policy name recorded in the manifest')
     .option('--compression-level <n>', 'zstd level 1..19, 0 = uncompressed', '3')
     .option('--snapshot-from <which>', 'follower | leader | any', 'follower')
-    .option('--tmp-dir <dir>', 'where the snapshot is spooled while it streams (default: the OS temp dir)')
     .action(
       action(
         async (
@@ -38,7 +37,6 @@ export function registerBackup(program: Command): void {
             policy?: string;
             compressionLevel: string;
             snapshotFrom: string;
-            tmpDir?: string;
             json?: boolean;
           },
         ) => {
@@ -64,7 +62,6 @@ export function registerBackup(program: Command): void {
                 policy: opts.policy ?? null,
                 compressionLevel: level,
                 snapshotFrom: opts.snapshotFrom as 'follower' | 'leader' | 'any',
-                tmpDir: opts.tmpDir,
                 signal: ctx.signal,
                 onProgress: (n, total) => progress.update(n, total),
               },

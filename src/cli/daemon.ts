@@ -17,7 +17,6 @@ interface DaemonFlags {
   verifyEvery?: string;
   retryBase: string;
   catchUp: boolean;
-  tmpDir?: string;
   logLevel: string;
 }
 
@@ -58,7 +57,6 @@ export function registerDaemon(program: Command): void {
       '--no-catch-up',
       'do not take a backup at start when the last success is older than the schedule interval',
     )
-    .option('--tmp-dir <dir>', 'spool directory for snapshot streams (default: the OS temp dir)')
     .option(
       '--log-level <level>',
       'pino level of the JSON log on stderr (env DR_LOG_LEVEL)',
@@ -102,7 +100,6 @@ export function registerDaemon(program: Command): void {
             verifyEverySeconds: verifyEvery,
             retryBaseMs,
             catchUp: flags.catchUp,
-            tmpDir: flags.tmpDir,
           },
         });
       }),

@@ -22,13 +22,12 @@ export function registerVerify(program: Command): void {
       '--deep',
       'also walk the whole bbolt tree and compare hash, revision and key count with the manifest',
     )
-    .option('--tmp-dir <dir>', 'spool directory for --deep')
     .action(
       action(
         async (
           ctx,
           id: string | undefined,
-          opts: { latest?: boolean; clusterName?: string; deep?: boolean; tmpDir?: string; json?: boolean },
+          opts: { latest?: boolean; clusterName?: string; deep?: boolean; json?: boolean },
         ) => {
           if (Boolean(id) === Boolean(opts.latest))
             throw new DrError('USAGE', 'verify: give a backup id or --latest (one of them)');
@@ -38,7 +37,6 @@ export function registerVerify(program: Command): void {
             const manifest = await resolveBackup(backend, catalog, id ?? 'latest', opts.clusterName);
             const report = await verifyBackup(backend, manifest, {
               deep: opts.deep,
-              tmpDir: opts.tmpDir,
               signal: ctx.signal,
             });
             try {

@@ -37,7 +37,11 @@ export const ERROR_CATALOGUE = {
     summary: 'no backup with that id (or no backup at all for --latest)',
   },
   CLUSTER_NOT_FOUND: { exit: 2, http: 404, summary: 'no cluster of that name in the configuration' },
-  JOB_NOT_FOUND: { exit: 2, http: 404, summary: 'no job with that id (jobs live in memory until the daemon restarts)' },
+  JOB_NOT_FOUND: {
+    exit: 2,
+    http: 404,
+    summary: 'no job with that id (jobs live in memory until the daemon restarts)',
+  },
   UNAUTHORIZED: { exit: 2, http: 401, summary: 'the API call needs a valid bearer token' },
   NOT_FOUND: { exit: 2, http: 404, summary: 'no such API route' },
   ETCD_UNREACHABLE: { exit: 3, http: 503, summary: 'no etcd endpoint answered within the dial timeout' },

@@ -33,8 +33,6 @@ export interface DaemonOptions {
   verifyEverySeconds?: number | null;
   /** take a backup at start for policies whose last success is older than their interval. @default true */
   catchUp?: boolean;
-  /** spool directory of snapshot streams and deep verifications. @default the OS temp dir */
-  tmpDir?: string;
   openBackend?: OpenBackend;
   createEtcd?: CreateEtcd;
 }
@@ -300,7 +298,6 @@ export class Daemon {
             metrics: this.opts.metrics,
             logger: this.opts.logger,
             clock: this.clock,
-            tmpDir: this.opts.tmpDir,
           },
           rt.jobSpec(p),
           { signal },
@@ -365,7 +362,6 @@ export class Daemon {
         try {
           const report = await verifyBackup(target.backend, newest.manifest, {
             deep: true,
-            tmpDir: this.opts.tmpDir,
             signal: job.abort.signal,
           });
           const at = this.clock.now();

@@ -3,7 +3,7 @@ import { collectGarbage } from '../core/memory.js';
 import type { ByteSource } from './byte-source.js';
 
 /** Read this many bytes between two forced collections (see core/v8-tuning.ts). */
-const COLLECT_EVERY = 8 << 20;
+const COLLECT_EVERY = 64 << 20;
 
 /** A ByteSource over a file opened read-only (evidence is never modified). Close it when done. */
 export function openFileSource(path: string): ByteSource & { close(): void } {

@@ -42,8 +42,6 @@ export interface BackupJobSpec {
 
 export interface BackupJobDeps extends RetentionDeps {
   etcd: SnapshotProvider;
-  /** spool directory for the snapshot stream */
-  tmpDir?: string;
 }
 
 export interface TargetOutcome {
@@ -94,7 +92,6 @@ export async function runBackupJob(
         policy: spec.policy,
         compressionLevel: spec.compressionLevel,
         snapshotFrom: spec.snapshotFrom,
-        tmpDir: deps.tmpDir,
         signal: opts.signal,
         onProgress: opts.onProgress,
       },
@@ -120,7 +117,6 @@ export async function runBackupJob(
       try {
         const report = await verifyBackup(target.backend, m, {
           deep: false,
-          tmpDir: deps.tmpDir,
           signal: opts.signal,
         });
         const at = clock.now();

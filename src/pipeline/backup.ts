@@ -1,12 +1,8 @@
 /**
- * Takes one backup: snapshot stream -> digest check -> spool + zstd -> storage, then the manifest (the
- * commit point). On any failure nothing becomes visible: the upload is aborted by the backend, a data
- * object already published is removed, and the spool file is deleted.
+ * Takes one backup: snapshot stream -> digest check -> bbolt status (streamed) -> zstd -> storage, then the
+ * manifest (the commit point). On any failure nothing becomes visible: the upload is aborted by the
+ * backend and a data object already published is removed. Nothing is written locally.
  */
-import { once } from 'node:events';
-import { rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
 import { CompressStream } from 'zstd-napi';
 import type { Clock } from '../core/clock.js';
@@ -16,17 +12,16 @@ import { collectGarbage } from '../core/memory.js';
 import { redactUrl } from '../core/redact.js';
 import { TOOL_VERSION } from '../core/version.js';
 import type { MemberStatus } from '../etcd/types.js';
-import { snapshotStatus } from '../formats/bbolt/snapshot-status.js';
-import { openFileSource } from '../formats/file-byte-source.js';
+import { StreamingSnapshotStatus } from '../formats/bbolt/stream-status.js';
 import { dataKey, newBackupId, validateClusterName } from '../manifest/layout.js';
 import { MANIFEST_FORMAT_VERSION, type Manifest } from '../manifest/manifest.js';
 import { writeManifest } from '../manifest/manifest-store.js';
 import type { Backend } from '../storage/backend.js';
 import { SnapshotDigest } from './snapshot-digest.js';
-import { Spool } from './spool.js';
+import { StatusTap } from './status-tap.js';
 import { StreamMeter } from './stream-meter.js';
 
-const COLLECT_EVERY = 16 << 20;
+const COLLECT_EVERY = 128 << 20;
 
 /** What the pipeline needs from an etcd client (src/etcd/client.ts satisfies it). */
 export interface SnapshotProvider {
@@ -52,8 +47,6 @@ export interface BackupOptions {
   compressionLevel?: number;
   /** @default 'follower' */
   snapshotFrom?: 'follower' | 'leader' | 'any';
-  /** where the spool file goes. @default os.tmpdir() */
-  tmpDir?: string;
   signal?: AbortSignal;
   /** bytes received from etcd so far, and the db size etcd reported (an estimate of the total) */
   onProgress?: (received: number, expected: number) => void;
@@ -82,7 +75,6 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
   const startedAt = clock.now();
   const id = newBackupId(startedAt);
   const key = dataKey(cluster, id);
-  const spoolPath = path.join(opts.tmpDir ?? os.tmpdir(), `dr-${id}.snapshot.part`);
   const log = logger.child({ backup: id, cluster, endpoint: where });
   log.info({ key }, 'backup started');
 
@@ -90,37 +82,31 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
   try {
     const source = etcd.snapshot(endpoint, opts.signal);
     let received = 0;
-    let sinceCollect = 0;
+    let collectedAt = 0;
     const expected = Number(status.dbSize);
     source.on('data', (c: Buffer) => {
       received += c.length;
       opts.onProgress?.(received, expected);
-      // buffers that outlive a scavenge pile up as external memory; collect every few MiB (core/v8-tuning.ts)
-      sinceCollect += c.length;
-      if (sinceCollect >= COLLECT_EVERY) {
-        sinceCollect = 0;
+      // objects that outlive a scavenge (grpc frames held by backpressure) pile up in the old generation
+      // until V8's next major GC; an explicit one every COLLECT_EVERY bytes keeps RSS flat (v8-tuning.ts)
+      if (received - collectedAt >= COLLECT_EVERY) {
+        collectedAt = received;
         collectGarbage();
       }
     });
     const digest = new SnapshotDigest(where);
-    const spool = new Spool(spoolPath);
+    const status$ = new StreamingSnapshotStatus();
+    const tap = new StatusTap(status$);
     const compressor: Transform = level === 0 ? new PassThrough() : new CompressStream(zstdParameters(level));
     const meter = new StreamMeter();
 
     let streamError: unknown = null;
     const streamed = new Promise<void>((resolve) => {
-      pipeline(source, digest, spool, compressor, meter, (err) => {
+      pipeline(source, digest, tap, compressor, meter, (err) => {
         if (err) streamError = err;
         resolve();
       });
     });
-    // The spool is complete when its writable side finishes; the bbolt walk can start then, while the
-    // compressed tail is still being uploaded.
-    const spooled = once(spool, 'finish').then(
-      () => true,
-      () => false,
-    );
-
     let putError: unknown = null;
     const stored = await backend.put(key, meter, { signal: opts.signal }).catch((err: unknown) => {
       putError = err;
@@ -133,17 +119,8 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
       throw streamError instanceof DrError ? streamError : (putError ?? streamError);
     }
     published = true;
-    await spooled;
     const streamedAt = clock.now();
-
-    const src = openFileSource(spoolPath);
-    let st;
-    try {
-      st = snapshotStatus(src);
-    } finally {
-      src.close();
-    }
-    const walkedAt = clock.now();
+    const st = tap.statusResult; // computed as the bytes went by: no second pass over the snapshot
     const d = digest.result;
     if (st.totalSize !== d.dbSize) {
       throw new DrError(
@@ -208,7 +185,6 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
         revision: manifest.snapshot.revision,
         size: manifest.stored.size,
         streamMs: streamedAt.getTime() - startedAt.getTime(),
-        walkMs: walkedAt.getTime() - streamedAt.getTime(),
         totalMs: manifest.durationMs,
       },
       'backup committed',
@@ -224,7 +200,5 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
           log.error({ err: String(rmErr), key }, 'could not remove data object of failed backup'),
         );
     throw e;
-  } finally {
-    await rm(spoolPath, { force: true });
   }
 }

@@ -1,24 +1,22 @@
 /**
- * `dr verify`: reads a backup back from storage and checks it end to end without writing it anywhere
- * (except the spool of a --deep check): stored sha256, zstd decode, etcd's sha256 trailer, the snapshot
+ * `dr verify`: reads a backup back from storage and checks it end to end without writing it anywhere:
+ * stored sha256, zstd decode, etcd's sha256 trailer, the snapshot
  * sha256 and size, both bbolt meta pages, and with deep the full tree walk (hash, revision, key count
- * equal to the manifest's). Every check is reported, passed or failed, so the report says which one broke.
+ * equal to the manifest's, computed as the bytes stream by). Every check is reported, passed or failed, so
+ * the report says which one broke. Nothing is written locally.
  */
-import { rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { toDrError } from '../core/errors.js';
 import { bufferSource } from '../formats/byte-source.js';
-import { openFileSource } from '../formats/file-byte-source.js';
-import { readMetas, snapshotStatus } from '../formats/bbolt/snapshot-status.js';
+import { readMetas } from '../formats/bbolt/snapshot-status.js';
+import { StreamingSnapshotStatus } from '../formats/bbolt/stream-status.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { Backend } from '../storage/backend.js';
 import { decompressorFor } from './fetch.js';
 import { readBackError } from './read-back-error.js';
 import { SnapshotDigest } from './snapshot-digest.js';
-import { Spool } from './spool.js';
+import { StatusTap } from './status-tap.js';
 import { StreamMeter } from './stream-meter.js';
 
 export type CheckName =
@@ -72,7 +70,7 @@ const discard = () =>
 export async function verifyBackup(
   backend: Backend,
   manifest: Manifest,
-  opts: { deep?: boolean; tmpDir?: string; signal?: AbortSignal } = {},
+  opts: { deep?: boolean; signal?: AbortSignal } = {},
 ): Promise<VerifyReport> {
   const checks: VerifyCheck[] = [];
   const add = (check: CheckName, ok: boolean | null, detail: string) => checks.push({ check, ok, detail });
@@ -80,7 +78,6 @@ export async function verifyBackup(
   const digest = new SnapshotDigest(`backup ${manifest.id}`);
   const plainMeter = new StreamMeter();
   const head = new HeadCapture(256 * 1024);
-  const spoolPath = path.join(opts.tmpDir ?? os.tmpdir(), `dr-verify-${manifest.id}-${process.pid}.snapshot`);
   const stages: (Transform | Writable)[] = [
     storedMeter,
     ...decompressorFor(manifest),
@@ -88,7 +85,8 @@ export async function verifyBackup(
     plainMeter,
     head,
   ];
-  if (opts.deep) stages.push(new Spool(spoolPath));
+  const tap = opts.deep ? new StatusTap(new StreamingSnapshotStatus()) : null;
+  if (tap) stages.push(tap);
 
   let failure: ReturnType<typeof readBackError> | null = null;
   try {
@@ -97,106 +95,94 @@ export async function verifyBackup(
     });
   } catch (err) {
     failure = readBackError(err, `verify ${manifest.id}`);
-    if (failure.code !== 'VERIFY_FAILED') {
-      await rm(spoolPath, { force: true });
-      throw failure; // storage or local failure: nothing was checked
-    }
+    if (failure.code !== 'VERIFY_FAILED') throw failure; // storage or local failure: nothing was checked
   }
 
-  try {
-    // stored-sha256: when decoding broke off, hash the stored object on its own so the report is complete.
-    let storedSha = failure ? null : storedMeter.sha256;
-    let storedSize = storedMeter.bytes;
-    if (failure) {
-      const again = new StreamMeter();
-      await pipeline([await backend.get(manifest.stored.key, { signal: opts.signal }), again, discard()], {
-        signal: opts.signal,
-      });
-      storedSha = again.sha256;
-      storedSize = again.bytes;
-    }
+  // stored-sha256: when decoding broke off, hash the stored object on its own so the report is complete.
+  let storedSha = failure ? null : storedMeter.sha256;
+  let storedSize = storedMeter.bytes;
+  if (failure) {
+    const again = new StreamMeter();
+    await pipeline([await backend.get(manifest.stored.key, { signal: opts.signal }), again, discard()], {
+      signal: opts.signal,
+    });
+    storedSha = again.sha256;
+    storedSize = again.bytes;
+  }
+  add(
+    'stored-sha256',
+    storedSha === manifest.stored.sha256 && storedSize === manifest.stored.size,
+    storedSha === manifest.stored.sha256
+      ? `${storedSha} (${storedSize} bytes)`
+      : `got ${storedSha} (${storedSize} bytes), manifest says ${manifest.stored.sha256} (${manifest.stored.size} bytes)`,
+  );
+  if (failure) {
+    const stage = failure.details.check as CheckName;
     add(
-      'stored-sha256',
-      storedSha === manifest.stored.sha256 && storedSize === manifest.stored.size,
-      storedSha === manifest.stored.sha256
-        ? `${storedSha} (${storedSize} bytes)`
-        : `got ${storedSha} (${storedSize} bytes), manifest says ${manifest.stored.sha256} (${manifest.stored.size} bytes)`,
+      stage === 'etcd-trailer' ? 'decompress' : stage,
+      stage === 'etcd-trailer' ? true : false,
+      stage === 'etcd-trailer' ? 'decoded' : failure.message,
     );
-    if (failure) {
-      const stage = failure.details.check as CheckName;
-      add(
-        stage === 'etcd-trailer' ? 'decompress' : stage,
-        stage === 'etcd-trailer' ? true : false,
-        stage === 'etcd-trailer' ? 'decoded' : failure.message,
-      );
-      if (stage === 'etcd-trailer') add('etcd-trailer', false, failure.message);
-      return finish();
-    }
-    add(
-      'decompress',
-      true,
-      manifest.stored.compression === 'zstd'
-        ? 'zstd frame decoded, content checksum ok'
-        : 'stored uncompressed',
-    );
-    const d = digest.result;
-    add('etcd-trailer', true, `sha256 of the db equals etcd's trailer ${d.etcdSha256}`);
-    add(
-      'snapshot-sha256',
-      plainMeter.sha256 === manifest.snapshot.sha256,
-      plainMeter.sha256 === manifest.snapshot.sha256
-        ? plainMeter.sha256
-        : `got ${plainMeter.sha256}, manifest says ${manifest.snapshot.sha256}`,
-    );
-    add(
-      'snapshot-size',
-      d.size === manifest.snapshot.size,
-      `${d.size} bytes (manifest ${manifest.snapshot.size})`,
-    );
-
-    const metas = readMetas(bufferSource(head.head));
-    const problems = metas.metas.flatMap((m, i) =>
-      m ? m.problems.map((p) => `meta ${i}: ${p}`) : [`meta ${i}: unreadable`],
-    );
-    const current = metas.current === null ? null : metas.metas[metas.current];
-    const sizeOk = current ? current.pgid * current.pageSize === d.dbSize : false;
-    add(
-      'bbolt-meta',
-      problems.length === 0 && sizeOk,
-      problems.length
-        ? problems.join('; ')
-        : sizeOk
-          ? `both meta pages valid; txid ${current!.txid}, ${current!.pgid} pages of ${current!.pageSize} bytes`
-          : `meta says ${current ? current.pgid * current.pageSize : '?'} bytes, db has ${d.dbSize}`,
-    );
-    if (opts.deep) {
-      try {
-        const src = openFileSource(spoolPath);
-        try {
-          const st = snapshotStatus(src);
-          const same =
-            st.hash === manifest.snapshot.hash &&
-            st.revision.toString() === manifest.snapshot.revision &&
-            st.totalKey === manifest.snapshot.totalKeys;
-          add(
-            'snapshot-status',
-            same,
-            `hash ${st.hash.toString(16)} revision ${st.revision} keys ${st.totalKey}` +
-              (same
-                ? ''
-                : ` (manifest: hash ${manifest.snapshot.hash.toString(16)} revision ${manifest.snapshot.revision} keys ${manifest.snapshot.totalKeys})`),
-          );
-        } finally {
-          src.close();
-        }
-      } catch (err) {
-        add('snapshot-status', false, toDrError(err).message);
-      }
-    }
+    if (stage === 'etcd-trailer') add('etcd-trailer', false, failure.message);
     return finish();
-  } finally {
-    await rm(spoolPath, { force: true });
   }
+  add(
+    'decompress',
+    true,
+    manifest.stored.compression === 'zstd'
+      ? 'zstd frame decoded, content checksum ok'
+      : 'stored uncompressed',
+  );
+  const d = digest.result;
+  add('etcd-trailer', true, `sha256 of the db equals etcd's trailer ${d.etcdSha256}`);
+  add(
+    'snapshot-sha256',
+    plainMeter.sha256 === manifest.snapshot.sha256,
+    plainMeter.sha256 === manifest.snapshot.sha256
+      ? plainMeter.sha256
+      : `got ${plainMeter.sha256}, manifest says ${manifest.snapshot.sha256}`,
+  );
+  add(
+    'snapshot-size',
+    d.size === manifest.snapshot.size,
+    `${d.size} bytes (manifest ${manifest.snapshot.size})`,
+  );
+
+  const metas = readMetas(bufferSource(head.head));
+  const problems = metas.metas.flatMap((m, i) =>
+    m ? m.problems.map((p) => `meta ${i}: ${p}`) : [`meta ${i}: unreadable`],
+  );
+  const current = metas.current === null ? null : metas.metas[metas.current];
+  const sizeOk = current ? current.pgid * current.pageSize === d.dbSize : false;
+  add(
+    'bbolt-meta',
+    problems.length === 0 && sizeOk,
+    problems.length
+      ? problems.join('; ')
+      : sizeOk
+        ? `both meta pages valid; txid ${current!.txid}, ${current!.pgid} pages of ${current!.pageSize} bytes`
+        : `meta says ${current ? current.pgid * current.pageSize : '?'} bytes, db has ${d.dbSize}`,
+  );
+  if (tap) {
+    try {
+      const st = tap.statusResult;
+      const same =
+        st.hash === manifest.snapshot.hash &&
+        st.revision.toString() === manifest.snapshot.revision &&
+        st.totalKey === manifest.snapshot.totalKeys;
+      add(
+        'snapshot-status',
+        same,
+        `hash ${st.hash.toString(16)} revision ${st.revision} keys ${st.totalKey}` +
+          (same
+            ? ''
+            : ` (manifest: hash ${manifest.snapshot.hash.toString(16)} revision ${manifest.snapshot.revision} keys ${manifest.snapshot.totalKeys})`),
+      );
+    } catch (err) {
+      add('snapshot-status', false, toDrError(err).message);
+    }
+  }
+  return finish();
 
   function finish(): VerifyReport {
     const names: CheckName[] = [

@@ -23,7 +23,12 @@ describe('dr backup to file:// on a real 3-member cluster', () => {
     c = await startTestCluster({ size: 3 });
     storeDir = path.join(dir, 'store');
     env = { DR_STORAGE: `file://${storeDir}`, DR_CATALOG: path.join(dir, 'catalog.sqlite') };
-    for (let i = 0; i < 40; i++) await c.etcdctl(['put', `/registry/configmaps/default/cm-${i}`, JSON.stringify({ i, data: 'x'.repeat(i * 10) })]);
+    for (let i = 0; i < 40; i++)
+      await c.etcdctl([
+        'put',
+        `/registry/configmaps/default/cm-${i}`,
+        JSON.stringify({ i, data: 'x'.repeat(i * 10) }),
+      ]);
     await c.etcdctl(['del', '/registry/configmaps/default/cm-3']);
   });
   afterAll(async () => {
@@ -32,7 +37,10 @@ describe('dr backup to file:// on a real 3-member cluster', () => {
   });
 
   it('takes a backup from a follower and prints a complete manifest', async () => {
-    const r = await runDr(['backup', '--endpoints', c.endpoints.join(','), '--cluster-name', 'prod', '--json'], env);
+    const r = await runDr(
+      ['backup', '--endpoints', c.endpoints.join(','), '--cluster-name', 'prod', '--json'],
+      env,
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const m = r.json;
@@ -51,9 +59,18 @@ describe('dr backup to file:// on a real 3-member cluster', () => {
     const out = path.join(dir, 'fetched.db');
     const r = await runDr(['fetch', firstId, '--out', out, '--json'], env);
     expect(r.code).toBe(0);
-    const status = JSON.parse(execFileSync('etcdctl', ['snapshot', 'status', out, '-w', 'json'], { env: { ...process.env, ETCDCTL_API: '3' } }).toString());
+    const status = JSON.parse(
+      execFileSync('etcdctl', ['snapshot', 'status', out, '-w', 'json'], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+      }).toString(),
+    );
     const show = (await runDr(['show', firstId, '--json'], env)).json;
-    expect(status).toEqual({ hash: show.snapshot.hash, revision: Number(show.snapshot.revision), totalKey: show.snapshot.totalKeys, totalSize: show.snapshot.dbSize });
+    expect(status).toEqual({
+      hash: show.snapshot.hash,
+      revision: Number(show.snapshot.revision),
+      totalKey: show.snapshot.totalKeys,
+      totalSize: show.snapshot.dbSize,
+    });
     // refuses to overwrite
     const again = await runDr(['fetch', firstId, '--out', out], env);
     expect(again.code).toBe(2);
@@ -62,18 +79,24 @@ describe('dr backup to file:// on a real 3-member cluster', () => {
 
   it('fetch output is byte-identical to etcdctl snapshot save when nothing changed in between', async () => {
     // snapshot the same member with both tools; with no writes between, bbolt streams the same pages
-    const m = (await runDr(['backup', '--endpoints', c.endpoints[0]!, '--cluster-name', 'same', '--json'], env)).json;
+    const m = (
+      await runDr(['backup', '--endpoints', c.endpoints[0]!, '--cluster-name', 'same', '--json'], env)
+    ).json;
     const mine = path.join(dir, 'mine.db');
     const theirs = path.join(dir, 'theirs.db');
     expect((await runDr(['fetch', m.id, '--out', mine], env)).code).toBe(0);
-    execFileSync('etcdctl', ['--endpoints', c.endpoints[0]!, 'snapshot', 'save', theirs], { stdio: 'ignore' });
+    execFileSync('etcdctl', ['--endpoints', c.endpoints[0]!, 'snapshot', 'save', theirs], {
+      stdio: 'ignore',
+    });
     const a = await readFile(mine);
     const b = await readFile(theirs);
     expect(a.length).toBe(b.length);
     // the meta pages carry the txid, which moves when the member commits (e.g. lease checkpoints);
     // the data pages after them must match exactly
     const pageSize = a.readUInt32LE(24);
-    expect(a.subarray(2 * pageSize, a.length - 32).equals(b.subarray(2 * pageSize, b.length - 32))).toBe(true);
+    expect(a.subarray(2 * pageSize, a.length - 32).equals(b.subarray(2 * pageSize, b.length - 32))).toBe(
+      true,
+    );
   });
 
   it('verify passes, --deep too, and a flipped byte fails with exit 1 naming the check', async () => {
@@ -114,7 +137,9 @@ describe('dr backup to file:// on a real 3-member cluster', () => {
     const rebuilt = await runDr(['catalog', 'rebuild', '--json'], env);
     expect(rebuilt.code).toBe(0);
     expect(rebuilt.json.backups).toBe(2);
-    expect((await runDr(['list', '--json'], env)).json.backups.map((b: { id: string }) => b.id)).toEqual(before);
+    expect((await runDr(['list', '--json'], env)).json.backups.map((b: { id: string }) => b.id)).toEqual(
+      before,
+    );
     const table = await runDr(['list', '--cluster-name', 'prod'], env);
     expect(table.stdout).toContain(firstId);
     expect(table.stdout).not.toContain('same');
@@ -122,7 +147,10 @@ describe('dr backup to file:// on a real 3-member cluster', () => {
 
   it('a data object without a manifest is invisible to list and verify, and gc removes it', async () => {
     const orphanId = '20200101T000000Z-deadbeef';
-    await copyFile(path.join(storeDir, 'prod', `${firstId}.db.zst`), path.join(storeDir, 'prod', `${orphanId}.db.zst`));
+    await copyFile(
+      path.join(storeDir, 'prod', `${firstId}.db.zst`),
+      path.join(storeDir, 'prod', `${orphanId}.db.zst`),
+    );
     const ids = (await runDr(['list', '--json'], env)).json.backups.map((b: { id: string }) => b.id);
     expect(ids).not.toContain(orphanId);
     const v = await runDr(['verify', orphanId], env);

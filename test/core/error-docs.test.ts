@@ -19,7 +19,8 @@ describe('error catalogue', () => {
     const j = text.indexOf(END);
     expect(i, 'README has the errors markers').toBeGreaterThan(0);
     const fresh = `${START}\n${renderErrorTable()}\n${END}`;
-    if (process.env.UPDATE_DOCS === '1') writeFileSync(README, text.slice(0, i) + fresh + text.slice(j + END.length));
+    if (process.env.UPDATE_DOCS === '1')
+      writeFileSync(README, text.slice(0, i) + fresh + text.slice(j + END.length));
     else expect(text.slice(i, j + END.length)).toBe(fresh);
   });
 

@@ -85,7 +85,7 @@ beforeAll(async () => {
     logger: createLogger(process.env.DR_TEST_LOG ?? 'silent'),
     signal: shutdown.signal,
     graceMs: 5000,
-    daemon: { catchUp: false, retryBaseMs: 300, tmpDir: tmp.dir },
+    daemon: { catchUp: false, retryBaseMs: 300 },
   });
   base = `http://127.0.0.1:${httpPort}`;
 });

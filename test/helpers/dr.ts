@@ -24,7 +24,11 @@ export function spawnDr(args: string[], env: Record<string, string | undefined> 
   });
 }
 
-export async function runDr(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 120_000): Promise<DrResult> {
+export async function runDr(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  timeoutMs = 120_000,
+): Promise<DrResult> {
   const child = spawnDr(args, env);
   let stdout = '';
   let stderr = '';

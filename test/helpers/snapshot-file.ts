@@ -6,7 +6,10 @@ import { startTestCluster } from './etcd-cluster.js';
  * A real snapshot file from `etcdctl snapshot save` of a 1-member cluster holding `keys` keys
  * (values of ~valueSize bytes), written to dir/name. Returns its path and the member's final revision.
  */
-export async function makeSnapshotFile(dir: string, opts: { keys?: number; valueSize?: number; name?: string } = {}): Promise<string> {
+export async function makeSnapshotFile(
+  dir: string,
+  opts: { keys?: number; valueSize?: number; name?: string } = {},
+): Promise<string> {
   const c = await startTestCluster({ size: 1 });
   try {
     const ep = c.endpoints[0]!;
@@ -15,9 +18,13 @@ export async function makeSnapshotFile(dir: string, opts: { keys?: number; value
     const lines: string[] = [];
     for (let i = 0; i < n; i++) lines.push(`put /registry/configmaps/default/cm-${i} ${value}${i}`);
     // one etcdctl process per batch of puts would be slow; `txn` is awkward; use put in a shell loop via xargs
-    execFileSync('sh', ['-c', `while read -r cmd k v; do etcdctl --endpoints ${ep} put "$k" "$v" >/dev/null; done`], {
-      input: lines.join('\n') + '\n',
-    });
+    execFileSync(
+      'sh',
+      ['-c', `while read -r cmd k v; do etcdctl --endpoints ${ep} put "$k" "$v" >/dev/null; done`],
+      {
+        input: lines.join('\n') + '\n',
+      },
+    );
     const file = path.join(dir, opts.name ?? 'snap.db');
     execFileSync('etcdctl', ['--endpoints', ep, 'snapshot', 'save', file], { stdio: 'ignore' });
     return file;

@@ -63,7 +63,7 @@ describe('runBackupJob', () => {
     try {
       for (let i = 0; i < 4; i++) {
         const r = await runBackupJob(
-          { etcd, catalog, metrics, logger: silentLogger, clock: systemClock, tmpDir: tmp.dir },
+          { etcd, catalog, metrics, logger: silentLogger, clock: systemClock },
           spec([target], { policy: 'keep2', retention: { keepLast: 2 } }),
         );
         expect(r.ok, JSON.stringify(r.error)).toBe(true);
@@ -107,7 +107,7 @@ describe('runBackupJob', () => {
     const catalog = Catalog.open(':memory:');
     try {
       const r = await runBackupJob(
-        { etcd, catalog, logger: silentLogger, clock: systemClock, tmpDir: tmp.dir },
+        { etcd, catalog, logger: silentLogger, clock: systemClock },
         spec([disk, bucket]),
       );
       expect(r.ok, JSON.stringify(r.error)).toBe(true);
@@ -160,7 +160,7 @@ describe('prune', () => {
   it('dry run lists every backup with its reasons; the real run deletes; a newer failed attempt suspends removal', async () => {
     const target = await fileTarget('prune');
     const catalog = Catalog.open(path.join(tmp.dir, 'prune.sqlite'));
-    const deps = { etcd, catalog, logger: silentLogger, clock: systemClock, tmpDir: tmp.dir };
+    const deps = { etcd, catalog, logger: silentLogger, clock: systemClock };
     try {
       const ids: string[] = [];
       for (let i = 0; i < 3; i++)

@@ -96,7 +96,7 @@ describe('dr prune', () => {
     const catalog = Catalog.open(path.join(tmp.dir, 'seed.sqlite'));
     for (let i = 0; i < 3; i++) {
       const r = await runBackupJob(
-        { etcd, catalog, logger: silentLogger, clock: systemClock, tmpDir: tmp.dir },
+        { etcd, catalog, logger: silentLogger, clock: systemClock },
         {
           cluster: 'c1',
           policy: 'nightly',

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { backupIdTime, dataKey, manifestKey, newBackupId, parseObjectKey, validateClusterName } from '../../src/manifest/layout.js';
+import {
+  backupIdTime,
+  dataKey,
+  manifestKey,
+  newBackupId,
+  parseObjectKey,
+  validateClusterName,
+} from '../../src/manifest/layout.js';
 import { isDrError } from '../../src/core/errors.js';
 
 describe('storage layout', () => {

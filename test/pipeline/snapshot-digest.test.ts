@@ -38,12 +38,15 @@ describe('SnapshotDigest on a real etcdctl snapshot file', () => {
   });
   afterAll(() => cleanup());
 
-  it.each([1, 2, 3])('accepts the file in irregular chunks (seed %i) and reports both digests', async (seed) => {
-    const d = await run(chunks(file, seed));
-    expect(d.result.sha256).toBe(createHash('sha256').update(file).digest('hex'));
-    expect(d.result.etcdSha256).toBe(file.subarray(file.length - 32).toString('hex'));
-    expect(d.result.dbSize).toBe(file.length - 32);
-  });
+  it.each([1, 2, 3])(
+    'accepts the file in irregular chunks (seed %i) and reports both digests',
+    async (seed) => {
+      const d = await run(chunks(file, seed));
+      expect(d.result.sha256).toBe(createHash('sha256').update(file).digest('hex'));
+      expect(d.result.etcdSha256).toBe(file.subarray(file.length - 32).toString('hex'));
+      expect(d.result.dbSize).toBe(file.length - 32);
+    },
+  );
 
   it('fails with SNAPSHOT_DIGEST_MISMATCH when one db byte is flipped', async () => {
     const bad = Buffer.from(file);
@@ -52,7 +55,9 @@ describe('SnapshotDigest on a real etcdctl snapshot file', () => {
   });
 
   it('fails when the stream stops before the trailer is complete', async () => {
-    await expect(run([file.subarray(0, 20)])).rejects.toSatisfy((e) => isDrError(e, 'SNAPSHOT_STREAM_FAILED'));
+    await expect(run([file.subarray(0, 20)])).rejects.toSatisfy((e) =>
+      isDrError(e, 'SNAPSHOT_STREAM_FAILED'),
+    );
   });
 
   it('fails when the trailer is missing (db cut at a page boundary)', async () => {
