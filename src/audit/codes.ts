@@ -84,6 +84,11 @@ export const WAL_CODES = {
   WAL_INDEX_GAP: c('error', `${WAL}#index-gap`, 'raft entry indexes skip'),
   WAL_TERM_DECREASE: c('error', `${WAL}#index-gap`, 'an entry term lower than the one before it'),
   WAL_TERM_AHEAD: c('error', `${WAL}#index-gap`, 'an entry term above the last HardState term'),
+  WAL_STATE_TERM_BEHIND: c(
+    'error',
+    `${WAL}#corrupt-record`,
+    'a HardState whose term is below an entry written before it',
+  ),
   WAL_COMMIT_BEYOND_LOG: c('error', `${WAL}#index-gap`, 'HardState.commit beyond the last entry'),
 } as const satisfies Record<string, CodeInfo>;
 

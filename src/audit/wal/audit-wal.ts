@@ -361,6 +361,18 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
         case WalRecordType.State: {
           try {
             const hs = decodeHardState(rec.data ?? Buffer.alloc(0));
+            // raft never persists a HardState whose term is behind an entry it already wrote (its term only
+            // grows). The record type sits outside the CRC, so an entry whose type byte flipped to "state"
+            // decodes as a HardState with the entry's type (0 or 1) as its term: this is how it shows.
+            if (hs.term < maxEntryTerm.term)
+              add(
+                'error',
+                'WAL_STATE_TERM_BEHIND',
+                seg.name,
+                at,
+                `wal: the state record at offset ${rec.offset} in ${label(seg.name)} has term ${hs.term}, below term ${maxEntryTerm.term} of entry ${maxEntryTerm.index} written before it: a damaged record type or a damaged record`,
+                'corrupt-record',
+              );
             if (rec.crcValid) facts.lastHardState = { ...hs, file: label(seg.name), offset: rec.offset };
           } catch (err) {
             payloadError('state', err);

@@ -16,6 +16,8 @@ import { parseV2Store } from '../../../src/formats/snap/v2-store.js';
 import { getWalCorpus } from '../../helpers/wal-corpus.js';
 
 const BUDGET_MS = 10_000;
+// 3000 runs take ~5-10 s here and include the mutation (run 2632: a flipped record type) that once went unreported
+const WAL_RUNS = 3000;
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -85,10 +87,11 @@ test('WAL: random mutations never throw, and changes inside the frames are repor
   const base = await audit(walBytes);
   expect(base.r.findings.filter((f) => f.severity !== 'info')).toEqual([]);
   const rand = rng(0x5eed);
-  const start = Date.now();
   let runs = 0;
   const unreported: string[] = [];
-  while (Date.now() - start < BUDGET_MS) {
+  // a fixed number of seeded runs, not a time budget: the same mutations on every machine, so a failure
+  // replays and a faster decoder cannot reach new cases on one run and not the next
+  while (runs < WAL_RUNS) {
     const buf = Buffer.from(walBytes);
     const kind = Math.floor(rand() * 5);
     const at = Math.floor(rand() * framedEnd);
@@ -116,7 +119,6 @@ test('WAL: random mutations never throw, and changes inside the frames are repor
     if (r.findings.length === 0 && !isPrefix(said, base.said)) unreported.push(desc);
     runs++;
   }
-  expect(runs).toBeGreaterThan(50);
   expect(unreported).toEqual([]);
 });
 
