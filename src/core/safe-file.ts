@@ -35,7 +35,12 @@ export async function writeFileAtomic(
   target: string,
   source: Readable,
   stages: Transform[],
-  opts: { signal?: AbortSignal; beforeCommit?: () => void | Promise<void> } = {},
+  opts: {
+    signal?: AbortSignal;
+    beforeCommit?: () => void | Promise<void>;
+    /** fsync the file and its directory (default). A scratch copy that is re-verified before use may skip it. */
+    durable?: boolean;
+  } = {},
 ): Promise<void> {
   const tmp = path.join(
     path.dirname(target),
@@ -57,12 +62,13 @@ export async function writeFileAtomic(
       },
     });
     await pipeline([source, ...stages, sink], { signal: opts.signal });
-    await h.sync();
+    const durable = opts.durable ?? true;
+    if (durable) await h.sync();
     await h.close();
     closed = true;
     await opts.beforeCommit?.();
     await rename(tmp, target);
-    await fsyncDir(path.dirname(target));
+    if (durable) await fsyncDir(path.dirname(target));
   } catch (err) {
     if (!closed) await h.close().catch(() => undefined);
     await rm(tmp, { force: true });

@@ -33,16 +33,22 @@ export async function fetchSnapshot(
   backend: Backend,
   manifest: Manifest,
   outFile: string,
-  opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
+  opts: {
+    signal?: AbortSignal;
+    onProgress?: (bytes: number) => void;
+    /** fsync the output (default true); restore's scratch copy, re-verified on resume, skips it */
+    durable?: boolean;
+  } = {},
 ): Promise<FetchResult> {
   await refuseExisting(outFile, 'fetch');
   const storedMeter = new StreamMeter();
-  const digest = new SnapshotDigest(`backup ${manifest.id}`);
-  const plainMeter = new StreamMeter(opts.onProgress);
+  // the digest stage hashes the plain file once for both checks (etcd's trailer and the manifest's sha256)
+  const digest = new SnapshotDigest(`backup ${manifest.id}`, opts.onProgress);
   const body = await backend.get(manifest.stored.key, { signal: opts.signal });
   try {
-    await writeFileAtomic(outFile, body, [storedMeter, ...decompressorFor(manifest), digest, plainMeter], {
+    await writeFileAtomic(outFile, body, [storedMeter, ...decompressorFor(manifest), digest], {
       signal: opts.signal,
+      durable: opts.durable,
       beforeCommit: () => {
         if (storedMeter.sha256 !== manifest.stored.sha256) {
           throw new DrError(
@@ -53,10 +59,11 @@ export async function fetchSnapshot(
             },
           );
         }
-        if (plainMeter.sha256 !== manifest.snapshot.sha256) {
+        const plain = digest.result.sha256;
+        if (plain !== manifest.snapshot.sha256) {
           throw new DrError(
             'VERIFY_FAILED',
-            `fetch ${manifest.id}: snapshot sha256 ${plainMeter.sha256} != manifest ${manifest.snapshot.sha256}`,
+            `fetch ${manifest.id}: snapshot sha256 ${plain} != manifest ${manifest.snapshot.sha256}`,
             {
               check: 'snapshot-sha256',
             },
@@ -67,5 +74,5 @@ export async function fetchSnapshot(
   } catch (err) {
     throw readBackError(err, `fetch ${manifest.id}`);
   }
-  return { file: outFile, size: plainMeter.bytes, sha256: plainMeter.sha256 };
+  return { file: outFile, size: digest.result.size, sha256: digest.result.sha256 };
 }

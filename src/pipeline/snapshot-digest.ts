@@ -27,9 +27,15 @@ export class SnapshotDigest extends Transform {
   private total = 0;
   private resultValue: SnapshotDigestResult | null = null;
 
-  constructor(private readonly source: string) {
+  constructor(
+    private readonly source: string,
+    /** bytes seen so far, for progress (called at most every 4 MiB) */
+    private readonly onProgress?: (bytes: number) => void,
+  ) {
     super();
   }
+
+  private reported = 0;
 
   get result(): SnapshotDigestResult {
     if (!this.resultValue) throw new Error('snapshot digest read before the stream ended');
@@ -38,6 +44,10 @@ export class SnapshotDigest extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.total += chunk.length;
+    if (this.onProgress && this.total - this.reported >= 4 << 20) {
+      this.reported = this.total;
+      this.onProgress(this.total);
+    }
     // Everything except the last 32 bytes seen so far is db data and can be hashed now.
     if (chunk.length >= TRAILER) {
       if (this.tail.length) this.hash.update(this.tail);

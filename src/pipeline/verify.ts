@@ -76,15 +76,8 @@ export async function verifyBackup(
   const add = (check: CheckName, ok: boolean | null, detail: string) => checks.push({ check, ok, detail });
   const storedMeter = new StreamMeter();
   const digest = new SnapshotDigest(`backup ${manifest.id}`);
-  const plainMeter = new StreamMeter();
   const head = new HeadCapture(256 * 1024);
-  const stages: (Transform | Writable)[] = [
-    storedMeter,
-    ...decompressorFor(manifest),
-    digest,
-    plainMeter,
-    head,
-  ];
+  const stages: (Transform | Writable)[] = [storedMeter, ...decompressorFor(manifest), digest, head];
   const tap = opts.deep ? new StatusTap(new StreamingSnapshotStatus()) : null;
   if (tap) stages.push(tap);
 
@@ -137,10 +130,10 @@ export async function verifyBackup(
   add('etcd-trailer', true, `sha256 of the db equals etcd's trailer ${d.etcdSha256}`);
   add(
     'snapshot-sha256',
-    plainMeter.sha256 === manifest.snapshot.sha256,
-    plainMeter.sha256 === manifest.snapshot.sha256
-      ? plainMeter.sha256
-      : `got ${plainMeter.sha256}, manifest says ${manifest.snapshot.sha256}`,
+    d.sha256 === manifest.snapshot.sha256,
+    d.sha256 === manifest.snapshot.sha256
+      ? d.sha256
+      : `got ${d.sha256}, manifest says ${manifest.snapshot.sha256}`,
   );
   add(
     'snapshot-size',

@@ -371,7 +371,8 @@ async function fetchStep(
   }
   if (have !== null) await localHost.removeOwnTree(j.snapshotFile); // our own earlier, bad fetch
   await mkdir(path.dirname(j.snapshotFile), { recursive: true });
-  await fetchSnapshot(source.backend, j.manifest, j.snapshotFile, { signal });
+  // a scratch copy: a crash before the restores re-hashes it on resume, and etcd's restore checks its trailer
+  await fetchSnapshot(source.backend, j.manifest, j.snapshotFile, { signal, durable: false });
 }
 
 async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Promise<void> {
