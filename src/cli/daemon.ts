@@ -15,6 +15,7 @@ interface DaemonFlags {
   sandboxDir?: string;
   gracePeriod: string;
   verifyEvery?: string;
+  auditEvery?: string;
   retryBase: string;
   catchUp: boolean;
   logLevel: string;
@@ -49,6 +50,10 @@ export function registerDaemon(program: Command): void {
       're-read and deep-verify the newest backup of every policy this often (default: never)',
     )
     .option(
+      '--audit-every <seconds>',
+      'run the online audit of every cluster this often (alarms, HashKV compared across members) and export it as metrics (default: never; --sandbox: 300)',
+    )
+    .option(
       '--retry-base <seconds>',
       'first retry delay after a failed attempt; doubles per retry, within the schedule window',
       '30',
@@ -74,6 +79,12 @@ export function registerDaemon(program: Command): void {
         const graceMs = seconds(flags.gracePeriod, '--grace-period') * 1000;
         const verifyEvery =
           flags.verifyEvery === undefined ? null : seconds(flags.verifyEvery, '--verify-every', 1);
+        const auditEvery =
+          flags.auditEvery !== undefined
+            ? seconds(flags.auditEvery, '--audit-every', 1)
+            : flags.sandbox
+              ? 300
+              : null;
         const retryBaseMs = seconds(flags.retryBase, '--retry-base', 0.001) * 1000;
         let configFile = flags.config ?? '';
         let config;
@@ -98,6 +109,7 @@ export function registerDaemon(program: Command): void {
           },
           daemon: {
             verifyEverySeconds: verifyEvery,
+            auditEverySeconds: auditEvery,
             retryBaseMs,
             catchUp: flags.catchUp,
           },

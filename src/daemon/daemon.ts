@@ -14,6 +14,7 @@ import { redactUrl } from '../core/redact.js';
 import { createEtcdClient } from '../etcd/client.js';
 import { runBackupJob } from '../jobs/backup-job.js';
 import type { Manifest } from '../manifest/manifest.js';
+import { auditCluster } from '../audit/online.js';
 import { forgetPolicyMetrics, seedPolicyMetrics, type DrMetrics } from '../metrics/metrics.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import { openBackend } from '../storage/open-backend.js';
@@ -31,6 +32,11 @@ export interface DaemonOptions {
   maxRetryDelayMs?: number;
   /** verify (deep) the newest backup of every policy this often; null: never. @default null */
   verifyEverySeconds?: number | null;
+  /**
+   * run the online audit of every cluster this often (status, alarms, HashKV compared across members) and
+   * export it as etcd_backup_audit_findings and etcd_backup_member_hash_divergence; null: never. @default null
+   */
+  auditEverySeconds?: number | null;
   /** take a backup at start for policies whose last success is older than their interval. @default true */
   catchUp?: boolean;
   openBackend?: OpenBackend;
@@ -100,6 +106,8 @@ export class Daemon {
   private readonly clock: Clock;
   private readonly log: Logger;
   private verifyTimer: NodeJS.Timeout | null = null;
+  private auditTimer: NodeJS.Timeout | null = null;
+  private auditing: Promise<void> | null = null;
   private stopping = false;
 
   private constructor(
@@ -139,6 +147,11 @@ export class Daemon {
     if (opts.verifyEverySeconds) {
       d.verifyTimer = setInterval(() => d.verifyAll(), opts.verifyEverySeconds * 1000);
       d.verifyTimer.unref();
+    }
+    if (opts.auditEverySeconds) {
+      d.auditTimer = setInterval(() => void d.auditAll(), opts.auditEverySeconds * 1000);
+      d.auditTimer.unref();
+      void d.auditAll();
     }
     d.log.info(
       { config: config.file, policies: config.policies.map((p) => p.name), concurrency: config.concurrency },
@@ -395,6 +408,41 @@ export class Daemon {
     this.finish(job, failure ? 'failed' : 'succeeded', failure);
   }
 
+  /**
+   * The online audit of every configured cluster, one at a time; a run still going when the next is due is
+   * not doubled. Findings are summed over clusters by severity; hash divergence is per cluster.
+   */
+  auditAll(): Promise<void> {
+    if (this.stopping || this.auditing) return this.auditing ?? Promise.resolve();
+    this.auditing = (async () => {
+      const totals: Record<string, number> = { error: 0, warning: 0, info: 0 };
+      for (const c of this.runtime.config.clusters) {
+        if (this.stopping) break;
+        try {
+          const report = await auditCluster(this.runtime.etcd(c.name));
+          for (const f of report.findings) totals[f.severity] = (totals[f.severity] ?? 0) + 1;
+          const divergent = report.findings.filter((f) => f.code === 'HASH_DIVERGENCE').length;
+          this.opts.metrics.memberHashDivergence.set({ cluster: c.name }, divergent);
+          const bad = report.findings.filter((f) => f.severity !== 'info');
+          if (bad.length)
+            this.log.warn(
+              { cluster: c.name, findings: bad.map((f) => `${f.code}: ${f.message}`) },
+              'online audit found problems',
+            );
+          else this.log.info({ cluster: c.name }, 'online audit clean');
+        } catch (err) {
+          totals.error = (totals.error ?? 0) + 1;
+          this.log.warn({ cluster: c.name, err: (err as Error).message }, 'online audit failed');
+        }
+      }
+      for (const [severity, n] of Object.entries(totals))
+        this.opts.metrics.auditFindings.set({ severity }, n);
+    })().finally(() => {
+      this.auditing = null;
+    });
+    return this.auditing;
+  }
+
   private verifyAll(): void {
     if (this.stopping) return;
     for (const p of this.runtime.config.policies)
@@ -481,6 +529,8 @@ export class Daemon {
     this.stopping = true;
     this.unschedule();
     if (this.verifyTimer) clearInterval(this.verifyTimer);
+    if (this.auditTimer) clearInterval(this.auditTimer);
+    await this.auditing;
     const pending = [...this.jobs.values()].filter((j) => !j.final);
     for (const j of pending)
       if (j.state !== 'running') j.abort.abort(new DrError('ABORTED', 'daemon shutting down'));

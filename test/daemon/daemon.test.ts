@@ -85,7 +85,7 @@ beforeAll(async () => {
     logger: createLogger(process.env.DR_TEST_LOG ?? 'silent'),
     signal: shutdown.signal,
     graceMs: 5000,
-    daemon: { catchUp: false, retryBaseMs: 300 },
+    daemon: { catchUp: false, retryBaseMs: 300, auditEverySeconds: 1 },
   });
   base = `http://127.0.0.1:${httpPort}`;
 });
@@ -106,6 +106,17 @@ describe('dr daemon (in process)', () => {
     const text = await metrics();
     expect(sample(text, 'etcd_backup_expected_interval_seconds', l)).toBe(2);
     expect(sample(text, 'etcd_backup_last_success_timestamp_seconds', l)).toBeDefined();
+  });
+
+  it('runs the online audit and exports it: no divergence and no error on a healthy cluster', async () => {
+    // the audit's decisions (divergence, alarms, unreachable members) are tested with a fake client in
+    // test/audit/online.test.ts, and the alert on this gauge with promtool in test/alerts; this checks the wiring
+    const text = await until('the first online audit', async () => {
+      const t = await metrics();
+      return sample(t, 'etcd_backup_member_hash_divergence', { cluster: 'c1' }) !== undefined ? t : undefined;
+    });
+    expect(sample(text, 'etcd_backup_member_hash_divergence', { cluster: 'c1' })).toBe(0);
+    expect(sample(text, 'etcd_backup_audit_findings', { severity: 'error' })).toBe(0);
   });
 
   it('fires the seconds schedule several times, applies keepLast 3, and moves /metrics', async () => {
