@@ -16,6 +16,7 @@ import { listStorage } from '../../src/manifest/manifest-store.js';
 import { openBackend } from '../../src/storage/open-backend.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { freePort } from '../helpers/ports.js';
+import { until } from '../helpers/until.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'daemon-cli.mjs');
@@ -44,25 +45,6 @@ function startDr(args: string[]): Run {
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   return { child, stderr: () => err, exited };
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
 function config(o: { port: number; storageDir: string; policies: string; catalog: string }): string {

@@ -11,6 +11,7 @@ import { listStorage } from '../../src/manifest/manifest-store.js';
 import { openBackend } from '../../src/storage/open-backend.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { freePorts } from '../helpers/ports.js';
+import { until } from '../helpers/until.js';
 import { tempDir } from '../helpers/tmp.js';
 import { sample } from '../metrics/prom-text.js';
 import { restartableS3rver, type RestartableS3rver } from './s3rver-process.js';
@@ -48,25 +49,6 @@ catalog:
   path: ./catalog.sqlite
 concurrency: 2
 `;
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
 const metrics = async (): Promise<string> => (await fetch(`${base}/metrics`)).text();
