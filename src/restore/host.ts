@@ -80,6 +80,18 @@ export function runCommand(
 const ETCD_DATA_ENTRIES = /^(member|lost\+found)$/;
 const ETCD_WAL_ENTRIES = /(\.wal|\.tmp)$|^lost\+found$/;
 
+/** What an existing directory holds, the same whether it was read here or through ssh. */
+function existingDirFact(p: string, entries: string[], mountPoint: boolean, kind: 'data' | 'wal'): DirFact {
+  if (entries.length === 0) return { path: p, state: 'empty', mountPoint };
+  return {
+    path: p,
+    state: 'non-empty',
+    mountPoint,
+    entries: entries.slice(0, 20),
+    looksLikeEtcd: looksLikeEtcd(entries, kind),
+  };
+}
+
 function looksLikeEtcd(entries: string[], kind: 'data' | 'wal'): boolean {
   const re = kind === 'data' ? ETCD_DATA_ENTRIES : ETCD_WAL_ENTRIES;
   return entries.every((e) => re.test(e)) && entries.some((e) => e !== 'lost+found');
@@ -99,15 +111,7 @@ export const localHost: MemberHost = {
     if (!st.isDirectory()) return { path: p, state: 'not-a-directory' };
     const parent = await stat(path.dirname(p));
     const mountPoint = parent.dev !== st.dev;
-    const entries = (await readdir(p)).sort();
-    if (entries.length === 0) return { path: p, state: 'empty', mountPoint };
-    return {
-      path: p,
-      state: 'non-empty',
-      mountPoint,
-      entries: entries.slice(0, 20),
-      looksLikeEtcd: looksLikeEtcd(entries, kind),
-    };
+    return existingDirFact(p, (await readdir(p)).sort(), mountPoint, kind);
   },
   async freeBytes(p) {
     let dir = p;
@@ -197,15 +201,7 @@ export function sshHost(prefix: string, run: typeof runCommand = runCommand): Me
       if (lines[0] === 'missing') return { path: p, state: 'missing' };
       if (lines[0] === 'notdir') return { path: p, state: 'not-a-directory' };
       const mountPoint = lines[1] !== lines[2];
-      const entries = lines.slice(3).sort();
-      if (entries.length === 0) return { path: p, state: 'empty', mountPoint };
-      return {
-        path: p,
-        state: 'non-empty',
-        mountPoint,
-        entries: entries.slice(0, 20),
-        looksLikeEtcd: looksLikeEtcd(entries, kind),
-      };
+      return existingDirFact(p, lines.slice(3).sort(), mountPoint, kind);
     },
     async freeBytes(p) {
       const r = await sh(
