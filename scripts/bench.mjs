@@ -10,7 +10,7 @@
  *
  * The db is filled with Kubernetes-like objects: JSON ConfigMaps and Secrets of varied sizes under /registry/.
  * Results go to stdout (a table) and .bench/results.json. Set BENCH_GIB=0.25 for a quick rehearsal; set
- * BENCH_SKIP=restore,audit,2g to leave parts out.
+ * BENCH_SKIP=restore,audit,2g to leave parts out; BENCH_REPS (default 3) runs of each backup, interleaved.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -228,6 +228,11 @@ function dirBytes(dir) {
 }
 
 const ratio = (a, b) => Math.round((a / b) * 100) / 100;
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const reps = Number(process.env.BENCH_REPS ?? '3');
 const mb = (b) => Math.round(b / 1e6);
 
 // ---- the run -----------------------------------------------------------------------------------------------
@@ -240,40 +245,69 @@ try {
   results.fill = fill1;
   log(`db ${mb(fill1.dbSize)} MB, ${fill1.keys} keys, in ${fill1.seconds.toFixed(0)} s`);
 
+  /**
+   * Wall times on a shared 2-core machine vary by +-10-20 % from one run to the next (etcd's own CPU time for
+   * the same snapshot varies as much), so each side runs BENCH_REPS times, interleaved and alternating
+   * which goes first, and the ratio is of the medians. Peak RSS is the largest of dr's runs.
+   */
   async function backupRound(label) {
     const snapFile = path.join(work, `etcdctl-${label}.db`);
-    const base = await run('etcdctl', ['--endpoints', etcd.clientUrl, 'snapshot', 'save', snapFile], {
-      env: { ...process.env, ETCDCTL_API: '3' },
-    });
-    const size = statSync(snapFile).size;
-    rmSync(snapFile);
-    const file = await dr([
-      'backup',
-      '--endpoints',
-      etcd.clientUrl,
-      '--storage',
-      `file://${path.join(work, 'store')}`,
-      '--cluster-name',
-      'bench',
-    ]);
+    const base = [];
+    const file = [];
+    const viaS3 = [];
+    let size = 0;
+    const etcdctl = async () => {
+      const r = await run('etcdctl', ['--endpoints', etcd.clientUrl, 'snapshot', 'save', snapFile], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+      });
+      size = statSync(snapFile).size;
+      rmSync(snapFile);
+      base.push(r.seconds);
+    };
+    const drFile = async () => {
+      file.push(
+        await dr([
+          'backup',
+          '--endpoints',
+          etcd.clientUrl,
+          '--storage',
+          `file://${path.join(work, 'store')}`,
+          '--cluster-name',
+          'bench',
+        ]),
+      );
+    };
+    const drS3 = async () => {
+      viaS3.push(
+        await dr(['backup', '--endpoints', etcd.clientUrl, '--storage', s3.url, '--cluster-name', 'bench'], s3.env),
+      );
+    };
+    for (let i = 0; i < reps; i++) {
+      const order = i % 2 === 0 ? [etcdctl, drFile] : [drFile, etcdctl];
+      if (label === '1g') order.push(drS3);
+      for (const step of order) await step();
+    }
+    const etcdctlSeconds = median(base);
+    const drFileSeconds = median(file.map((r) => r.seconds));
     const row = {
       dbBytes: size,
-      etcdctlSeconds: base.seconds,
-      drFileSeconds: file.seconds,
-      drFileRatio: ratio(file.seconds, base.seconds),
-      drFilePeakRssMB: mb(file.rss),
-      storedBytes: file.json.stored.size,
-      backupId: file.json.id,
+      reps,
+      etcdctlSeconds,
+      etcdctlRuns: base,
+      drFileSeconds,
+      drFileRuns: file.map((r) => r.seconds),
+      drFileRatio: ratio(drFileSeconds, etcdctlSeconds),
+      drFilePeakRssMB: mb(Math.max(...file.map((r) => r.rss))),
+      storedBytes: file[0].json.stored.size,
+      backupId: file[0].json.id,
     };
-    if (label === '1g') {
-      const viaS3 = await dr(
-        ['backup', '--endpoints', etcd.clientUrl, '--storage', s3.url, '--cluster-name', 'bench'],
-        s3.env,
-      );
+    if (viaS3.length) {
+      const drS3Seconds = median(viaS3.map((r) => r.seconds));
       Object.assign(row, {
-        drS3Seconds: viaS3.seconds,
-        drS3Ratio: ratio(viaS3.seconds, base.seconds),
-        drS3PeakRssMB: mb(viaS3.rss),
+        drS3Seconds,
+        drS3Runs: viaS3.map((r) => r.seconds),
+        drS3Ratio: ratio(drS3Seconds, etcdctlSeconds),
+        drS3PeakRssMB: mb(Math.max(...viaS3.map((r) => r.rss))),
       });
     }
     log(label, JSON.stringify(row));
@@ -431,6 +465,7 @@ const lines = [
   '',
   `etcd-dr benchmark (${results.machine.cores} cores, node ${results.machine.node})`,
   `backup, ${mb(b.dbBytes)} MB db, ${results.fill.keys} keys:`,
+  `  (medians of ${b.reps} interleaved runs each)`,
   `  etcdctl snapshot save        ${b.etcdctlSeconds.toFixed(2)} s   (baseline)`,
   `  dr backup -> file://         ${b.drFileSeconds.toFixed(2)} s   ratio ${b.drFileRatio}x   peak RSS ${b.drFilePeakRssMB} MB   stored ${mb(b.storedBytes)} MB`,
   `  dr backup -> s3 (s3rver)     ${b.drS3Seconds.toFixed(2)} s   ratio ${b.drS3Ratio}x   peak RSS ${b.drS3PeakRssMB} MB`,

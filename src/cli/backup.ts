@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { createEtcdClient } from '../etcd/client.js';
 import { takeBackup } from '../pipeline/backup.js';
+import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compression.js';
 import { DrError } from '../core/errors.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { CommandContext } from './context.js';
@@ -26,7 +27,11 @@ export function registerBackup(program: Command): void {
   addJsonOption(cmd);
   cmd
     .option('--policy <name>', 'policy name recorded in the manifest')
-    .option('--compression-level <n>', 'zstd level 1..19, 0 = uncompressed', '3')
+    .option(
+      '--compression-level <n>',
+      'zstd level 1..19, 0 = uncompressed',
+      String(DEFAULT_COMPRESSION_LEVEL),
+    )
     .option('--snapshot-from <which>', 'follower | leader | any', 'follower')
     .action(
       action(

@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { checkCron, isValidTimezone } from './cron.js';
 import { parseDuration } from '../retention/duration.js';
+import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compression.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
@@ -253,7 +254,12 @@ export const policySchema = z.strictObject({
     .array(name('storage'))
     .min(1, 'needs at least one storage target')
     .describe('storage targets (by name) every backup is written to'),
-  compressionLevel: z.int().min(1).max(19).default(3).describe('zstd level, 1 (fast) to 19 (small)'),
+  compressionLevel: z
+    .int()
+    .min(1)
+    .max(19)
+    .default(DEFAULT_COMPRESSION_LEVEL)
+    .describe('zstd level, 1 (fast) to 19 (small)'),
   verifyAfterUpload: z
     .boolean()
     .default(true)

@@ -35,7 +35,7 @@ policies:
     schedule: "* * * * *"
     timezone: UTC
     storage: [local]
-    compressionLevel: 3
+    compressionLevel: 1
     verifyAfterUpload: true
     retention:
       keepLast: 10

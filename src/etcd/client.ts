@@ -1,6 +1,6 @@
 /**
- * The etcd v3 client dr uses: @grpc/grpc-js over etcd's own protos, one lazily created channel per
- * endpoint, TLS from files, user/password auth with a token sent as `token` metadata, a dial timeout, a
+ * The etcd v3 client dr uses: @grpc/grpc-js over etcd's own protos (the snapshot's bytes excepted:
+ * snapshot-call.ts), one lazily created channel per endpoint, TLS from files, user/password auth with a token sent as `token` metadata, a dial timeout, a
  * per-request deadline, and errors classified into DrError codes that always name the endpoint
  * (see README.md in this folder).
  */
@@ -16,8 +16,9 @@ import {
 } from './classify-error.js';
 import { parseEndpoint, type ParsedEndpoint } from './endpoint.js';
 import { etcdServices, type ServiceName } from './grpc-services.js';
-import { createSnapshotStream, type RawSnapshotResponse } from './snapshot-stream.js';
-import { hasTlsFiles, sslCredentials } from './tls-credentials.js';
+import { createSnapshotStream } from './snapshot-stream.js';
+import { startSnapshotCall } from './snapshot-call.js';
+import { hasTlsFiles, readTlsMaterial, sslCredentials } from './tls-credentials.js';
 import type {
   Alarm,
   EndpointStatus,
@@ -126,7 +127,8 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
   const anySecure = parsed.some((p) => p.secure);
   // Read the files now, whenever they are given: a wrong path is a configuration error, reported before
   // any dial, even if every endpoint happens to be http:// (the operator asked for TLS and should know).
-  const secureCreds = anySecure || tls ? sslCredentials(opts) : undefined;
+  const tlsMaterial = anySecure || tls ? readTlsMaterial(opts) : undefined;
+  const secureCreds = tlsMaterial ? sslCredentials(tlsMaterial) : undefined;
   if (tls && !anySecure) log.warn('TLS files given but every endpoint is http://: they are not used');
   const dialTimeoutMs = opts.dialTimeoutMs ?? 5000;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
@@ -159,15 +161,11 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
     if (!c.channel) {
       const creds = c.ep.secure ? secureCreds! : grpc.credentials.createInsecure();
       c.channel = new grpc.Channel(c.ep.address, creds, {
-        // snapshots arrive in small chunks, but Range answers can be large
+        // Range answers can be large (snapshots do not use this channel: snapshot-call.ts)
         'grpc.max_receive_message_length': 64 * 1024 * 1024,
         // a member that was down should be retried soon after it is back (daemon clients live long)
         'grpc.initial_reconnect_backoff_ms': 500,
         'grpc.max_reconnect_backoff_ms': 5000,
-        // HTTP/2's default 64 KiB window makes a snapshot stream wait for a WINDOW_UPDATE every two chunks;
-        // a larger window lets etcd keep sending while we hash, spool and compress (backpressure still holds:
-        // the stream is paused when our buffer is full).
-        'grpc-node.flow_control_window': 8 * 1024 * 1024,
       });
     }
     return c.channel;
@@ -380,11 +378,15 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
       open: async () => {
         await ensureReady(c);
         const md = await metadataFor(c);
-        const client = service(c, 'Maintenance') as unknown as Record<
-          string,
-          (req: unknown, md: grpc.Metadata) => grpc.ClientReadableStream<RawSnapshotResponse>
-        >;
-        return client.Snapshot!.call(client, {}, md);
+        const token = md.get('token')[0];
+        // the bytes themselves come over Node's HTTP/2 directly (snapshot-call.ts explains why)
+        return startSnapshotCall({
+          address: c.ep.address,
+          secure: c.ep.secure,
+          tls: tlsMaterial,
+          token: token === undefined ? undefined : String(token),
+          dialTimeoutMs,
+        });
       },
       classify: (err) => classifyEtcdError(err, endpoint, 'snapshot'),
       shouldRetry: (err) => Boolean(opts.user) && isInvalidTokenError(err),

@@ -6,26 +6,25 @@
  * reading.
  */
 import { Readable } from 'node:stream';
-import type { ClientReadableStream } from '@grpc/grpc-js';
 import { DrError, isDrError } from '../core/errors.js';
-
-export interface RawSnapshotResponse {
-  remaining_bytes: string;
-  blob: Buffer;
-}
+import type { SnapshotCall } from './snapshot-call.js';
 
 export interface SnapshotStreamOptions {
   endpoint: string;
   idleTimeoutMs: number;
   /** connects, authenticates and starts the call */
-  open: () => Promise<ClientReadableStream<RawSnapshotResponse>>;
+  open: () => Promise<SnapshotCall>;
   /** maps a failure before the first byte (auth, permission, TLS, unreachable) */
   classify: (err: unknown) => DrError;
   /** true when the failure is worth one re-authentication and retry */
   shouldRetry: (err: unknown) => boolean;
   beforeRetry: () => void;
   signal?: AbortSignal;
-  /** @default 4 MiB */
+  /**
+   * Bytes queued before the call is paused. Small on purpose: a piece that waits in a queue outlives V8's
+   * scavenges and is then freed only by a full collection; 256 KiB instead of 4 MiB took a 2 GiB backup
+   * from ~155 to ~125 MB of peak RSS and from ~15 to ~13 s of CPU. @default 256 KiB
+   */
   highWaterMark?: number;
 }
 
@@ -35,7 +34,7 @@ function detailsOf(err: unknown): string {
 }
 
 export function createSnapshotStream(o: SnapshotStreamOptions): Readable {
-  let call: ClientReadableStream<RawSnapshotResponse> | undefined;
+  let call: SnapshotCall | undefined;
   let paused = false;
   let received = 0;
   let lastRemaining: bigint | undefined;
@@ -50,21 +49,27 @@ export function createSnapshotStream(o: SnapshotStreamOptions): Readable {
       cause === undefined ? undefined : { cause },
     );
 
+  // One timer, not one per piece (a snapshot arrives in ~65,000 pieces a GiB): data only moves the time
+  // of the last activity forward, and the timer, when it fires early, waits for the rest.
+  let lastActivity = 0;
   const clearIdle = () => {
     if (idle) clearTimeout(idle);
     idle = undefined;
   };
+  const checkIdle = () => {
+    const quiet = performance.now() - lastActivity;
+    if (quiet >= o.idleTimeoutMs) fail(streamFailed(`no data for ${o.idleTimeoutMs} ms`));
+    else idle = setTimeout(checkIdle, o.idleTimeoutMs - quiet);
+  };
   const armIdle = () => {
-    clearIdle();
-    idle = setTimeout(() => {
-      fail(streamFailed(`no data for ${o.idleTimeoutMs} ms`));
-    }, o.idleTimeoutMs);
+    lastActivity = performance.now();
+    if (!idle) idle = setTimeout(checkIdle, o.idleTimeoutMs);
   };
 
   const onAbort = () => fail(new DrError('ABORTED', `etcd: snapshot from ${o.endpoint} cancelled`));
 
   const readable = new Readable({
-    highWaterMark: o.highWaterMark ?? 4 * 1024 * 1024,
+    highWaterMark: o.highWaterMark ?? 256 * 1024,
     read() {
       if (call && paused) {
         paused = false;
@@ -77,7 +82,8 @@ export function createSnapshotStream(o: SnapshotStreamOptions): Readable {
       clearIdle();
       o.signal?.removeEventListener('abort', onAbort);
       if (call) {
-        call.removeAllListeners('data');
+        call.removeAllListeners();
+        call.on('error', () => undefined); // the CANCELLED status we cause
         call.cancel();
       }
       cb(err);
@@ -91,7 +97,7 @@ export function createSnapshotStream(o: SnapshotStreamOptions): Readable {
   }
 
   async function begin(mayRetry: boolean): Promise<void> {
-    let c: ClientReadableStream<RawSnapshotResponse>;
+    let c: SnapshotCall;
     try {
       c = await o.open();
     } catch (err) {
@@ -105,13 +111,14 @@ export function createSnapshotStream(o: SnapshotStreamOptions): Readable {
     }
     call = c;
     armIdle();
-    c.on('data', (msg: RawSnapshotResponse) => {
+    c.on('remaining', (bytes) => {
+      lastRemaining = bytes;
+    });
+    c.on('blob', (piece) => {
       if (finished) return;
-      armIdle();
-      lastRemaining = BigInt(msg.remaining_bytes || '0');
-      if (msg.blob.length === 0) return;
-      received += msg.blob.length;
-      if (!readable.push(msg.blob)) {
+      lastActivity = performance.now();
+      received += piece.length;
+      if (!readable.push(piece) && !paused) {
         paused = true;
         clearIdle();
         c.pause();

@@ -25,7 +25,14 @@ export function hasTlsFiles(files: TlsFiles): boolean {
   return Boolean(files.caFile || files.certFile || files.keyFile);
 }
 
-export function sslCredentials(files: TlsFiles): grpc.ChannelCredentials {
+/** The PEM contents of the TLS files; null for a file not given. */
+export interface TlsMaterial {
+  ca: Buffer | null;
+  cert: Buffer | null;
+  key: Buffer | null;
+}
+
+export function readTlsMaterial(files: TlsFiles): TlsMaterial {
   if (Boolean(files.certFile) !== Boolean(files.keyFile)) {
     throw new DrError(
       'CONFIG_INVALID',
@@ -35,5 +42,9 @@ export function sslCredentials(files: TlsFiles): grpc.ChannelCredentials {
   const ca = files.caFile ? readTlsFile('CA', files.caFile) : null;
   const cert = files.certFile ? readTlsFile('client certificate', files.certFile) : null;
   const key = files.keyFile ? readTlsFile('client key', files.keyFile) : null;
-  return grpc.credentials.createSsl(ca, key, cert);
+  return { ca, cert, key };
+}
+
+export function sslCredentials(m: TlsMaterial): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(m.ca, m.key, m.cert);
 }

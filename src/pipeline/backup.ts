@@ -3,25 +3,20 @@
  * manifest (the commit point). On any failure nothing becomes visible: the upload is aborted by the
  * backend and a data object already published is removed. Nothing is written locally.
  */
-import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
-import { CompressStream } from 'zstd-napi';
+import { pipeline, type Readable } from 'node:stream';
 import type { Clock } from '../core/clock.js';
 import { DrError, toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { collectGarbage } from '../core/memory.js';
 import { redactUrl } from '../core/redact.js';
 import { TOOL_VERSION } from '../core/version.js';
 import type { MemberStatus } from '../etcd/types.js';
-import { StreamingSnapshotStatus } from '../formats/bbolt/stream-status.js';
 import { dataKey, newBackupId, validateClusterName } from '../manifest/layout.js';
 import { MANIFEST_FORMAT_VERSION, type Manifest } from '../manifest/manifest.js';
 import { writeManifest } from '../manifest/manifest-store.js';
 import type { Backend } from '../storage/backend.js';
-import { SnapshotDigest } from './snapshot-digest.js';
-import { StatusTap } from './status-tap.js';
-import { StreamMeter } from './stream-meter.js';
-
-const COLLECT_EVERY = 128 << 20;
+import { DEFAULT_COMPRESSION_LEVEL } from './compression.js';
+import { SnapshotEncoder } from './snapshot-encoder.js';
+import { defaultZstdParameters } from './zstd-encoder.js';
 
 /** What the pipeline needs from an etcd client (src/etcd/client.ts satisfies it). */
 export interface SnapshotProvider {
@@ -43,7 +38,7 @@ export interface BackupDeps {
 export interface BackupOptions {
   clusterName: string;
   policy?: string | null;
-  /** zstd level 1..19; 0 stores the plain snapshot uncompressed. @default 3 */
+  /** zstd level 1..19; 0 stores the plain snapshot uncompressed. @default DEFAULT_COMPRESSION_LEVEL */
   compressionLevel?: number;
   /** @default 'follower' */
   snapshotFrom?: 'follower' | 'leader' | 'any';
@@ -52,19 +47,10 @@ export interface BackupOptions {
   onProgress?: (received: number, expected: number) => void;
 }
 
-/**
- * zstd runs on two of its own threads so that compression stays off the event loop; 1 MiB jobs and a 1 MiB
- * window bound its buffers (the default 8 MiB jobs cost ~80 MB of RSS) at a negligible cost in ratio for
- * bbolt's 4 KiB pages. The frame checksum lets `dr verify` and `dr fetch` detect corruption on their own.
- */
-export function zstdParameters(level: number) {
-  return { compressionLevel: level, checksumFlag: true, nbWorkers: 2, jobSize: 1 << 20, windowLog: 20 };
-}
-
 export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise<Manifest> {
   const { etcd, backend, logger, clock } = deps;
   const cluster = validateClusterName(opts.clusterName);
-  const level = opts.compressionLevel ?? 3;
+  const level = opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL;
   if (!Number.isInteger(level) || level < 0 || level > 19) {
     throw new DrError('USAGE', `compression level ${level} is out of range (0 = none, 1..19)`);
   }
@@ -82,33 +68,22 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
   try {
     const source = etcd.snapshot(endpoint, opts.signal);
     let received = 0;
-    let collectedAt = 0;
     const expected = Number(status.dbSize);
     source.on('data', (c: Buffer) => {
       received += c.length;
       opts.onProgress?.(received, expected);
-      // objects that outlive a scavenge (grpc frames held by backpressure) pile up in the old generation
-      // until V8's next major GC; an explicit one every COLLECT_EVERY bytes keeps RSS flat (v8-tuning.ts)
-      if (received - collectedAt >= COLLECT_EVERY) {
-        collectedAt = received;
-        collectGarbage();
-      }
     });
-    const digest = new SnapshotDigest(where);
-    const status$ = new StreamingSnapshotStatus();
-    const tap = new StatusTap(status$);
-    const compressor: Transform = level === 0 ? new PassThrough() : new CompressStream(zstdParameters(level));
-    const meter = new StreamMeter();
+    const encoder = new SnapshotEncoder(where, level === 0 ? null : defaultZstdParameters(level));
 
     let streamError: unknown = null;
     const streamed = new Promise<void>((resolve) => {
-      pipeline(source, digest, tap, compressor, meter, (err) => {
+      pipeline(source, encoder, (err) => {
         if (err) streamError = err;
         resolve();
       });
     });
     let putError: unknown = null;
-    const stored = await backend.put(key, meter, { signal: opts.signal }).catch((err: unknown) => {
+    const stored = await backend.put(key, encoder, { signal: opts.signal }).catch((err: unknown) => {
       putError = err;
       return null;
     });
@@ -120,8 +95,8 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
     }
     published = true;
     const streamedAt = clock.now();
-    const st = tap.statusResult; // computed as the bytes went by: no second pass over the snapshot
-    const d = digest.result;
+    // computed as the bytes went by: no second pass over the snapshot
+    const { status: st, digest: d, stored: storedObject } = encoder.result;
     if (st.totalSize !== d.dbSize) {
       throw new DrError(
         'SNAPSHOT_INVALID',
@@ -171,8 +146,8 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
       },
       stored: {
         key,
-        size: meter.bytes,
-        sha256: meter.sha256,
+        size: storedObject.size,
+        sha256: storedObject.sha256,
         compression: level === 0 ? 'none' : 'zstd',
         compressionLevel: level === 0 ? null : level,
         encryption: null,

@@ -22,7 +22,7 @@ describe('docs/config-options.md', () => {
       expect(cells[4], `description of ${cells[1]}`).not.toBe('');
     }
     const text = rows.join('\n');
-    expect(text).toContain('| `policies[].compressionLevel` | integer 1..19 | `3` |');
+    expect(text).toContain('| `policies[].compressionLevel` | integer 1..19 | `1` |');
     expect(text).toContain('| `server.listen` | string | `127.0.0.1:9464` |');
     expect(text).toContain(
       '| `policies[].alerts.staleAfterSeconds` | integer > 0 | twice the schedule interval |',

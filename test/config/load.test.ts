@@ -131,7 +131,7 @@ describe('defaults and resolution', () => {
     });
     expect(config.policies[0]).toMatchObject({
       timezone: 'UTC',
-      compressionLevel: 3,
+      compressionLevel: 1,
       verifyAfterUpload: true,
       jitterSeconds: 0,
       retention: {},

@@ -1,0 +1,123 @@
+/**
+ * Edges of the hand-made gRPC call that a real etcd does not produce on demand (a malformed or cut-off
+ * response, a non-gRPC answer), against a small HTTP/2 server started here. The real paths (TLS, mTLS,
+ * auth, permission denied, a member killed mid-stream, backpressure) are tested against etcd in
+ * client.test.ts, tls.test.ts, auth.test.ts and snapshot-fault.test.ts.
+ */
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { etcdServices } from '../../src/etcd/grpc-services.js';
+import { startSnapshotCall, type SnapshotCallError } from '../../src/etcd/snapshot-call.js';
+import { freePort } from '../helpers/ports.js';
+
+const encode = (msg: object): Buffer =>
+  etcdServices().Maintenance.service.Snapshot!.responseSerialize(msg) as Buffer;
+function frame(body: Buffer): Buffer {
+  const p = Buffer.alloc(5);
+  p.writeUInt32BE(body.length, 1);
+  return Buffer.concat([p, body]);
+}
+
+type Behaviour = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
+const behaviours: Record<string, Behaviour> = {
+  ok: (s, h) => {
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+    s.end(frame(encode({ remaining_bytes: '0', blob: Buffer.from(`token=${String(h['token'])}`) })));
+  },
+  denied: (s) => {
+    s.respond(
+      {
+        ':status': 200,
+        'content-type': 'application/grpc',
+        'grpc-status': '7',
+        'grpc-message': 'etcdserver%3A permission denied',
+      },
+      { endStream: true },
+    );
+  },
+  cut: (s) => {
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+    s.end(frame(encode({ remaining_bytes: '0', blob: Buffer.alloc(5000, 1) })).subarray(0, 3000));
+  },
+  'no-status': (s) => {
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+    s.end(frame(encode({ remaining_bytes: '0', blob: Buffer.from('x') })));
+  },
+  'not-grpc': (s) => {
+    s.respond({ ':status': 404, 'content-type': 'text/html' });
+    s.end('<html>nope</html>');
+  },
+  reset: (s) => {
+    s.on('error', () => undefined);
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+    s.write(frame(encode({ remaining_bytes: '100', blob: Buffer.alloc(10) })));
+    setTimeout(() => s.session?.destroy(), 20); // the connection drops mid-response
+  },
+};
+
+function run(address: string, token?: string) {
+  return new Promise<{ blobs: string; error?: SnapshotCallError }>((resolve) => {
+    const call = startSnapshotCall({ address, secure: false, token, dialTimeoutMs: 2000 });
+    let blobs = '';
+    call.on('blob', (b) => (blobs += b.toString()));
+    call.on('error', (error) => resolve({ blobs, error }));
+    call.on('end', () => resolve({ blobs }));
+  });
+}
+
+describe('snapshot call over HTTP/2, against a server that misbehaves', () => {
+  // one small HTTP/2 server per behaviour
+  const servers: http2.Http2Server[] = [];
+  const addressFor: Record<string, string> = {};
+  beforeAll(async () => {
+    for (const [name, behave] of Object.entries(behaviours)) {
+      const s = http2.createServer();
+      s.on('stream', (stream, headers) => behave(stream, headers));
+      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+      servers.push(s);
+      addressFor[name] = `127.0.0.1:${(s.address() as AddressInfo).port}`;
+    }
+  });
+  afterAll(() => {
+    for (const s of servers) s.close();
+  });
+
+  it('receives the blob and sends the auth token as the `token` header', async () => {
+    expect(await run(addressFor.ok!, 'tok123')).toEqual({ blobs: 'token=tok123' });
+  });
+
+  it('reports a status sent without a body (trailers only) with its code and decoded message', async () => {
+    const r = await run(addressFor.denied!);
+    expect(r.error).toMatchObject({ code: 7, details: 'etcdserver: permission denied' });
+  });
+
+  it('reports a body cut inside a message, a missing status, a non-gRPC answer and a dropped connection', async () => {
+    expect((await run(addressFor.cut!)).error).toMatchObject({
+      code: 13,
+      details: expect.stringMatching(/inside a message/),
+    });
+    expect((await run(addressFor['no-status']!)).error).toMatchObject({
+      code: 2,
+      details: expect.stringMatching(/without a gRPC status/),
+    });
+    expect((await run(addressFor['not-grpc']!)).error).toMatchObject({
+      code: 14,
+      details: expect.stringMatching(/HTTP 404/),
+    });
+    expect((await run(addressFor.reset!)).error).toMatchObject({
+      code: 14,
+      details: expect.stringMatching(/connection lost/),
+    });
+  });
+
+  it('reports a refused connection as UNAVAILABLE with the reason', async () => {
+    const port = await freePort();
+    expect((await run(`127.0.0.1:${port}`)).error).toMatchObject({
+      code: 14,
+      details: expect.stringMatching(/ECONNREFUSED/),
+    });
+  });
+});
