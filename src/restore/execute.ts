@@ -155,6 +155,11 @@ interface Ctx {
   controlFor(m: TargetMember): MemberControl;
   member(name: string): TargetMember;
   tools: Map<MemberHost, Promise<RestoreTool>>;
+  /**
+   * The snapshot file was checked against the manifest by this process (the fetch step ran in this run,
+   * not in an earlier one before a crash that may have lost unsynced pages of the scratch copy).
+   */
+  snapshotChecked: boolean;
 }
 
 function context(plan: RestorePlan, opts: ExecuteDeps & { manifest: Manifest }): Ctx {
@@ -174,6 +179,7 @@ function context(plan: RestorePlan, opts: ExecuteDeps & { manifest: Manifest }):
     ...access,
     member: (name) => target.members.find((m) => m.name === name)!,
     tools: new Map(),
+    snapshotChecked: false,
   };
 }
 
@@ -276,7 +282,9 @@ async function runStep(
   const j = writer.journal;
   switch (step.kind) {
     case 'fetch':
-      return fetchStep(j, source, signal);
+      await fetchStep(j, source, signal);
+      ctx.snapshotChecked = true;
+      return;
     case 'stop':
       return ctx.controlFor(ctx.member(step.member!)).stop(signal);
     case 'start':
@@ -405,7 +413,11 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
     const tool = await tools;
     const snapshot = await host.upload(writer.journal.snapshotFile, ctx.deps.signal);
     const p = ctx.plan.newCluster.members.find((x) => x.name === m.name)!;
+    // the plan allows it (not for an uploaded copy; absent in journals from before the parameter), and
+    // this run checked the file itself
+    const skipHashCheck = step.params.skipHashCheck === true && ctx.snapshotChecked;
     const argv = restoreArgv(tool, {
+      skipHashCheck,
       snapshotFile: snapshot,
       name: m.name,
       initialCluster: ctx.plan.newCluster.initialCluster,
@@ -422,7 +434,14 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
       );
     }
     await writer.update(
-      () => (js.detail = { ...js.detail, toolDone: true, tool: `${tool.kind} ${tool.version}` }),
+      () =>
+        (js.detail = {
+          ...js.detail,
+          toolDone: true,
+          tool: `${tool.kind} ${tool.version}`,
+          // who checked the snapshot's sha256 right before this member's restore
+          snapshotCheckedBy: skipHashCheck ? 'dr (fetch step, this run)' : tool.kind,
+        }),
     );
   }
   for (const [s, f] of renames) {

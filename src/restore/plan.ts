@@ -402,7 +402,11 @@ function buildSteps(
       kind: p.tool?.kind === 'etcdutl' ? ('etcdutl' as const) : ('etcdctl' as const),
       command: p.tool?.kind ?? 'etcdctl',
     };
+    // dr's fetch checks the file against etcd's trailer and the manifest's sha256 where this host reads
+    // it; a member reached over ssh gets an uploaded copy, which its restore tool checks itself
+    const skipHashCheck = !(m.control.type === 'systemd' && m.control.ssh);
     const argv = restoreArgv(tool, {
+      skipHashCheck,
       snapshotFile: ctx.snapshotFile,
       name: p.name,
       initialCluster: ctx.initialCluster,
@@ -424,7 +428,7 @@ function buildSteps(
       commands: [hostCmd(m, env + argv.join(' ')), ...renames.map(([a, b]) => hostCmd(m, `mv -T ${a} ${b}`))],
       rollback: `move the restored ${p.dataDir}${p.walDir ? ` and ${p.walDir}` : ''} away (it holds only restored data), then undo the move-aside`,
       parallelGroup: 'restore',
-      params: { renames },
+      params: { renames, skipHashCheck },
     });
   }
   const startStep = (p: PlannedMember): PlanStep => {

@@ -52,8 +52,21 @@ export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdct
 
 export async function healthProbe(endpoint: string, tls?: ClientTls, signal?: AbortSignal): Promise<boolean> {
   const url = new URL('/health', endpoint);
-  const timeout = AbortSignal.timeout(3000);
-  const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  // one controller for "the caller cancelled" and "3 s passed", released when done (AbortSignal.any on
+  // Node 20 keeps a listener on the caller's signal for good: a restore piled up a dozen of them)
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new Error('no answer within 3000 ms')), 3000);
+  const onAbort = () => ac.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await healthOf(url, ac.signal, tls);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function healthOf(url: URL, sig: AbortSignal, tls?: ClientTls): Promise<boolean> {
   let body: string;
   if (url.protocol === 'https:') {
     body = await new Promise<string>((resolve, reject) => {

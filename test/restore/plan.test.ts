@@ -73,6 +73,10 @@ describe('planRestore (pure)', () => {
         'a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380 --initial-cluster-token tok-1 ' +
         "--initial-advertise-peer-urls http://10.0.0.2:2380 --data-dir /var/lib/etcd/b.dr-restoring'",
     );
+    // a member restored over ssh gets an uploaded copy: its tool checks the hash; a local one reads the
+    // file dr's fetch step has just checked, so the tool's second check is left out
+    expect(restoreB.commands[0]).not.toContain('--skip-hash-check');
+    expect(plan.steps.find((s) => s.id === 'restore:a')!.commands[0]).toContain('--skip-hash-check');
     expect(plan.steps.find((s) => s.id === 'start:b')!.commands[0]).toBe(
       "ssh root@10.0.0.2 'systemctl start --no-block etcd.service'",
     );

@@ -75,6 +75,13 @@ describe('restore --to new-cluster (local control, 3 members)', () => {
     const result = await executeRestore(plan, { manifest, source: { file: snapshot }, journalFile });
     expect(result.ok).toBe(true);
     expect(result.verification.checks.filter((c) => !c.ok)).toEqual([]);
+    // the fetch step checked the file in this run, so etcdctl's own re-check was left out
+    const restoreSteps = plan.steps.filter((s) => s.kind === 'restore');
+    expect(restoreSteps.every((s) => s.commands[0]!.includes('--skip-hash-check'))).toBe(true);
+    const written = await readJournal(journalFile);
+    expect(
+      written.steps.filter((s) => s.id.startsWith('restore:')).map((s) => s.detail?.snapshotCheckedBy),
+    ).toEqual(['dr (fetch step, this run)', 'dr (fetch step, this run)', 'dr (fetch step, this run)']);
 
     const eps = target.members.map((m) => m.clientURLs[0]!);
     const cid = clusterIdOf(eps[2]!);

@@ -123,5 +123,9 @@ describe('restore in place, interrupted and resumed', () => {
     const final = await readJournal(journalFile);
     expect(final.status).toBe('done');
     expect(final.steps.find((s) => s.id === `restore:${victim.name}`)!.attempts).toBe(2);
+    // the fetch ran before the crash, not in this run: etcdctl checked the scratch copy itself
+    expect(final.steps.find((s) => s.id === `restore:${victim.name}`)!.detail?.snapshotCheckedBy).toBe(
+      'etcdctl',
+    );
   });
 });
