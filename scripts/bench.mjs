@@ -10,7 +10,8 @@
  *
  * The db is filled with Kubernetes-like objects: JSON ConfigMaps and Secrets of varied sizes under /registry/.
  * Results go to stdout (a table) and .bench/results.json. Set BENCH_GIB=0.25 for a quick rehearsal; set
- * BENCH_SKIP=restore,audit,2g to leave parts out; BENCH_REPS (default 3) runs of each backup, interleaved.
+ * BENCH_SKIP=restore,audit,2g to leave parts out; BENCH_REPS (default 3) runs of each backup and
+ * BENCH_RESTORE_REPS (default 2) of each restore, interleaved.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -233,6 +234,7 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const reps = Number(process.env.BENCH_REPS ?? '3');
+const restoreReps = Number(process.env.BENCH_RESTORE_REPS ?? '2');
 const mb = (b) => Math.round(b / 1e6);
 
 // ---- the run -----------------------------------------------------------------------------------------------
@@ -369,52 +371,57 @@ async function restoreRound(backupId) {
       dataDir: path.join(work, 'restore', tag, `${tag}${i}`),
     }));
   const initialCluster = (ms) => ms.map((m) => `${m.name}=${m.peer}`).join(',');
-
-  // by hand: the operator has the snapshot file (dr fetch gives it; not timed), restores it three times, starts
   const manual = members('hand', 0);
+  const mine = members('dr', 6);
   const snap = path.join(work, 'restore-source.db');
+  // the operator has the snapshot file (dr fetch gives it; not timed)
   await dr(['fetch', backupId, '--out', snap, '--storage', `file://${path.join(work, 'store')}`]);
-  mkdirSync(path.join(work, 'restore', 'hand'), { recursive: true });
-  const t0 = Date.now();
-  for (const m of manual) {
-    await run(
-      'etcdctl',
-      [
-        'snapshot',
-        'restore',
-        snap,
-        '--name',
-        m.name,
-        '--initial-cluster',
-        initialCluster(manual),
-        '--initial-cluster-token',
-        'hand',
-        '--initial-advertise-peer-urls',
-        m.peer,
-        '--data-dir',
-        m.dataDir,
-      ],
-      { env: { ...process.env, ETCDCTL_API: '3' } },
+
+  // by hand: etcdctl snapshot restore three times, then start the three members, until all are healthy
+  async function byHand() {
+    rmSync(path.join(work, 'restore', 'hand'), { recursive: true, force: true });
+    mkdirSync(path.join(work, 'restore', 'hand'), { recursive: true });
+    const t0 = Date.now();
+    for (const m of manual) {
+      await run(
+        'etcdctl',
+        [
+          'snapshot',
+          'restore',
+          snap,
+          '--name',
+          m.name,
+          '--initial-cluster',
+          initialCluster(manual),
+          '--initial-cluster-token',
+          'hand',
+          '--initial-advertise-peer-urls',
+          m.peer,
+          '--data-dir',
+          m.dataDir,
+        ],
+        { env: { ...process.env, ETCDCTL_API: '3' } },
+      );
+    }
+    const procs = manual.map((m) =>
+      startMember({
+        name: m.name,
+        dataDir: m.dataDir,
+        clientUrl: m.client,
+        peerUrl: m.peer,
+        initialCluster: initialCluster(manual),
+        initialClusterToken: 'hand',
+        initialClusterState: 'existing',
+        logFile: `${m.dataDir}.log`,
+      }),
     );
+    await Promise.all(manual.map((m) => waitHealthy(m.client, { timeoutMs: 300_000 })));
+    const seconds = (Date.now() - t0) / 1000;
+    await Promise.all(procs.map((p) => stopMember(p)));
+    return seconds;
   }
-  const procs = manual.map((m) =>
-    startMember({
-      name: m.name,
-      dataDir: m.dataDir,
-      clientUrl: m.client,
-      peerUrl: m.peer,
-      initialCluster: initialCluster(manual),
-      initialClusterToken: 'hand',
-      initialClusterState: 'existing',
-      logFile: `${m.dataDir}.log`,
-    }),
-  );
-  await Promise.all(manual.map((m) => waitHealthy(m.client, { timeoutMs: 300_000 })));
-  const manualSeconds = (Date.now() - t0) / 1000;
-  await Promise.all(procs.map((p) => stopMember(p)));
 
   // dr: from the stored backup (fetch, verify, parallel restores, ordered starts, verification)
-  const mine = members('dr', 6);
   const membersFile = path.join(work, 'members.yaml');
   writeFileSync(
     membersFile,
@@ -426,34 +433,61 @@ async function restoreRound(backupId) {
         )
         .join(''),
   );
-  const r = await dr([
-    'restore',
-    '--to',
-    'new-cluster',
-    '--backup',
-    backupId,
-    '--members',
-    membersFile,
-    '--yes',
-    '--storage',
-    `file://${path.join(work, 'store')}`,
-  ]);
-  for (const m of mine) {
-    const pidFile = `${m.dataDir}.pid`;
-    if (existsSync(pidFile)) {
-      try {
-        process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
-      } catch {
-        /* already gone */
+  async function withDr() {
+    rmSync(path.join(work, 'restore', 'dr'), { recursive: true, force: true });
+    const r = await dr([
+      'restore',
+      '--to',
+      'new-cluster',
+      '--backup',
+      backupId,
+      '--members',
+      membersFile,
+      '--yes',
+      '--storage',
+      `file://${path.join(work, 'store')}`,
+    ]);
+    for (const m of mine) {
+      const pidFile = `${m.dataDir}.pid`;
+      if (existsSync(pidFile)) {
+        const pid = Number(readFileSync(pidFile, 'utf8'));
+        try {
+          process.kill(pid, 'SIGTERM');
+          // wait for it to go, so that the next run can bind the same ports
+          for (let i = 0; i < 100; i++) {
+            process.kill(pid, 0);
+            await new Promise((res) => setTimeout(res, 100));
+          }
+        } catch {
+          /* gone */
+        }
       }
     }
+    return r;
   }
+
+  const hand = [];
+  const drRuns = [];
+  for (let i = 0; i < restoreReps; i++) {
+    if (i % 2 === 0) {
+      hand.push(await byHand());
+      drRuns.push(await withDr());
+    } else {
+      drRuns.push(await withDr());
+      hand.push(await byHand());
+    }
+  }
+  const manualSeconds = median(hand);
+  const drSeconds = median(drRuns.map((r) => r.seconds));
   const row = {
+    reps: restoreReps,
     manualSeconds,
-    drSeconds: r.seconds,
-    ratio: ratio(r.seconds, manualSeconds),
-    verified: r.json.ok,
-    drPeakRssMB: mb(r.rss),
+    manualRuns: hand,
+    drSeconds,
+    drRuns: drRuns.map((r) => r.seconds),
+    ratio: ratio(drSeconds, manualSeconds),
+    verified: drRuns.every((r) => r.json.ok),
+    drPeakRssMB: mb(Math.max(...drRuns.map((r) => r.rss))),
   };
   log('restore', JSON.stringify(row));
   return row;
@@ -485,6 +519,6 @@ if (results.audit)
   );
 if (results.restore)
   lines.push(
-    `restore 3 members: by hand ${results.restore.manualSeconds.toFixed(2)} s, dr ${results.restore.drSeconds.toFixed(2)} s, ratio ${results.restore.ratio}x, verified ${results.restore.verified}`,
+    `restore 3 members (medians of ${results.restore.reps} interleaved runs): by hand ${results.restore.manualSeconds.toFixed(2)} s, dr ${results.restore.drSeconds.toFixed(2)} s, ratio ${results.restore.ratio}x, verified ${results.restore.verified}`,
   );
 console.log(lines.join('\n'));

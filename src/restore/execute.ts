@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -125,7 +125,7 @@ export async function executeRestore(plan: RestorePlan, opts: ExecuteOptions): P
     'file' in opts.source
       ? path.resolve(opts.source.file)
       : path.join(opts.workDir ?? path.dirname(path.resolve(opts.journalFile)), `${plan.backup.id}.db`);
-  const journal = newJournal(plan, opts.manifest, snapshotFile, clock.now());
+  const journal = newJournal(plan, opts.manifest, snapshotFile, clock.now(), !('file' in opts.source));
   const writer = new JournalWriter(opts.journalFile, journal, () => clock.now());
   await writer.update(() => {});
   return run(writer, ctx, opts.source);
@@ -261,6 +261,15 @@ async function run(
   }
   probe?.close();
   await writer.update((j) => (j.status = 'done'));
+  // the scratch copy has served (the journal keeps the backup's id and sha256); the operator's own file stays
+  if (writer.journal.snapshotIsScratch) {
+    await rm(writer.journal.snapshotFile, { force: true }).catch((err: unknown) =>
+      ctx.log.warn(
+        { file: writer.journal.snapshotFile, err: String(err) },
+        'could not remove the scratch snapshot',
+      ),
+    );
+  }
   return { ok: true, journalFile: writer.file, plan, verification: writer.journal.verification!, skipped };
 }
 

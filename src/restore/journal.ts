@@ -37,11 +37,22 @@ export interface Journal {
   plan: RestorePlan;
   /** the verified plain snapshot the members are restored from */
   snapshotFile: string;
+  /**
+   * true when snapshotFile is dr's own scratch copy fetched from storage (removed once the restore is
+   * done); false or absent when the operator gave the file, which dr never deletes
+   */
+  snapshotIsScratch?: boolean;
   steps: JournalStep[];
   verification?: VerifyReport;
 }
 
-export function newJournal(plan: RestorePlan, manifest: Manifest, snapshotFile: string, now: Date): Journal {
+export function newJournal(
+  plan: RestorePlan,
+  manifest: Manifest,
+  snapshotFile: string,
+  now: Date,
+  snapshotIsScratch = false,
+): Journal {
   return {
     formatVersion: JOURNAL_FORMAT_VERSION,
     status: 'running',
@@ -50,6 +61,7 @@ export function newJournal(plan: RestorePlan, manifest: Manifest, snapshotFile: 
     manifest,
     plan,
     snapshotFile,
+    snapshotIsScratch,
     steps: plan.steps.map((s) => ({ id: s.id, state: 'pending', attempts: 0 })),
   };
 }
