@@ -443,25 +443,19 @@ function buildSteps(
       params: {},
     };
   };
-  planned.slice(0, ctx.quorum).forEach((p) => steps.push(startStep(p)));
+  // Every member is started, one after the other in plan order, before the first wait: a restored member
+  // spends seconds loading its db before it can vote, and the members load in parallel (waiting for a
+  // leader among the first quorum before starting the rest made a 3-member restore of 1 GiB ~3 s slower).
+  planned.forEach((p) => steps.push(startStep(p)));
+  const all = planned.map((p) => p.clientURLs[0]).join(',');
   steps.push({
     id: 'wait-quorum',
     kind: 'wait-quorum',
-    description: `wait until ${ctx.quorum} member(s) (${planned
-      .slice(0, ctx.quorum)
-      .map((p) => p.name)
-      .join(', ')}) form a quorum and elect a leader`,
-    commands: [
-      `etcdctl --endpoints ${planned
-        .slice(0, ctx.quorum)
-        .map((p) => p.clientURLs[0])
-        .join(',')} endpoint status -w table`,
-    ],
+    description: `wait until a quorum (${ctx.quorum} of ${planned.length} members) agrees on one leader`,
+    commands: [`etcdctl --endpoints ${all} endpoint status -w table`],
     rollback: 'stop the started members',
-    params: { members: planned.slice(0, ctx.quorum).map((p) => p.name) },
+    params: { members: planned.map((p) => p.name) },
   });
-  planned.slice(ctx.quorum).forEach((p) => steps.push(startStep(p)));
-  const all = planned.map((p) => p.clientURLs[0]).join(',');
   steps.push({
     id: 'wait-all',
     kind: 'wait-all',

@@ -182,8 +182,8 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
       'restore:n3',
       'start:n1',
       'start:n2',
-      'wait-quorum',
       'start:n3',
+      'wait-quorum',
       'wait-all',
       'verify',
     ]);

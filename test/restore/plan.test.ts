@@ -167,7 +167,7 @@ describe('planRestore (pure)', () => {
     expect(plan.steps.some((s) => s.kind === 'move-aside')).toBe(false);
     expect(
       plan.steps.filter((s) => s.kind === 'start' || s.kind.startsWith('wait')).map((s) => s.id),
-    ).toEqual(['start:m1', 'start:m2', 'start:m3', 'wait-quorum', 'start:m4', 'start:m5', 'wait-all']);
+    ).toEqual(['start:m1', 'start:m2', 'start:m3', 'start:m4', 'start:m5', 'wait-quorum', 'wait-all']);
   });
 
   it('default token: dr-<backup id>-<6 hex>', () => {

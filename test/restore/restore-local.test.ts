@@ -64,8 +64,8 @@ describe('restore --to new-cluster (local control, 3 members)', () => {
       'restore:gamma',
       'start:alpha',
       'start:beta',
-      'wait-quorum',
       'start:gamma',
+      'wait-quorum',
       'wait-all',
       'verify',
     ]);
