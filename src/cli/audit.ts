@@ -100,7 +100,7 @@ function quotaOf(raw: string | undefined): bigint {
 
 async function auditOnline(ctx: CommandContext, opts: AuditFlags): Promise<AuditReport> {
   const quotaBytes = quotaOf(opts.quotaBytes);
-  const client = createEtcdClient(resolveEtcdOptions(ctx), { logger: ctx.logger });
+  const client = createEtcdClient(await resolveEtcdOptions(ctx), { logger: ctx.logger });
   try {
     return await auditCluster(client, { quotaBytes, signal: ctx.signal });
   } finally {

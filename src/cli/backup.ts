@@ -53,7 +53,7 @@ export function registerBackup(program: Command): void {
               'USAGE',
               `--snapshot-from: "${opts.snapshotFrom}" is not follower, leader or any`,
             );
-          const conn = resolveEtcdOptions(ctx);
+          const conn = await resolveEtcdOptions(ctx);
           const clusterName = resolveClusterName(ctx, opts.clusterName);
           const backend = await openStorage(ctx);
           const etcd = createEtcdClient(conn, { logger: ctx.logger });

@@ -8,7 +8,6 @@ import { DrError, isDrError } from '../core/errors.js';
 import type { Backend } from '../storage/backend.js';
 import { manifestKey, parseObjectKey } from './layout.js';
 import type { Manifest } from './manifest.js';
-import { manifestSchema } from './manifest-schema.js';
 
 export async function writeManifest(
   backend: Backend,
@@ -33,6 +32,8 @@ export async function readManifest(backend: Backend, key: string): Promise<Manif
       },
     );
   }
+  // the schema (zod: ~90 ms to load) only for reading; a backup that only writes never loads it
+  const { manifestSchema } = await import('./manifest-schema.js');
   const result = manifestSchema.safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0]!;

@@ -64,6 +64,11 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
   const log = logger.child({ backup: id, cluster, endpoint: where });
   log.info({ key }, 'backup started');
 
+  // asked while the snapshot streams, so that it costs no time at the end
+  const memberNameP = etcd
+    .memberList()
+    .then((ms) => ms.find((m) => m.id === status.memberId)?.name ?? null)
+    .catch(() => null);
   let published = false;
   try {
     const source = etcd.snapshot(endpoint, opts.signal);
@@ -104,10 +109,7 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
       );
     }
 
-    const memberName = await etcd
-      .memberList()
-      .then((ms) => ms.find((m) => m.id === status.memberId)?.name ?? null)
-      .catch(() => null);
+    const memberName = await memberNameP;
     // Counting at the snapshot's own revision is exact and races with nothing; a compaction past it
     // (rare, right after the snapshot) only costs the figure.
     const liveKeys = await etcd
