@@ -21,6 +21,8 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { DrError, toDrError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { Manifest } from '../manifest/manifest.js';
+import { openFileSource } from '../formats/file-byte-source.js';
+import { offlineHashKV } from '../formats/mvcc/store.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
 import type { Backend } from '../storage/backend.js';
 import type { MemberControl, Prompt } from './control/types.js';
@@ -316,6 +318,16 @@ async function runStep(
     }
     case 'restore':
       return restoreStep(step, ctx, writer);
+    case 'hash-offline': {
+      const src = openFileSource(j.snapshotFile);
+      try {
+        const r = offlineHashKV(src, BigInt(j.plan.backup.revision));
+        await writer.update((x) => (x.offlineHashKV = { hash: r.hash, revision: r.revision.toString() }));
+      } finally {
+        src.close();
+      }
+      return;
+    }
     case 'wait-quorum':
       return waitQuorum(
         ctx,
@@ -338,6 +350,7 @@ async function runStep(
           revision: BigInt(j.plan.backup.revision),
           liveKeys: j.manifest.snapshot.liveKeys ?? undefined,
           totalKeys: j.manifest.snapshot.totalKeys,
+          offlineHash: j.offlineHashKV?.hash,
         },
         signal,
       );

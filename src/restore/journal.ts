@@ -43,6 +43,8 @@ export interface Journal {
    */
   snapshotIsScratch?: boolean;
   steps: JournalStep[];
+  /** HashKV of the snapshot file at the backup revision, computed offline (the hash-offline step) */
+  offlineHashKV?: { hash: number; revision: string };
   verification?: VerifyReport;
 }
 

@@ -183,6 +183,7 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
       'start:n1',
       'start:n2',
       'start:n3',
+      'hash-offline',
       'wait-quorum',
       'wait-all',
       'verify',

@@ -65,6 +65,7 @@ describe('restore --to new-cluster (local control, 3 members)', () => {
       'start:alpha',
       'start:beta',
       'start:gamma',
+      'hash-offline',
       'wait-quorum',
       'wait-all',
       'verify',
@@ -82,6 +83,14 @@ describe('restore --to new-cluster (local control, 3 members)', () => {
     expect(
       written.steps.filter((s) => s.id.startsWith('restore:')).map((s) => s.detail?.snapshotCheckedBy),
     ).toEqual(['dr (fetch step, this run)', 'dr (fetch step, this run)', 'dr (fetch step, this run)']);
+    // every member answers the HashKV computed offline from the backup's own snapshot file
+    expect(written.offlineHashKV?.revision).toBe(manifest.snapshot.revision);
+    expect(Object.values(result.verification.hashKV)).toEqual([
+      written.offlineHashKV!.hash,
+      written.offlineHashKV!.hash,
+      written.offlineHashKV!.hash,
+    ]);
+    expect(result.verification.checks.find((c) => c.name === 'hashkv')!.message).toMatch(/offline/);
 
     const eps = target.members.map((m) => m.clientURLs[0]!);
     const cid = clusterIdOf(eps[2]!);
