@@ -21,14 +21,13 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { DrError, toDrError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { Manifest } from '../manifest/manifest.js';
-import { openFileSource } from '../formats/file-byte-source.js';
-import { offlineHashKV } from '../formats/mvcc/store.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
 import type { Backend } from '../storage/backend.js';
 import type { MemberControl, Prompt } from './control/types.js';
 import { gatherFacts } from './facts.js';
 import { localHost, type MemberHost } from './host.js';
 import { memberAccess } from './access.js';
+import { offlineHashInWorker } from './offline-hash.js';
 import { newJournal, readJournal, JournalWriter, type Journal } from './journal.js';
 import type { TargetMember } from './members-file.js';
 import { compactTimestamp, planRestore, type PlanStep, type RestorePlan } from './plan.js';
@@ -319,13 +318,8 @@ async function runStep(
     case 'restore':
       return restoreStep(step, ctx, writer);
     case 'hash-offline': {
-      const src = openFileSource(j.snapshotFile);
-      try {
-        const r = offlineHashKV(src, BigInt(j.plan.backup.revision));
-        await writer.update((x) => (x.offlineHashKV = { hash: r.hash, revision: r.revision.toString() }));
-      } finally {
-        src.close();
-      }
+      const r = await offlineHashInWorker(j.snapshotFile, BigInt(j.plan.backup.revision));
+      await writer.update((x) => (x.offlineHashKV = { hash: r.hash, revision: r.revision.toString() }));
       return;
     }
     case 'wait-quorum':

@@ -439,6 +439,19 @@ function buildSteps(
       params: { renames, skipHashCheck },
     });
   }
+  // alongside etcd's restore tool (a worker thread while the tool's processes run): the HashKV every
+  // restored member must answer, computed from the snapshot file itself
+  steps.push({
+    id: 'hash-offline',
+    kind: 'hash-offline',
+    description: `compute HashKV at revision ${ctx.backup.snapshot.revision} from the snapshot file, offline: the value every restored member must answer`,
+    commands: [
+      `# dr reads ${ctx.snapshotFile} (the key bucket up to revision ${ctx.backup.snapshot.revision})`,
+    ],
+    rollback: 'nothing to undo: it only reads the snapshot file',
+    parallelGroup: 'restore',
+    params: {},
+  });
   const startStep = (p: PlannedMember): PlanStep => {
     const m = byName.get(p.name)!;
     return {
@@ -455,17 +468,6 @@ function buildSteps(
   // spends seconds loading its db before it can vote, and the members load in parallel (waiting for a
   // leader among the first quorum before starting the rest made a 3-member restore of 1 GiB ~3 s slower).
   planned.forEach((p) => steps.push(startStep(p)));
-  // while the members load their dbs: the HashKV every member must answer, from the snapshot file itself
-  steps.push({
-    id: 'hash-offline',
-    kind: 'hash-offline',
-    description: `compute HashKV at revision ${ctx.backup.snapshot.revision} from the snapshot file, offline: the value every restored member must answer`,
-    commands: [
-      `# dr reads ${ctx.snapshotFile} (the key bucket up to revision ${ctx.backup.snapshot.revision})`,
-    ],
-    rollback: 'nothing to undo: it only reads the snapshot file',
-    params: {},
-  });
   const all = planned.map((p) => p.clientURLs[0]).join(',');
   steps.push({
     id: 'wait-quorum',

@@ -180,10 +180,10 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
       'restore:n1',
       'restore:n2',
       'restore:n3',
+      'hash-offline',
       'start:n1',
       'start:n2',
       'start:n3',
-      'hash-offline',
       'wait-quorum',
       'wait-all',
       'verify',
@@ -213,7 +213,16 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
     expect(status.revision).toBe(backup.snapshot.revision);
     expect(await everything(eps)).toBe(before);
     firstRestoreClusterId = status.clusterId;
-    expect(JSON.parse(await readFile(journal, 'utf8')).status).toBe('done');
+    const done = JSON.parse(await readFile(journal, 'utf8')) as {
+      status: string;
+      snapshotFile: string;
+      offlineHashKV: { hash: number };
+    };
+    expect(done.status).toBe('done');
+    // the backup's HashKV, computed on the worker thread of the built CLI, is what every member answers
+    expect(new Set(Object.values(v.hashKV))).toEqual(new Set([done.offlineHashKV.hash]));
+    // dr's scratch copy of the snapshot is removed once the restore is done; the journal stays
+    expect(existsSync(done.snapshotFile)).toBe(false);
   }, 60_000);
 
   it('bad input: exit 2 with the reason, before anything is touched', async () => {
