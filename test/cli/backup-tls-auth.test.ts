@@ -8,7 +8,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
+import { makeTestCerts, type TestCerts, mtlsServer, mtlsClient } from '../helpers/certs.js';
 import { filesBelow, runDr } from '../helpers/dr.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -36,13 +36,8 @@ describe('dr backup: an etcd with --client-cert-auth', () => {
     certs = await makeTestCerts();
     c = await startTestCluster({
       size: 1,
-      tls: {
-        caFile: certs.caFile,
-        certFile: certs.serverCertFile,
-        keyFile: certs.serverKeyFile,
-        clientCertAuth: true,
-      },
-      clientTls: { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile },
+      tls: mtlsServer(certs),
+      clientTls: mtlsClient(certs),
     });
     await c.etcdctl(['put', '/secure/a', '1']);
   });

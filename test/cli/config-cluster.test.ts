@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
+import { makeTestCerts, type TestCerts, mtlsServer } from '../helpers/certs.js';
 import { filesBelow, runDr } from '../helpers/dr.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -66,12 +66,7 @@ describe('dr backup --config FILE --cluster NAME (mTLS + auth from the config)',
     certs = await makeTestCerts();
     c = await startTestCluster({
       size: 1,
-      tls: {
-        caFile: certs.caFile,
-        certFile: certs.serverCertFile,
-        keyFile: certs.serverKeyFile,
-        clientCertAuth: true,
-      },
+      tls: mtlsServer(certs),
       auth: { rootPassword },
     });
     await c.etcdctl(['put', '/cfg/a', '1']);

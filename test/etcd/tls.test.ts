@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrError } from '../../src/core/errors.js';
 import { createEtcdClient } from '../../src/etcd/client.js';
 import type { EtcdConnectionOptions } from '../../src/etcd/types.js';
-import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
+import { makeTestCerts, type TestCerts, mtlsServer } from '../helpers/certs.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 
 async function errorOf(opts: EtcdConnectionOptions): Promise<DrError> {
@@ -24,12 +24,7 @@ describe('etcd client over TLS with --client-cert-auth', () => {
     certs = await makeTestCerts();
     c = await startTestCluster({
       size: 1,
-      tls: {
-        caFile: certs.caFile,
-        certFile: certs.serverCertFile,
-        keyFile: certs.serverKeyFile,
-        clientCertAuth: true,
-      },
+      tls: mtlsServer(certs),
     });
   });
   afterAll(async () => {

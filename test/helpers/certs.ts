@@ -115,3 +115,18 @@ export async function makeTestCerts(): Promise<TestCerts> {
     cleanup,
   };
 }
+
+/** etcd's side of mTLS with these certificates: its server certificate, and client certificates required */
+export function mtlsServer(certs: TestCerts) {
+  return {
+    caFile: certs.caFile,
+    certFile: certs.serverCertFile,
+    keyFile: certs.serverKeyFile,
+    clientCertAuth: true,
+  };
+}
+
+/** a client's side: the CA to trust and the client certificate the server accepts */
+export function mtlsClient(certs: TestCerts) {
+  return { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile };
+}

@@ -13,7 +13,7 @@
  *    default; the s3 backend sets requestChecksumCalculation/responseChecksumValidation to
  *    WHEN_REQUIRED, which avoids them (no change to s3rver needed).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -40,47 +40,39 @@ export interface S3rverHandle {
 }
 
 /**
- * Starts s3rver as a child process with one bucket and puts the default credentials into process.env
- * (the AWS default chain reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). stop() kills the server
- * and removes its data; the process is also killed if the test process exits first.
- *
- * Why a child process with --openssl-legacy-provider: s3rver makes ListObjectsV2 continuation tokens
- * with DES, which OpenSSL 3 (Node >= 17) disables, so any truncated ListObjectsV2 page answers 500.
- * The flag re-enables it for the server only; the code under test runs unchanged.
+ * Spawns s3rver serving `dir` on 127.0.0.1:`port` with one bucket; resolves once it listens. If it does
+ * not start within 20 s it is killed and the promise rejects with what it printed.
  */
-export async function startS3rver(bucket = 'dr-test'): Promise<S3rverHandle> {
-  const { dir, cleanup } = await tempDir('dr-s3rver-');
-  const port = await freePort();
-  const verbose = process.env.S3RVER_VERBOSE === '1';
+export async function spawnS3rver(o: {
+  dir: string;
+  port: number;
+  bucket: string;
+  verbose?: boolean;
+}): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [
       '--openssl-legacy-provider',
       S3RVER_BIN,
       '-d',
-      dir,
+      o.dir,
       '-a',
       '127.0.0.1',
       '-p',
-      String(port),
-      ...(verbose ? [] : ['-s']),
+      String(o.port),
+      ...(o.verbose ? [] : ['-s']),
       '--configure-bucket',
-      bucket,
+      o.bucket,
     ],
-    { stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'pipe'] },
+    { stdio: ['ignore', 'pipe', o.verbose ? 'inherit' : 'pipe'] },
   );
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await new Promise<void>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(() => reject(new Error(`s3rver did not start: ${out}`)), 20_000);
       child.stdout?.on('data', (d: Buffer) => {
         out += d.toString();
-        if (verbose) process.stdout.write(d);
+        if (o.verbose) process.stdout.write(d);
         if (out.includes('S3rver listening')) {
           clearTimeout(timer);
           resolve();
@@ -94,10 +86,36 @@ export async function startS3rver(bucket = 'dr-test'): Promise<S3rverHandle> {
     });
   } catch (err) {
     child.kill('SIGKILL');
-    process.off('exit', killOnExit);
+    throw err;
+  }
+  return child;
+}
+
+/**
+ * Starts s3rver as a child process with one bucket and puts the default credentials into process.env
+ * (the AWS default chain reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). stop() kills the server
+ * and removes its data; the process is also killed if the test process exits first.
+ *
+ * Why a child process with --openssl-legacy-provider: s3rver makes ListObjectsV2 continuation tokens
+ * with DES, which OpenSSL 3 (Node >= 17) disables, so any truncated ListObjectsV2 page answers 500.
+ * The flag re-enables it for the server only; the code under test runs unchanged.
+ */
+export async function startS3rver(bucket = 'dr-test'): Promise<S3rverHandle> {
+  const { dir, cleanup } = await tempDir('dr-s3rver-');
+  const port = await freePort();
+  const verbose = process.env.S3RVER_VERBOSE === '1';
+  let child: ChildProcess;
+  try {
+    child = await spawnS3rver({ dir, port, bucket, verbose });
+  } catch (err) {
     await cleanup();
     throw err;
   }
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   process.env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
   const endpoint = `http://127.0.0.1:${port}`;

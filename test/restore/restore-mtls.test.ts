@@ -6,7 +6,7 @@ import { executeRestore } from '../../src/restore/execute.js';
 import { parseMembers, type MembersFile } from '../../src/restore/members-file.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { healthProbe } from '../../src/restore/probe.js';
-import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
+import { makeTestCerts, type TestCerts, mtlsServer, mtlsClient } from '../helpers/certs.js';
 import { makeSnapshotFile } from '../helpers/snapshot-file.js';
 import { tempDir } from '../helpers/tmp.js';
 import { etcdctl, localTarget, manifestFor, stopLocal } from './helpers.js';
@@ -32,14 +32,9 @@ describe('restore with mTLS client URLs', () => {
 
   it('restores, waits and verifies over https with a client certificate', async () => {
     const plain = await localTarget(work.dir, ['t1', 't2', 't3']);
-    const tls = {
-      caFile: certs.caFile,
-      certFile: certs.serverCertFile,
-      keyFile: certs.serverKeyFile,
-      clientCertAuth: true,
-    };
+    const tls = mtlsServer(certs);
     target = parseMembers({
-      clientTls: { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile },
+      clientTls: mtlsClient(certs),
       members: plain.members.map((m) => ({
         ...m,
         clientURLs: m.clientURLs.map((u) => u.replace('http:', 'https:')),
