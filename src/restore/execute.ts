@@ -318,6 +318,9 @@ async function runStep(
     case 'restore':
       return restoreStep(step, ctx, writer);
     case 'hash-offline': {
+      // a resumed run did not check the (unsynced) scratch copy itself: a torn file would give a wrong
+      // expected hash, so it is checked against the manifest first
+      if (!ctx.snapshotChecked) await assertSnapshotIntact(j.snapshotFile, j.manifest, signal);
       const r = await offlineHashInWorker(j.snapshotFile, BigInt(j.plan.backup.revision));
       await writer.update((x) => (x.offlineHashKV = { hash: r.hash, revision: r.revision.toString() }));
       return;
@@ -366,6 +369,22 @@ async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
   const h = createHash('sha256');
   await pipeline(createReadStream(file), h, { signal });
   return h.digest('hex');
+}
+
+/** The snapshot file still has the manifest's sha256 (a resumed run re-checks the unsynced scratch copy). */
+export async function assertSnapshotIntact(
+  file: string,
+  manifest: Manifest,
+  signal?: AbortSignal,
+): Promise<void> {
+  const have = await sha256File(file, signal).catch(() => null);
+  if (have !== manifest.snapshot.sha256) {
+    throw new DrError(
+      'VERIFY_FAILED',
+      `restore: snapshot ${file} ${have === null ? 'is missing' : `has sha256 ${have}`}, the backup ${manifest.id} says ${manifest.snapshot.sha256}; remove it and resume with the storage to fetch it again`,
+      { check: 'snapshot-sha256' },
+    );
+  }
 }
 
 async function fetchStep(
