@@ -3,7 +3,7 @@
  * or a summary of what the file defines. Exit 2 when it is invalid.
  */
 import type { Command } from 'commander';
-import { formatConfigError, loadConfig, type ConfigError } from '../config/load.js';
+import { formatConfigError, loadConfig, policySummary, type ConfigError } from '../config/load.js';
 import { EXIT, isDrError } from '../core/errors.js';
 import { redactUrl } from '../core/redact.js';
 import { addJsonOption } from './context.js';
@@ -31,15 +31,7 @@ export function registerConfig(program: Command): void {
           file: c.file,
           clusters: c.clusters.map((x) => ({ name: x.name, endpoints: x.endpoints.map(redactUrl) })),
           storage: c.storage.map((s) => ({ name: s.name, url: redactUrl(s.url) })),
-          policies: c.policies.map((p) => ({
-            name: p.name,
-            cluster: p.cluster,
-            schedule: p.schedule,
-            timezone: p.timezone,
-            storage: p.storage,
-            expectedIntervalSeconds: p.expectedIntervalSeconds,
-            staleAfterSeconds: p.staleAfterSeconds,
-          })),
+          policies: c.policies.map(policySummary),
           server: { listen: c.server.listen, token: c.server.token ? c.server.token.source : null },
           catalog: c.catalog.path,
         };

@@ -60,6 +60,19 @@ export interface PolicyConfig extends PolicyDocument {
   staleAfterSeconds: number;
 }
 
+/** What `dr config validate` and the daemon's status show of a policy: its schedule and where it goes. */
+export function policySummary(p: PolicyConfig) {
+  return {
+    name: p.name,
+    cluster: p.cluster,
+    schedule: p.schedule,
+    timezone: p.timezone,
+    storage: p.storage,
+    expectedIntervalSeconds: p.expectedIntervalSeconds,
+    staleAfterSeconds: p.staleAfterSeconds,
+  };
+}
+
 export interface ServerConfig {
   listen: string;
   host: string;

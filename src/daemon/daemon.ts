@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTask, type ScheduledTask } from 'node-cron';
 import { Catalog, type CatalogBackup } from '../catalog/catalog.js';
-import type { Config, PolicyConfig } from '../config/load.js';
+import { policySummary, type Config, type PolicyConfig } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { DrError, isAbortError, toDrError, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -580,13 +580,7 @@ export class Daemon {
           const last = this.lastSuccess(rt, p);
           const attempt = this.catalog.recentAttempts({ cluster: p.cluster, policy: p.name, limit: 1 })[0];
           return {
-            name: p.name,
-            cluster: p.cluster,
-            schedule: p.schedule,
-            timezone: p.timezone,
-            storage: p.storage,
-            expectedIntervalSeconds: p.expectedIntervalSeconds,
-            staleAfterSeconds: p.staleAfterSeconds,
+            ...policySummary(p),
             lastSuccessAt: last?.toISOString() ?? null,
             lastAttemptAt: attempt?.finishedAt.toISOString() ?? null,
             lastAttemptResult: attempt?.result ?? null,
