@@ -156,9 +156,8 @@ class Http2SnapshotCall extends EventEmitter implements SnapshotCall {
     req.on('trailers', (h) => {
       onStatus(h);
     });
-    // The outcome is decided on 'close', when the stream's reset code (if any) is known: a body that ends
-    // normally is followed by close with code 0; a reset (RST_STREAM) may also emit 'end' first.
-    req.on('end', () => undefined);
+    // The outcome is decided on 'close', not 'end', when the stream's reset code (if any) is known: a body
+    // that ends normally is followed by close with code 0; a reset or a lost connection may emit 'end' too.
     req.on('error', (err: NodeJS.ErrnoException) => {
       this.fail(GrpcStatus.UNAVAILABLE, err.message);
     });
