@@ -52,7 +52,9 @@ export async function buildProgram(argv: string[] = process.argv): Promise<Comma
     .exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const named = commandIn(argv);
-  const wanted = named && named in COMMANDS ? [named] : Object.keys(COMMANDS);
+  // `dr --version` needs no command; help without a command lists them all
+  const versionOnly = !named && argv.slice(2).some((a) => a === '-V' || a === '--version');
+  const wanted = named && named in COMMANDS ? [named] : versionOnly ? [] : Object.keys(COMMANDS);
   for (const register of await Promise.all(wanted.map((n) => COMMANDS[n]!()))) register(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;

@@ -2,8 +2,12 @@
  * Output rules: with --json a command prints exactly one JSON document on stdout; otherwise a table or a
  * few lines for people. Diagnostics and progress go to stderr. bigint values are printed as decimal strings.
  */
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type TableCtor from 'cli-table3';
 import { DrError } from '../core/errors.js';
+
+// loaded on first use: most commands that run unattended (backup, verify) print no table
+const require = createRequire(import.meta.url);
 
 export function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
@@ -14,6 +18,7 @@ export function printJson(value: unknown): void {
 }
 
 export function printTable(head: string[], rows: (string | number)[][]): void {
+  const Table = require('cli-table3') as typeof TableCtor;
   const table = new Table({
     head,
     style: { head: [], border: [] },

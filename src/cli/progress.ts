@@ -1,8 +1,12 @@
 /**
  * Progress for long transfers: a bar with bytes and rate on a TTY (stderr), nothing otherwise.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type CliProgress from 'cli-progress';
 import { formatBytes } from './output.js';
+
+// loaded only for a TTY: under systemd or cron there is no bar to draw
+const require = createRequire(import.meta.url);
 
 export interface Progress {
   update(bytes: number, total?: number): void;
@@ -11,6 +15,7 @@ export interface Progress {
 
 export function createProgress(label: string): Progress {
   if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const cliProgress = require('cli-progress') as typeof CliProgress;
   const started = Date.now();
   const bar = new cliProgress.SingleBar(
     {

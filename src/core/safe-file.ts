@@ -4,12 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { access, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Transform } from 'node:stream';
 import { DrError } from './errors.js';
+import { FileSink } from './file-sink.js';
 
 export async function fsyncDir(dir: string): Promise<void> {
   const h = await open(dir, 'r');
@@ -49,25 +49,7 @@ export async function writeFileAtomic(
   const h = await open(tmp, 'wx', 0o644);
   let closed = false;
   try {
-    let pos = 0;
-    // While one write is in flight the chunks behind it pile up (up to 4 MiB) and go out as one writev: a
-    // 1 GiB fetch was ~8,000 awaited 128 KiB writes, each a round trip through libuv's thread pool.
-    const sink = new Writable({
-      highWaterMark: 4 << 20,
-      writev(chunks, cb) {
-        writeAll(
-          h,
-          chunks.map((c) => c.chunk as Buffer),
-          pos,
-        ).then(
-          (n) => {
-            pos += n;
-            cb();
-          },
-          (err: Error) => cb(err),
-        );
-      },
-    });
+    const sink = new FileSink(h);
     await pipeline([source, ...stages, sink], { signal: opts.signal });
     const durable = opts.durable ?? true;
     if (durable) await h.sync();
@@ -81,32 +63,6 @@ export async function writeFileAtomic(
     await rm(tmp, { force: true });
     throw err;
   }
-}
-
-/** writev until every byte is written (a regular file may take fewer bytes than asked, in theory) */
-async function writeAll(h: FileHandle, buffers: Buffer[], position: number): Promise<number> {
-  const total = buffers.reduce((n, b) => n + b.length, 0);
-  let done = 0;
-  while (done < total) {
-    const { bytesWritten } = await h.writev(buffers, position + done);
-    done += bytesWritten;
-    if (done < total) {
-      // drop what went out, keep the rest
-      let skip = bytesWritten;
-      while (skip > 0 && buffers.length) {
-        const first = buffers[0]!;
-        if (first.length <= skip) {
-          skip -= first.length;
-          buffers.shift();
-        } else {
-          buffers[0] = first.subarray(skip);
-          skip = 0;
-        }
-      }
-      if (bytesWritten === 0) throw new Error(`write to a file made no progress at ${position + done}`);
-    }
-  }
-  return total;
 }
 
 export async function refuseExisting(target: string, what: string): Promise<void> {

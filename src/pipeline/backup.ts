@@ -88,11 +88,21 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
       });
     });
     let putError: unknown = null;
-    const stored = await backend.put(key, encoder, { signal: opts.signal }).catch((err: unknown) => {
+    const storedP = backend.put(key, encoder, { signal: opts.signal }).catch((err: unknown) => {
       putError = err;
       return null;
     });
     await streamed;
+    // Counting at the snapshot's own revision is exact and races with nothing (a compaction past it, rare
+    // right after the snapshot, only costs the figure). Asked as soon as the revision is known, while
+    // storage is still making the object durable.
+    const liveKeysP = streamError
+      ? Promise.resolve(null)
+      : etcd
+          .countKeys(endpoint, { revision: encoder.result.status.revision })
+          .then((r) => r.count)
+          .catch(() => null);
+    const stored = await storedP;
     if (streamError || putError || !stored) {
       // Whoever failed first explains it: a DrError from the stream (digest mismatch, member died) or from
       // storage (disk full, access denied). The other side then only reports the knock-on "premature close".
@@ -110,12 +120,7 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
     }
 
     const memberName = await memberNameP;
-    // Counting at the snapshot's own revision is exact and races with nothing; a compaction past it
-    // (rare, right after the snapshot) only costs the figure.
-    const liveKeys = await etcd
-      .countKeys(endpoint, { revision: st.revision })
-      .then((r) => r.count)
-      .catch(() => null);
+    const liveKeys = await liveKeysP;
     const completedAt = clock.now();
     const manifest: Manifest = {
       formatVersion: MANIFEST_FORMAT_VERSION,

@@ -7,13 +7,13 @@
  * visible; a failed or aborted put removes its temp file. Files are created 0600: snapshots hold
  * every Secret of the cluster.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { addAbortSignal, Transform, type Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { DrError, isAbortError } from '../../core/errors.js';
+import { FileSink } from '../../core/file-sink.js';
 import type { Backend, ObjectInfo, PutOptions } from '../backend.js';
 import { assertValidKey, assertValidPrefix, isTempName, tempNameFor } from '../key.js';
 import { fsError } from './fs-errors.js';
@@ -75,28 +75,25 @@ export class LocalBackend implements Backend {
       origin ??= 'file';
     };
     body.once('error', fromBody);
-    const file = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
-    file.once('error', fromFile);
-    let size = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        onProgress?.(size);
-        cb(null, chunk);
-      },
-    });
+    let fh: FileHandle;
     try {
-      await pipeline(body, counter, file, signal ? { signal } : {});
-      const fh = await open(tmp, 'r+');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      fh = await open(tmp, 'wx', 0o600);
+    } catch (err) {
+      body.off('error', fromBody);
+      body.destroy();
+      throw fsError(err, what);
+    }
+    const file = new FileSink(fh, { onProgress });
+    file.once('error', fromFile);
+    try {
+      await pipeline(body, file, signal ? { signal } : {});
+      await fh.sync();
+      await fh.close();
       // Abort wins until the rename, the commit point.
       if (signal?.aborted) throw new DrError('ABORTED', `${what}: cancelled`, { transient: false });
       await rename(tmp, final);
     } catch (err) {
+      await fh.close().catch(() => undefined); // already closed after a good write: harmless
       await rm(tmp, { force: true }).catch(() => undefined);
       // Checked first: pipeline destroys the body with the AbortError, which then looks like a body error.
       if (signal?.aborted || isAbortError(err)) {
@@ -117,7 +114,7 @@ export class LocalBackend implements Backend {
     } catch (err) {
       throw fsError(err, `${what}: fsync of the directory`);
     }
-    return { size };
+    return { size: file.bytes };
   }
 
   async get(key: string, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
