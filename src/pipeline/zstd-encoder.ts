@@ -1,9 +1,14 @@
 /**
  * Streaming zstd compression on zstd-napi's documented low-level binding (ZSTD_compressStream2), writing
- * into slabs that are handed out piece by piece: compressed output is pushed as slices of a 1 MiB slab,
+ * into slabs that are handed out piece by piece: compressed output is pushed as slices of a 256 KiB slab,
  * and a new slab is taken only when the current one is nearly full. zstd-napi's CompressStream allocates
  * a fresh 128 KiB buffer for every output it produces, however small; at gigabytes that allocation churn
  * is what kept V8's garbage collector busiest.
+ *
+ * Why 256 KiB and not 1 MiB: a 1 MiB slab stays referenced until it is full and written, long enough to
+ * outlive two scavenges and be promoted, and promoted buffers are freed only by full collections. A 1 GiB
+ * backup made ~40 of those with 1 MiB slabs and ~1 with 256 KiB ones, for 4 % less CPU and 3 % less wall
+ * time (interleaved runs against the bench member).
  */
 import { createRequire } from 'node:module';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
@@ -11,9 +16,9 @@ import type * as ZstdBinding from 'zstd-napi/binding.js';
 const binding = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding;
 const { CParameter, EndDirective } = binding;
 
-const SLAB = 1 << 20;
-/** a slab with less room than this is retired (zstd flushes at most a block plus headers at a time) */
-const MIN_ROOM = 128 << 10;
+const SLAB = 256 << 10;
+/** a slab with less room than this is retired (a smaller room only splits an output over two slabs) */
+const MIN_ROOM = 64 << 10;
 
 export interface ZstdEncoderParameters {
   level: number;
