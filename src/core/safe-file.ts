@@ -49,9 +49,10 @@ export async function writeFileAtomic(
   const h = await open(tmp, 'wx', 0o644);
   let closed = false;
   try {
-    const sink = new FileSink(h);
-    await pipeline([source, ...stages, sink], { signal: opts.signal });
     const durable = opts.durable ?? true;
+    // a scratch copy is not made durable at the end, so it is not flushed along the way either
+    const sink = new FileSink(h, durable ? {} : { syncEveryBytes: 0 });
+    await pipeline([source, ...stages, sink], { signal: opts.signal });
     if (durable) await h.sync();
     await h.close();
     closed = true;
