@@ -4,10 +4,10 @@
  *
  * Why: a snapshot is gigabytes in 16 KiB HTTP/2 frames. grpc-js reassembles every 32 KiB message and
  * passes it through several streams (4.6 s of CPU to drain 2 GiB); Node's http2 still makes a buffer, an
- * event and a stream push per frame and a fresh 64 KiB buffer per socket read (2.0 s per GiB, half of it
- * garbage collection). Here the socket reads into one reused buffer (net's `onread`), frames are parsed
- * in place and each blob is handed on as views of that buffer: 0.9 s per GiB, measured on the bench
- * member. On the two cores dr shares with etcd, that CPU is wall time.
+ * event and a stream push per frame and a fresh 64 KiB buffer per socket read (1.8–2.2 s for 1.08 GB).
+ * Here the socket reads into one reused buffer (net's `onread`), frames are parsed in place and each
+ * blob is handed on as views of that buffer: 0.9 s for the same 1.08 GB, measured on the bench member.
+ * On the two cores dr shares with etcd, that CPU is wall time.
  *
  * Everything else (status, member list, auth, HashKV) stays on grpc-js; this call reuses its endpoint,
  * TLS material and auth token. Failures are raised in grpc-js's shape ({ code, details }) so that
