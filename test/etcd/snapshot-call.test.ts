@@ -193,6 +193,23 @@ describe('snapshot call over HTTP/2, against a server that misbehaves', () => {
     });
   });
 
+  it('connects to an IPv6 endpoint ([::1]:port) and sends its authority in brackets', async () => {
+    const s = http2.createServer();
+    let authority = '';
+    s.on('stream', (stream, headers) => {
+      authority = String(headers[':authority']);
+      behaviours.ok!(stream, headers);
+    });
+    await new Promise<void>((resolve) => s.listen(0, '::1', resolve));
+    try {
+      const address = `[::1]:${(s.address() as AddressInfo).port}`;
+      expect(await run(address, 't6')).toEqual({ blobs: 'token=t6' });
+      expect(authority).toBe(address);
+    } finally {
+      s.close();
+    }
+  });
+
   it('reports a refused connection as UNAVAILABLE with the reason', async () => {
     const port = await freePort();
     expect((await run(`127.0.0.1:${port}`)).error).toMatchObject({
