@@ -10,7 +10,7 @@
  *
  * The db is filled with Kubernetes-like objects: JSON ConfigMaps and Secrets of varied sizes under /registry/.
  * Results go to stdout (a table) and .bench/results.json. Set BENCH_GIB=0.25 for a quick rehearsal; set
- * BENCH_SKIP=restore,audit,2g to leave parts out; BENCH_REPS (default 3) runs of each backup and
+ * BENCH_SKIP=restore,audit,2g to leave parts out; BENCH_REPS (default 5) runs of each backup and
  * BENCH_RESTORE_REPS (default 2) of each restore, interleaved.
  */
 import { spawn } from 'node:child_process';
@@ -233,7 +233,7 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const reps = Number(process.env.BENCH_REPS ?? '3');
+const reps = Number(process.env.BENCH_REPS ?? '5');
 const restoreReps = Number(process.env.BENCH_RESTORE_REPS ?? '2');
 const mb = (b) => Math.round(b / 1e6);
 
