@@ -4,9 +4,8 @@
  * read buffer; they are copied here into 256 KiB chunks, which are what the Readable yields (a few
  * thousand buffers a GiB for the collector, and fewer, larger calls into the hashing and compression
  * downstream). The gRPC call is paused whenever the Readable's buffer is full, so memory stays flat
- * however slow the consumer is. There is no total deadline (a large db takes
- * as long as it takes); instead the stream fails when etcd sends nothing for idleTimeoutMs while we are
- * reading.
+ * however slow the consumer is. There is no total deadline (a large db takes as long as it takes);
+ * instead the stream fails when etcd sends nothing for idleTimeoutMs while we are reading.
  */
 import { Readable } from 'node:stream';
 import { DrError, isDrError } from '../core/errors.js';
