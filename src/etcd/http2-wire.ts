@@ -37,7 +37,7 @@ export const Setting = {
 } as const;
 
 /** error codes worth a name in a message */
-export const ErrorCodeName: Record<number, string> = {
+const ErrorCodeName: Record<number, string> = {
   0: 'NO_ERROR',
   1: 'PROTOCOL_ERROR',
   2: 'INTERNAL_ERROR',

@@ -29,9 +29,10 @@ export interface SnapshotStreamOptions {
    * @default 1 MiB
    */
   highWaterMark?: number;
-  /** @default 256 KiB */
-  chunkBytes?: number;
 }
+
+/** the size of the chunks the stream yields */
+const CHUNK_BYTES = 256 * 1024;
 
 function detailsOf(err: unknown): string {
   const e = err as { details?: string; message?: string };
@@ -45,7 +46,6 @@ export function createSnapshotStream(o: SnapshotStreamOptions): Readable {
   let lastRemaining: bigint | undefined;
   let idle: NodeJS.Timeout | undefined;
   let finished = false;
-  const chunkBytes = o.chunkBytes ?? 256 * 1024;
   let chunk: Buffer | null = null;
   let chunkFill = 0;
 
@@ -129,7 +129,7 @@ export function createSnapshotStream(o: SnapshotStreamOptions): Readable {
       // the piece is valid only now: copy it into the chunk being filled, pushing each one that fills up
       let offset = 0;
       while (offset < piece.length) {
-        chunk ??= Buffer.allocUnsafe(chunkBytes);
+        chunk ??= Buffer.allocUnsafe(CHUNK_BYTES);
         const n = piece.copy(chunk, chunkFill, offset);
         chunkFill += n;
         offset += n;
