@@ -29,7 +29,12 @@ function condenseGrpcDetails(details: string): string {
 
 /** What the operator should check, from the OpenSSL reason (the reason itself follows it). */
 function tlsHint(details: string): string {
-  if (/alert bad certificate|certificate required|alert number (42|116)/i.test(details))
+  // etcd answers an untrusted or missing client certificate with alert 42 (bad certificate) or 116
+  // (certificate required); etcd 3.5 (a newer Go) answers a certificate from another CA with 48 (unknown ca).
+  // Each is the server's alert, received by us: the server refused what we sent.
+  if (/alert unknown ca|alert number 48\b/i.test(details))
+    return 'the server refused the client certificate: it is not signed by a CA the server trusts (--cert/--key)';
+  if (/alert bad certificate|certificate required|alert number (42|116)\b/i.test(details))
     return 'the server refused the client certificate, or none was given (--cert/--key, signed by a CA the server trusts)';
   if (/unable to verify|unable to get local issuer|self[- ]signed/i.test(details))
     return 'the server certificate is not signed by the given CA (--cacert)';

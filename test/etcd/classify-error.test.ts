@@ -1,8 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { Metadata, status } from '@grpc/grpc-js';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrError } from '../../src/core/errors.js';
 import { aggregateFailures, classifyEtcdError, isInvalidTokenError } from '../../src/etcd/classify-error.js';
+import { createEtcdClient } from '../../src/etcd/client.js';
 import { parseEndpoint } from '../../src/etcd/endpoint.js';
+import { makeTestCerts, mtlsServer, type TestCerts } from '../helpers/certs.js';
+import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 
 const grpcError = (code: number, details: string) =>
   Object.assign(new Error(`${code} ${status[code]}: ${details}`), {
@@ -47,6 +51,30 @@ describe('classifyEtcdError', () => {
     });
   }
 
+  const REFUSED_CERT = /the server refused the client certificate/;
+  const cases48: [string, RegExp][] = [
+    // OpenSSL 3 as Node 20 prints the alert the server sent
+    ['SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:SSL alert number 42', REFUSED_CERT],
+    ['SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:SSL alert number 116', REFUSED_CERT],
+    [
+      'SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca:SSL alert number 48',
+      /not signed by a CA the server trusts/,
+    ],
+    ['SSL routines::tlsv1 alert unknown ca', /not signed by a CA the server trusts/],
+  ];
+  for (const [details, hint] of cases48) {
+    it(`names the likely cause of "${details.slice(-40)}"`, () => {
+      const e = classifyEtcdError(
+        grpcError(status.UNAVAILABLE, `No connection established. Last error: Error: ${details}`),
+        'https://10.0.0.1:2379',
+        'Maintenance.Status',
+      );
+      expect(e.code).toBe('ETCD_TLS_FAILED');
+      expect(e.message).toMatch(hint);
+      expect(e.message).not.toMatch(/TLS handshake failed/);
+    });
+  }
+
   it('recognises a rejected token as worth one re-authentication', () => {
     expect(isInvalidTokenError(grpcError(status.UNAUTHENTICATED, 'etcdserver: invalid auth token'))).toBe(
       true,
@@ -82,5 +110,52 @@ describe('parseEndpoint', () => {
 
   it('never shows credentials embedded in an endpoint', () => {
     expect(parseEndpoint('https://u:secret@h:1', false).display).not.toContain('secret');
+  });
+});
+
+/** the etcd binary the tests run (PATH decides: ETCD_BIN_DIR in CI), e.g. "3.5.16" */
+function etcdVersion(): string {
+  const out = execFileSync('etcd', ['--version'], { encoding: 'utf8' });
+  return /etcd Version: (\S+)/.exec(out)![1]!;
+}
+
+describe('a client certificate from another CA, against a real member', () => {
+  let certs: TestCerts;
+  let c: TestCluster;
+  beforeAll(async () => {
+    certs = await makeTestCerts();
+    c = await startTestCluster({ size: 1, tls: mtlsServer(certs) });
+  });
+  afterAll(async () => {
+    await c?.stop();
+    await certs?.cleanup();
+  });
+
+  it('is ETCD_TLS_FAILED with the hint that the server refused the client certificate', async () => {
+    const client = createEtcdClient({
+      endpoints: c.endpoints,
+      caFile: certs.caFile,
+      certFile: certs.otherClientCertFile,
+      keyFile: certs.otherClientKeyFile,
+      dialTimeoutMs: 3000,
+      requestTimeoutMs: 3000,
+    });
+    let err: DrError | undefined;
+    try {
+      await client.status(c.endpoints[0]!);
+    } catch (e) {
+      err = e as DrError;
+    } finally {
+      client.close();
+    }
+    expect(err).toBeInstanceOf(DrError);
+    expect(err!.code).toBe('ETCD_TLS_FAILED');
+    expect(err!.exitCode).toBe(3);
+    expect(err!.message).toContain(c.endpoints[0]);
+    expect(err!.message).toMatch(/the server refused the client certificate/);
+    expect(err!.message).not.toMatch(/TLS handshake failed/);
+    // the alert each version sends: etcd 3.4 (Go 1.12-1.16) "bad certificate" (42), 3.5 "unknown ca" (48)
+    if (etcdVersion().startsWith('3.5.')) expect(err!.message).toMatch(/unknown ca|alert number 48/);
+    expect(err!.message).not.toMatch(/\n\s+at /); // no stack trace
   });
 });
