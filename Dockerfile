@@ -12,19 +12,22 @@
 FROM node:20-slim AS build
 # better-sqlite3 and zstd-napi fall back to a source build when no prebuilt binary matches.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
+ && apt-get install -y --no-install-recommends python3 make g++ curl ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# etcd 3.5's etcdutl and etcdctl (Debian trixie's, sha256-pinned; the same script the tests use)
+COPY scripts/install-etcd35.sh ./scripts/
+RUN bash scripts/install-etcd35.sh /opt/etcd-3.5
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
-# ---- runtime: production dependencies only, etcdctl for restores, non-root ----
+# ---- runtime: production dependencies only, etcdutl/etcdctl 3.5 for restores, non-root ----
 FROM node:20-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends etcd-client ca-certificates tini \
+ && apt-get install -y --no-install-recommends ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 etcd-dr \
  && useradd --system --uid 10001 --gid etcd-dr --home-dir /var/lib/etcd-dr --shell /usr/sbin/nologin etcd-dr \
@@ -34,6 +37,7 @@ WORKDIR /opt/etcd-dr
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+COPY --from=build /opt/etcd-3.5/usr/bin/etcdutl /opt/etcd-3.5/usr/bin/etcdctl /usr/local/bin/
 COPY policies ./policies
 RUN chmod 0755 dist/cli/main.js && ln -s /opt/etcd-dr/dist/cli/main.js /usr/local/bin/dr
 ENV NODE_ENV=production ETCDCTL_API=3

@@ -1,15 +1,52 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { ETCD34_BIN_DIR, ETCD35_BIN_DIR, etcdEnv, etcdTestFiles } from './test/etcd-matrix.js';
 
 // Integration tests start real etcd members and an s3rver on loopback; they are slow, so files run
 // in parallel (two cores) while tests inside a file run in order.
+//
+// The etcd version matrix (test/etcd-matrix.ts): without ETCD_BIN_DIR, project "etcd-3.5" runs every test
+// file against etcd 3.5 and project "etcd-3.4" runs the files that start etcd against Debian's 3.4. With
+// ETCD_BIN_DIR=DIR, one project runs everything against the binaries in DIR. Each project has its own
+// TMPDIR so that per-run caches (the WAL corpus) never mix versions.
+function project(name: string, binDir: string, include = ['test/**/*.test.ts']) {
+  const tmp = path.join(os.tmpdir(), `etcd-dr-test-${name}`);
+  mkdirSync(tmp, { recursive: true });
+  return {
+    extends: true as const,
+    test: {
+      name,
+      include,
+      env: { ...etcdEnv(binDir, name), TMPDIR: tmp },
+    },
+  };
+}
+
+const pinned = process.env.ETCD_BIN_DIR;
+
+/** "3.5.16" from `DIR/etcd --version`; a clear error when DIR holds no etcd */
+function versionOf(binDir: string): string {
+  try {
+    const out = execFileSync(path.join(binDir, 'etcd'), ['--version'], { encoding: 'utf8' });
+    return /etcd Version: (\S+)/.exec(out)?.[1] ?? 'unknown';
+  } catch (err) {
+    throw new Error(`ETCD_BIN_DIR=${binDir}: cannot run ${path.join(binDir, 'etcd')} --version (${String(err)})`);
+  }
+}
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 3,
     fileParallelism: true,
     reporters: ['default'],
+    projects: pinned
+      ? [project(`etcd-${versionOf(path.resolve(pinned))}`, path.resolve(pinned))]
+      : [project('etcd-3.5', ETCD35_BIN_DIR), project('etcd-3.4', ETCD34_BIN_DIR, etcdTestFiles())],
   },
 });

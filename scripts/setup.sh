@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything etcd-dr needs on a Debian machine with Node 20 (run as root), then builds.
 #   Debian: etcd-server + etcd-client (etcd/etcdctl 3.4), prometheus (promtool, for alert-rule tests), openssl.
+#   etcd 3.5 (etcd, etcdctl, etcdutl) from Debian trixie's pool, beside the system's 3.4, in .tools/ (below).
 #   npm: the locked dependencies (native modules better-sqlite3 and zstd-napi build with node-gyp).
+# Idempotent: a second run installs nothing and only rebuilds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,7 @@ command -v etcd >/dev/null || need_apt+=(etcd-server)
 command -v etcdctl >/dev/null || need_apt+=(etcd-client)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -17,6 +20,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # --no-install-recommends: the prometheus package would otherwise pull in a whole node exporter stack
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
+# ---- etcd 3.5 beside Debian's 3.4 (scripts/install-etcd35.sh says how and from where) ----
+ETCD35_DIR=.tools/etcd-3.5.16
+bash scripts/install-etcd35.sh "$ETCD35_DIR"
+
 # Debian's etcd-server package may start a system etcd on 2379/2380; dr never uses it, and the sandbox
 # and tests use their own ports, so it is left alone.
 
@@ -26,4 +33,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 echo "setup: building" >&2
 npm run --silent build
-echo "setup: done (etcd $(etcd --version | head -1 | awk '{print $3}'), node $(node --version))" >&2
+echo "setup: done (etcd $(etcd --version | head -1 | awk '{print $3}') and $("$ETCD35_DIR/usr/bin/etcd" --version | head -1 | awk '{print $3}'), node $(node --version))" >&2

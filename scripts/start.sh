@@ -4,4 +4,6 @@
 # API on http://127.0.0.1:9464. Ctrl-C stops the daemon; `node dist/cli/main.js sandbox down` stops etcd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The sandbox runs etcd 3.5 (what users run), installed by scripts/setup.sh beside Debian's 3.4.
+if [ -x .tools/etcd-3.5.16/usr/bin/etcd ]; then PATH="$PWD/.tools/etcd-3.5.16/usr/bin:$PATH"; fi
 exec node dist/cli/main.js daemon --sandbox "$@"
