@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { DrError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
-import { runDaemon } from '../daemon/run-daemon.js';
+import { bufferedSignal, runDaemon } from '../daemon/run-daemon.js';
 import { prepareSandboxConfig } from '../daemon/sandbox-default.js';
 import { action } from './run.js';
 
@@ -69,6 +69,8 @@ export function registerDaemon(program: Command): void {
     )
     .action(
       action(async (ctx, flags: DaemonFlags) => {
+        // First, before anything slow: a SIGHUP from here on is a reload request, never the end.
+        const onReload = bufferedSignal('SIGHUP');
         if (Boolean(flags.config) === Boolean(flags.sandbox)) {
           throw new DrError(
             'USAGE',
@@ -103,10 +105,7 @@ export function registerDaemon(program: Command): void {
           logger,
           signal: ctx.signal,
           graceMs,
-          onReload: (handler) => {
-            process.on('SIGHUP', handler);
-            return () => process.off('SIGHUP', handler);
-          },
+          onReload,
           daemon: {
             verifyEverySeconds: verifyEvery,
             auditEverySeconds: auditEvery,

@@ -43,13 +43,59 @@ export interface DaemonHandle {
   reload(): Promise<boolean>;
 }
 
+/**
+ * A reload signal (SIGHUP) subscribed at once, before anything slow: a signal that arrives while the
+ * daemon is still starting (the sandbox, the config, the catalog sync) is remembered and handed to the
+ * handler when one subscribes, instead of killing the process (Node's default for an unhandled SIGHUP).
+ * The process listener stays installed until the process exits, so a SIGHUP during shutdown is ignored.
+ */
+export function bufferedSignal(
+  sig: NodeJS.Signals,
+  target: Pick<NodeJS.Process, 'on'> = process,
+): (handler: () => void) => () => void {
+  let current: (() => void) | null = null;
+  let pending = 0;
+  target.on(sig, () => {
+    if (current) current();
+    else pending++;
+  });
+  return (handler) => {
+    current = handler;
+    if (pending > 0) {
+      pending = 0;
+      queueMicrotask(handler);
+    }
+    return () => {
+      if (current === handler) current = null;
+    };
+  };
+}
+
 /** Starts everything; throws CONFIG_INVALID (exit 2) for a bad config before anything runs. */
 export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle> {
   const log = opts.logger;
   const clock = opts.clock ?? systemClock;
-  const config = opts.config ?? loadConfig(opts.configFile, { env: opts.env });
-  const metrics = opts.metrics ?? createMetrics({ version: TOOL_VERSION, now: () => clock.now() });
-  const daemon = await Daemon.start(config, { ...opts.daemon, logger: log, metrics, clock });
+  // Subscribed before anything slow; a reload asked for while starting runs once the daemon is up.
+  let reloadHandler: (() => void) | null = null;
+  let reloadAskedDuringStart = false;
+  const unsubscribe = opts.onReload?.(() => {
+    if (reloadHandler) reloadHandler();
+    else if (!reloadAskedDuringStart) {
+      reloadAskedDuringStart = true;
+      log.info({ config: opts.configFile }, 'reload requested while starting: it runs once the daemon is up');
+    }
+  });
+  let config: Config;
+  let daemon: Daemon;
+  let metrics: DrMetrics;
+  try {
+    config = opts.config ?? loadConfig(opts.configFile, { env: opts.env });
+    metrics = opts.metrics ?? createMetrics({ version: TOOL_VERSION, now: () => clock.now() });
+    daemon = await Daemon.start(config, { ...opts.daemon, logger: log, metrics, clock });
+  } catch (err) {
+    unsubscribe?.();
+    throw err;
+  }
   let current = config;
 
   let http: HttpServer;
@@ -63,51 +109,68 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
     });
     address = await listen(http, config.server.host, config.server.port);
   } catch (err) {
+    unsubscribe?.();
     await daemon.stop(0);
     throw err;
   }
   log.info({ address, tokenConfigured: config.server.token !== null }, 'http api listening');
   opts.onListening?.(address, daemon);
 
-  let reloading: Promise<boolean> | null = null;
-  const reload = (): Promise<boolean> => {
-    reloading ??= (async () => {
-      try {
-        const next = loadConfig(opts.configFile, { env: opts.env });
-        if (next.server.listen !== current.server.listen) {
-          log.warn(
-            { old: current.server.listen, new: next.server.listen },
-            'reload: server.listen changes only on restart',
-          );
-        }
-        await daemon.reload(next);
-        current = next;
-        return true;
-      } catch (err) {
-        const e = toDrError(err, 'CONFIG_INVALID');
-        const errors = isDrError(e, 'CONFIG_INVALID')
-          ? ((e.details.errors as ConfigError[] | undefined) ?? [])
-          : [];
-        log.error(
-          {
-            config: opts.configFile,
-            code: e.code,
-            errors: errors.map(formatConfigError),
-            err: errors.length ? undefined : e.message,
-          },
-          'reload refused: the new config is invalid; keeping the running config',
+  const reloadOnce = async (): Promise<boolean> => {
+    // Everything inside the try, including a loader that throws at once: the caller only ever sees
+    // true or false, and `reloading` is cleared after it was set (see reload below).
+    try {
+      const next = loadConfig(opts.configFile, { env: opts.env });
+      if (next.server.listen !== current.server.listen) {
+        log.warn(
+          { old: current.server.listen, new: next.server.listen },
+          'reload: server.listen changes only on restart',
         );
-        return false;
-      } finally {
-        reloading = null;
       }
-    })();
-    return reloading;
+      await daemon.reload(next);
+      current = next;
+      return true;
+    } catch (err) {
+      const e = toDrError(err, 'CONFIG_INVALID');
+      const errors = isDrError(e, 'CONFIG_INVALID')
+        ? ((e.details.errors as ConfigError[] | undefined) ?? [])
+        : [];
+      log.error(
+        {
+          config: opts.configFile,
+          code: e.code,
+          errors: errors.map(formatConfigError),
+          err: errors.length ? undefined : e.message,
+        },
+        'reload refused: the new config is invalid; keeping the running config',
+      );
+      return false;
+    }
   };
-  const unsubscribe = opts.onReload?.(() => {
+  // One reload at a time. A request during a reload runs once more after it (the file may have changed
+  // after the running one read it). `reloading` is cleared by the promise's own continuation, which
+  // always runs after the assignment below, so a refused reload never blocks the next ones.
+  let reloading: Promise<boolean> | null = null;
+  let again: Promise<boolean> | null = null;
+  const reload = (): Promise<boolean> => {
+    if (!reloading) {
+      const p: Promise<boolean> = reloadOnce().finally(() => {
+        if (reloading === p) reloading = null;
+      });
+      reloading = p;
+      return p;
+    }
+    again ??= reloading.then(() => {
+      again = null;
+      return reload();
+    });
+    return again;
+  };
+  reloadHandler = () => {
     log.info({ config: opts.configFile }, 'reload requested');
     void reload();
-  });
+  };
+  if (reloadAskedDuringStart) reloadHandler();
 
   const stopped = new Promise<void>((resolve, reject) => {
     const stop = async (): Promise<void> => {
