@@ -9,7 +9,7 @@
  * among the members' client URLs.
  */
 import type { EtcdClient } from '../etcd/client.js';
-import type { EndpointStatus, HashKVResult, Member } from '../etcd/types.js';
+import type { EndpointStatus, HashKVResult, Member, MemberStatus } from '../etcd/types.js';
 import { hexId } from '../formats/raft/member-json.js';
 import { finding } from './codes.js';
 import type { Finding } from './finding.js';
@@ -293,18 +293,12 @@ export async function auditCluster(
     (m, s) => (m === null || s.revision < m ? s.revision : m),
     null as bigint | null,
   );
-  const hashes: HashKVResult[] = [];
+  let hashRevision = common;
   if (common !== null && common > 0n) {
-    const results = await Promise.all(
-      voters.map(async (s) => {
-        try {
-          return { s, r: await client.hashKV(s.endpoint, common) };
-        } catch (err) {
-          return { s, err: err as Error };
-        }
-      }),
-    );
-    for (const { s, r, err } of results) {
+    const asked = await hashEveryMember(client, voters, common);
+    hashRevision = asked.revision;
+    const hashes: HashKVResult[] = [];
+    for (const { s, r, err } of asked.results) {
       const f = facts.find((x) => x.endpoint === s.endpoint)!;
       if (r) {
         hashes.push(r);
@@ -314,22 +308,79 @@ export async function auditCluster(
         findings.push(
           finding(
             'HASHKV_FAILED',
-            `${s.endpoint}: HashKV at revision ${common} failed: ${err!.message} (its key space was not compared)`,
+            `${s.endpoint}: HashKV at revision ${asked.revision} failed: ${err!.message} (its key space was not compared)`,
             { file: s.endpoint, location: { member: hexId(s.memberId) } },
           ),
         );
     }
-    findings.push(...compareHashes(hashes, common));
+    findings.push(...compareHashes(hashes, asked.revision));
   }
 
   return makeReport(target, findings, {
     clusterId: ok[0] ? hexId(ok[0].clusterId) : null,
     leader: leaders.size === 1 ? hexId([...leaders][0]!) : null,
     quotaBytes: quota,
-    hashRevision: common,
+    hashRevision,
     members: facts,
     memberList: members?.map((m) => ({ ...m, id: hexId(m.id) })) ?? null,
   });
+}
+
+const COMPACTED_TEXT = /required revision has been compacted/i;
+
+interface Asked {
+  s: MemberStatus;
+  r?: HashKVResult;
+  err?: Error;
+}
+
+async function askAll(client: OnlineClient, members: readonly MemberStatus[], rev: bigint): Promise<Asked[]> {
+  return Promise.all(
+    members.map(async (s) => {
+      try {
+        return { s, r: await client.hashKV(s.endpoint, rev) };
+      } catch (err) {
+        return { s, err: err as Error };
+      }
+    }),
+  );
+}
+
+/**
+ * HashKV of every member at `rev`, at a revision where the answers can be compared.
+ *
+ * etcd 3.5 (seen with 3.5.16; not 3.4) keeps the hash computed while compacting (revision = the compact revision, compact
+ * revision = the PREVIOUS one) and answer HashKV at exactly that revision from it, while a member restarted
+ * since the compaction computes it afresh and reports the compaction itself as its compact revision. So after a
+ * compaction at the current revision, HashKV at that revision differs between members without any divergence.
+ * Such answers are recognised by a compact revision at or above the revision asked. etcd 3.4 instead refuses
+ * HashKV at exactly the compact revision ("required revision has been compacted"). In both cases the members are then
+ * asked at a revision above every compact revision: their current one (HashKV at 0 is never answered from the
+ * cache) when they all stand at the same revision, else the lowest current revision they answered, when that
+ * is above every compact revision. Otherwise the first answers are kept (compareHashes then warns).
+ * Returns the revision of the answers kept.
+ */
+async function hashEveryMember(
+  client: OnlineClient,
+  members: readonly MemberStatus[],
+  rev: bigint,
+): Promise<{ revision: bigint; results: Asked[] }> {
+  const first = await askAll(client, members, rev);
+  const answered = first.flatMap((a) => (a.r ? [a.r] : []));
+  const compacts = new Set(answered.map((r) => r.compactRevision));
+  const maxCompact = answered.reduce((m, r) => (r.compactRevision > m ? r.compactRevision : m), -1n);
+  const cached = compacts.size > 1 && maxCompact >= rev;
+  const refused = first.some((a) => a.err && COMPACTED_TEXT.test(a.err.message));
+  if (!cached && !refused) return { revision: rev, results: first };
+  const now = await askAll(client, members, 0n);
+  if (now.some((a) => !a.r)) return { revision: rev, results: first };
+  const revs = new Set(now.map((a) => a.r!.revision));
+  const nowCompacts = new Set(now.map((a) => a.r!.compactRevision));
+  if (revs.size === 1 && nowCompacts.size === 1) return { revision: [...revs][0]!, results: now };
+  const lowest = now.reduce((m, a) => (a.r!.revision < m ? a.r!.revision : m), now[0]!.r!.revision);
+  const highestCompact = now.reduce((m, a) => (a.r!.compactRevision > m ? a.r!.compactRevision : m), -1n);
+  if (lowest > highestCompact) return { revision: lowest, results: await askAll(client, members, lowest) };
+  return { revision: rev, results: first };
 }
 
 /**

@@ -1,12 +1,19 @@
 /**
- * The online audit's decisions with a fake client (a real cluster cannot be made to diverge on demand):
- * HashKV comparison at one common revision, unreachable members, alarms, the member list against the
- * endpoints, quota. The real-cluster cases are in test/cli/audit.test.ts.
+ * The online audit's decisions with a fake client: HashKV comparison at one common revision, unreachable
+ * members, alarms, the member list against the endpoints, quota. At the end, HashKV after a compaction at the
+ * current revision and a restart, and a real divergence (a member's db edited while it was stopped), against
+ * a real 3-member cluster. More real-cluster cases are in test/cli/audit.test.ts.
  */
-import { describe, expect, test } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DrError } from '../../src/core/errors.js';
+import { createEtcdClient, type EtcdClient } from '../../src/etcd/client.js';
+import { startMember, stopMember, waitHealthy } from '../../src/etcd/member-process.js';
 import type { EndpointStatus, HashKVResult, Member, MemberStatus } from '../../src/etcd/types.js';
 import { auditCluster, compareHashes, type OnlineClient } from '../../src/audit/online.js';
+import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 
 const ID = [0x1111n, 0x2222n, 0x3333n];
 const hex = (id: bigint) => id.toString(16).padStart(16, '0');
@@ -37,6 +44,8 @@ interface FakeOpts {
   alarms?: { memberId: bigint; alarm: string }[];
   hashes?: number[];
   compacts?: bigint[];
+  /** the answer of member i at revision rev, over hashes/compacts */
+  at?: (i: number, rev: bigint) => Partial<HashKVResult>;
 }
 
 function fake(o: FakeOpts = {}) {
@@ -64,6 +73,7 @@ function fake(o: FakeOpts = {}) {
         hash: o.hashes?.[i] ?? 424242,
         compactRevision: o.compacts?.[i] ?? 0n,
         revision: 110n,
+        ...o.at?.(i, rev),
       };
     },
   };
@@ -118,6 +128,70 @@ describe('hash comparison', () => {
     const r = await auditCluster(client);
     expect(codes(r)).toEqual(['HASH_COMPACT_DIFFERS']);
     expect(r.ok).toBe(true);
+  });
+
+  test('compaction at the hashed revision, one member restarted (etcd 3.5 answers from its cached hash): asked again at the current revision, no warning', async () => {
+    // every member at revision 100, compacted at 100; members 0 and 2 answer HashKV(100) from the hash cached
+    // at compaction time (compact revision -1, the previous one), member 1 restarted and computes it afresh
+    const statuses = [0, 1, 2].map((i) => ({ endpoint: ep(i), status: status(i, { revision: 100n }) }));
+    const { client, calls } = fake({
+      statuses,
+      at: (i, rev) =>
+        rev === 100n
+          ? { hash: i === 1 ? 5 : 6, compactRevision: i === 1 ? 100n : -1n, revision: 100n }
+          : { hash: 5, compactRevision: 100n, revision: 100n },
+    });
+    const r = await auditCluster(client);
+    expect(r.findings).toEqual([]);
+    expect(calls.map((c) => c.rev)).toEqual([100n, 100n, 100n, 0n, 0n, 0n]);
+    expect(r.facts.hashRevision).toBe(100n);
+  });
+
+  test('etcd 3.4 refuses HashKV at exactly the compact revision: asked again at the current revision', async () => {
+    const statuses = [0, 1, 2].map((i) => ({ endpoint: ep(i), status: status(i, { revision: 100n }) }));
+    const { client, calls } = fake({ statuses });
+    const answer = client.hashKV;
+    client.hashKV = async (endpoint, rev = 0n) => {
+      if (rev === 100n) {
+        calls.push({ endpoint, rev });
+        throw new DrError('ETCD_REQUEST_FAILED', 'etcdserver: mvcc: required revision has been compacted');
+      }
+      return answer(endpoint, rev);
+    };
+    const r = await auditCluster(client);
+    expect(r.findings).toEqual([]);
+    expect(calls.map((c) => c.rev)).toEqual([100n, 100n, 100n, 0n, 0n, 0n]);
+  });
+
+  test('the same, with a member that really diverges: found at the current revision', async () => {
+    const statuses = [0, 1, 2].map((i) => ({ endpoint: ep(i), status: status(i, { revision: 100n }) }));
+    const { client } = fake({
+      statuses,
+      at: (i, rev) =>
+        rev === 100n
+          ? { hash: i === 1 ? 5 : 6, compactRevision: i === 1 ? 100n : -1n, revision: 100n }
+          : { hash: i === 2 ? 9 : 5, compactRevision: 100n, revision: 100n },
+    });
+    const r = await auditCluster(client);
+    expect(codes(r)).toEqual(['HASH_DIVERGENCE']);
+    expect(r.findings[0]!.location?.member).toBe(hex(ID[2]!));
+  });
+
+  test('after the compaction, writes moved the members apart: asked at the lowest current revision', async () => {
+    const statuses = [0, 1, 2].map((i) => ({ endpoint: ep(i), status: status(i, { revision: 100n }) }));
+    const { client, calls } = fake({
+      statuses,
+      at: (i, rev) =>
+        rev === 100n
+          ? { hash: i === 1 ? 5 : 6, compactRevision: i === 1 ? 100n : -1n, revision: 100n }
+          : rev === 0n
+            ? { hash: 1000 + i, compactRevision: 100n, revision: 103n + BigInt(i) }
+            : { hash: 77, compactRevision: 100n, revision: 105n },
+    });
+    const r = await auditCluster(client);
+    expect(r.findings).toEqual([]);
+    expect(calls.map((c) => c.rev)).toEqual([100n, 100n, 100n, 0n, 0n, 0n, 103n, 103n, 103n]);
+    expect(r.facts.hashRevision).toBe(103n);
   });
 
   test('HashKV refused (e.g. not root under auth): HASHKV_FAILED warning, not an error', async () => {
@@ -197,4 +271,79 @@ test('leaders disagree and a member without a leader', async () => {
   ];
   const r = await auditCluster(fake({ statuses }).client);
   expect(codes(r).sort()).toEqual(['LEADER_DISAGREEMENT', 'MEMBER_NO_LEADER']);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+/** "3.5.16" from the etcd on PATH (ETCD_BIN_DIR) */
+const etcdVersion = (): string =>
+  /etcd Version: (\S+)/.exec(execFileSync('etcd', ['--version'], { encoding: 'utf8' }))![1]!;
+
+describe('against a real 3-member cluster', () => {
+  let c: TestCluster;
+  let client: EtcdClient;
+  const ORIGINAL = 'divergence-probe-value-ORIGINAL';
+  const EDITED = 'divergence-probe-value-EDITED!!';
+  beforeAll(async () => {
+    c = await startTestCluster({ size: 3 });
+    client = createEtcdClient({ endpoints: c.endpoints });
+  });
+  afterAll(async () => {
+    client?.close();
+    await c?.stop();
+  });
+
+  /** stops member i, runs `edit` on its stopped data dir, starts it again and waits until it is healthy */
+  async function restart(i: number, edit?: (dataDir: string) => void): Promise<void> {
+    await stopMember(c.members[i]!, 5000);
+    edit?.(c.members[i]!.spec.dataDir);
+    c.members[i] = startMember(c.members[i]!.spec);
+    await waitHealthy(c.endpoints[i]!, { timeoutMs: 60_000 });
+  }
+
+  test('compaction at the current revision, one member restarted: no warning, the hashes compared', async () => {
+    for (let i = 0; i < 30; i++) await client.put(`/k/${i % 7}`, `v${i}`);
+    await client.delete('/k/3');
+    await client.put('/probe', ORIGINAL);
+    const rev = (await client.status(c.endpoints[0]!)).revision;
+    await client.compact(rev, { physical: true });
+    await restart(1);
+
+    // the raw answers at the compaction revision: etcd 3.5 answers from the hash cached at compaction time
+    // (the previous compact revision) except on the restarted member; etcd 3.4 refuses HashKV at exactly the
+    // compact revision
+    if (etcdVersion().startsWith('3.4.')) {
+      await expect(client.hashKV(c.endpoints[0]!, rev)).rejects.toThrow(
+        /required revision has been compacted/,
+      );
+    } else {
+      const raw = await Promise.all(c.endpoints.map((e) => client.hashKV(e, rev)));
+      expect(raw[1]!.compactRevision).toBe(rev);
+      expect(raw[0]!.compactRevision).toBeLessThan(rev);
+      expect(raw[0]!.hash).not.toBe(raw[1]!.hash);
+    }
+
+    const r = await auditCluster(client);
+    expect(r.findings).toEqual([]);
+    expect(r.facts.hashRevision).toBe(rev);
+    const facts = r.facts.members as { hash?: number; compactRevision?: bigint }[];
+    expect(new Set(facts.map((f) => f.hash)).size).toBe(1);
+    expect(facts.map((f) => f.compactRevision)).toEqual([rev, rev, rev]);
+  });
+
+  test('a member whose db was edited while it was stopped: HASH_DIVERGENCE names it', async () => {
+    await restart(2, (dataDir) => {
+      const db = path.join(dataDir, 'member', 'snap', 'db');
+      const bytes = readFileSync(db);
+      let at = bytes.indexOf(ORIGINAL);
+      expect(at).toBeGreaterThan(0);
+      for (; at >= 0; at = bytes.indexOf(ORIGINAL, at + 1)) bytes.write(EDITED, at, 'latin1');
+      writeFileSync(db, bytes);
+    });
+    const m2 = (await client.status(c.endpoints[2]!)).memberId;
+    const r = await auditCluster(client);
+    expect(codes(r)).toEqual(['HASH_DIVERGENCE']);
+    expect(r.findings[0]!.location?.member).toBe(hex(m2));
+    expect(r.findings[0]!.file).toBe(c.endpoints[2]);
+    expect(r.ok).toBe(false);
+  });
 });
