@@ -7,7 +7,7 @@
  *   GET  /metrics                       Prometheus text format (src/metrics)
  *   GET  /api/v1/clusters               clusters and their policies with last success / next run
  *   GET  /api/v1/backups?cluster=       backups in the catalog, newest first
- *   GET  /api/v1/backups/:id            one backup's manifest and where it is stored
+ *   GET  /api/v1/backups/:id            one backup's manifest and where it is stored ("latest": the newest, ?cluster=)
  *   POST /api/v1/clusters/:name/backups backup now (body {"policy"?}) -> 202 and the job
  *   GET  /api/v1/jobs/:id               a job's state
  *
@@ -245,14 +245,20 @@ export function buildHttpServer(deps: HttpDeps) {
     }),
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: { id: string }; Querystring: { cluster?: string } }>(
     '/api/v1/backups/:id',
     {
       schema: {
         params: {
           type: 'object',
-          properties: { id: { type: 'string', pattern: '^\\d{8}T\\d{6}Z-[0-9a-f]{8}$' } },
+          // "latest" as on the command line: the newest backup (of ?cluster= when given)
+          properties: { id: { type: 'string', pattern: '^(latest|\\d{8}T\\d{6}Z-[0-9a-f]{8})$' } },
           required: ['id'],
+        },
+        querystring: {
+          type: 'object',
+          properties: { cluster: { type: 'string', pattern: NAME_PATTERN } },
+          additionalProperties: false,
         },
         response: {
           200: {
@@ -276,7 +282,18 @@ export function buildHttpServer(deps: HttpDeps) {
         },
       },
     },
-    async (req) => deps.daemon.backup(req.params.id),
+    async (req) => {
+      if (req.params.id !== 'latest') return deps.daemon.backup(req.params.id);
+      const cluster = req.query.cluster;
+      const newest = deps.daemon.backups(cluster ? { cluster } : {})[0];
+      if (!newest)
+        throw new DrError(
+          'BACKUP_NOT_FOUND',
+          `no backup in the catalog of this daemon${cluster ? ` for cluster ${cluster}` : ''}`,
+          cluster ? { cluster } : {},
+        );
+      return deps.daemon.backup(newest.id);
+    },
   );
 
   app.post<{ Params: { name: string }; Body: { policy?: string } | undefined }>(

@@ -123,6 +123,56 @@ describe('http api', () => {
     expect(metrics.body).toMatch(/# TYPE etcd_backup_last_success_timestamp_seconds gauge/);
   });
 
+  it('answers GET /api/v1/backups/latest with the newest backup (of ?cluster=), as the CLI takes "latest"', async () => {
+    const listing = (id: string, cluster: string, createdAt: string) => ({
+      id,
+      cluster,
+      policy: 'p',
+      storage: 's',
+      createdAt,
+      revision: '1',
+      dbSize: 1,
+      storedSize: 1,
+      verifiedAt: null,
+      verifyOk: null,
+    });
+    // newest first, as the daemon lists them
+    const all = [
+      listing('20260102T000000Z-0000000b', 'b', '2026-01-02T00:00:00.000Z'),
+      listing('20260101T000000Z-0000000a', 'a', '2026-01-01T00:00:00.000Z'),
+    ];
+    const asked: string[] = [];
+    app = buildHttpServer({
+      daemon: fakeDaemon({
+        backups: (f = {}) => all.filter((b) => !f.cluster || b.cluster === f.cluster),
+        backup: (id) => {
+          asked.push(id);
+          return {
+            manifest: { id } as never,
+            locations: [{ storage: 's', verifiedAt: null, verifyOk: null }],
+          };
+        },
+      }),
+      registry: createMetrics({ defaultMetrics: false }).registry,
+      token: () => null,
+      logger: silentLogger,
+    });
+    const latest = await app.inject({ method: 'GET', url: '/api/v1/backups/latest' });
+    expect(latest.statusCode).toBe(200);
+    expect(latest.json().manifest.id).toBe('20260102T000000Z-0000000b');
+    const ofA = await app.inject({ method: 'GET', url: '/api/v1/backups/latest?cluster=a' });
+    expect(ofA.statusCode).toBe(200);
+    expect(ofA.json().manifest.id).toBe('20260101T000000Z-0000000a');
+    expect(asked).toEqual(['20260102T000000Z-0000000b', '20260101T000000Z-0000000a']);
+    const none = await app.inject({ method: 'GET', url: '/api/v1/backups/latest?cluster=zz' });
+    expect(none.statusCode).toBe(404);
+    expect(none.json().error).toMatchObject({
+      code: 'BACKUP_NOT_FOUND',
+      message: expect.stringMatching(/cluster zz/),
+    });
+    expect((await app.inject({ method: 'GET', url: '/api/v1/backups/newest' })).statusCode).toBe(400);
+  });
+
   it('compares secrets by content only', () => {
     expect(sameSecret('abc', 'abc')).toBe(true);
     expect(sameSecret('abc', 'abd')).toBe(false);
