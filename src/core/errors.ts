@@ -24,7 +24,12 @@ export const ERROR_CATALOGUE = {
     http: 400,
     summary: 'a --storage URL cannot be parsed or names an unknown scheme',
   },
-  TLS_FILE_UNREADABLE: { exit: 2, http: 400, summary: 'a CA, certificate or key file cannot be read' },
+  TLS_FILE_UNREADABLE: {
+    exit: 2,
+    http: 400,
+    summary:
+      'a CA, certificate or key file cannot be read, is not PEM, or the certificate and key do not belong together',
+  },
   RESTORE_REFUSED: {
     exit: 2,
     http: 409,
