@@ -135,7 +135,8 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
   const services = etcdServices();
   const conns = new Map<string, Conn>(parsed.map((ep) => [ep.display, { ep, clients: {} }]));
   const endpoints = parsed.map((p) => p.display);
-  let token: Promise<string> | undefined;
+  /** the shared auth token and the endpoint it was asked from */
+  let token: { value: Promise<string>; via: Conn } | undefined;
   let closed = false;
 
   function conn(endpoint: string): Conn {
@@ -243,17 +244,29 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
     }
   }
 
+  function shareToken(value: Promise<string>, via: Conn): { value: Promise<string>; via: Conn } {
+    const t = { value, via };
+    token = t;
+    value.catch(() => {
+      if (token === t) token = undefined;
+    });
+    return t;
+  }
+
   async function metadataFor(c: Conn): Promise<grpc.Metadata> {
     const md = new grpc.Metadata();
     if (opts.user) {
       // One token is shared by every endpoint (etcd replicates simple tokens through raft).
-      if (!token) {
-        token = authenticate(c);
-        token.catch(() => {
-          token = undefined;
-        });
+      const t = token ?? shareToken(authenticate(c), c);
+      try {
+        md.set('token', await t.value);
+      } catch (err) {
+        if (t.via === c) throw err;
+        // The shared authentication ran on another endpoint (down, or refusing): its failure says nothing
+        // about this one. Authenticate here, so that the request goes on, or fails naming this endpoint.
+        const own = token && token !== t && token.via === c ? token : shareToken(authenticate(c), c);
+        md.set('token', await own.value);
       }
-      md.set('token', await token);
     }
     return md;
   }
@@ -337,9 +350,27 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
     const all = await statusAll();
     const answered = all.filter((s): s is EndpointStatus & { status: MemberStatus } => !!s.status);
     if (answered.length === 0) {
-      throw aggregateFailures(
-        'pick a member to snapshot',
-        all.map((s) => ({ endpoint: s.endpoint, error: s.error! })),
+      const failures = all.map((s) => ({ endpoint: s.endpoint, error: s.error! }));
+      // A member that answered "wrong password" or "permission denied" says what to fix; the ones that did
+      // not answer at all are named after it.
+      const access = failures.filter(
+        (f) => f.error.code === 'ETCD_AUTH_FAILED' || f.error.code === 'ETCD_PERMISSION_DENIED',
+      );
+      const silent = failures.filter((f) => !access.includes(f));
+      if (access.length === 0 || silent.length === 0)
+        throw aggregateFailures('pick a member to snapshot', failures);
+      const first = access[0]!.error;
+      throw new DrError(
+        first.code,
+        `etcd: pick a member to snapshot: ${access.map((f) => f.error.message).join('; ')}; no answer from ${silent.map((f) => `${f.endpoint} (${f.error.code})`).join(', ')}`,
+        {
+          operation: 'pick a member to snapshot',
+          endpoints: failures.map((f) => ({
+            endpoint: f.endpoint,
+            code: f.error.code,
+            message: f.error.message,
+          })),
+        },
       );
     }
     // A member that sees no leader may be cut off and stale; use it only if nothing better answers.
