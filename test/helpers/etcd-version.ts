@@ -3,6 +3,8 @@
  * test/etcd-matrix.ts sets), for assertions that differ between etcd versions.
  */
 import { execFileSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
 
 export interface EtcdVersion {
   major: number;
@@ -26,4 +28,18 @@ export function etcdVersion(): EtcdVersion {
 export function etcdAtLeast(major: number, minor: number): boolean {
   const v = etcdVersion();
   return v.major > major || (v.major === major && v.minor >= minor);
+}
+
+/** The full path of `name` (etcd, etcdctl, etcdutl) as PATH finds it, or undefined */
+export function etcdBinary(name: 'etcd' | 'etcdctl' | 'etcdutl'): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const f = path.join(dir, name);
+    try {
+      accessSync(f, constants.X_OK);
+      return f;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
 }

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import { createEtcdClient } from '../../src/etcd/client.js';
 import { startTestCluster } from './etcd-cluster.js';
 
 /**
@@ -15,16 +16,13 @@ export async function makeSnapshotFile(
     const ep = c.endpoints[0]!;
     const n = opts.keys ?? 50;
     const value = 'v'.repeat(opts.valueSize ?? 100);
-    const lines: string[] = [];
-    for (let i = 0; i < n; i++) lines.push(`put /registry/configmaps/default/cm-${i} ${value}${i}`);
-    // one etcdctl process per batch of puts would be slow; `txn` is awkward; use put in a shell loop via xargs
-    execFileSync(
-      'sh',
-      ['-c', `while read -r cmd k v; do etcdctl --endpoints ${ep} put "$k" "$v" >/dev/null; done`],
-      {
-        input: lines.join('\n') + '\n',
-      },
-    );
+    // one put (one revision) per key, as an application writes; through one client, not a process per key
+    const client = createEtcdClient({ endpoints: [ep] });
+    try {
+      for (let i = 0; i < n; i++) await client.put(`/registry/configmaps/default/cm-${i}`, `${value}${i}`);
+    } finally {
+      client.close();
+    }
     const file = path.join(dir, opts.name ?? 'snap.db');
     execFileSync('etcdctl', ['--endpoints', ep, 'snapshot', 'save', file], { stdio: 'ignore' });
     return file;

@@ -15,6 +15,7 @@ import type { MembersFile } from '../../src/restore/members-file.js';
 import { stagingDir } from '../../src/restore/plan.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { waitHealthy } from '../../src/etcd/member-process.js';
+import { etcdAtLeast } from '../helpers/etcd-version.js';
 import { tempDir } from '../helpers/tmp.js';
 import { clusterIdOf, etcdctl, localTarget, manifestFor, stopLocal } from './helpers.js';
 
@@ -123,9 +124,10 @@ describe('restore in place, interrupted and resumed', () => {
     const final = await readJournal(journalFile);
     expect(final.status).toBe('done');
     expect(final.steps.find((s) => s.id === `restore:${victim.name}`)!.attempts).toBe(2);
-    // the fetch ran before the crash, not in this run: etcdctl checked the scratch copy itself
+    // the fetch ran before the crash, not in this run: etcd's restore tool (etcdutl from 3.5 on, etcdctl
+    // for 3.4) checked the scratch copy itself
     expect(final.steps.find((s) => s.id === `restore:${victim.name}`)!.detail?.snapshotCheckedBy).toBe(
-      'etcdctl',
+      etcdAtLeast(3, 5) ? 'etcdutl' : 'etcdctl',
     );
   });
 });
