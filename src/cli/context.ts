@@ -11,6 +11,7 @@ import { DrError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { EtcdConnectionOptions } from '../etcd/types.js';
 import { Catalog } from '../catalog/catalog.js';
+import { redactUrl } from '../core/redact.js';
 import { openBackend } from '../storage/open-backend.js';
 import type { Backend } from '../storage/backend.js';
 
@@ -131,7 +132,7 @@ export async function resolveEtcdOptions(ctx: CommandContext): Promise<EtcdConne
       !/^(https?:\/\/)?[^\s/:]+(:\d+)?\/?$/.test(e) &&
       !/^(https?:\/\/)?\[[0-9a-f:]+\](:\d+)?\/?$/i.test(e)
     ) {
-      throw new DrError('USAGE', `--endpoints: "${e}" is not host:port or a http(s) URL`);
+      throw new DrError('USAGE', `--endpoints: "${redactUrl(e)}" is not host:port or a http(s) URL`);
     }
   }
   let user = f.user ?? base?.user;
@@ -175,7 +176,8 @@ export function storageUrl(ctx: CommandContext): string {
 }
 
 export async function openStorage(ctx: CommandContext): Promise<Backend> {
-  return openBackend(storageUrl(ctx), { logger: ctx.logger });
+  // SIGTERM/SIGINT end the requests in flight, not only the waits between them.
+  return openBackend(storageUrl(ctx), { logger: ctx.logger, signal: ctx.signal });
 }
 
 export function catalogPath(ctx: CommandContext): string {

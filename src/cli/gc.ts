@@ -32,6 +32,7 @@ export function registerGc(program: Command): void {
               minAgeMs: minAge * 1000,
               dryRun: Boolean(opts.dryRun),
               cluster: opts.clusterName,
+              signal: ctx.signal,
             });
             if (opts.json) printJson({ dryRun: Boolean(opts.dryRun), ...r });
             else {

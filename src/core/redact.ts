@@ -6,6 +6,10 @@ const SECRET_QUERY_KEYS =
 
 /** Removes user:password and secret-looking query parameters from a URL string. Never throws. */
 export function redactUrl(raw: string): string {
+  // etcdctl-style "user:password@host:port" without a scheme: URL parsing would take "user:" for one.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) && /^[^/@\s]*@/.test(raw)) {
+    return raw.replace(/^[^/@\s]*@/, '***@');
+  }
   let url: URL;
   try {
     url = new URL(raw);
@@ -28,6 +32,19 @@ export function redactUrl(raw: string): string {
     else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) url.searchParams.set(key, redactUrl(value));
   }
   return url.toString();
+}
+
+/**
+ * Hides credentials in URLs anywhere inside a free text (a message quoting a server's or library's
+ * words): `scheme://user:password@` becomes `scheme://***@`, secret query values become `***`.
+ */
+export function redactText(text: string): string {
+  return text
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s"'<>]*@/gi, '$1***@')
+    .replace(
+      /([?&](?:password|secret|token|accesskeyid|secretaccesskey|access_key|secret_key|sessiontoken|x-amz-credential|x-amz-signature|x-amz-security-token|key)=)[^&\s"'<>]*/gi,
+      '$1***',
+    );
 }
 
 /** pino redact paths used by every logger dr creates. */

@@ -13,6 +13,7 @@ import type { Logger } from '../core/logger.js';
 import { redactUrl } from '../core/redact.js';
 import { createEtcdClient } from '../etcd/client.js';
 import { runBackupJob } from '../jobs/backup-job.js';
+import { DEFAULT_CLEANUP_EVERY_MS, LeftoverCleaner } from '../jobs/cleanup.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { auditCluster } from '../audit/online.js';
 import { forgetPolicyMetrics, seedPolicyMetrics, type DrMetrics } from '../metrics/metrics.js';
@@ -39,6 +40,8 @@ export interface DaemonOptions {
   auditEverySeconds?: number | null;
   /** take a backup at start for policies whose last success is older than their interval. @default true */
   catchUp?: boolean;
+  /** remove leftovers of killed or failed backups this often (src/jobs/cleanup.ts); null: never. @default 3600 */
+  cleanupEverySeconds?: number | null;
   openBackend?: OpenBackend;
   createEtcd?: CreateEtcd;
 }
@@ -108,6 +111,7 @@ export class Daemon {
   private verifyTimer: NodeJS.Timeout | null = null;
   private auditTimer: NodeJS.Timeout | null = null;
   private auditing: Promise<void> | null = null;
+  private cleaner: LeftoverCleaner | null = null;
   private stopping = false;
 
   private constructor(
@@ -147,6 +151,16 @@ export class Daemon {
     if (opts.verifyEverySeconds) {
       d.verifyTimer = setInterval(() => d.verifyAll(), opts.verifyEverySeconds * 1000);
       d.verifyTimer.unref();
+    }
+    const cleanupEveryMs =
+      opts.cleanupEverySeconds === undefined
+        ? DEFAULT_CLEANUP_EVERY_MS
+        : (opts.cleanupEverySeconds ?? 0) * 1000;
+    if (cleanupEveryMs > 0) {
+      d.cleaner = new LeftoverCleaner({ catalog, logger: d.log, clock: d.clock }, () => {
+        const rt = d.runtime;
+        return { targets: [...rt.targets.values()], release: rt.use() };
+      }).start(cleanupEveryMs);
     }
     if (opts.auditEverySeconds) {
       d.auditTimer = setInterval(() => void d.auditAll(), opts.auditEverySeconds * 1000);
@@ -530,6 +544,7 @@ export class Daemon {
     this.unschedule();
     if (this.verifyTimer) clearInterval(this.verifyTimer);
     if (this.auditTimer) clearInterval(this.auditTimer);
+    await this.cleaner?.stop();
     await this.auditing;
     const pending = [...this.jobs.values()].filter((j) => !j.final);
     for (const j of pending)

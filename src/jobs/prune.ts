@@ -6,6 +6,7 @@
  */
 import type { Config, PolicyConfig } from '../config/load.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
+import { bindSignal } from '../storage/cancel.js';
 import {
   runRetention,
   type RetentionDeps,
@@ -65,7 +66,7 @@ export async function prune(
     if (synced.has(target.backend.location)) continue;
     synced.add(target.backend.location);
     opts.signal?.throwIfAborted();
-    const r = await deps.catalog.sync(target.backend, { logger: deps.logger });
+    const r = await deps.catalog.sync(bindSignal(target.backend, opts.signal), { logger: deps.logger });
     for (const bad of r.invalid)
       deps.logger.warn({ key: bad.key, err: bad.error }, 'prune: unreadable manifest left alone');
   }

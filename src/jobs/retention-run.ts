@@ -120,7 +120,7 @@ export async function runRetention(
       if (!b) continue;
       opts.signal?.throwIfAborted();
       try {
-        const info = await target.backend.stat(b.manifest.stored.key);
+        const info = await target.backend.stat(b.manifest.stored.key, { signal: opts.signal });
         if (info.retainUntil && info.retainUntil > now) {
           const input = inputs.find((i) => i.id === r.id);
           if (input) input.retainUntil = info.retainUntil;
@@ -161,7 +161,9 @@ export async function runRetention(
     if (opts.dryRun) continue;
     opts.signal?.throwIfAborted();
     try {
-      await target.backend.remove(manifestKey(b.manifest.clusterName, b.manifest.id));
+      await target.backend.remove(manifestKey(b.manifest.clusterName, b.manifest.id), {
+        signal: opts.signal,
+      });
     } catch (err) {
       entry.error = toDrError(err, 'STORAGE_FAILED').message;
       log.warn({ backup: r.id, err: entry.error }, 'retention: manifest not removed; backup kept');
@@ -171,7 +173,7 @@ export async function runRetention(
     catalog.removeBackup(location, r.id);
     if (scope.policy !== null) deps.metrics?.retentionDeletions.inc(labels);
     try {
-      await target.backend.remove(b.manifest.stored.key);
+      await target.backend.remove(b.manifest.stored.key, { signal: opts.signal });
     } catch (err) {
       // The backup is gone (no manifest); its data is an orphan for `dr gc`.
       log.warn(

@@ -1,11 +1,14 @@
 /**
  * Garbage collection: data objects without a manifest (a backup that failed after its upload, or a crash
  * between upload and manifest) and incomplete uploads. Only leftovers older than minAgeMs are touched, so
- * that a backup in flight in another process is never removed under it.
+ * that a backup in flight in another process is never removed under it. A server that does not
+ * implement ListMultipartUploads keeps no incomplete uploads: that part removes 0 and is not an error.
+ * Used by `dr gc` and by the daemon's scheduled clean-up (src/jobs/cleanup.ts).
  */
 import type { Clock } from '../core/clock.js';
 import { listStorage } from '../manifest/manifest-store.js';
 import type { Backend } from '../storage/backend.js';
+import { bindSignal } from '../storage/cancel.js';
 
 export interface GcResult {
   orphans: { key: string; size: number; lastModified: string; removed: boolean }[];
@@ -13,9 +16,11 @@ export interface GcResult {
 }
 
 export async function collectGarbage(
-  backend: Backend,
-  opts: { clock: Clock; minAgeMs: number; dryRun: boolean; cluster?: string },
+  storage: Backend,
+  opts: { clock: Clock; minAgeMs: number; dryRun: boolean; cluster?: string; signal?: AbortSignal },
 ): Promise<GcResult> {
+  // Every request, the listing included, ends when the signal fires (SIGTERM, the daemon stopping).
+  const backend = bindSignal(storage, opts.signal);
   const { orphans } = await listStorage(backend, opts.cluster);
   const now = opts.clock.now().getTime();
   const result: GcResult = { orphans: [], incompleteUploadsRemoved: 0 };

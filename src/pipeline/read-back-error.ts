@@ -1,10 +1,15 @@
 import { DrError, isAbortError, toDrError } from '../core/errors.js';
+import { storageErrorOf } from '../storage/stream-errors.js';
 
 /**
  * Classifies a failure while reading a backup back (fetch, verify): what the stored bytes did wrong is a
  * failed verification (exit 1) naming the check; storage and local I/O failures stay runtime errors.
+ * The transport breaking off mid-object (reset, timeout) is a storage error, never corruption: the
+ * backend marked what its stream emitted (storage/stream-errors.ts).
  */
 export function readBackError(err: unknown, context: string): DrError {
+  const fromStorage = storageErrorOf(err);
+  if (fromStorage) return fromStorage;
   if (err instanceof DrError) {
     if (
       err.code === 'SNAPSHOT_DIGEST_MISMATCH' ||

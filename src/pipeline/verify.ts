@@ -4,15 +4,21 @@
  * sha256 and size, both bbolt meta pages, and with deep the full tree walk (hash, revision, key count
  * equal to the manifest's, computed as the bytes stream by). Every check is reported, passed or failed, so
  * the report says which one broke. Nothing is written locally.
+ *
+ * A read the transport breaks off (reset, timeout: a transient storage error) is not a verdict on the
+ * backup: it is read again from the start, a few times, and if it still fails verifyBackup throws that
+ * storage error (exit 3) instead of reporting a failed check.
  */
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { toDrError } from '../core/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DrError, toDrError } from '../core/errors.js';
 import { bufferSource } from '../formats/byte-source.js';
 import { readMetas } from '../formats/bbolt/snapshot-status.js';
 import { StreamingSnapshotStatus } from '../formats/bbolt/stream-status.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { Backend } from '../storage/backend.js';
+import { isTransient } from '../storage/retry.js';
 import { decompressorFor } from './fetch.js';
 import { readBackError } from './read-back-error.js';
 import { SnapshotDigest } from './snapshot-digest.js';
@@ -67,11 +73,41 @@ const discard = () =>
     write: (_c, _e, cb) => cb(),
   });
 
+export interface VerifyOptions {
+  deep?: boolean;
+  signal?: AbortSignal;
+  /** Reads of the object in all, when the transport breaks off. @default 3 */
+  readAttempts?: number;
+  /** Wait before the second read; doubles per read. @default 1000 */
+  readRetryDelayMs?: number;
+}
+
 export async function verifyBackup(
   backend: Backend,
   manifest: Manifest,
-  opts: { deep?: boolean; signal?: AbortSignal } = {},
+  opts: VerifyOptions = {},
 ): Promise<VerifyReport> {
+  const attempts = Math.max(1, opts.readAttempts ?? 3);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await verifyOnce(backend, manifest, opts);
+    } catch (err) {
+      if (!isTransient(err) || attempt >= attempts || opts.signal?.aborted) throw err;
+      try {
+        await sleep((opts.readRetryDelayMs ?? 1000) * 2 ** (attempt - 1), undefined, { signal: opts.signal });
+      } catch {
+        throw new DrError(
+          'ABORTED',
+          `verify ${manifest.id}: cancelled`,
+          { transient: false },
+          { cause: err },
+        );
+      }
+    }
+  }
+}
+
+async function verifyOnce(backend: Backend, manifest: Manifest, opts: VerifyOptions): Promise<VerifyReport> {
   const checks: VerifyCheck[] = [];
   const add = (check: CheckName, ok: boolean | null, detail: string) => checks.push({ check, ok, detail });
   const storedMeter = new StreamMeter();
@@ -96,9 +132,13 @@ export async function verifyBackup(
   let storedSize = storedMeter.bytes;
   if (failure) {
     const again = new StreamMeter();
-    await pipeline([await backend.get(manifest.stored.key, { signal: opts.signal }), again, discard()], {
-      signal: opts.signal,
-    });
+    try {
+      await pipeline([await backend.get(manifest.stored.key, { signal: opts.signal }), again, discard()], {
+        signal: opts.signal,
+      });
+    } catch (err) {
+      throw readBackError(err, `verify ${manifest.id}`);
+    }
     storedSha = again.sha256;
     storedSize = again.bytes;
   }

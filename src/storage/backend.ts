@@ -21,8 +21,15 @@ export interface ObjectInfo {
   retainUntil?: Date;
 }
 
-export interface PutOptions {
+/**
+ * Every operation takes the caller's AbortSignal: cancelling (SIGTERM, the daemon's grace period) ends
+ * the requests in flight, not only the waits between them. A cancelled operation throws ABORTED.
+ */
+export interface OpOptions {
   signal?: AbortSignal;
+}
+
+export interface PutOptions extends OpOptions {
   /** Called with the number of bytes consumed from the body so far (for progress). */
   onProgress?: (bytes: number) => void;
 }
@@ -33,16 +40,25 @@ export interface Backend {
   /** Streams body to key; the object becomes visible only when the whole body has been stored. */
   put(key: string, body: Readable, opts?: PutOptions): Promise<{ size: number }>;
   /** A stream of the whole object. Throws STORAGE_NOT_FOUND when it does not exist. */
-  get(key: string, opts?: { signal?: AbortSignal }): Promise<Readable>;
+  /**
+   * A stream of the whole object. Throws STORAGE_NOT_FOUND when it does not exist. An error of the
+   * transport while the stream is read (connection reset, timeout) is recorded as a storage error:
+   * `storageErrorOf(err)` (stream-errors.ts) returns it, so readers tell it from bad content.
+   */
+  get(key: string, opts?: OpOptions): Promise<Readable>;
   /** Throws STORAGE_NOT_FOUND when the object does not exist. */
-  stat(key: string): Promise<ObjectInfo>;
+  stat(key: string, opts?: OpOptions): Promise<ObjectInfo>;
   /** Every complete object whose key starts with prefix (no temporaries), in no particular order. */
-  list(prefix: string): AsyncIterable<ObjectInfo>;
+  list(prefix: string, opts?: OpOptions): AsyncIterable<ObjectInfo>;
   /** Removes key; removing a missing key is not an error. */
-  remove(key: string): Promise<void>;
+  remove(key: string, opts?: OpOptions): Promise<void>;
   /** Checks that the target exists and is usable (directory writable, bucket reachable). */
-  check(): Promise<void>;
-  /** Removes leftovers of interrupted puts (temp files, incomplete multipart uploads) older than olderThanMs. */
-  cleanupIncomplete(prefix: string, olderThanMs: number): Promise<number>;
+  check(opts?: OpOptions): Promise<void>;
+  /**
+   * Removes leftovers of interrupted puts (temp files, incomplete multipart uploads) older than
+   * olderThanMs. A server that keeps no incomplete uploads (ListMultipartUploads not implemented)
+   * has none to remove: 0, not an error.
+   */
+  cleanupIncomplete(prefix: string, olderThanMs: number, opts?: OpOptions): Promise<number>;
   close(): Promise<void>;
 }

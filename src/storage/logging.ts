@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import { isDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Backend, ObjectInfo, PutOptions } from './backend.js';
+import type { Backend, ObjectInfo, OpOptions, PutOptions } from './backend.js';
 
 export function withLogging(inner: Backend, logger: Logger): Backend {
   return new LoggingBackend(inner, logger);
@@ -58,24 +58,24 @@ class LoggingBackend implements Backend {
     );
   }
 
-  get(key: string, opts?: { signal?: AbortSignal }): Promise<Readable> {
+  get(key: string, opts?: OpOptions): Promise<Readable> {
     return this.logged('get', key, () => this.inner.get(key, opts));
   }
 
-  stat(key: string): Promise<ObjectInfo> {
+  stat(key: string, opts?: OpOptions): Promise<ObjectInfo> {
     return this.logged(
       'stat',
       key,
-      () => this.inner.stat(key),
+      () => this.inner.stat(key, opts),
       (r) => ({ size: r.size }),
     );
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts?: OpOptions): AsyncIterable<ObjectInfo> {
     const t0 = performance.now();
     let count = 0;
     try {
-      for await (const o of this.inner.list(prefix)) {
+      for await (const o of this.inner.list(prefix, opts)) {
         count++;
         yield o;
       }
@@ -97,19 +97,19 @@ class LoggingBackend implements Backend {
     }
   }
 
-  remove(key: string): Promise<void> {
-    return this.logged('remove', key, () => this.inner.remove(key));
+  remove(key: string, opts?: OpOptions): Promise<void> {
+    return this.logged('remove', key, () => this.inner.remove(key, opts));
   }
 
-  check(): Promise<void> {
-    return this.logged('check', undefined, () => this.inner.check());
+  check(opts?: OpOptions): Promise<void> {
+    return this.logged('check', undefined, () => this.inner.check(opts));
   }
 
-  cleanupIncomplete(prefix: string, olderThanMs: number): Promise<number> {
+  cleanupIncomplete(prefix: string, olderThanMs: number, opts?: OpOptions): Promise<number> {
     return this.logged(
       'cleanupIncomplete',
       prefix,
-      () => this.inner.cleanupIncomplete(prefix, olderThanMs),
+      () => this.inner.cleanupIncomplete(prefix, olderThanMs, opts),
       (removed) => ({ removed }),
     );
   }

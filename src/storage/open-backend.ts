@@ -20,6 +20,11 @@ export interface OpenBackendOptions {
   retry?: Omit<RetryOptions, 'logger'> | false;
   /** @default systemClock */
   clock?: Clock;
+  /**
+   * Cancels every operation of the backend, requests in flight included (a command's SIGTERM); each
+   * call's own signal is combined with it.
+   */
+  signal?: AbortSignal;
   /** s3 only: replaces the AWS default credential chain (embedding, tests). */
   credentials?: S3BackendOptions['credentials'];
 }
@@ -50,5 +55,7 @@ export async function composeBackend(url: StorageUrl, opts: OpenBackendOptions =
   const logger = opts.logger ?? silentLogger;
   const factory = FACTORIES[url.scheme] as Factory<StorageUrl>;
   const logged = withLogging(await factory(url, opts), logger);
-  return opts.retry === false ? logged : withRetry(logged, { ...opts.retry, logger });
+  // Without retries the wrapper still carries the backend-wide signal into every call.
+  const retry = opts.retry === false ? { attempts: 1 } : opts.retry;
+  return withRetry(logged, { ...retry, logger, ...(opts.signal ? { signal: opts.signal } : {}) });
 }

@@ -11,12 +11,15 @@
  *
  * get retries opening the object only; an error in the middle of the returned stream is the
  * caller's to handle. list restarts a failed listing and skips keys it already yielded.
+ *
+ * Signals: the wrapper's own (the backend's lifetime: the command's SIGTERM) and the call's are
+ * combined and handed to every attempt, so a cancellation ends the request in flight too.
  */
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { DrError, isAbortError, isDrError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { Readable } from 'node:stream';
-import type { Backend, ObjectInfo, PutOptions } from './backend.js';
+import type { Backend, ObjectInfo, OpOptions, PutOptions } from './backend.js';
 
 export interface RetryOptions {
   /** Attempts in total, the first one included. @default 4 */
@@ -25,7 +28,7 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Cap of one backoff. @default 8000 */
   maxDelayMs?: number;
-  /** Stops waiting between attempts (shutdown); per-call signals (get) are honoured too. */
+  /** Cancels every operation (shutdown): requests in flight and waits between attempts; per-call signals are combined with it. */
   signal?: AbortSignal;
   /** Each retry is logged at warn. @default silentLogger */
   logger?: Logger;
@@ -125,37 +128,39 @@ class RetryBackend implements Backend {
   private async run<T>(
     op: string,
     key: string | undefined,
-    fn: () => Promise<T>,
+    fn: (opts: OpOptions) => Promise<T>,
     callSignal?: AbortSignal,
   ): Promise<T> {
     const signal = this.combined(callSignal);
+    const opts = signal ? { signal } : {};
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fn();
+        return await fn(opts);
       } catch (err) {
         await this.afterFailure(op, key, err, attempt, signal);
       }
     }
   }
 
-  put(key: string, body: Readable, opts?: PutOptions): Promise<{ size: number }> {
-    return this.inner.put(key, body, opts);
+  put(key: string, body: Readable, opts: PutOptions = {}): Promise<{ size: number }> {
+    const signal = this.combined(opts.signal);
+    return this.inner.put(key, body, signal ? { ...opts, signal } : opts);
   }
 
-  get(key: string, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
-    return this.run('get', key, () => this.inner.get(key, opts), opts.signal);
+  get(key: string, opts: OpOptions = {}): Promise<Readable> {
+    return this.run('get', key, (o) => this.inner.get(key, o), opts.signal);
   }
 
-  stat(key: string): Promise<ObjectInfo> {
-    return this.run('stat', key, () => this.inner.stat(key));
+  stat(key: string, opts: OpOptions = {}): Promise<ObjectInfo> {
+    return this.run('stat', key, (o) => this.inner.stat(key, o), opts.signal);
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    const signal = this.combined();
+  async *list(prefix: string, opts: OpOptions = {}): AsyncIterable<ObjectInfo> {
+    const signal = this.combined(opts.signal);
     const seen = new Set<string>();
     for (let attempt = 1; ; attempt++) {
       try {
-        for await (const o of this.inner.list(prefix)) {
+        for await (const o of this.inner.list(prefix, signal ? { signal } : {})) {
           if (seen.has(o.key)) continue;
           seen.add(o.key);
           yield o;
@@ -167,16 +172,21 @@ class RetryBackend implements Backend {
     }
   }
 
-  remove(key: string): Promise<void> {
-    return this.run('remove', key, () => this.inner.remove(key));
+  remove(key: string, opts: OpOptions = {}): Promise<void> {
+    return this.run('remove', key, (o) => this.inner.remove(key, o), opts.signal);
   }
 
-  check(): Promise<void> {
-    return this.run('check', undefined, () => this.inner.check());
+  check(opts: OpOptions = {}): Promise<void> {
+    return this.run('check', undefined, (o) => this.inner.check(o), opts.signal);
   }
 
-  cleanupIncomplete(prefix: string, olderThanMs: number): Promise<number> {
-    return this.run('cleanupIncomplete', prefix, () => this.inner.cleanupIncomplete(prefix, olderThanMs));
+  cleanupIncomplete(prefix: string, olderThanMs: number, opts: OpOptions = {}): Promise<number> {
+    return this.run(
+      'cleanupIncomplete',
+      prefix,
+      (o) => this.inner.cleanupIncomplete(prefix, olderThanMs, o),
+      opts.signal,
+    );
   }
 
   close(): Promise<void> {

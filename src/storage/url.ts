@@ -5,7 +5,8 @@
  *
  *   file:///abs/dir
  *   s3://bucket/prefix?endpoint=http://host:port&region=us-east-1&forcePathStyle=true
- *       &maxAttempts=3&partSizeMiB=16&queueSize=2&connectTimeoutMs=10000&requestTimeoutMs=120000
+ *       &maxAttempts=3&partSizeMiB=16&queueSize=2&connectTimeoutMs=10000&socketTimeoutMs=60000
+ *       &requestTimeoutMs=300000
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +40,9 @@ export interface S3StorageUrl {
   queueSize: number;
   /** TCP connect timeout. @default 10000 */
   connectTimeoutMs: number;
-  /** Socket inactivity timeout of one request. @default 120000 */
+  /** A request fails when no byte moved either way for this long (its response body included). @default 60000 */
+  socketTimeoutMs: number;
+  /** A request fails when its answer has not begun this long after it was sent (a part's upload included). @default 300000 */
   requestTimeoutMs: number;
   redacted: string;
 }
@@ -58,6 +61,7 @@ const S3_PARAMS = [
   'partSizeMiB',
   'queueSize',
   'connectTimeoutMs',
+  'socketTimeoutMs',
   'requestTimeoutMs',
 ] as const;
 
@@ -215,7 +219,8 @@ function parseS3(raw: string, url: URL, shown: string, fail: (r: string) => neve
     partSizeMiB,
     queueSize: int('queueSize', 2, 1, 64),
     connectTimeoutMs: int('connectTimeoutMs', 10_000, 1, 600_000),
-    requestTimeoutMs: int('requestTimeoutMs', 120_000, 1, 3_600_000),
+    socketTimeoutMs: int('socketTimeoutMs', 60_000, 1, 3_600_000),
+    requestTimeoutMs: int('requestTimeoutMs', 300_000, 1, 3_600_000),
     redacted: shown,
   };
 }

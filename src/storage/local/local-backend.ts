@@ -14,8 +14,10 @@ import { pipeline } from 'node:stream/promises';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { DrError, isAbortError } from '../../core/errors.js';
 import { FileSink } from '../../core/file-sink.js';
-import type { Backend, ObjectInfo, PutOptions } from '../backend.js';
+import type { Backend, ObjectInfo, OpOptions, PutOptions } from '../backend.js';
 import { assertValidKey, assertValidPrefix, isTempName, tempNameFor } from '../key.js';
+import { checkSignal } from '../cancel.js';
+import { classifyStreamErrors } from '../stream-errors.js';
 import { fsError } from './fs-errors.js';
 
 export interface LocalBackendOptions {
@@ -117,10 +119,11 @@ export class LocalBackend implements Backend {
     return { size: file.bytes };
   }
 
-  async get(key: string, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
+  async get(key: string, opts: OpOptions = {}): Promise<Readable> {
     const file = this.pathOf(key);
     const what = `file: get ${key} in ${this.root}`;
     let fh;
+    checkSignal(opts.signal, what);
     try {
       fh = await open(file, 'r');
       if (!(await fh.stat()).isFile()) {
@@ -130,12 +133,13 @@ export class LocalBackend implements Backend {
     } catch (err) {
       throw fsError(err, what);
     }
-    const stream = fh.createReadStream();
+    const stream = classifyStreamErrors(fh.createReadStream(), (err) => fsError(err, `${what} (reading)`));
     return opts.signal ? addAbortSignal(opts.signal, stream) : stream;
   }
 
-  async stat(key: string): Promise<ObjectInfo> {
+  async stat(key: string, opts: OpOptions = {}): Promise<ObjectInfo> {
     const file = this.pathOf(key);
+    checkSignal(opts.signal, `file: stat ${key} in ${this.root}`);
     try {
       const st = await stat(file);
       if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
@@ -145,9 +149,10 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts: OpOptions = {}): AsyncIterable<ObjectInfo> {
     for await (const { key, file, temp } of this.walkPrefix(prefix, 'list')) {
       if (temp) continue;
+      checkSignal(opts.signal, `file: list ${prefix} in ${this.root}`);
       try {
         const st = await stat(file);
         yield { key, size: st.size, lastModified: st.mtime };
@@ -159,8 +164,9 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async remove(key: string): Promise<void> {
+  async remove(key: string, opts: OpOptions = {}): Promise<void> {
     const file = this.pathOf(key);
+    checkSignal(opts.signal, `file: remove ${key} in ${this.root}`);
     try {
       await unlink(file);
     } catch (err) {
@@ -169,8 +175,9 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async check(): Promise<void> {
+  async check(opts: OpOptions = {}): Promise<void> {
     const what = `file: storage directory ${this.root}`;
+    checkSignal(opts.signal, what);
     try {
       const st = await stat(this.root);
       if (!st.isDirectory()) {
@@ -198,11 +205,12 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async cleanupIncomplete(prefix: string, olderThanMs: number): Promise<number> {
+  async cleanupIncomplete(prefix: string, olderThanMs: number, opts: OpOptions = {}): Promise<number> {
     const cutoff = this.clock.now().getTime() - olderThanMs;
     let removed = 0;
     for await (const { file, temp } of this.walkPrefix(prefix, 'cleanup')) {
       if (!temp) continue;
+      checkSignal(opts.signal, `file: cleanup in ${this.root}`);
       try {
         const st = await stat(file);
         if (st.mtimeMs > cutoff) continue;

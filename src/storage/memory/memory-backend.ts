@@ -6,7 +6,8 @@
 import { Readable } from 'node:stream';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { DrError, isAbortError } from '../../core/errors.js';
-import type { Backend, ObjectInfo, PutOptions } from '../backend.js';
+import type { Backend, ObjectInfo, OpOptions, PutOptions } from '../backend.js';
+import { checkSignal } from '../cancel.js';
 import { assertValidKey, assertValidPrefix } from '../key.js';
 
 export class MemoryBackend implements Backend {
@@ -52,24 +53,28 @@ export class MemoryBackend implements Backend {
     return { size };
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, opts: OpOptions = {}): Promise<Readable> {
+    checkSignal(opts.signal, `memory: get ${key}`);
     return Readable.from([this.find(key, 'get').data]);
   }
 
-  async stat(key: string): Promise<ObjectInfo> {
+  async stat(key: string, opts: OpOptions = {}): Promise<ObjectInfo> {
+    checkSignal(opts.signal, `memory: stat ${key}`);
     const o = this.find(key, 'stat');
     return { key, size: o.data.length, lastModified: o.lastModified };
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts: OpOptions = {}): AsyncIterable<ObjectInfo> {
     assertValidPrefix(prefix, this.location);
     for (const [key, o] of [...this.objects]) {
+      checkSignal(opts.signal, `memory: list ${prefix}`);
       if (key.startsWith(prefix)) yield { key, size: o.data.length, lastModified: o.lastModified };
     }
   }
 
-  async remove(key: string): Promise<void> {
+  async remove(key: string, opts: OpOptions = {}): Promise<void> {
     assertValidKey(key, this.location);
+    checkSignal(opts.signal, `memory: remove ${key}`);
     this.objects.delete(key);
   }
 

@@ -12,6 +12,15 @@
  * - A failed or aborted put aborts its multipart upload (lib-storage with leavePartsOnError false, then
  *   our own AbortMultipartUpload in case that one failed or was skipped), so no orphan parts remain.
  *   When the server refuses the abort too, the error says so and names the upload id.
+ * - Deadlines: every request has a connect timeout (connectTimeoutMs), an inactivity timeout
+ *   (socketTimeoutMs: no byte either way, response bodies included) and a deadline for the answer to
+ *   begin (requestTimeoutMs), all enforced by @smithy/node-http-handler itself (its requestTimeout
+ *   only warns unless throwOnRequestTimeout is set). Its warnings go to our JSON log, not the console.
+ * - Cancellation: every request takes the operation's AbortSignal. lib-storage sends its parts without
+ *   one, so put hands it a view of the client whose send adds the put's own signal: the operator's
+ *   cancellation, or the first failed part (the parts still in flight are then cut at once instead of
+ *   running into their timeouts). The error reported is that first real failure, never the knock-on
+ *   cancellations of its siblings.
  */
 import {
   AbortMultipartUploadCommand,
@@ -24,15 +33,17 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { addAbortSignal, pipeline, Readable, Transform } from 'node:stream';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { addAbortSignal, Readable, Transform } from 'node:stream';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { DrError } from '../../core/errors.js';
+import { DrError, isAbortError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { redactUrl } from '../../core/redact.js';
-import type { Backend, ObjectInfo, PutOptions } from '../backend.js';
+import type { Backend, ObjectInfo, OpOptions, PutOptions } from '../backend.js';
 import { assertValidKey, assertValidPrefix } from '../key.js';
+import { classifyStreamErrors } from '../stream-errors.js';
 import type { S3StorageUrl } from '../url.js';
-import { s3Error, type S3ErrorContext } from './s3-errors.js';
+import { isNotImplemented, s3Error, type S3ErrorContext } from './s3-errors.js';
 
 export interface S3BackendOptions {
   /** Overrides the AWS default credential chain (tests, embedding). @default the AWS default chain */
@@ -46,6 +57,8 @@ export interface S3BackendOptions {
 }
 
 const MiB = 1024 * 1024;
+/** The most a clean-up request after a failed or cancelled put may take (it must not prolong a shutdown). */
+const CLEANUP_DEADLINE_MS = 10_000;
 
 export class S3Backend implements Backend {
   readonly location: string;
@@ -77,8 +90,24 @@ export class S3Backend implements Backend {
       maxAttempts: url.maxAttempts,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: url.connectTimeoutMs, requestTimeout: url.requestTimeoutMs },
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: url.connectTimeoutMs,
+        socketTimeout: url.socketTimeoutMs,
+        requestTimeout: url.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+        logger: handlerLogger(this.logger, this.endpoint),
+      }),
     });
+  }
+
+  /** Options for client.send: the caller's signal, if any. */
+  private sendOpts(signal?: AbortSignal): { abortSignal?: AbortSignal } {
+    return signal ? { abortSignal: signal } : {};
+  }
+
+  /** A deadline for a clean-up request, which runs after the operation's own signal may have fired. */
+  private cleanupSignal(): AbortSignal {
+    return AbortSignal.timeout(Math.min(CLEANUP_DEADLINE_MS, this.url.requestTimeoutMs));
   }
 
   private keyOf(key: string): string {
@@ -106,12 +135,16 @@ export class S3Backend implements Backend {
       body.destroy();
       throw err;
     }
+    const cancelled = (note = ''): DrError =>
+      new DrError('ABORTED', `s3: put "${fullKey}" in bucket ${this.bucket}: cancelled${note}`, {
+        transient: false,
+      });
     let size = 0;
+    // Who failed first explains the failure: the body (its producer knows why), a request (403, reset,
+    // timeout), or the operator. Everything after that is a knock-on effect and is not reported.
     let bodyError: unknown;
-    const noteBodyError = (e: unknown): void => {
-      bodyError ??= e;
-    };
-    body.once('error', noteBodyError);
+    let requestError: unknown;
+    let consumerStopped = false;
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         size += chunk.length;
@@ -119,16 +152,46 @@ export class S3Backend implements Backend {
         cb(null, chunk);
       },
     });
-    // Errors reach lib-storage through counter, which pipeline destroys with the body's error.
-    pipeline(body, counter, () => undefined);
-    // Aborting by failing the body (rather than Upload.abort(), which rejects done() at once while
-    // requests are still in flight) makes done() settle only after the multipart upload is aborted.
+    // lib-storage destroys what it reads when it stops early (with an AbortError of Node's own).
+    counter.on('error', () => undefined);
+    const onBodyError = (e: unknown): void => {
+      if (consumerStopped) return;
+      bodyError ??= e;
+      counter.destroy(e instanceof Error ? e : new Error(String(e)));
+    };
+    body.on('error', onBodyError);
+    body.pipe(counter);
+    counter.once('close', () => {
+      if (body.readableEnded || body.destroyed) return;
+      // The upload stopped reading: the producer learns that nobody reads any more, without an error of
+      // ours that it would take for the cause.
+      consumerStopped = true;
+      body.unpipe(counter);
+      body.destroy();
+    });
+    // Parts in flight are cut by the put's own signal: the operator's, or the first failed request.
+    const parts = new AbortController();
+    const partsSignal = signal ? AbortSignal.any([signal, parts.signal]) : parts.signal;
     const onAbort = (): void => {
       counter.destroy(abortError());
     };
     signal?.addEventListener('abort', onAbort, { once: true });
+    const client = this.client;
+    const view = Object.create(client) as S3Client;
+    view.send = ((command: Parameters<S3Client['send']>[0], options?: { abortSignal?: AbortSignal }) => {
+      // lib-storage's own abort of the upload must still go out after a cancellation (with its deadline).
+      const own = command instanceof AbortMultipartUploadCommand ? this.cleanupSignal() : partsSignal;
+      const merged = options?.abortSignal ? AbortSignal.any([options.abortSignal as AbortSignal, own]) : own;
+      return client.send(command, { ...options, abortSignal: merged }).catch((err: unknown) => {
+        if (!(command instanceof AbortMultipartUploadCommand) && !isAbortError(err)) {
+          requestError ??= err;
+          parts.abort();
+        }
+        throw err;
+      });
+    }) as S3Client['send'];
     const upload = new Upload({
-      client: this.client,
+      client: view,
       params: { Bucket: this.bucket, Key: fullKey, Body: counter },
       partSize: this.url.partSizeMiB * MiB,
       queueSize: this.url.queueSize,
@@ -138,24 +201,20 @@ export class S3Backend implements Backend {
       await upload.done();
     } catch (err) {
       const failedBody = bodyError;
-      // lib-storage stops reading on failure; the producer must learn that nobody reads any more.
       counter.destroy();
       const orphan = upload.uploadId ? await this.abortUpload(fullKey, upload.uploadId) : undefined;
       const orphanNote = orphan
         ? `; multipart upload ${orphan.uploadId} could not be aborted (${orphan.reason}): remove it with cleanupIncomplete / dr gc`
         : '';
       if (signal?.aborted) {
-        throw new DrError(
-          'ABORTED',
-          `s3: put "${fullKey}" in bucket ${this.bucket}: cancelled${orphanNote}`,
-          {
-            transient: false,
-            ...(orphan ? { orphanUpload: orphan } : {}),
-          },
-        );
+        // A CompleteMultipartUpload cut on our side may still have committed on the server's.
+        await this.remove(key, { signal: this.cleanupSignal() }).catch(() => undefined);
+        const e = cancelled(orphanNote);
+        if (orphan) e.details.orphanUpload = orphan;
+        throw e;
       }
       if (failedBody !== undefined) throw failedBody;
-      const e = s3Error(err, ctx);
+      const e = s3Error(requestError ?? err, ctx);
       if (!orphan) throw e;
       throw new DrError(
         e.code,
@@ -165,14 +224,13 @@ export class S3Backend implements Backend {
       );
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      body.off('error', noteBodyError);
+      body.off('error', onBodyError);
+      parts.abort();
     }
     if (signal?.aborted) {
       // The last request committed the object in the same instant: abort still means "nothing visible".
-      await this.remove(key).catch(() => undefined);
-      throw new DrError('ABORTED', `s3: put "${fullKey}" in bucket ${this.bucket}: cancelled`, {
-        transient: false,
-      });
+      await this.remove(key, { signal: this.cleanupSignal() }).catch(() => undefined);
+      throw cancelled();
     }
     return { size };
   }
@@ -185,6 +243,7 @@ export class S3Backend implements Backend {
     try {
       await this.client.send(
         new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, UploadId: uploadId }),
+        { abortSignal: this.cleanupSignal() },
       );
       return undefined;
     } catch (err) {
@@ -199,25 +258,31 @@ export class S3Backend implements Backend {
     }
   }
 
-  async get(key: string, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
+  async get(key: string, opts: OpOptions = {}): Promise<Readable> {
     const fullKey = this.keyOf(key);
+    const ctx = this.ctx('get', key);
     try {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }),
-        opts.signal ? { abortSignal: opts.signal } : {},
+        this.sendOpts(opts.signal),
       );
       const body = res.Body as Readable | undefined;
       if (!body) return Readable.from([]);
+      // A body cut off (reset, inactivity timeout) is a storage error, not bad content.
+      classifyStreamErrors(body, (err) => s3Error(err, { ...ctx, op: 'get (reading)' }));
       return opts.signal ? addAbortSignal(opts.signal, body) : body;
     } catch (err) {
-      throw s3Error(err, this.ctx('get', key));
+      throw s3Error(err, ctx);
     }
   }
 
-  async stat(key: string): Promise<ObjectInfo> {
+  async stat(key: string, opts: OpOptions = {}): Promise<ObjectInfo> {
     const fullKey = this.keyOf(key);
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+      const res = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: fullKey }),
+        this.sendOpts(opts.signal),
+      );
       return {
         key,
         size: res.ContentLength ?? 0,
@@ -229,7 +294,7 @@ export class S3Backend implements Backend {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts: OpOptions = {}): AsyncIterable<ObjectInfo> {
     assertValidPrefix(prefix, this.location);
     let token: string | undefined;
     do {
@@ -242,6 +307,7 @@ export class S3Backend implements Backend {
             ContinuationToken: token,
             MaxKeys: this.listPageSize,
           }),
+          this.sendOpts(opts.signal),
         );
       } catch (err) {
         throw s3Error(err, { ...this.ctx('list'), key: this.prefix + prefix });
@@ -257,10 +323,13 @@ export class S3Backend implements Backend {
     } while (token);
   }
 
-  async remove(key: string): Promise<void> {
+  async remove(key: string, opts: OpOptions = {}): Promise<void> {
     const fullKey = this.keyOf(key);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey }),
+        this.sendOpts(opts.signal),
+      );
     } catch (err) {
       const e = s3Error(err, this.ctx('remove', key));
       if (e.code === 'STORAGE_NOT_FOUND' && e.details.s3Code !== 'NoSuchBucket') return;
@@ -268,19 +337,20 @@ export class S3Backend implements Backend {
     }
   }
 
-  async check(): Promise<void> {
+  async check(opts: OpOptions = {}): Promise<void> {
     // A listing proves the bucket exists, the endpoint answers and the credentials are accepted,
     // without writing a probe object (which Object Lock would then keep for its retention period).
     try {
       await this.client.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }),
+        this.sendOpts(opts.signal),
       );
     } catch (err) {
       throw s3Error(err, this.ctx('check'));
     }
   }
 
-  async cleanupIncomplete(prefix: string, olderThanMs: number): Promise<number> {
+  async cleanupIncomplete(prefix: string, olderThanMs: number, opts: OpOptions = {}): Promise<number> {
     assertValidPrefix(prefix, this.location);
     const cutoff = this.clock.now().getTime() - olderThanMs;
     let removed = 0;
@@ -296,8 +366,18 @@ export class S3Backend implements Backend {
             KeyMarker: keyMarker,
             UploadIdMarker: uploadIdMarker,
           }),
+          this.sendOpts(opts.signal),
         );
       } catch (err) {
+        // A server without ListMultipartUploads (s3rver, some gateways) keeps no incomplete uploads we
+        // could list or remove: nothing to clean, not a failure, and certainly not one to retry.
+        if (isNotImplemented(err)) {
+          this.logger.debug(
+            { bucket: this.bucket, endpoint: this.endpoint },
+            's3: server does not implement ListMultipartUploads; no incomplete uploads to remove',
+          );
+          return removed;
+        }
         throw s3Error(err, { ...this.ctx('list incomplete uploads'), key: this.prefix + prefix });
       }
       for (const u of page.Uploads ?? []) {
@@ -306,6 +386,7 @@ export class S3Backend implements Backend {
         try {
           await this.client.send(
             new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }),
+            this.sendOpts(opts.signal),
           );
           removed++;
         } catch (err) {
@@ -322,6 +403,21 @@ export class S3Backend implements Backend {
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+/** The HTTP handler's rare warnings (socket pool at capacity), as JSON log lines. */
+function handlerLogger(logger: Logger, endpoint: string) {
+  const line =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (...content: unknown[]): void =>
+      logger[level]({ endpoint }, content.map(String).join(' '));
+  return {
+    trace: () => undefined,
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+  };
 }
 
 function abortError(): Error {

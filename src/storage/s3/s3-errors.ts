@@ -47,6 +47,15 @@ const NETWORK_CODES = new Set([
 ]);
 const BROKEN_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
 
+/**
+ * The server does not implement the operation (501 NotImplemented, or s3rver's answer): asking again
+ * will not help, and for optional operations (ListMultipartUploads) it means "not supported here".
+ */
+export function isNotImplemented(err: unknown): boolean {
+  const e = (err ?? {}) as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return e.Code === 'NotImplemented' || e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501;
+}
+
 export function s3Error(err: unknown, ctx: S3ErrorContext): DrError {
   if (err instanceof DrError) return err;
   const where = `s3: ${ctx.op}${ctx.key !== undefined ? ` "${ctx.key}"` : ''} in bucket ${ctx.bucket} at ${ctx.endpoint}`;
@@ -103,7 +112,13 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): DrError {
       `access denied (${code ?? status}): check credentials and permissions`,
     );
   }
-  if ((sysCode && NETWORK_CODES.has(sysCode)) || code === 'TimeoutError') {
+  if (isNotImplemented(err)) {
+    return make('STORAGE_FAILED', false, `the server does not implement this operation (${code ?? status})`);
+  }
+  if (code === 'TimeoutError' || sysCode === 'ETIMEDOUT') {
+    return make('STORAGE_UNREACHABLE', true, `no answer in time (${e.message ?? code})`);
+  }
+  if (sysCode && NETWORK_CODES.has(sysCode)) {
     return make('STORAGE_UNREACHABLE', true, `endpoint unreachable (${sysCode ?? code}: ${e.message ?? ''})`);
   }
   if (sysCode && BROKEN_CONNECTION_CODES.has(sysCode)) {
