@@ -16,7 +16,13 @@ import { runBackupJob } from '../jobs/backup-job.js';
 import { DEFAULT_CLEANUP_EVERY_MS, LeftoverCleaner } from '../jobs/cleanup.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { auditCluster } from '../audit/online.js';
-import { forgetPolicyMetrics, seedPolicyMetrics, type DrMetrics } from '../metrics/metrics.js';
+import {
+  forgetPolicyMetrics,
+  seedPolicyMetrics,
+  setAuditMetrics,
+  type ClusterAuditResult,
+  type DrMetrics,
+} from '../metrics/metrics.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import { openBackend } from '../storage/open-backend.js';
 import { ClusterSlots } from './cluster-slots.js';
@@ -35,7 +41,8 @@ export interface DaemonOptions {
   verifyEverySeconds?: number | null;
   /**
    * run the online audit of every cluster this often (status, alarms, HashKV compared across members) and
-   * export it as etcd_backup_audit_findings and etcd_backup_member_hash_divergence; null: never. @default null
+   * export it as etcd_backup_audit_findings, etcd_backup_member_hash_divergence and etcd_backup_member_up;
+   * null: never. @default null
    */
   auditEverySeconds?: number | null;
   /** take a backup at start for policies whose last success is older than their interval. @default true */
@@ -424,19 +431,27 @@ export class Daemon {
 
   /**
    * The online audit of every configured cluster, one at a time; a run still going when the next is due is
-   * not doubled. Findings are summed over clusters by severity; hash divergence is per cluster.
+   * not doubled. Findings by cluster and severity, hash divergence per cluster, and whether each endpoint
+   * answered replace the previous round's series at the end of the round. A cluster that cannot be
+   * audited at all counts one error finding and its endpoints as down.
    */
   auditAll(): Promise<void> {
     if (this.stopping || this.auditing) return this.auditing ?? Promise.resolve();
     this.auditing = (async () => {
-      const totals: Record<string, number> = { error: 0, warning: 0, info: 0 };
+      const results: ClusterAuditResult[] = [];
       for (const c of this.runtime.config.clusters) {
-        if (this.stopping) break;
+        if (this.stopping) return;
         try {
           const report = await auditCluster(this.runtime.etcd(c.name));
-          for (const f of report.findings) totals[f.severity] = (totals[f.severity] ?? 0) + 1;
-          const divergent = report.findings.filter((f) => f.code === 'HASH_DIVERGENCE').length;
-          this.opts.metrics.memberHashDivergence.set({ cluster: c.name }, divergent);
+          const findings: ClusterAuditResult['findings'] = {};
+          for (const f of report.findings) findings[f.severity] = (findings[f.severity] ?? 0) + 1;
+          const facts = (report.facts.members ?? []) as { endpoint: string; reachable: boolean }[];
+          results.push({
+            cluster: c.name,
+            findings,
+            divergent: report.findings.filter((f) => f.code === 'HASH_DIVERGENCE').length,
+            members: facts.map((m) => ({ endpoint: m.endpoint, up: m.reachable })),
+          });
           const bad = report.findings.filter((f) => f.severity !== 'info');
           if (bad.length)
             this.log.warn(
@@ -445,12 +460,16 @@ export class Daemon {
             );
           else this.log.info({ cluster: c.name }, 'online audit clean');
         } catch (err) {
-          totals.error = (totals.error ?? 0) + 1;
-          this.log.warn({ cluster: c.name, err: (err as Error).message }, 'online audit failed');
+          results.push({
+            cluster: c.name,
+            findings: { error: 1 },
+            divergent: 0,
+            members: c.endpoints.map((e) => ({ endpoint: redactUrl(e), up: false })),
+          });
+          this.log.warn({ cluster: c.name, err: toDrError(err).message }, 'online audit failed');
         }
       }
-      for (const [severity, n] of Object.entries(totals))
-        this.opts.metrics.auditFindings.set({ severity }, n);
+      setAuditMetrics(this.opts.metrics, results);
     })().finally(() => {
       this.auditing = null;
     });

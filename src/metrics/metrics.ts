@@ -32,14 +32,16 @@ export interface DrMetrics {
   retained: Gauge<StorageLabels>;
   retentionDeletions: Counter<StorageLabels>;
   verifications: Counter<PolicyLabels | 'result'>;
-  auditFindings: Gauge<'severity'>;
+  auditFindings: Gauge<'cluster' | 'severity'>;
   memberHashDivergence: Gauge<'cluster'>;
+  memberUp: Gauge<'cluster' | 'endpoint'>;
   info: Gauge<'version'>;
 }
 
 export type AttemptResult = 'success' | 'failure';
 export const ATTEMPT_RESULTS: readonly AttemptResult[] = ['success', 'failure'];
-export const AUDIT_SEVERITIES = ['critical', 'error', 'warning', 'info'] as const;
+/** The severities of audit findings (src/audit/finding.ts); an unreachable cluster is an error. */
+export const AUDIT_SEVERITIES = ['error', 'warning', 'info'] as const;
 
 /**
  * A fresh registry with every definition. The daemon makes exactly one; tests make their own so that
@@ -148,14 +150,20 @@ export function createMetrics(
     }),
     auditFindings: new Gauge({
       name: `${p}audit_findings`,
-      help: 'Findings of the last online audit by severity',
-      labelNames: ['severity'],
+      help: 'Findings of the last online audit of the cluster by severity (a cluster that does not answer at all is one error)',
+      labelNames: ['cluster', 'severity'],
       registers: r,
     }),
     memberHashDivergence: new Gauge({
       name: `${p}member_hash_divergence`,
       help: 'Members of the cluster whose HashKV differs from the others at the same revision (set by the online audit)',
       labelNames: ['cluster'],
+      registers: r,
+    }),
+    memberUp: new Gauge({
+      name: `${p}member_up`,
+      help: 'Whether the endpoint answered its status request in the last online audit (1) or not (0)',
+      labelNames: ['cluster', 'endpoint'],
       registers: r,
     }),
     info: new Gauge({
@@ -166,7 +174,6 @@ export function createMetrics(
     }),
   };
   if (opts.version) m.info.set({ version: opts.version }, 1);
-  for (const severity of AUDIT_SEVERITIES) m.auditFindings.set({ severity }, 0);
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   return m;
 }
@@ -233,5 +240,32 @@ export function forgetPolicyMetrics(
   for (const s of storage) {
     m.retained.remove({ ...l, storage: s });
     m.retentionDeletions.remove({ ...l, storage: s });
+  }
+}
+
+/** One cluster's online audit as the metrics see it. */
+export interface ClusterAuditResult {
+  cluster: string;
+  /** findings by severity (missing severities are 0) */
+  findings: Partial<Record<(typeof AUDIT_SEVERITIES)[number], number>>;
+  /** members whose HashKV differs from the others */
+  divergent: number;
+  /** every endpoint of the cluster and whether it answered */
+  members: { endpoint: string; up: boolean }[];
+}
+
+/**
+ * Replaces the audit series with one round's results, in one synchronous step (a scrape never sees half a
+ * round), so that a cluster or endpoint removed by a reload stops being reported.
+ */
+export function setAuditMetrics(m: DrMetrics, results: readonly ClusterAuditResult[]): void {
+  m.auditFindings.reset();
+  m.memberHashDivergence.reset();
+  m.memberUp.reset();
+  for (const r of results) {
+    for (const severity of AUDIT_SEVERITIES)
+      m.auditFindings.set({ cluster: r.cluster, severity }, r.findings[severity] ?? 0);
+    m.memberHashDivergence.set({ cluster: r.cluster }, r.divergent);
+    for (const e of r.members) m.memberUp.set({ cluster: r.cluster, endpoint: e.endpoint }, e.up ? 1 : 0);
   }
 }

@@ -18,6 +18,7 @@ const ALERTS = [
   'EtcdBackupFailing',
   'EtcdBackupVerificationStale',
   'EtcdMemberHashDivergence',
+  'EtcdAuditFindings',
 ];
 
 async function promtool(...args: string[]): Promise<{ code: number; out: string }> {

@@ -98,7 +98,9 @@ describe('dr daemon (in process)', () => {
       return sample(t, 'etcd_backup_member_hash_divergence', { cluster: 'c1' }) !== undefined ? t : undefined;
     });
     expect(sample(text, 'etcd_backup_member_hash_divergence', { cluster: 'c1' })).toBe(0);
-    expect(sample(text, 'etcd_backup_audit_findings', { severity: 'error' })).toBe(0);
+    expect(sample(text, 'etcd_backup_audit_findings', { cluster: 'c1', severity: 'error' })).toBe(0);
+    for (const endpoint of cluster.endpoints)
+      expect(sample(text, 'etcd_backup_member_up', { cluster: 'c1', endpoint })).toBe(1);
   });
 
   it('fires the seconds schedule several times, applies keepLast 3, and moves /metrics', async () => {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createMetrics, forgetPolicyMetrics, seedPolicyMetrics } from '../../src/metrics/metrics.js';
+import {
+  createMetrics,
+  forgetPolicyMetrics,
+  seedPolicyMetrics,
+  setAuditMetrics,
+} from '../../src/metrics/metrics.js';
 import { sample } from './prom-text.js';
 
 describe('metrics', () => {
@@ -45,7 +50,8 @@ describe('metrics', () => {
     expect(
       sample(text, 'etcd_backup_last_success_age_seconds', { cluster: 'prod', policy: 'never-ran' }),
     ).toBe(Infinity);
-    expect(sample(text, 'etcd_backup_audit_findings', { severity: 'critical' })).toBe(0);
+    // no audit series before the first online audit, and no "critical" severity ever
+    expect(text).not.toMatch(/^etcd_backup_audit_findings\{/m);
 
     now = new Date('2026-03-01T12:30:00Z');
     expect(sample(await m.registry.metrics(), 'etcd_backup_last_success_age_seconds', l)).toBe(5400);
@@ -78,5 +84,65 @@ describe('metrics', () => {
       }),
     ).toBeUndefined();
     expect(await a.registry.metrics()).toMatch(/^process_cpu_seconds_total /m);
+  });
+
+  it('exports the online audit per cluster: findings by severity, divergence and one up gauge per endpoint', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    setAuditMetrics(m, [
+      {
+        cluster: 'prod',
+        findings: { error: 1, info: 2 },
+        divergent: 0,
+        members: [
+          { endpoint: 'https://10.0.0.1:2379', up: true },
+          { endpoint: 'https://10.0.0.2:2379', up: false },
+        ],
+      },
+      // a cluster that does not answer at all: one error, every endpoint down
+      {
+        cluster: 'gone',
+        findings: { error: 1 },
+        divergent: 0,
+        members: [{ endpoint: 'http://10.9.9.9:2379', up: false }],
+      },
+    ]);
+    let text = await m.registry.metrics();
+    expect(sample(text, 'etcd_backup_audit_findings', { cluster: 'prod', severity: 'error' })).toBe(1);
+    expect(sample(text, 'etcd_backup_audit_findings', { cluster: 'prod', severity: 'warning' })).toBe(0);
+    expect(sample(text, 'etcd_backup_audit_findings', { cluster: 'prod', severity: 'info' })).toBe(2);
+    expect(sample(text, 'etcd_backup_audit_findings', { cluster: 'gone', severity: 'error' })).toBe(1);
+    expect(text).not.toMatch(/severity="critical"/);
+    expect(
+      sample(text, 'etcd_backup_member_up', { cluster: 'prod', endpoint: 'https://10.0.0.1:2379' }),
+    ).toBe(1);
+    expect(
+      sample(text, 'etcd_backup_member_up', { cluster: 'prod', endpoint: 'https://10.0.0.2:2379' }),
+    ).toBe(0);
+    expect(sample(text, 'etcd_backup_member_up', { cluster: 'gone', endpoint: 'http://10.9.9.9:2379' })).toBe(
+      0,
+    );
+    expect(sample(text, 'etcd_backup_member_hash_divergence', { cluster: 'gone' })).toBe(0);
+
+    // the next round replaces the last: a cluster removed by a reload disappears
+    setAuditMetrics(m, [
+      {
+        cluster: 'prod',
+        findings: {},
+        divergent: 1,
+        members: [{ endpoint: 'https://10.0.0.1:2379', up: true }],
+      },
+    ]);
+    text = await m.registry.metrics();
+    expect(sample(text, 'etcd_backup_audit_findings', { cluster: 'prod', severity: 'error' })).toBe(0);
+    expect(sample(text, 'etcd_backup_member_hash_divergence', { cluster: 'prod' })).toBe(1);
+    expect(
+      sample(text, 'etcd_backup_audit_findings', { cluster: 'gone', severity: 'error' }),
+    ).toBeUndefined();
+    expect(
+      sample(text, 'etcd_backup_member_up', { cluster: 'gone', endpoint: 'http://10.9.9.9:2379' }),
+    ).toBeUndefined();
+    expect(
+      sample(text, 'etcd_backup_member_up', { cluster: 'prod', endpoint: 'https://10.0.0.2:2379' }),
+    ).toBeUndefined();
   });
 });
