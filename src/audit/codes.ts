@@ -181,6 +181,16 @@ export const SNAPSHOT_CODES = {
     `${DB}#backup-mismatch`,
     'snapshot key count differs from the manifest',
   ),
+  BACKUP_CLUSTER_HASH_MISMATCH: c(
+    'error',
+    `${DB}#backup-vs-cluster`,
+    "a member's HashKV at the backup's revision differs from the backup's",
+  ),
+  BACKUP_CLUSTER_NOT_COMPARED: c(
+    'warning',
+    `${DB}#backup-vs-cluster`,
+    "the backup's HashKV cannot be compared with a member's (compacted, unreachable, ...)",
+  ),
 } as const satisfies Record<string, CodeInfo>;
 
 /** the online audit (online.ts) */

@@ -421,3 +421,119 @@ export function compareHashes(results: readonly HashKVResult[], revision: bigint
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// A backup against the live cluster (`dr audit --backup ID --endpoints ...`)
+
+/** One member's HashKV at the backup's revision against the backup's own. */
+export interface BackupMemberComparison {
+  endpoint: string;
+  memberId?: string;
+  result: 'equal' | 'differs' | 'not-compared';
+  /** the member's answer */
+  hash?: number;
+  compactRevision?: bigint;
+  /** the backup's HashKV as that member, compacted where it is, would compute it from the same data */
+  backupHash?: number;
+  reason?: string;
+}
+
+export interface BackupClusterComparison {
+  revision: bigint;
+  /** the backup's HashKV at its revision with its own compact revision (`dr inspect db` shows the same) */
+  backupHash: number;
+  backupCompactRevision: bigint;
+  members: BackupMemberComparison[];
+}
+
+/**
+ * HashKV of the backup's data at its revision compared with every member's answer at that revision: proof that
+ * the backup holds what the cluster held then. A member compacted since the backup (below its revision) is
+ * compared with the backup hashed as compacted there (formats/mvcc/store.ts explains why that is exact); a
+ * member compacted at or above the revision, or whose revision is below it, cannot be compared.
+ *
+ * `hashOfBackup(compactRevision?)` computes the backup's HashKV at the revision (the file's own compact
+ * revision when absent); it is called once per distinct compact revision the members report.
+ */
+export async function compareBackupWithCluster(
+  client: Pick<OnlineClient, 'statusAll' | 'hashKV'>,
+  revision: bigint,
+  hashOfBackup: (compactRevision?: bigint) => { hash: number; compactRevision: bigint },
+  opts: { signal?: AbortSignal } = {},
+): Promise<{ findings: Finding[]; facts: BackupClusterComparison }> {
+  const own = hashOfBackup();
+  const byCompact = new Map<bigint, number>([[own.compactRevision, own.hash]]);
+  const backupHashAt = (c: bigint): number | string => {
+    const key = c < 0n ? 0n : c;
+    if (key < own.compactRevision)
+      return `it reports compact revision ${c}, below the backup's own ${own.compactRevision}: the backup no longer holds the revisions in between`;
+    if (!byCompact.has(key)) byCompact.set(key, hashOfBackup(key).hash);
+    return byCompact.get(key)!;
+  };
+  const findings: Finding[] = [];
+  const members: BackupMemberComparison[] = [];
+  const notCompared = (m: BackupMemberComparison, reason: string): void => {
+    m.result = 'not-compared';
+    m.reason = reason;
+    findings.push(
+      finding(
+        'BACKUP_CLUSTER_NOT_COMPARED',
+        `${m.endpoint}: the backup's HashKV at revision ${revision} cannot be compared with this member's: ${reason}`,
+        { file: m.endpoint, ...(m.memberId ? { location: { member: m.memberId } } : {}) },
+      ),
+    );
+  };
+  for (const s of await client.statusAll()) {
+    opts.signal?.throwIfAborted();
+    const m: BackupMemberComparison = { endpoint: s.endpoint, result: 'not-compared' };
+    members.push(m);
+    if (!s.status) {
+      notCompared(m, `it does not answer (${s.error?.message ?? 'no answer'})`);
+      continue;
+    }
+    m.memberId = hexId(s.status.memberId);
+    if (s.status.revision < revision) {
+      notCompared(
+        m,
+        `its current revision ${s.status.revision} is below the backup's: the cluster never reached this history (restored from an older backup, or another cluster)`,
+      );
+      continue;
+    }
+    let r: HashKVResult;
+    try {
+      r = await client.hashKV(s.endpoint, revision);
+    } catch (err) {
+      const msg = (err as Error).message;
+      notCompared(
+        m,
+        COMPACTED_TEXT.test(msg)
+          ? `the cluster has been compacted at or past revision ${revision}, so no member can hash it any more (compare a newer backup, or take one now)`
+          : `HashKV failed: ${msg}`,
+      );
+      continue;
+    }
+    m.hash = r.hash;
+    m.compactRevision = r.compactRevision;
+    const b = backupHashAt(r.compactRevision);
+    if (typeof b === 'string') {
+      notCompared(m, b);
+      continue;
+    }
+    m.backupHash = b;
+    if (b === r.hash) m.result = 'equal';
+    else {
+      m.result = 'differs';
+      findings.push(
+        finding(
+          'BACKUP_CLUSTER_HASH_MISMATCH',
+          `${s.endpoint} (member ${m.memberId}) hashes its key space at revision ${revision} to ${r.hash} (compact revision ${r.compactRevision}); the backup's data gives ${b}: the backup does not hold what this member held at that revision`,
+          { file: s.endpoint, location: { member: m.memberId, index: revision.toString() } },
+        ),
+      );
+    }
+  }
+  return {
+    findings,
+    facts: { revision, backupHash: own.hash, backupCompactRevision: own.compactRevision, members },
+  };
+}

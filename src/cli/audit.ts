@@ -10,7 +10,9 @@ import { DrError, EXIT, isDrError } from '../core/errors.js';
 import { createEtcdClient } from '../etcd/client.js';
 import { finding } from '../audit/codes.js';
 import { auditDataDir, auditSnapshotFile, checkAgainstManifest } from '../audit/offline.js';
-import { auditCluster, DEFAULT_QUOTA_BYTES } from '../audit/online.js';
+import { auditCluster, compareBackupWithCluster, DEFAULT_QUOTA_BYTES } from '../audit/online.js';
+import { openFileSource } from '../formats/file-byte-source.js';
+import { offlineHashKV } from '../formats/mvcc/store.js';
 import { formatReport, makeReport, type AuditReport, type AuditTarget } from '../audit/report.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
 import { redactUrl } from '../core/redact.js';
@@ -48,7 +50,10 @@ export function registerAudit(program: Command): void {
     .option('--data-dir <dir>', "a member's data dir (read-only: nothing in it is modified)")
     .option('--wal-dir <dir>', "with --data-dir: the member's --wal-dir, when not <data-dir>/member/wal")
     .option('--snapshot <file>', 'a snapshot file (etcdctl snapshot save, dr fetch) or a bare bbolt db')
-    .option('--backup <id>', 'a stored backup (an id or "latest"; needs --storage)')
+    .option(
+      '--backup <id>',
+      'a stored backup (an id or "latest"; needs --storage); with --endpoints, its HashKV is also compared with the cluster\'s',
+    )
     .option('--cluster-name <name>', 'with --backup latest: newest backup of this cluster')
     .option('--tmp-dir <dir>', 'with --backup: where the snapshot is fetched to (deleted afterwards)')
     .option(
@@ -62,11 +67,12 @@ export function registerAudit(program: Command): void {
   cmd.action(
     action(async (ctx, opts: AuditFlags) => {
       const online = Boolean(ctx.flags.endpoints || ctx.flags.config || ctx.flags.cluster);
+      // --backup with --endpoints: the backup's audit, then its HashKV compared with the live cluster's
       const chosen = [
         opts.dataDir && '--data-dir',
         opts.snapshot && '--snapshot',
         opts.backup && '--backup',
-        online && '--endpoints/--config',
+        online && !opts.backup && '--endpoints/--config',
       ].filter(Boolean);
       if (chosen.length !== 1)
         throw new DrError(
@@ -81,7 +87,7 @@ export function registerAudit(program: Command): void {
       if (opts.dataDir)
         report = await auditDataDir(opts.dataDir, { walDir: opts.walDir, signal: ctx.signal });
       else if (opts.snapshot) report = await auditSnapshotFile(opts.snapshot, { signal: ctx.signal });
-      else if (opts.backup) report = await auditBackup(ctx, opts.backup, opts);
+      else if (opts.backup) report = await auditBackup(ctx, opts.backup, opts, online);
       else report = await auditOnline(ctx, opts);
 
       if (opts.json) printJson(report);
@@ -108,7 +114,12 @@ async function auditOnline(ctx: CommandContext, opts: AuditFlags): Promise<Audit
   }
 }
 
-async function auditBackup(ctx: CommandContext, ref: string, opts: AuditFlags): Promise<AuditReport> {
+async function auditBackup(
+  ctx: CommandContext,
+  ref: string,
+  opts: AuditFlags,
+  againstCluster: boolean,
+): Promise<AuditReport> {
   const backend = await openStorage(ctx);
   const catalog = openCatalog(ctx);
   let tmp: string | undefined;
@@ -142,11 +153,47 @@ async function auditBackup(ctx: CommandContext, ref: string, opts: AuditFlags): 
     }
     const report = await auditSnapshotFile(file, { label, target, signal: ctx.signal });
     const extra = checkAgainstManifest(report, manifest, label);
-    return makeReport(target, [...report.findings, ...extra], { ...report.facts, manifest: manifestFacts });
+    const findings = [...report.findings, ...extra];
+    const facts: Record<string, unknown> = { ...report.facts, manifest: manifestFacts };
+    if (againstCluster) {
+      const cmp = await backupAgainstCluster(ctx, file, BigInt(manifest.snapshot.revision));
+      findings.push(...cmp.findings);
+      facts.cluster = cmp.facts;
+    }
+    return makeReport(target, findings, facts);
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
     catalog.close();
     await backend.close();
+  }
+}
+
+/**
+ * The backup's HashKV at its revision (computed offline from the fetched snapshot, as `dr inspect db` does)
+ * against every member's. A backup whose data no longer reads (the audit above says why) is not compared.
+ */
+async function backupAgainstCluster(ctx: CommandContext, file: string, revision: bigint) {
+  const client = createEtcdClient(await resolveEtcdOptions(ctx), { logger: ctx.logger });
+  const src = openFileSource(file);
+  try {
+    return await compareBackupWithCluster(
+      client,
+      revision,
+      (compactRevision) => offlineHashKV(src, revision, { compactRevision }),
+      { signal: ctx.signal },
+    );
+  } catch (err) {
+    // the etcd side never throws (its failures are findings): this is the snapshot's data, or a cancel
+    if (isDrError(err, 'ABORTED') || !(err instanceof DrError)) throw err;
+    return {
+      findings: [
+        finding('BACKUP_CLUSTER_NOT_COMPARED', `the backup's HashKV could not be computed: ${err.message}`),
+      ],
+      facts: null,
+    };
+  } finally {
+    client.close();
+    src.close();
   }
 }
 
@@ -181,6 +228,18 @@ function factLines(r: AuditReport): string[] {
       lines.push(
         `manifest: hash ${f.manifest.hash}, revision ${f.manifest.revision}, total keys ${f.manifest.totalKeys}`,
       );
+    if (f.cluster) {
+      lines.push(
+        `HashKV at revision ${f.cluster.revision}: backup ${f.cluster.backupHash} (compact revision ${f.cluster.backupCompactRevision})`,
+      );
+      for (const m of f.cluster.members)
+        lines.push(
+          `  ${m.endpoint}${m.memberId ? `  member ${m.memberId}` : ''}  ` +
+            (m.result === 'not-compared'
+              ? 'NOT COMPARED'
+              : `${m.hash} (compact ${m.compactRevision}; backup ${m.backupHash})  ${m.result === 'equal' ? 'equal' : 'DIFFERS'}`),
+        );
+    }
   } else {
     for (const m of f.members ?? [])
       lines.push(

@@ -7,10 +7,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { DrError, toDrError, type ExitCode } from '../core/errors.js';
+import { DrError, isDrError, toDrError, type ExitCode } from '../core/errors.js';
 import { snapshotStatus } from '../formats/bbolt/snapshot-status.js';
 import { openFileSource } from '../formats/file-byte-source.js';
 import { dbInfo } from '../formats/mvcc/db-info.js';
+import { offlineHashKV } from '../formats/mvcc/store.js';
 import { hexId } from '../formats/raft/member-json.js';
 import { openWalDir } from '../audit/wal/read-wal-dir.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
@@ -217,9 +218,14 @@ interface DbOpts {
   backup?: string;
   clusterName?: string;
   json?: boolean;
+  /** the revision of the HashKV shown (default: the file's current revision) */
+  rev?: string;
 }
 
 async function inspectDb(ctx: CommandContext, file: string | undefined, opts: DbOpts): Promise<ExitCode> {
+  if (opts.rev !== undefined && !/^\d+$/.test(opts.rev))
+    throw new DrError('USAGE', `--rev: "${opts.rev}" is not a revision (a non-negative integer)`);
+  const hashRev = opts.rev === undefined ? 0n : BigInt(opts.rev);
   const arg = await openSource(ctx, file, opts);
   try {
     const src = openFileSource(arg.file);
@@ -231,6 +237,14 @@ async function inspectDb(ctx: CommandContext, file: string | undefined, opts: Db
         status = snapshotStatus(src);
       } catch (err) {
         statusError = (err as Error).message;
+      }
+      // HashKV as `etcdctl endpoint hashkv --rev` asks it of a member holding this data (formats/mvcc/store.ts)
+      let hashKV: { hash: number; revision: bigint; compactRevision: bigint } | { error: string };
+      try {
+        hashKV = offlineHashKV(src, hashRev);
+      } catch (err) {
+        if (hashRev !== 0n && isDrError(err, 'USAGE')) throw err; // a compacted or future --rev
+        hashKV = { error: (err as Error).message };
       }
       const doc = {
         file: arg.label,
@@ -250,6 +264,7 @@ async function inspectDb(ctx: CommandContext, file: string | undefined, opts: Db
           scheduledCompact: info.meta.scheduledCompactRev ?? 0n,
         },
         consistentIndex: info.meta.consistentIndex,
+        hashKV,
         ...info,
         members: info.members.map((m) => ({ ...m, id: hexId(m.id) })),
         alarms: info.alarms.map((a) => ({ ...a, memberID: hexId(a.memberID) })),
@@ -262,6 +277,7 @@ async function inspectDb(ctx: CommandContext, file: string | undefined, opts: Db
         `file            ${arg.label}`,
         `size            ${formatBytes(info.fileSize)} (db ${formatBytes(info.dbSize)}: ${info.pgid} pages of ${info.pageSize} B, ${info.reachablePages} in use, ${info.freePages} free)`,
         `snapshot status ${status ? `hash ${status.hash}, revision ${status.revision}, total keys ${status.totalKey}, total size ${status.totalSize}` : `unreadable: ${statusError}`}`,
+        `hashkv          ${'error' in hashKV ? `unreadable: ${hashKV.error}` : `hash ${hashKV.hash} at revision ${hashKV.revision} (compact revision ${hashKV.compactRevision}), as etcdctl endpoint hashkv --rev ${hashKV.revision} would answer`}`,
         `revisions       ${info.key.minRevision ?? '-'}..${info.key.maxRevision ?? '-'} (${info.key.revisions} in the key bucket, ${info.key.tombstones} tombstones)`,
         `compaction      finished ${info.meta.finishedCompactRev ?? 'none'}, scheduled ${info.meta.scheduledCompactRev ?? 'none'}`,
         `consistent idx  ${info.meta.consistentIndex ?? 'absent'}${info.meta.term !== null ? ` (term ${info.meta.term})` : ''}; schema ${info.meta.schema}${info.clusterVersion ? `; cluster version ${info.clusterVersion}` : ''}`,
@@ -412,6 +428,7 @@ export function registerInspect(program: Command): void {
   addJsonOption(db);
   db.option('--backup <id>', 'inspect a stored backup (id or "latest"; needs --storage)')
     .option('--cluster-name <name>', 'cluster the backup belongs to')
+    .option('--rev <n>', 'the revision of the HashKV shown (default: the latest in the file)')
     .action(action(async (ctx, file: string | undefined, opts: DbOpts) => inspectDb(ctx, file, opts)));
 
   const keys = inspect

@@ -44,13 +44,10 @@ export function storeRevisions(db: BboltDb): StoreRevisions {
 }
 
 /** Resolves rev (0 = current) and refuses compacted or future revisions, as etcd does. */
-function targetRevision(r: StoreRevisions, rev: bigint): bigint {
+function targetRevision(r: StoreRevisions, rev: bigint, compacted = r.compacted): bigint {
   const target = rev === 0n ? r.current : rev;
-  if (target < r.compacted) {
-    throw new DrError(
-      'USAGE',
-      `mvcc: revision ${target} has been compacted (compact revision ${r.compacted})`,
-    );
+  if (target < compacted) {
+    throw new DrError('USAGE', `mvcc: revision ${target} has been compacted (compact revision ${compacted})`);
   }
   if (target > r.current) {
     throw new DrError('USAGE', `mvcc: revision ${target} is in the future (current revision ${r.current})`);
@@ -107,20 +104,40 @@ export interface HashKVResult {
   revision: bigint;
 }
 
+export interface OfflineHashKVOptions {
+  onProblem?: ProblemHandler;
+  /**
+   * Hash as a member holding this data and compacted at this revision would answer (a live member compacted
+   * after the file was taken). Must be at least the file's own compact revision: below it, the revisions it
+   * would count are gone from the file (DrError USAGE). @default the file's compact revision
+   */
+  compactRevision?: bigint;
+}
+
 /**
  * HashKV(rev) as a live member computes it (mvcc hash.go / kvstore.go): CRC32C over "key" and then every
  * (k, v) of the `key` bucket with main <= rev, leaving out revisions <= the compact revision that the key
  * index would not keep, and tombstones at exactly the compact revision.
+ *
+ * A member compacted at C' later than the file's C answers from fewer revisions; the file still holds every
+ * revision that member counts (those above C' up to rev, and below it only what Keep(rev) names, which a
+ * compaction never removes), so the same walk with C' in place of C gives that member's answer.
  */
 export function offlineHashKV(
   src: ByteSource | BboltDb,
   rev = 0n,
-  opts: { onProblem?: ProblemHandler } = {},
+  opts: OfflineHashKVOptions = {},
 ): HashKVResult {
   const db = open(src, opts);
   const revs = storeRevisions(db);
-  const target = targetRevision(revs, rev);
-  const C = revs.compacted;
+  const own = revs.compacted;
+  const C = opts.compactRevision !== undefined && opts.compactRevision > 0n ? opts.compactRevision : own;
+  if (C < own)
+    throw new DrError(
+      'USAGE',
+      `mvcc: cannot hash as compacted at ${C}: the file is compacted at ${own}, the revisions in between are gone`,
+    );
+  const target = targetRevision(revs, rev, C);
   // keep(target) only matters for revisions <= C, so without a compaction there is no first pass
   const keep = C > 0n ? keepAt(db, target, opts.onProblem) : new Set<string>();
   let hash = crc32c(KEY, 0);
