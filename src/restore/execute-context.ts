@@ -1,0 +1,75 @@
+/** What every step of a restore run shares: the plan, the deps, how each member is reached. */
+import type { Clock } from '../core/clock.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import type { Manifest } from '../manifest/manifest.js';
+import type { Backend } from '../storage/backend.js';
+import { memberAccess } from './access.js';
+import type { MemberControl, Prompt } from './control/types.js';
+import type { MemberHost } from './host.js';
+import type { TargetMember } from './members-file.js';
+import type { RestorePlan } from './plan.js';
+import { clientTlsFor, type ClusterProbe, type ClientTls } from './probe.js';
+import type { RestoreTool } from './tool.js';
+
+/** Where the backup comes from: a stored backup (fetched and verified once) or a plain snapshot file. */
+export type SnapshotSource = { backend: Backend } | { file: string };
+
+export interface RestoreEvent {
+  step: string;
+  state: 'running' | 'done' | 'failed' | 'skipped';
+  message: string;
+}
+
+export interface ExecuteDeps {
+  /** asked by `manual` members; the CLI reads a line from stdin */
+  prompt?: Prompt;
+  logger?: Logger;
+  clock?: Clock;
+  signal?: AbortSignal;
+  onEvent?: (e: RestoreEvent) => void;
+  /** @default { quorumMs: 120000, allMs: 300000 } */
+  timeouts?: { quorumMs?: number; allMs?: number };
+  /** overrides for tests */
+  probeFactory?: (endpoints: string[], tls: ClientTls | undefined) => ClusterProbe;
+  hostFor?: (m: TargetMember) => MemberHost;
+  /** called after a step is journaled done; a throw here behaves like dr dying at that point */
+  afterStep?: (stepId: string) => void | Promise<void>;
+}
+
+export interface Ctx {
+  plan: RestorePlan;
+  manifest: Manifest;
+  log: Logger;
+  deps: ExecuteDeps;
+  tls: ClientTls | undefined;
+  hostFor(m: TargetMember): MemberHost;
+  controlFor(m: TargetMember): MemberControl;
+  member(name: string): TargetMember;
+  tools: Map<MemberHost, Promise<RestoreTool>>;
+  /**
+   * The snapshot file was checked against the manifest by this process (the fetch step ran in this run,
+   * not in an earlier one before a crash that may have lost unsynced pages of the scratch copy).
+   */
+  snapshotChecked: boolean;
+}
+
+export function context(plan: RestorePlan, opts: ExecuteDeps & { manifest: Manifest }): Ctx {
+  const target = plan.target;
+  const access = memberAccess(target, {
+    token: plan.newCluster.token,
+    initialCluster: plan.newCluster.initialCluster,
+    prompt: opts.prompt,
+    hostFor: opts.hostFor,
+  });
+  return {
+    plan,
+    manifest: opts.manifest,
+    log: (opts.logger ?? silentLogger).child({ component: 'restore' }),
+    deps: opts,
+    tls: clientTlsFor(target),
+    ...access,
+    member: (name) => target.members.find((m) => m.name === name)!,
+    tools: new Map(),
+    snapshotChecked: false,
+  };
+}

@@ -1,0 +1,196 @@
+/** What each kind of plan step does when it runs (each idempotent: a resume redoes it). */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { DrError } from '../core/errors.js';
+import { fetchSnapshot } from '../pipeline/fetch.js';
+import type { Ctx, SnapshotSource } from './execute-context.js';
+import { localHost } from './host.js';
+import type { Journal, JournalWriter } from './journal.js';
+import { offlineHashInWorker } from './offline-hash.js';
+import { compactTimestamp, type PlanStep } from './plan.js';
+import type { ClusterProbe } from './probe.js';
+import { assertSnapshotIntact, sha256File } from './snapshot-check.js';
+import { findRestoreTool, restoreArgv, RESTORE_TOOL_ENV } from './tool.js';
+import { verifyRestore } from './verify.js';
+import { waitAll, waitQuorum } from './waits.js';
+
+export async function runStep(
+  step: PlanStep,
+  ctx: Ctx,
+  writer: JournalWriter,
+  source: SnapshotSource | undefined,
+  getProbe: () => ClusterProbe,
+): Promise<void> {
+  const signal = ctx.deps.signal;
+  const j = writer.journal;
+  switch (step.kind) {
+    case 'fetch':
+      await fetchStep(j, source, signal);
+      ctx.snapshotChecked = true;
+      return;
+    case 'stop':
+      return ctx.controlFor(ctx.member(step.member!)).stop(signal);
+    case 'start':
+      return ctx.controlFor(ctx.member(step.member!)).start(signal);
+    case 'move-aside': {
+      const host = ctx.hostFor(ctx.member(step.member!));
+      for (const [from, to] of step.params.moves as [string, string][]) {
+        const [hasFrom, hasTo] = await Promise.all([host.exists(from), host.exists(to)]);
+        if (hasTo && !hasFrom) continue; // moved by an earlier run
+        if (hasTo)
+          throw new DrError(
+            'CONFIG_INVALID',
+            `restore: both ${from} and ${to} exist; move one of them away by hand`,
+          );
+        if (!hasFrom)
+          throw new DrError('CONFIG_INVALID', `restore: ${from} disappeared before it could be moved aside`);
+        await host.rename(from, to);
+      }
+      return;
+    }
+    case 'restore':
+      return restoreStep(step, ctx, writer);
+    case 'hash-offline': {
+      // a resumed run did not check the (unsynced) scratch copy itself: a torn file would give a wrong
+      // expected hash, so it is checked against the manifest first
+      if (!ctx.snapshotChecked) await assertSnapshotIntact(j.snapshotFile, j.manifest, signal);
+      const r = await offlineHashInWorker(j.snapshotFile, BigInt(j.plan.backup.revision));
+      await writer.update((x) => (x.offlineHashKV = { hash: r.hash, revision: r.revision.toString() }));
+      return;
+    }
+    case 'wait-quorum':
+      return waitQuorum(
+        ctx,
+        getProbe(),
+        (step.params.members as string[]).map((n) => ctx.member(n)),
+      );
+    case 'wait-all':
+      return waitAll(ctx, getProbe());
+    case 'verify': {
+      const report = await verifyRestore(
+        getProbe(),
+        {
+          members: j.plan.newCluster.members.map((m) => ({
+            name: m.name,
+            memberId: m.memberId,
+            clientURL: m.clientURLs[0]!,
+          })),
+          clusterId: j.plan.newCluster.clusterId,
+          oldClusterId: j.plan.backup.oldClusterId,
+          revision: BigInt(j.plan.backup.revision),
+          liveKeys: j.manifest.snapshot.liveKeys ?? undefined,
+          totalKeys: j.manifest.snapshot.totalKeys,
+          offlineHash: j.offlineHashKV?.hash,
+        },
+        signal,
+      );
+      await writer.update((x) => (x.verification = report));
+      if (!report.ok) {
+        const bad = report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`);
+        throw new DrError(
+          'VERIFY_FAILED',
+          `restore: the new cluster failed verification: ${bad.join('; ')}`,
+          { checks: report.checks },
+        );
+      }
+      return;
+    }
+  }
+}
+
+async function fetchStep(
+  j: Journal,
+  source: SnapshotSource | undefined,
+  signal?: AbortSignal,
+): Promise<void> {
+  const want = j.manifest.snapshot.sha256;
+  const have = await sha256File(j.snapshotFile, signal).catch(() => null);
+  if (have === want) return;
+  if (have !== null && source && 'file' in source) {
+    throw new DrError(
+      'VERIFY_FAILED',
+      `restore: snapshot ${j.snapshotFile} has sha256 ${have}, the backup ${j.manifest.id} says ${want}`,
+      {
+        check: 'snapshot-sha256',
+      },
+    );
+  }
+  if (!source || !('backend' in source)) {
+    throw new DrError(
+      have === null ? 'USAGE' : 'VERIFY_FAILED',
+      have === null
+        ? `restore: snapshot ${j.snapshotFile} is missing; pass the storage to fetch backup ${j.manifest.id} again`
+        : `restore: snapshot ${j.snapshotFile} has sha256 ${have}, the backup ${j.manifest.id} says ${want}`,
+    );
+  }
+  if (have !== null) await localHost.removeOwnTree(j.snapshotFile); // our own earlier, bad fetch
+  await mkdir(path.dirname(j.snapshotFile), { recursive: true });
+  // a scratch copy: a crash before the restores re-hashes it on resume, and etcd's restore checks its trailer
+  await fetchSnapshot(source.backend, j.manifest, j.snapshotFile, { signal, durable: false });
+}
+
+async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Promise<void> {
+  const m = ctx.member(step.member!);
+  const host = ctx.hostFor(m);
+  const js = writer.step(step.id);
+  const renames = step.params.renames as [string, string][];
+  const state = await Promise.all(
+    renames.map(async ([s, f]) => ({ s, f, hasS: await host.exists(s), hasF: await host.exists(f) })),
+  );
+  if (state.every((x) => x.hasF && !x.hasS)) return; // complete
+  const toolDone = js.detail?.toolDone === true;
+  const renamesOnly = toolDone && state.every((x) => x.hasF !== x.hasS);
+  if (!renamesOnly) {
+    // a half-done attempt: its output is ours but is kept aside (dr deletes nothing a member ran on)
+    for (const x of state) {
+      if (x.hasF) await host.rename(x.f, `${x.f}.dr-partial-${compactTimestamp(new Date())}`);
+      if (x.hasS) await host.removeOwnTree(x.s);
+    }
+    let tools = ctx.tools.get(host);
+    if (!tools) {
+      tools = findRestoreTool({
+        host,
+        etcdutl: ctx.plan.target.binaries.etcdutl,
+        etcdctl: ctx.plan.target.binaries.etcdctl,
+        signal: ctx.deps.signal,
+      });
+      ctx.tools.set(host, tools);
+    }
+    const tool = await tools;
+    const snapshot = await host.upload(writer.journal.snapshotFile, ctx.deps.signal);
+    const p = ctx.plan.newCluster.members.find((x) => x.name === m.name)!;
+    // the plan allows it (not for an uploaded copy; absent in journals from before the parameter), and
+    // this run checked the file itself
+    const skipHashCheck = step.params.skipHashCheck === true && ctx.snapshotChecked;
+    const argv = restoreArgv(tool, {
+      skipHashCheck,
+      snapshotFile: snapshot,
+      name: m.name,
+      initialCluster: ctx.plan.newCluster.initialCluster,
+      token: ctx.plan.newCluster.token,
+      peerURLs: p.peerURLs,
+      dataDir: renames[0]![0],
+      walDir: renames[1]?.[0],
+    });
+    const r = await host.run(argv, { signal: ctx.deps.signal, env: RESTORE_TOOL_ENV });
+    if (r.code !== 0) {
+      throw new DrError(
+        'ETCD_REQUEST_FAILED',
+        `restore: ${tool.kind} snapshot restore for ${m.name} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-2000)}`,
+      );
+    }
+    await writer.update(
+      () =>
+        (js.detail = {
+          ...js.detail,
+          toolDone: true,
+          tool: `${tool.kind} ${tool.version}`,
+          // who checked the snapshot's sha256 right before this member's restore
+          snapshotCheckedBy: skipHashCheck ? 'dr (fetch step, this run)' : tool.kind,
+        }),
+    );
+  }
+  for (const [s, f] of renames) {
+    if (await host.exists(s)) await host.rename(s, f);
+  }
+}
