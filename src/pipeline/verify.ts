@@ -92,7 +92,16 @@ export async function verifyBackup(
     try {
       return await verifyOnce(backend, manifest, opts);
     } catch (err) {
-      if (!isTransient(err) || attempt >= attempts || opts.signal?.aborted) throw err;
+      if (!isTransient(err) || opts.signal?.aborted) throw err;
+      if (attempt >= attempts) {
+        const e = err as DrError;
+        throw new DrError(
+          e.code,
+          `${e.message} (the object was read ${attempt} times)`,
+          { ...e.details, reads: attempt },
+          { cause: err },
+        );
+      }
       try {
         await sleep((opts.readRetryDelayMs ?? 1000) * 2 ** (attempt - 1), undefined, { signal: opts.signal });
       } catch {
