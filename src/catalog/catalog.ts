@@ -27,6 +27,18 @@ export interface AttemptRecord {
   backupId?: string | null;
 }
 
+/** A drill as the catalog keeps it: src/drill/drill.ts DrillResult, stored whole as JSON and read back whole. */
+export interface DrillRecord {
+  ok: boolean;
+  backupId: string;
+  cluster: string;
+  policy: string | null;
+  storage: string;
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number | null;
+}
+
 export interface CatalogBackup {
   manifest: Manifest;
   verifiedAt: string | null;
@@ -160,6 +172,45 @@ export class Catalog {
       errorMessage: r.error_message,
       backupId: r.backup_id,
     }));
+  }
+
+  /** Records a restore drill (src/drill); `report` is the whole DrillResult. */
+  recordDrill(d: DrillRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO drills (storage, backup_id, cluster, policy, started_at, finished_at, result, duration_seconds, report)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        d.storage,
+        d.backupId,
+        d.cluster,
+        d.policy,
+        d.startedAt,
+        d.finishedAt,
+        d.ok ? 'success' : 'failure',
+        d.durationSeconds,
+        JSON.stringify(d),
+      );
+  }
+
+  /** Drills, newest first (`ok` true: only successful ones). */
+  recentDrills(
+    filter: { cluster?: string; policy?: string; ok?: boolean; limit?: number } = {},
+  ): DrillRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT report FROM drills WHERE (@cluster IS NULL OR cluster = @cluster) AND (@policy IS NULL OR policy = @policy)
+           AND (@result IS NULL OR result = @result)
+         ORDER BY finished_at DESC, rowid DESC LIMIT @limit`,
+      )
+      .all({
+        cluster: filter.cluster ?? null,
+        policy: filter.policy ?? null,
+        result: filter.ok === undefined ? null : filter.ok ? 'success' : 'failure',
+        limit: filter.limit ?? 50,
+      }) as { report: string }[];
+    return rows.map((r) => JSON.parse(r.report) as DrillRecord);
   }
 
   /**

@@ -31,6 +31,19 @@ const MIGRATIONS: string[] = [
      backup_id TEXT
    );
    CREATE INDEX attempts_by_policy ON attempts (cluster, policy, finished_at);`,
+  // restore drills (src/drill): one row per drill, the whole result as JSON
+  `CREATE TABLE drills (
+     storage TEXT NOT NULL,
+     backup_id TEXT NOT NULL,
+     cluster TEXT NOT NULL,
+     policy TEXT,
+     started_at TEXT NOT NULL,
+     finished_at TEXT NOT NULL,
+     result TEXT NOT NULL CHECK (result IN ('success', 'failure')),
+     duration_seconds REAL,
+     report TEXT NOT NULL
+   );
+   CREATE INDEX drills_by_policy ON drills (cluster, policy, finished_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

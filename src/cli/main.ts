@@ -31,6 +31,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   gc: async () => (await import('./gc.js')).registerGc,
   prune: async () => (await import('./prune.js')).registerPrune,
   restore: async () => (await import('./restore.js')).registerRestore,
+  drill: async () => (await import('./drill.js')).registerDrill,
   daemon: async () => (await import('./daemon.js')).registerDaemon,
   config: async () => (await import('./config.js')).registerConfig,
   audit: async () => (await import('./audit.js')).registerAudit,

@@ -1,0 +1,164 @@
+/**
+ * `dr drill` end to end (the built CLI): a real cluster is backed up with `dr backup`, then the backup is
+ * restored into a throwaway cluster by the etcd under test, verified, timed and removed. A backup whose
+ * manifest lies about its key count fails the drill (exit 1); a machine without a matching etcd refuses
+ * it (exit 2). Nothing is left behind: no file under the work dir, no etcd process on its data dirs.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { filesBelow, runDr } from '../helpers/dr.js';
+import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
+import { etcdVersion } from '../helpers/etcd-version.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** pids of processes whose command line mentions dir (an etcd the drill left running) */
+function processesUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir)) pids.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+describe('dr drill', () => {
+  let c: TestCluster;
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let env: Record<string, string>;
+  let work: string;
+  let manifest: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('dr-drill-'));
+    work = path.join(dir, 'work');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(work);
+    c = await startTestCluster({ size: 1 });
+    env = { DR_STORAGE: `file://${path.join(dir, 'store')}`, DR_CATALOG: path.join(dir, 'catalog.sqlite') };
+    for (let i = 0; i < 25; i++) await c.etcdctl(['put', `/registry/configmaps/default/cm-${i}`, `v${i}`]);
+    await c.etcdctl(['put', '/registry/configmaps/default/cm-3', 'rewritten']);
+    await c.etcdctl(['del', '/registry/configmaps/default/cm-7']);
+    const b = await runDr(
+      ['backup', '--endpoints', c.endpoints.join(','), '--cluster-name', 'prod', '--json'],
+      env,
+    );
+    expect(b.code, b.stderr).toBe(0);
+    manifest = b.json;
+  });
+  afterAll(async () => {
+    await c?.stop();
+    await cleanup?.();
+  });
+
+  it('restores the latest backup into a 3-member throwaway cluster, verifies it, times it and removes it', async () => {
+    const r = await runDr(
+      ['drill', '--backup', 'latest', '--members', '3', '--work-dir', work, '--json'],
+      env,
+      240_000,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const d = r.json;
+    expect(d.ok).toBe(true);
+    expect(d.backupId).toBe(manifest.id);
+    expect(d.members).toBe(3);
+    expect(d.etcdVersion).toBe(etcdVersion().text);
+    expect(d.error).toBeNull();
+    // the restored cluster answered the backup's revision, live key count and HashKV
+    expect(d.found.revision).toBe(manifest.snapshot.revision);
+    expect(d.expected.revision).toBe(manifest.snapshot.revision);
+    expect(d.found.keys).toBe(24);
+    expect(d.expected.keys).toBe(24);
+    expect(d.expected.keysAre).toBe('live');
+    expect(typeof d.found.hashKV).toBe('number');
+    expect(d.found.hashKV).toBe(d.expected.hashKV);
+    expect(d.checks.map((x: { name: string }) => x.name)).toEqual([
+      'health',
+      'members',
+      'leader',
+      'cluster-id',
+      'revision',
+      'key-count',
+      'hashkv',
+    ]);
+    expect(d.checks.every((x: { ok: boolean }) => x.ok)).toBe(true);
+    expect(d.durationSeconds).toBeGreaterThan(0);
+    expect(Date.parse(d.finishedAt)).toBeGreaterThanOrEqual(Date.parse(d.startedAt));
+    // everything it made is gone
+    expect(d.cleanedUp).toBe(true);
+    expect(filesBelow(work)).toEqual([]);
+    expect(readdirSync(work)).toEqual([]);
+    expect(processesUnder(work)).toEqual([]);
+    // the original cluster was not touched
+    expect(await c.etcdctl(['get', '/registry/configmaps/default/cm-3', '--print-value-only'])).toContain(
+      'rewritten',
+    );
+    // recorded in the catalog
+    const cat = Catalog.open(env.DR_CATALOG!);
+    try {
+      const drills = cat.recentDrills({ cluster: 'prod' });
+      expect(drills).toHaveLength(1);
+      expect(drills[0]!.ok).toBe(true);
+      expect(drills[0]!.backupId).toBe(manifest.id);
+      expect(drills[0]!.durationSeconds).toBe(d.durationSeconds);
+    } finally {
+      cat.close();
+    }
+  });
+
+  it('fails (exit 1) when the restored cluster does not match what the backup says, and still cleans up', async () => {
+    const file = path.join(dir, 'store', 'prod', `${manifest.id}.manifest.json`);
+    const original = readFileSync(file, 'utf8');
+    const lying = JSON.parse(original);
+    lying.snapshot.liveKeys = 25;
+    writeFileSync(file, JSON.stringify(lying));
+    try {
+      const r = await runDr(['drill', '--backup', manifest.id, '--work-dir', work, '--json'], env, 240_000);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.json.ok).toBe(false);
+      expect(r.json.error.code).toBe('VERIFY_FAILED');
+      expect(r.json.error.message).toContain('key-count');
+      expect(r.json.error.message).not.toContain('--resume');
+      const kc = r.json.checks.find((x: { name: string }) => x.name === 'key-count');
+      expect(kc.ok).toBe(false);
+      expect(kc.message).toContain('24 keys (backup 25)');
+      expect(r.json.durationSeconds).toBeNull();
+      expect(r.json.cleanedUp).toBe(true);
+      expect(readdirSync(work)).toEqual([]);
+      expect(processesUnder(work)).toEqual([]);
+      const cat = Catalog.open(env.DR_CATALOG!);
+      try {
+        expect(cat.recentDrills({ cluster: 'prod', ok: false }).map((x) => x.backupId)).toEqual([
+          manifest.id,
+        ]);
+      } finally {
+        cat.close();
+      }
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+
+  it('refuses (exit 2) when no etcd of the backup version is installed, naming what it looked for', async () => {
+    const r = await runDr(['drill', '--backup', 'latest', '--work-dir', work], {
+      ...env,
+      PATH: path.join(dir, 'empty'),
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`no etcd ${etcdVersion().major}.${etcdVersion().minor}.x`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(readdirSync(work)).toEqual([]);
+  });
+
+  it('rejects a bad --members', async () => {
+    const r = await runDr(['drill', '--backup', 'latest', '--members', '2'], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--members 2: 1 or 3');
+  });
+});
