@@ -15,6 +15,8 @@ export interface FactDeps {
   signal?: AbortSignal;
   /** @default healthProbe */
   health?: (endpoint: string) => Promise<boolean>;
+  /** the etcd version that wrote the backup: a restore tool of an older minor release is refused */
+  backupVersion?: string;
 }
 
 export async function gatherFacts(target: MembersFile, deps: FactDeps): Promise<RestoreFacts> {
@@ -36,6 +38,7 @@ export async function gatherFacts(target: MembersFile, deps: FactDeps): Promise<
           etcdutl: target.binaries.etcdutl,
           etcdctl: target.binaries.etcdctl,
           signal: deps.signal,
+          backupVersion: deps.backupVersion,
         }).then(
           (t) => ({ tool: t, error: undefined }),
           (e: Error) => ({ tool: null, error: e.message }),

@@ -30,7 +30,12 @@ export async function prepareRestore(o: PrepareOptions): Promise<RestorePlan> {
   const token = o.token ?? o.target.initialClusterToken ?? defaultToken(o.manifest.id, randomBytes(3));
   const initialCluster = o.target.members.flatMap((m) => m.peerURLs.map((u) => `${m.name}=${u}`)).join(',');
   const access = memberAccess(o.target, { token, initialCluster, prompt: o.prompt, hostFor: o.hostFor });
-  const facts = await gatherFacts(o.target, { ...access, tls: clientTlsFor(o.target), signal: o.signal });
+  const facts = await gatherFacts(o.target, {
+    ...access,
+    tls: clientTlsFor(o.target),
+    signal: o.signal,
+    backupVersion: o.manifest.source.etcdVersion,
+  });
   return planRestore({
     backup: o.manifest,
     target: o.target,
