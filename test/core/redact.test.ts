@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactUrl } from '../../src/core/redact.js';
+import { redactText, redactUrl } from '../../src/core/redact.js';
 
 describe('redactUrl', () => {
   it('removes user and password', () => {
@@ -13,5 +13,23 @@ describe('redactUrl', () => {
   });
   it('never throws on garbage and still hides user:pass@', () => {
     expect(redactUrl('not a url //u:p@host')).toBe('not a url //***@host');
+  });
+  it('hides user:password@ of an endpoint written without a scheme (etcdctl style)', () => {
+    expect(redactUrl('root:s3cret@10.0.0.1:2379')).toBe('***@10.0.0.1:2379');
+    expect(redactUrl('root:s3cret@h:notaport')).toBe('***@h:notaport');
+    expect(redactUrl('10.0.0.1:2379')).toBe('10.0.0.1:2379');
+  });
+});
+
+describe('redactText', () => {
+  it('hides credentials of every URL inside a free text, and secret query values', () => {
+    const out = redactText(
+      'GET http://ak:s3cret@h:1/b?X-Amz-Signature=abcdef&x=1 failed; retried https://u:p2@other/ too',
+    );
+    expect(out).toBe('GET http://***@h:1/b?X-Amz-Signature=***&x=1 failed; retried https://***@other/ too');
+  });
+  it('leaves text without credentials alone', () => {
+    const t = 's3: get "p/k" in bucket b at http://127.0.0.1:9000: connection broken (ECONNRESET)';
+    expect(redactText(t)).toBe(t);
   });
 });
