@@ -38,7 +38,7 @@ import { addAbortSignal, Readable, Transform } from 'node:stream';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { DrError, isAbortError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
-import { redactUrl } from '../../core/redact.js';
+import { redactText, redactUrl } from '../../core/redact.js';
 import type { Backend, ObjectInfo, OpOptions, PutOptions } from '../backend.js';
 import { assertValidKey, assertValidPrefix } from '../key.js';
 import { classifyStreamErrors } from '../stream-errors.js';
@@ -410,7 +410,7 @@ function handlerLogger(logger: Logger, endpoint: string) {
   const line =
     (level: 'debug' | 'info' | 'warn' | 'error') =>
     (...content: unknown[]): void =>
-      logger[level]({ endpoint }, content.map(String).join(' '));
+      logger[level]({ endpoint }, redactText(content.map(String).join(' ')));
   return {
     trace: () => undefined,
     debug: line('debug'),

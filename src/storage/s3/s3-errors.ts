@@ -4,6 +4,7 @@
  * answers carry no body, so a 404 there has no code), hence the fallbacks on the HTTP status.
  */
 import { DrError, isAbortError } from '../../core/errors.js';
+import { redactText } from '../../core/redact.js';
 
 export interface S3ErrorContext {
   op: string;
@@ -116,10 +117,14 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): DrError {
     return make('STORAGE_FAILED', false, `the server does not implement this operation (${code ?? status})`);
   }
   if (code === 'TimeoutError' || sysCode === 'ETIMEDOUT') {
-    return make('STORAGE_UNREACHABLE', true, `no answer in time (${e.message ?? code})`);
+    return make('STORAGE_UNREACHABLE', true, `no answer in time (${redactText(e.message ?? String(code))})`);
   }
   if (sysCode && NETWORK_CODES.has(sysCode)) {
-    return make('STORAGE_UNREACHABLE', true, `endpoint unreachable (${sysCode ?? code}: ${e.message ?? ''})`);
+    return make(
+      'STORAGE_UNREACHABLE',
+      true,
+      `endpoint unreachable (${sysCode ?? code}: ${redactText(e.message ?? '')})`,
+    );
   }
   if (sysCode && BROKEN_CONNECTION_CODES.has(sysCode)) {
     return make('STORAGE_FAILED', true, `connection broken (${sysCode})`);
@@ -131,5 +136,6 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): DrError {
   ) {
     return make('STORAGE_FAILED', true, `server error (${code ?? status}), may succeed later`);
   }
-  return make('STORAGE_FAILED', false, `${code ?? 'error'}: ${e.message ?? String(err)}`);
+  // the SDK's own words may quote a URL: no credential in it ever reaches a message
+  return make('STORAGE_FAILED', false, `${code ?? 'error'}: ${redactText(e.message ?? String(err))}`);
 }
