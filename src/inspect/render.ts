@@ -6,7 +6,7 @@ import { hexId } from '../formats/raft/member-json.js';
 import type { KeyValue } from '../formats/mvcc/key-value.js';
 import type { KeyChange } from '../diff/diff-keys.js';
 import { bytesCell, keyFields, valueDigest, valueFields } from './bytes-text.js';
-import type { RequestView, WalItem } from './wal-view.js';
+import { deleteScope, type DeleteView, type RequestView, type WalItem } from './wal-view.js';
 
 export interface ValueDisplay {
   values: boolean;
@@ -42,6 +42,7 @@ function requestJson(r: RequestView, show: ValueDisplay): Record<string, unknown
           ...(end
             ? { rangeEnd: end.key, ...(end.keyEncoding ? { rangeEndEncoding: end.keyEncoding } : {}) }
             : {}),
+          ...(deleteScopeOf(d) !== 'key' ? { scope: deleteScopeOf(d) } : {}),
           ...(d.branch ? { branch: d.branch } : {}),
         };
       }),
@@ -104,6 +105,8 @@ export function walItemJson(item: WalItem, show: ValueDisplay): Record<string, u
   }
 }
 
+const deleteScopeOf = (d: DeleteView) => d.scope ?? deleteScope(d.key, d.rangeEnd);
+
 function describeRequest(r: RequestView, show: ValueDisplay): string {
   const parts: string[] = [];
   const branch = (b?: string) => (b ? `[${b}] ` : '');
@@ -113,10 +116,19 @@ function describeRequest(r: RequestView, show: ValueDisplay): string {
     if (show.values) s += ` = ${bytesCell(p.value, show.valueLimit)}`;
     parts.push(s);
   }
-  for (const d of r.deletes)
-    parts.push(
-      `${branch(d.branch)}delete ${bytesCell(d.key)}${d.rangeEnd ? `..${bytesCell(d.rangeEnd)}` : ''}`,
-    );
+  for (const d of r.deletes) {
+    // never "a..b": that reads as a path
+    const scope = deleteScopeOf(d);
+    const what =
+      scope === 'prefix'
+        ? `prefix ${bytesCell(d.key)}`
+        : scope === 'from-key'
+          ? `from ${bytesCell(d.key)} to the end`
+          : scope === 'range' && d.rangeEnd
+            ? `range [${bytesCell(d.key)}, ${bytesCell(d.rangeEnd)})`
+            : bytesCell(d.key);
+    parts.push(`${branch(d.branch)}delete ${what}`);
+  }
   if (r.compaction)
     parts.push(`compact to revision ${r.compaction.revision}${r.compaction.physical ? ' (physical)' : ''}`);
   for (const g of r.leaseGrants) parts.push(`lease grant ${hexId(g.id)} ttl ${g.ttl}s`);

@@ -1,7 +1,8 @@
 /**
  * `dr inspect wal`: every record of a WAL directory as a reader-friendly item, in file order, one segment in
  * memory at a time. Entries carry their decoded request (keys put / deleted with value sizes, txn branches,
- * lease, compaction, member and auth changes); state, snapshot and metadata records come along; framing
+ * lease, compaction, member and auth changes); state, snapshot and metadata records come along (with an
+ * index range, a state record by its commit index and a snapshot record by its index); framing
  * problems become `problem` items (the decoder continues past them; `dr audit` judges them).
  *
  * Values are handed to the callback as views into the segment buffer, valid only during the call: the
@@ -54,7 +55,21 @@ export interface PutView {
 export interface DeleteView {
   key: Buffer;
   rangeEnd?: Buffer;
+  /**
+   * What the delete covers: one key; every key with `key` as prefix (rangeEnd is the prefix's end, as
+   * `etcdctl del --prefix` sends it); every key from `key` on (rangeEnd "\0", `--from-key`); or the
+   * half-open range [key, rangeEnd).
+   */
+  scope?: 'key' | 'prefix' | 'from-key' | 'range';
   branch?: 'success' | 'failure';
+}
+
+/** The scope of a delete [key, rangeEnd): see DeleteView.scope. */
+export function deleteScope(key: Buffer, rangeEnd: Buffer | undefined): NonNullable<DeleteView['scope']> {
+  if (!rangeEnd || rangeEnd.length === 0) return 'key';
+  if (rangeEnd.length === 1 && rangeEnd[0] === 0) return 'from-key';
+  const pEnd = key.length > 0 ? prefixEnd(key) : null;
+  return pEnd && pEnd.equals(rangeEnd) ? 'prefix' : 'range';
 }
 
 export interface RequestView {
@@ -156,6 +171,7 @@ export function requestView(p: EntryPayload): RequestView {
     deletes: fx.deletes.map((x) => ({
       key: x.key,
       ...(x.rangeEnd ? { rangeEnd: x.rangeEnd } : {}),
+      scope: deleteScope(x.key, x.rangeEnd),
       ...(x.txnBranch ? { branch: x.txnBranch } : {}),
     })),
     leaseGrants: fx.leaseGrants,
@@ -342,6 +358,8 @@ export async function viewWal(src: WalSource, opts: WalViewOptions): Promise<Wal
           case WalRecordType.State: {
             if (entryFilter) return;
             const hs = decodeHardState(rec.data ?? Buffer.alloc(0));
+            // with --from-index/--to-index, a state record belongs to the range of its commit index
+            if (!inRange(hs.commit)) return;
             emit({ kind: 'state', ...at, term: hs.term, vote: hs.vote, commit: hs.commit });
             return;
           }
