@@ -6,11 +6,17 @@
  *            and dr's peak RSS at 1 GiB and at 2 GiB (memory must not grow with db size)
  *   audit    `dr audit --data-dir` of the member's data dir (1 GiB db + its WAL): time, MB/s, peak RSS
  *   restore  `dr restore --to new-cluster` of a 3-member cluster from the 1 GiB backup vs the same work by hand
- *            (etcdctl snapshot restore x3, then starting the members), each timed to "every member healthy"
+ *            (etcdutl/etcdctl snapshot restore x3, then starting the members), each timed to "every member healthy"
+ *   drill    `dr drill --backup ID` (1 member: restore into a throwaway member, verify revision, keys and HashKV
+ *            against the backup, remove it) vs the same drill by hand (snapshot restore, start, wait healthy,
+ *            `etcdctl endpoint status` + `endpoint hashkv`, stop, remove), each timed to "verified and removed"
+ *
+ * etcd is 3.5 (what users run) when scripts/setup.sh installed it in .tools/, else the etcd on PATH; the
+ * report names the version.
  *
  * The db is filled with Kubernetes-like objects: JSON ConfigMaps and Secrets of varied sizes under /registry/.
  * Results go to stdout (a table) and .bench/results.json. Set BENCH_GIB=0.25 for a quick rehearsal; set
- * BENCH_SKIP=restore,audit,2g to leave parts out; BENCH_REPS (default 5) runs of each backup and
+ * BENCH_SKIP=restore,drill,audit,2g to leave parts out; BENCH_REPS (default 5) runs of each backup and
  * BENCH_RESTORE_REPS (default 2) of each restore, interleaved.
  */
 import { spawn } from 'node:child_process';
@@ -22,6 +28,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const etcd35 = path.join(root, '.tools/etcd-3.5.16/usr/bin');
+if (existsSync(path.join(etcd35, 'etcd'))) process.env.PATH = `${etcd35}${path.delimiter}${process.env.PATH}`;
 const dist = (p) => path.join(root, 'dist', p);
 const { createEtcdClient } = await import(dist('etcd/client.js'));
 const { startMember, stopMember, waitHealthy } = await import(dist('etcd/member-process.js'));
@@ -34,9 +42,24 @@ rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const results = {
   machine: { cores: (await import('node:os')).cpus().length, node: process.version },
+  etcd: (await runQuiet('etcd', ['--version'])).match(/etcd Version: (\S+)/)?.[1] ?? 'unknown',
   targetBytes: target,
 };
 const log = (...a) => console.error('[bench]', ...a);
+
+/** stdout of a short command (no timing) */
+function runQuiet(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', () => resolve(out));
+  });
+}
+
+/** etcd's own restore tool as an operator would use it: etcdutl (3.5+) when installed, else etcdctl (3.4) */
+const restoreTool = (await runQuiet('etcdutl', ['version']).catch(() => '')) ? 'etcdutl' : 'etcdctl';
 
 async function freePort() {
   return new Promise((resolve) => {
@@ -281,7 +304,10 @@ try {
     };
     const drS3 = async () => {
       viaS3.push(
-        await dr(['backup', '--endpoints', etcd.clientUrl, '--storage', s3.url, '--cluster-name', 'bench'], s3.env),
+        await dr(
+          ['backup', '--endpoints', etcd.clientUrl, '--storage', s3.url, '--cluster-name', 'bench'],
+          s3.env,
+        ),
       );
     };
     for (let i = 0; i < reps; i++) {
@@ -345,6 +371,7 @@ try {
   }
 
   if (!skip.has('restore')) results.restore = await restoreRound(results.backup['1g'].backupId);
+  if (!skip.has('drill')) results.drill = await drillRound(results.backup['1g'].backupId);
 
   if (!skip.has('2g')) {
     log(`filling etcd to ${((2 * target) / GIB).toFixed(2)} GiB`);
@@ -377,14 +404,14 @@ async function restoreRound(backupId) {
   // the operator has the snapshot file (dr fetch gives it; not timed)
   await dr(['fetch', backupId, '--out', snap, '--storage', `file://${path.join(work, 'store')}`]);
 
-  // by hand: etcdctl snapshot restore three times, then start the three members, until all are healthy
+  // by hand: etcd's restore tool three times, then start the three members, until all are healthy
   async function byHand() {
     rmSync(path.join(work, 'restore', 'hand'), { recursive: true, force: true });
     mkdirSync(path.join(work, 'restore', 'hand'), { recursive: true });
     const t0 = Date.now();
     for (const m of manual) {
       await run(
-        'etcdctl',
+        restoreTool,
         [
           'snapshot',
           'restore',
@@ -493,11 +520,96 @@ async function restoreRound(backupId) {
   return row;
 }
 
+/**
+ * A restore drill of the 1 GiB backup into one throwaway member. By hand, as an operator scripts it: the
+ * snapshot file is at hand (not timed, as for the restore), etcd's restore tool, start the member, wait
+ * until it is healthy, read its revision and key count and its HashKV, stop it, remove its data dir. dr:
+ * `dr drill` from the stored backup (fetch and sha256 check, restore, start, verification of revision,
+ * keys and HashKV against the backup's own, removal).
+ */
+async function drillRound(backupId) {
+  const snap = path.join(work, 'drill-source.db');
+  await dr(['fetch', backupId, '--out', snap, '--storage', `file://${path.join(work, 'store')}`]);
+  async function byHand() {
+    const dir = path.join(work, 'drill-hand');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const [peerPort, clientPort] = [await freePort(), await freePort()];
+    const peer = `http://127.0.0.1:${peerPort}`;
+    const client = `http://127.0.0.1:${clientPort}`;
+    const dataDir = path.join(dir, 'd0');
+    const t0 = Date.now();
+    await run(
+      restoreTool,
+      [
+        'snapshot',
+        'restore',
+        snap,
+        '--name',
+        'd0',
+        '--initial-cluster',
+        `d0=${peer}`,
+        '--initial-cluster-token',
+        'drill',
+        '--initial-advertise-peer-urls',
+        peer,
+        '--data-dir',
+        dataDir,
+      ],
+      { env: { ...process.env, ETCDCTL_API: '3' } },
+    );
+    const proc = startMember({
+      name: 'd0',
+      dataDir,
+      clientUrl: client,
+      peerUrl: peer,
+      initialCluster: `d0=${peer}`,
+      initialClusterToken: 'drill',
+      initialClusterState: 'existing',
+      logFile: path.join(dir, 'd0.log'),
+    });
+    await waitHealthy(client, { timeoutMs: 300_000 });
+    await run('etcdctl', ['--endpoints', client, 'endpoint', 'status', '-w', 'json']);
+    await run('etcdctl', ['--endpoints', client, 'get', '', '--prefix', '--count-only', '-w', 'fields']);
+    await run('etcdctl', ['--endpoints', client, 'endpoint', 'hashkv', '-w', 'json']);
+    await stopMember(proc);
+    rmSync(dir, { recursive: true, force: true });
+    return (Date.now() - t0) / 1000;
+  }
+  const withDr = () =>
+    dr(['drill', '--backup', backupId, '--members', '1', '--storage', `file://${path.join(work, 'store')}`]);
+  const hand = [];
+  const drRuns = [];
+  for (let i = 0; i < restoreReps; i++) {
+    if (i % 2 === 0) {
+      hand.push(await byHand());
+      drRuns.push(await withDr());
+    } else {
+      drRuns.push(await withDr());
+      hand.push(await byHand());
+    }
+  }
+  const manualSeconds = median(hand);
+  const drSeconds = median(drRuns.map((r) => r.seconds));
+  const row = {
+    reps: restoreReps,
+    manualSeconds,
+    manualRuns: hand,
+    drSeconds,
+    drRuns: drRuns.map((r) => r.seconds),
+    ratio: ratio(drSeconds, manualSeconds),
+    verified: drRuns.every((r) => r.json.ok),
+    drPeakRssMB: mb(Math.max(...drRuns.map((r) => r.rss))),
+  };
+  log('drill', JSON.stringify(row));
+  return row;
+}
+
 writeFileSync(path.join(work, 'results.json'), JSON.stringify(results, null, 2));
 const b = results.backup['1g'];
 const lines = [
   '',
-  `etcd-dr benchmark (${results.machine.cores} cores, node ${results.machine.node})`,
+  `etcd-dr benchmark (${results.machine.cores} cores, node ${results.machine.node}, etcd ${results.etcd})`,
   `backup, ${mb(b.dbBytes)} MB db, ${results.fill.keys} keys:`,
   `  (medians of ${b.reps} interleaved runs each)`,
   `  etcdctl snapshot save        ${b.etcdctlSeconds.toFixed(2)} s   (baseline)`,
@@ -520,5 +632,9 @@ if (results.audit)
 if (results.restore)
   lines.push(
     `restore 3 members (medians of ${results.restore.reps} interleaved runs): by hand ${results.restore.manualSeconds.toFixed(2)} s, dr ${results.restore.drSeconds.toFixed(2)} s, ratio ${results.restore.ratio}x, verified ${results.restore.verified}`,
+  );
+if (results.drill)
+  lines.push(
+    `drill 1 member (medians of ${results.drill.reps} interleaved runs): by hand ${results.drill.manualSeconds.toFixed(2)} s, dr drill ${results.drill.drSeconds.toFixed(2)} s, ratio ${results.drill.ratio}x, verified ${results.drill.verified}`,
   );
 console.log(lines.join('\n'));
