@@ -24,6 +24,8 @@
  */
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  PutObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -178,7 +180,12 @@ export class S3Backend implements Backend {
     signal?.addEventListener('abort', onAbort, { once: true });
     const client = this.client;
     const view = Object.create(client) as S3Client;
+    // Set once a request that publishes the object (PutObject, CompleteMultipartUpload) went out.
+    let commitSent = false;
     view.send = ((command: Parameters<S3Client['send']>[0], options?: { abortSignal?: AbortSignal }) => {
+      if (command instanceof PutObjectCommand || command instanceof CompleteMultipartUploadCommand) {
+        commitSent = true;
+      }
       // lib-storage's own abort of the upload must still go out after a cancellation (with its deadline).
       const own = command instanceof AbortMultipartUploadCommand ? this.cleanupSignal() : partsSignal;
       const merged = options?.abortSignal ? AbortSignal.any([options.abortSignal as AbortSignal, own]) : own;
@@ -202,13 +209,18 @@ export class S3Backend implements Backend {
     } catch (err) {
       const failedBody = bodyError;
       counter.destroy();
-      const orphan = upload.uploadId ? await this.abortUpload(fullKey, upload.uploadId) : undefined;
+      // Both clean-ups at once: each has its own deadline, and a shutdown waits for the longer one only.
+      const [orphan] = await Promise.all([
+        upload.uploadId ? this.abortUpload(fullKey, upload.uploadId) : undefined,
+        // A commit cut on our side by the cancellation may still have happened on the server's.
+        signal?.aborted && commitSent
+          ? this.remove(key, { signal: this.cleanupSignal() }).catch(() => undefined)
+          : undefined,
+      ]);
       const orphanNote = orphan
         ? `; multipart upload ${orphan.uploadId} could not be aborted (${orphan.reason}): remove it with cleanupIncomplete / dr gc`
         : '';
       if (signal?.aborted) {
-        // A CompleteMultipartUpload cut on our side may still have committed on the server's.
-        await this.remove(key, { signal: this.cleanupSignal() }).catch(() => undefined);
         const e = cancelled(orphanNote);
         if (orphan) e.details.orphanUpload = orphan;
         throw e;
