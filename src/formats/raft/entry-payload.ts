@@ -4,6 +4,7 @@
  * ConfChange of a membership entry with its Member JSON context. `entryEffects` flattens that into the
  * keys put and deleted, lease and member changes, which is what forensic views filter on.
  */
+import protobuf from 'protobufjs';
 import { parseMemberJson, type MemberJson } from './member-json.js';
 import { T, toPlain, tryDecode } from './proto.js';
 import {
@@ -46,6 +47,16 @@ export function decodeEntryPayload(entry: Pick<RaftEntry, 'type' | 'data'>): Ent
         };
       }
     }
+    // etcd itself tries InternalRaftRequest first and applies whatever unmarshals as one as one: bytes that
+    // do, but hold only fields this schema does not know (a request type of a newer etcd), are such a
+    // request of an unknown type, not a v2 Request (whose decoder would skip the same fields and succeed)
+    if (irr.ok) {
+      const unknown = unknownIrrFields(data);
+      if (unknown.length > 0) {
+        const header = toPlain(T.irr, irr.msg).header as Record<string, unknown> | undefined;
+        return { kind: 'irr', op: 'unknown', request: { fields: unknown }, ...(header ? { header } : {}) };
+      }
+    }
     const v2 = tryDecode(T.v2Request, data);
     if (v2.ok) return { kind: 'v2', request: toPlain(T.v2Request, v2.msg) };
     return {
@@ -75,6 +86,25 @@ export function decodeEntryPayload(entry: Pick<RaftEntry, 'type' | 'data'>): Ent
     }
   }
   return { kind: 'undecodable', error: `unknown entry type ${entry.type}` };
+}
+
+/** Top-level field numbers of `data` that InternalRaftRequest does not define ([] when unreadable). */
+function unknownIrrFields(data: Uint8Array): number[] {
+  const out: number[] = [];
+  try {
+    const r = protobuf.Reader.create(data);
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      const field = tag >>> 3;
+      const wire = tag & 7;
+      if (field === 0 || wire === 3 || wire === 4) return [];
+      if (!T.irr.fieldsById[field] && !out.includes(field)) out.push(field);
+      r.skipType(wire);
+    }
+  } catch {
+    return [];
+  }
+  return out;
 }
 
 export interface KeyPut {
