@@ -15,7 +15,7 @@ import {
   resolveClusterName,
   resolveEtcdOptions,
 } from './context.js';
-import { formatBytes, printJson, printLines } from './output.js';
+import { formatBytes, formatHash, printJson, printLines } from './output.js';
 import { createProgress } from './progress.js';
 import { action } from './run.js';
 
@@ -89,7 +89,7 @@ export function registerBackup(program: Command): void {
               printLines([
                 `backup ${manifest.id} committed`,
                 `  cluster   ${manifest.clusterName} (etcd cluster id ${manifest.source.clusterId}, from ${manifest.source.endpoint}${manifest.source.isLeader ? ', leader' : ''})`,
-                `  revision  ${manifest.snapshot.revision}   keys ${manifest.snapshot.totalKeys}   hash ${manifest.snapshot.hash.toString(16)}`,
+                `  revision  ${manifest.snapshot.revision}   keys ${manifest.snapshot.totalKeys}   hash ${formatHash(manifest.snapshot.hash)}`,
                 `  size      ${formatBytes(manifest.snapshot.size)} plain, ${formatBytes(manifest.stored.size)} stored (${manifest.stored.compression})`,
                 `  sha256    ${manifest.snapshot.sha256}`,
                 `  stored at ${backend.location.replace(/\/$/, '')}/${manifest.stored.key}`,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import { addConfigOption, addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
 import { printJson, printLines } from './output.js';
 import { action } from './run.js';
 
@@ -9,6 +9,7 @@ export function registerCatalog(program: Command): void {
     .command('rebuild')
     .description('forget the catalog rows of --storage and read them back from its manifests');
   addStorageOption(rebuild);
+  addConfigOption(rebuild);
   addJsonOption(rebuild);
   rebuild.action(
     action(async (ctx, opts: { json?: boolean }) => {

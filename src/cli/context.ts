@@ -2,7 +2,7 @@
  * What every command shares: the connection flags (as etcdctl spells them), the storage URL, the catalog
  * path, and turning them into the objects core modules take. The only place that reads process.env.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -62,8 +62,16 @@ export function addStorageOption(cmd: Command): Command {
     )
     .option(
       '--catalog <file>',
-      'SQLite catalog (env DR_CATALOG; default $XDG_STATE_HOME/etcd-dr/catalog.sqlite)',
+      "SQLite catalog (default: --config's, else env DR_CATALOG, else the daemon's /var/lib/etcd-dr/catalog.sqlite when it exists and is writable, else $XDG_STATE_HOME/etcd-dr/catalog.sqlite)",
     );
+}
+
+/** --config for commands that only read storage and the catalog (list, show, catalog rebuild, ...). */
+export function addConfigOption(cmd: Command): Command {
+  return cmd.option(
+    '--config <file>',
+    "dr config file (the daemon's): its catalog, and its storage target (--storage NAME picks one of several)",
+  );
 }
 
 export function addClusterNameOption(cmd: Command): Command {
@@ -81,6 +89,14 @@ export interface CommandContext {
   clock: Clock;
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
+  /** --config's storage targets and catalog, once openStorage has read the file */
+  configStorage?: ConfigStorage;
+}
+
+interface ConfigStorage {
+  file: string;
+  catalog: string;
+  targets: { name: string; url: string }[];
 }
 
 export function makeContext(flags: GlobalFlags, signal: AbortSignal): CommandContext {
@@ -175,14 +191,78 @@ export function storageUrl(ctx: CommandContext): string {
   return url;
 }
 
-export async function openStorage(ctx: CommandContext): Promise<Backend> {
-  // SIGTERM/SIGINT end the requests in flight, not only the waits between them.
-  return openBackend(storageUrl(ctx), { logger: ctx.logger, signal: ctx.signal });
+/** Reads --config's storage targets and catalog path once (offline: no secret is read). */
+async function configStorage(ctx: CommandContext): Promise<ConfigStorage | undefined> {
+  if (!ctx.flags.config) return undefined;
+  if (ctx.configStorage?.file === ctx.flags.config) return ctx.configStorage;
+  const [{ loadConfig }, { storageUrlOf }] = await Promise.all([
+    import('../config/load.js'),
+    import('../daemon/runtime.js'),
+  ]);
+  const config = loadConfig(ctx.flags.config, { env: ctx.env, offline: true });
+  ctx.configStorage = {
+    file: ctx.flags.config,
+    catalog: config.catalog.path,
+    targets: config.storage.map((t) => ({ name: t.name, url: storageUrlOf(t) })),
+  };
+  return ctx.configStorage;
 }
 
-export function catalogPath(ctx: CommandContext): string {
+/**
+ * The storage URL: --storage (a URL, or with --config the name of one of its targets), else with --config
+ * its only target, else DR_STORAGE.
+ */
+export async function resolveStorageUrl(ctx: CommandContext): Promise<string> {
+  const cs = await configStorage(ctx);
+  if (cs) {
+    const names = cs.targets.map((t) => t.name).join(', ') || 'none';
+    const wanted = ctx.flags.storage;
+    if (wanted !== undefined) {
+      const named = cs.targets.find((t) => t.name === wanted);
+      if (named) return named.url;
+      if (!wanted.includes('://'))
+        throw new DrError(
+          'USAGE',
+          `--storage: ${cs.file} has no storage target "${wanted}" (targets: ${names})`,
+        );
+      return wanted;
+    }
+    if (cs.targets.length === 1) return cs.targets[0]!.url;
+    throw new DrError(
+      'USAGE',
+      `${cs.file} has ${cs.targets.length} storage targets: pick one with --storage NAME (${names})`,
+    );
+  }
+  return storageUrl(ctx);
+}
+
+export async function openStorage(ctx: CommandContext): Promise<Backend> {
+  return openBackend(await resolveStorageUrl(ctx), { logger: ctx.logger });
+}
+
+/** The daemon's default catalog (config `catalog.path`), shared by the CLI when it exists and is writable. */
+export const DAEMON_DEFAULT_CATALOG = '/var/lib/etcd-dr/catalog.sqlite';
+
+function writable(file: string): boolean {
+  try {
+    accessSync(file, fsConstants.R_OK | fsConstants.W_OK);
+    accessSync(path.dirname(file), fsConstants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The catalog: --catalog, else the --config file's (the daemon's) once openStorage has read it, else
+ * DR_CATALOG, else the daemon's default location when that catalog exists and this user may write it,
+ * else $XDG_STATE_HOME/etcd-dr/catalog.sqlite.
+ */
+export function catalogPath(ctx: CommandContext, daemonDefault = DAEMON_DEFAULT_CATALOG): string {
   if (ctx.flags.catalog) return ctx.flags.catalog;
+  if (ctx.configStorage && ctx.configStorage.file === ctx.flags.config) return ctx.configStorage.catalog;
   if (ctx.env.DR_CATALOG) return ctx.env.DR_CATALOG;
+  if (writable(daemonDefault)) return daemonDefault;
   const state = ctx.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
   return path.join(state, 'etcd-dr', 'catalog.sqlite');
 }

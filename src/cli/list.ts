@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import { addConfigOption, addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
 import { formatAge, formatBytes, printJson, printTable } from './output.js';
 import { action } from './run.js';
 
@@ -8,6 +8,7 @@ export function registerList(program: Command): void {
     .command('list')
     .description('backups in storage, newest first (the catalog is brought up to date first)');
   addStorageOption(cmd);
+  addConfigOption(cmd);
   addJsonOption(cmd);
   cmd
     .option('--cluster-name <name>', 'only this cluster')

@@ -37,6 +37,14 @@ export function printError(err: DrError, json: boolean): void {
   else process.stderr.write(`dr: error ${err.code}: ${err.message}\n`);
 }
 
+/**
+ * A snapshot hash for people (tables, lines): hex without padding, as `etcdctl snapshot status -w table`
+ * prints it. JSON output keeps the number itself (decimal), as `-w json` does: one form per output kind.
+ */
+export function formatHash(hash: number): string {
+  return (hash >>> 0).toString(16);
+}
+
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;

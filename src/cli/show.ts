@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import { addConfigOption, addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
 import { printJson } from './output.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
@@ -10,6 +10,7 @@ export function registerShow(program: Command): void {
     .argument('<id>', 'backup id, or "latest"')
     .description('print one manifest');
   addStorageOption(cmd);
+  addConfigOption(cmd);
   addJsonOption(cmd);
   cmd.option('--cluster-name <name>', 'cluster the backup belongs to (speeds up the lookup)').action(
     action(async (ctx, id: string, opts: { clusterName?: string }) => {
