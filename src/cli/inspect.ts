@@ -11,6 +11,7 @@ import { DrError, isDrError, toDrError, type ExitCode } from '../core/errors.js'
 import { snapshotStatus } from '../formats/bbolt/snapshot-status.js';
 import { openFileSource } from '../formats/file-byte-source.js';
 import { dbInfo } from '../formats/mvcc/db-info.js';
+import { membershipSource } from '../formats/mvcc/buckets.js';
 import { offlineHashKV } from '../formats/mvcc/store.js';
 import { hexId } from '../formats/raft/member-json.js';
 import { openWalDir } from '../audit/wal/read-wal-dir.js';
@@ -264,6 +265,7 @@ async function inspectDb(ctx: CommandContext, file: string | undefined, opts: Db
           scheduledCompact: info.meta.scheduledCompactRev ?? 0n,
         },
         consistentIndex: info.meta.consistentIndex,
+        membershipFrom: membershipSource(info.meta.schema),
         hashKV,
         ...info,
         members: info.members.map((m) => ({ ...m, id: hexId(m.id) })),
@@ -280,8 +282,8 @@ async function inspectDb(ctx: CommandContext, file: string | undefined, opts: Db
         `hashkv          ${'error' in hashKV ? `unreadable: ${hashKV.error}` : `hash ${hashKV.hash} at revision ${hashKV.revision} (compact revision ${hashKV.compactRevision}), as etcdctl endpoint hashkv --rev ${hashKV.revision} would answer`}`,
         `revisions       ${info.key.minRevision ?? '-'}..${info.key.maxRevision ?? '-'} (${info.key.revisions} in the key bucket, ${info.key.tombstones} tombstones)`,
         `compaction      finished ${info.meta.finishedCompactRev ?? 'none'}, scheduled ${info.meta.scheduledCompactRev ?? 'none'}`,
-        `consistent idx  ${info.meta.consistentIndex ?? 'absent'}${info.meta.term !== null ? ` (term ${info.meta.term})` : ''}; schema ${info.meta.schema}${info.clusterVersion ? `; cluster version ${info.clusterVersion}` : ''}`,
-        `members         ${info.members.map((m) => `${hexId(m.id)} ${m.name || '(unstarted)'} ${m.peerURLs.join(',')}${m.isLearner ? ' learner' : ''}`).join('; ') || 'none'}${info.removedMembers.length ? ` (removed: ${info.removedMembers.join(', ')})` : ''}`,
+        `consistent idx  ${info.meta.consistentIndex ?? 'absent'}${info.meta.term !== null ? ` (term ${info.meta.term})` : ''}; schema ${info.meta.schema}${info.meta.storageVersion !== null ? ` (storage version ${info.meta.storageVersion})` : ''}${info.clusterVersion ? `; cluster version ${info.clusterVersion}` : ''}`,
+        `members         (${membershipSource(info.meta.schema) === 'members-bucket' ? 'what etcd 3.6+ starts from' : 'a copy: etcd 3.4/3.5 start from the v2 store'}) ${info.members.map((m) => `${hexId(m.id)} ${m.name || '(unstarted)'} ${m.peerURLs.join(',')}${m.isLearner ? ' learner' : ''}`).join('; ') || 'none'}${info.removedMembers.length ? ` (removed: ${info.removedMembers.join(', ')})` : ''}`,
         `leases          ${info.leases}`,
         `auth            ${info.auth.enabled ? 'enabled' : 'disabled'} (${info.auth.users} users, ${info.auth.roles} roles${info.auth.revision !== null ? `, auth revision ${info.auth.revision}` : ''})`,
         `alarms          ${info.alarms.map((a) => `${a.alarm} on ${hexId(a.memberID)}`).join('; ') || 'none'}`,

@@ -4,6 +4,7 @@
  * data, and `dr audit --backup ID --endpoints ...` proves a backup equals what the cluster held at its
  * revision, says so when it does not, and says it cannot compare once the cluster has compacted past it.
  */
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEtcdClient } from '../../src/etcd/client.js';
@@ -70,6 +71,11 @@ describe('offline HashKV against real members', () => {
     expect(r.json.hashKV.revision).toBe(String(current));
     expect(r.json.hashKV.compactRevision).toBe(String(compact0 - 10));
     expect(r.json.hashKV.hash).toBe((await etcdHashKV(a, current)).hash);
+    // the schema each release writes (3.4: no term; 3.5: term and confState), neither with storageVersion
+    const version = /etcd Version: (\S+)/.exec(execFileSync('etcd', ['--version'], { encoding: 'utf8' }))![1]!;
+    expect(r.json.meta.schema).toBe(version.startsWith('3.4.') ? '3.4' : '3.5');
+    expect(r.json.meta.storageVersion).toBeNull();
+    expect(r.json.membershipFrom).toBe('v2-store');
     for (const rev of [compact0 - 9, compact0 - 1, compact0 + 1, current - 1]) {
       const o = await runDr(['inspect', 'db', snap, '--rev', String(rev), '--json']);
       expect(o.code).toBe(0);

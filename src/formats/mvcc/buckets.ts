@@ -104,6 +104,16 @@ export function decodeMeta(entries: Iterable<[Buffer, Buffer]>): EtcdMeta {
   return m;
 }
 
+/**
+ * Where an etcd of this data's schema takes cluster membership from when it starts: up to 3.5 from the v2
+ * store (the `.snap` file's JSON plus the WAL's v2 requests; the `members` bucket is a copy, left stale by a
+ * 3.4 restore), from 3.6 on (`meta/storageVersion` present) from the `members` bucket, with raft's ConfState
+ * (meta/confState, the WAL) for the voters. 3.7 no longer needs the v2 store at all.
+ */
+export function membershipSource(schema: EtcdMeta['schema']): 'v2-store' | 'members-bucket' {
+  return schema === '3.6+' ? 'members-bucket' : 'v2-store';
+}
+
 export interface Member {
   id: bigint;
   /** the bucket key: lowercase hex, no padding */
