@@ -159,11 +159,15 @@ describe('scheduled clean-up of leftovers', () => {
       location: backend.location,
       list: (_prefix, opts) => {
         sawSignal = opts?.signal;
-        return (async function* () {
-          await new Promise((_, reject) =>
-            opts?.signal?.addEventListener('abort', () => reject(new Error('cancelled'))),
-          );
-        })();
+        // a listing whose first page never comes
+        return {
+          [Symbol.asyncIterator]: () => ({
+            next: () =>
+              new Promise<IteratorResult<never>>((_, reject) =>
+                opts?.signal?.addEventListener('abort', () => reject(new Error('cancelled'))),
+              ),
+          }),
+        };
       },
     } as Backend;
     const cleaner = new LeftoverCleaner({ catalog, logger: silentLogger, clock }, () => ({
