@@ -22,6 +22,7 @@ import {
   configSchema,
   type ClusterDocument,
   type ConfigDocument,
+  type DrillDocument,
   type PolicyDocument,
   type StorageDocument,
 } from './schema.js';
@@ -53,7 +54,18 @@ export interface ClusterConfig extends Omit<ClusterDocument, 'auth'> {
   auth: { user: string; password: Secret } | null;
 }
 
-export interface PolicyConfig extends PolicyDocument {
+export interface DrillConfig extends DrillDocument {
+  /** the storage target drills read from (drill.storage, else the policy's first) */
+  storage: string;
+  /** longest gap between two drills of the schedule */
+  expectedIntervalSeconds: number;
+  /** drill.staleAfterSeconds, or twice the drill interval */
+  staleAfterSeconds: number;
+}
+
+export interface PolicyConfig extends Omit<PolicyDocument, 'drill'> {
+  /** scheduled restore drills (src/drill), or null */
+  drill: DrillConfig | null;
   /** longest wall-clock gap between two firings of the schedule (see cron.ts) */
   expectedIntervalSeconds: number;
   /** alerts.staleAfterSeconds, or twice the interval */
@@ -214,8 +226,20 @@ function build(d: ConfigDocument, file: string, baseDir: string, secrets: Map<st
   const storage = d.storage.map((s) => ({ ...s, url: resolveFileUrl(s.url, baseDir) }));
   const policies: PolicyConfig[] = d.policies.map((p) => {
     const interval = cronIntervalSeconds(p.schedule, p.timezone);
+    let drill: DrillConfig | null = null;
+    if (p.drill) {
+      const every = cronIntervalSeconds(p.drill.schedule, p.timezone);
+      drill = {
+        ...p.drill,
+        storage: p.drill.storage ?? p.storage[0]!,
+        workDir: p.drill.workDir,
+        expectedIntervalSeconds: every,
+        staleAfterSeconds: p.drill.staleAfterSeconds ?? 2 * every,
+      };
+    }
     return {
       ...p,
+      drill,
       expectedIntervalSeconds: interval,
       staleAfterSeconds: p.alerts.staleAfterSeconds ?? 2 * interval,
     };

@@ -77,6 +77,13 @@ export function checkReferences(raw: unknown): PathIssue[] {
         issues.push({ path: ['policies', pi, 'storage', si], message: `storage target "${n}" listed twice` });
       seen.add(n);
     });
+    const drillStorage = isObject(p.drill) ? str(p.drill.storage) : undefined;
+    if (drillStorage !== undefined && !list(p.storage).includes(drillStorage)) {
+      issues.push({
+        path: ['policies', pi, 'drill', 'storage'],
+        message: `drills read the policy's own backups: "${drillStorage}" is not one of its storage targets`,
+      });
+    }
     const jitter = p.jitterSeconds;
     const schedule = str(p.schedule);
     const tz = p.timezone === undefined ? 'UTC' : str(p.timezone);

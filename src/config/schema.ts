@@ -231,6 +231,45 @@ export const retentionSchema = z
     "restic-style retention in the policy's time zone; rules combine by OR, -1 means unlimited; with no rule everything is kept. The newest verified backup, backups under object lock, and everything while the newest backup fails are always kept",
   );
 
+const cronSchedule = z.string().superRefine((v, ctx) => {
+  const c = checkCron(v);
+  if (!c.ok) ctx.addIssue({ code: 'custom', message: c.message });
+});
+
+/** Restore drills of a policy's backups (src/drill): `dr drill` on a schedule. */
+export const drillSchema = z
+  .strictObject({
+    schedule: cronSchedule.describe(
+      'cron expression of the drills, in the policy\'s time zone (e.g. "0 4 * * 0": Sundays at 04:00)',
+    ),
+    members: z
+      .union([z.literal(1), z.literal(3)])
+      .default(1)
+      .describe('members of the throwaway cluster the newest backup is restored into (1 or 3)'),
+    storage: name('storage').optional().meta({
+      description: "the storage target (one of the policy's) the backup is drilled from",
+      defaultText: "the policy's first storage target",
+    }),
+    staleAfterSeconds: z.int().positive().optional().meta({
+      description: 'age of the last successful drill after which EtcdBackupDrillStale fires',
+      defaultText: 'twice the drill interval',
+    }),
+    etcdBinDirs: z
+      .array(absolute('folder holding etcd and etcdctl (and etcdutl) of one etcd version'))
+      .default([])
+      .describe(
+        "folders searched, before PATH, for the etcd whose major.minor matches the backup's (e.g. /opt/etcd-v3.5.16)",
+      ),
+    workDir: absolute(
+      'where the temporary directory of a drill is made (it needs the db size plus ~100 MB per member)',
+    )
+      .optional()
+      .meta({ defaultText: "the system's temporary directory" }),
+  })
+  .describe(
+    'scheduled restore drills: the newest backup of the policy restored into a throwaway cluster on loopback, verified against the backup, timed (the measured RTO) and removed',
+  );
+
 export const policySchema = z.strictObject({
   name: name('policy').describe('policy name: labels metrics and manifests'),
   cluster: name('cluster').describe('the cluster (by name) this policy backs up'),
@@ -279,6 +318,7 @@ export const policySchema = z.strictObject({
     })
     .prefault({})
     .describe('alert thresholds exported with the metrics'),
+  drill: drillSchema.optional(),
 });
 
 export const serverSchema = z
@@ -342,3 +382,4 @@ export type PolicyDocument = z.output<typeof policySchema>;
 export type RetentionDocument = z.output<typeof retentionSchema>;
 export type MemberDocument = z.output<typeof memberSchema>;
 export type TlsDocument = z.output<typeof tlsSchema>;
+export type DrillDocument = z.output<typeof drillSchema>;

@@ -11,6 +11,8 @@ import type { Logger } from '../core/logger.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { buildHttpServer, listen, type HttpServer } from '../http/server.js';
 import { createMetrics, type DrMetrics } from '../metrics/metrics.js';
+import { DrillScheduler, type DrillSchedulerOptions } from '../drill/scheduler.js';
+import { createDrillMetrics } from '../metrics/drill-metrics.js';
 import { Daemon, type DaemonOptions } from './daemon.js';
 
 export interface RunDaemonOptions {
@@ -29,12 +31,16 @@ export interface RunDaemonOptions {
   clock?: Clock;
   metrics?: DrMetrics;
   daemon?: Partial<Omit<DaemonOptions, 'logger' | 'metrics' | 'clock'>>;
+  /** restore drills (src/drill/scheduler.ts): overrides for tests */
+  drill?: Partial<Omit<DrillSchedulerOptions, 'logger' | 'metrics' | 'clock'>>;
   /** called once the HTTP server listens */
   onListening?: (address: string, daemon: Daemon) => void;
 }
 
 export interface DaemonHandle {
   daemon: Daemon;
+  /** the policies' scheduled restore drills */
+  drills: DrillScheduler;
   http: HttpServer;
   address: string;
   /** settles when the daemon has stopped after the signal */
@@ -88,12 +94,26 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
   let config: Config;
   let daemon: Daemon;
   let metrics: DrMetrics;
+  let drills: DrillScheduler;
   try {
     config = opts.config ?? loadConfig(opts.configFile, { env: opts.env });
     metrics = opts.metrics ?? createMetrics({ version: TOOL_VERSION, now: () => clock.now() });
     daemon = await Daemon.start(config, { ...opts.daemon, logger: log, metrics, clock });
   } catch (err) {
     unsubscribe?.();
+    throw err;
+  }
+  try {
+    drills = DrillScheduler.start(config, {
+      pathEnv: opts.env.PATH,
+      ...opts.drill,
+      logger: log,
+      metrics: createDrillMetrics(metrics.registry),
+      clock,
+    });
+  } catch (err) {
+    unsubscribe?.();
+    await daemon.stop(0);
     throw err;
   }
   let current = config;
@@ -104,13 +124,14 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
     http = buildHttpServer({
       daemon,
       registry: metrics.registry,
+      drills,
       token: () => current.server.token?.reveal() ?? null,
       logger: log,
     });
     address = await listen(http, config.server.host, config.server.port);
   } catch (err) {
     unsubscribe?.();
-    await daemon.stop(0);
+    await Promise.all([daemon.stop(0), drills.stop(0)]);
     throw err;
   }
   log.info({ address, tokenConfigured: config.server.token !== null }, 'http api listening');
@@ -128,6 +149,7 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
         );
       }
       await daemon.reload(next);
+      drills.reload(next);
       current = next;
       return true;
     } catch (err) {
@@ -178,7 +200,7 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
       unsubscribe?.();
       try {
         // The API stays up while jobs drain (health and metrics stay observable; triggers are refused).
-        await daemon.stop(opts.graceMs ?? 30_000);
+        await Promise.all([daemon.stop(opts.graceMs ?? 30_000), drills.stop(opts.graceMs ?? 30_000)]);
         await http.close();
         resolve();
       } catch (err) {
@@ -188,7 +210,7 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
     if (opts.signal.aborted) void stop();
     else opts.signal.addEventListener('abort', () => void stop(), { once: true });
   });
-  return { daemon, http, address, stopped, reload };
+  return { daemon, drills, http, address, stopped, reload };
 }
 
 /** startDaemon, then wait until it has stopped. */

@@ -22,6 +22,8 @@ import type { Logger } from '../core/logger.js';
 import type { BackupListing, ClusterState, ReadyReport } from '../daemon/daemon.js';
 import type { JobView } from '../daemon/job.js';
 import type { Manifest } from '../manifest/manifest.js';
+import type { DrillRecord } from '../catalog/catalog.js';
+import type { ScheduledDrill } from '../drill/scheduler.js';
 
 /** What the routes need from the daemon (src/daemon/daemon.ts implements it). */
 export interface ApiDaemon {
@@ -36,8 +38,16 @@ export interface ApiDaemon {
   job(id: string): JobView | undefined;
 }
 
+/** What the drill routes need (src/drill/scheduler.ts implements it). */
+export interface ApiDrills {
+  scheduled(): ScheduledDrill[];
+  recent(filter: { cluster?: string; policy?: string; limit?: number }): DrillRecord[];
+}
+
 export interface HttpDeps {
   daemon: ApiDaemon;
+  /** restore drills; absent: the drill route answers an empty list */
+  drills?: ApiDrills;
   registry: Registry;
   /** read on every request, so that a reload can change it; null refuses mutating routes */
   token: () => string | null;
@@ -113,6 +123,39 @@ const policyStateSchema = {
     lastAttemptResult: nullableString,
     nextRunAt: nullableString,
     stale: { type: 'boolean' },
+  },
+} as const;
+
+const drillSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    ok: { type: 'boolean' },
+    backupId: { type: 'string' },
+    cluster: { type: 'string' },
+    policy: nullableString,
+    storage: { type: 'string' },
+    members: { type: 'integer' },
+    etcdVersion: nullableString,
+    startedAt: { type: 'string' },
+    finishedAt: { type: 'string' },
+    durationSeconds: { type: ['number', 'null'] },
+    cleanedUp: { type: 'boolean' },
+  },
+} as const;
+
+const scheduledDrillSchema = {
+  type: 'object',
+  properties: {
+    cluster: { type: 'string' },
+    policy: { type: 'string' },
+    schedule: { type: 'string' },
+    timezone: { type: 'string' },
+    members: { type: 'integer' },
+    storage: { type: 'string' },
+    staleAfterSeconds: { type: 'number' },
+    nextRunAt: nullableString,
+    lastDrill: { anyOf: [{ type: 'null' }, drillSchema] },
   },
 } as const;
 
@@ -243,6 +286,40 @@ export function buildHttpServer(deps: HttpDeps) {
     async (req) => ({
       backups: deps.daemon.backups(req.query.cluster ? { cluster: req.query.cluster } : {}),
     }),
+  );
+
+  app.get<{ Querystring: { cluster?: string; policy?: string; limit?: number } }>(
+    '/api/v1/drills',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            cluster: { type: 'string', pattern: NAME_PATTERN },
+            policy: { type: 'string', pattern: NAME_PATTERN },
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              scheduled: { type: 'array', items: scheduledDrillSchema },
+              drills: { type: 'array', items: drillSchema },
+            },
+          },
+          '4xx': errorBody,
+        },
+      },
+    },
+    async (req) => {
+      const { cluster, policy, limit } = req.query;
+      const scheduled = (deps.drills?.scheduled() ?? []).filter(
+        (d) => (!cluster || d.cluster === cluster) && (!policy || d.policy === policy),
+      );
+      return { scheduled, drills: deps.drills?.recent({ cluster, policy, limit: limit ?? 50 }) ?? [] };
+    },
   );
 
   app.get<{ Params: { id: string }; Querystring: { cluster?: string } }>(
