@@ -5,8 +5,12 @@
  * - snapshot index <= consistent_index: etcd snapshots only after the backend has applied that far. When the
  *   db is behind, etcd swaps in `<snapshot index>.snap.db` (a backend received from the leader) at start;
  *   without one it cannot start.
- * - consistent_index <= the last HardState.commit: nothing is applied before it is committed (3.5's
- *   `ETCD_VERIFY` checks the same). After a torn WAL tail the commit that covered it may be lost: warning.
+ * - consistent_index <= the last entry etcd reads from the WAL (`lastIntactIndex`), give or take the entries
+ *   of one raft Ready (UNSYNCED_WINDOW): a leader hands committed entries to the apply loop before its own
+ *   WAL write of them returns. Beyond that the WAL lost entries the db applied: etcd starts, but its next
+ *   writes get raft indexes the db counts as applied, so it skips them (a lone member accepts no write).
+ * - consistent_index above the last HardState.commit on disk is normal: etcd fsyncs the WAL only when
+ *   entries, term or vote change, and the backend saves consistent_index on its own timer (info).
  * - backend `term` <= HardState.term (3.5 writes `term`; 3.4 does not).
  * - the `members` bucket against the membership raft holds (the loaded snapshot's ConfState plus committed
  *   ConfChange entries). A 3.4 `snapshot restore` leaves the old cluster's members in the bucket and 3.4 reads
@@ -36,6 +40,13 @@ export interface CrossCheckLabels {
   snapDir: string;
 }
 
+/**
+ * How far etcd's own backend may be ahead of its WAL: the entries of one raft Ready, which a leader applies
+ * while it writes them (raft lets it write in parallel with replicating them). They were committed by the
+ * followers, who have them; a restarted member gets them again and skips applying them. A generous bound.
+ */
+export const UNSYNCED_WINDOW = 64n;
+
 const sorted = (ids: Iterable<bigint>): bigint[] => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 const list = (ids: Iterable<bigint>): string => `[${sorted(ids).map(hexId).join(', ')}]`;
 
@@ -59,6 +70,14 @@ export function crossCheckDataDir(f: DataDirFacts, labels: CrossCheckLabels): Fi
             { file: `${labels.snapDir}/${pending.name}`, location: { index: snapIndex.toString() } },
           ),
         );
+      else if (f.wal.live)
+        out.push(
+          finding(
+            'CROSS_INDEX_BEHIND_SNAPSHOT',
+            `${labels.db} had applied up to index ${ci} when it was read; the running member saved snapshot ${f.loadable!.name} at index ${snapIndex} since then`,
+            { file: labels.db, location: { index: ci.toString() }, severity: 'info' },
+          ),
+        );
       else
         out.push(
           finding(
@@ -68,17 +87,25 @@ export function crossCheckDataDir(f: DataDirFacts, labels: CrossCheckLabels): Fi
           ),
         );
     }
-    if (hs && ci > hs.commit) {
-      const torn = f.wal.tail === 'torn';
+    const walTop = f.wal.lastIntactIndex;
+    if (walTop !== undefined && ci > walTop + UNSYNCED_WINDOW) {
+      const tail =
+        f.wal.tail === 'torn' && f.wal.repairAt
+          ? `; the WAL tail is torn and etcd cuts it at ${f.wal.repairAt.file} offset ${f.wal.repairAt.offset}`
+          : '';
+      out.push(
+        finding(
+          'CROSS_INDEX_BEYOND_WAL',
+          `${labels.db} has applied up to index ${ci}, but the last entry etcd can read from the WAL is ${walTop}${tail}: ${ci - walTop} applied entries are gone from the WAL. etcd starts, but gives its next writes indexes the db counts as applied and skips them: a lone member accepts no write`,
+          { file: labels.db, location: { index: ci.toString() } },
+        ),
+      );
+    } else if (hs && ci > hs.commit) {
       out.push(
         finding(
           'CROSS_INDEX_BEYOND_COMMIT',
-          `${labels.db} has applied up to index ${ci}, but the last HardState (${hs.file} offset ${hs.offset}) commits only up to ${hs.commit}: entries were applied that the WAL does not show as committed${torn ? ' (the WAL tail is torn: the HardState that committed them was probably in the torn record)' : ''}`,
-          {
-            file: labels.db,
-            location: { index: ci.toString() },
-            ...(torn ? { severity: 'warning' as const } : {}),
-          },
+          `${labels.db} has applied up to index ${ci}, the last HardState on disk (${hs.file} offset ${hs.offset}) says ${hs.commit}: normal for a running or killed member (etcd fsyncs the WAL only for new entries, term or vote; the db saves its index on its own timer)${walTop !== undefined && ci > walTop ? `; ${ci - walTop} of them are not in this WAL yet (a leader applies entries while it writes them)` : ''}`,
+          { file: labels.db, location: { index: ci.toString() } },
         ),
       );
     }

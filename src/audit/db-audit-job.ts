@@ -3,7 +3,7 @@
  * compiled worker is available (the dist build), else inline (tests run from source). Either way files are
  * opened read-only and the result is the same.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { openFileSource } from '../formats/file-byte-source.js';
@@ -16,7 +16,32 @@ export interface DbAuditJob {
   label: string;
 }
 
+/** size and mtime: a running etcd commits (and so changes both) every 100 ms while it is written to */
+function stamp(p: string): string {
+  try {
+    const st = statSync(p);
+    return `${st.size}/${st.mtimeMs}`;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * A running member rewrites the db while it is read: a page freed by one of its commits can be reused by the
+ * next one under the walk. When the file changed during the walk and the walk found problems, walk again
+ * (a few times): problems that come from the race do not come back.
+ */
 export function auditDbFile(job: DbAuditJob): Finding[] {
+  let out: Finding[] = [];
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const before = stamp(job.path);
+    out = auditDbFileOnce(job);
+    if (!out.some((f) => f.severity !== 'info') || stamp(job.path) === before) return out;
+  }
+  return out;
+}
+
+function auditDbFileOnce(job: DbAuditJob): Finding[] {
   let src;
   try {
     src = openFileSource(job.path);

@@ -1,9 +1,9 @@
 /**
  * The cross-checks' rules on synthetic facts, for the cases real 3.4 files cannot produce (a 3.5 db with
- * `term`, members rewritten by a 3.5 restore) and for the torn-tail downgrade.
+ * `term`, members rewritten by a 3.5 restore) and for the db ahead of the WAL (in flight, or gutted WAL).
  */
 import { expect, test } from 'vitest';
-import { crossCheckDataDir, type DataDirFacts } from '../../src/audit/cross-checks.js';
+import { UNSYNCED_WINDOW, crossCheckDataDir, type DataDirFacts } from '../../src/audit/cross-checks.js';
 import type { DbFacts } from '../../src/audit/db-facts.js';
 import type { WalFacts } from '../../src/audit/wal/audit-wal.js';
 
@@ -18,6 +18,8 @@ function facts(db: Partial<DbFacts>, wal: Partial<WalFacts> = {}): DataDirFacts 
       confChanges: [],
       tail: 'clean',
       bytesRead: 0,
+      live: false,
+      lastIntactIndex: 100n,
       lastHardState: { term: 3n, vote: 1n, commit: 100n, file: 'member/wal/x.wal', offset: 8 },
       ...wal,
     },
@@ -65,10 +67,25 @@ test('members bucket vs raft membership: info on 3.4 (stale after restore), warn
   expect(codes(facts({ members: withRemoved, removedMembers: [9n] }))).toEqual([]);
 });
 
-test('applied beyond commit: error, or a warning when the WAL tail is torn', () => {
-  expect(codes(facts({ consistentIndex: 101n }))).toEqual(['CROSS_INDEX_BEYOND_COMMIT:error']);
+test('applied beyond the last HardState commit: info (etcd fsyncs the WAL lazily), whatever the tail', () => {
+  expect(codes(facts({ consistentIndex: 101n }))).toEqual(['CROSS_INDEX_BEYOND_COMMIT:info']);
   expect(codes(facts({ consistentIndex: 101n }, { tail: 'torn' }))).toEqual([
-    'CROSS_INDEX_BEYOND_COMMIT:warning',
+    'CROSS_INDEX_BEYOND_COMMIT:info',
+  ]);
+});
+
+test('applied beyond the last intact WAL entry by more than the in-flight window: error, whatever the tail', () => {
+  const top = 100n;
+  expect(codes(facts({ consistentIndex: top + UNSYNCED_WINDOW }, { lastIntactIndex: top }))).toEqual([
+    'CROSS_INDEX_BEYOND_COMMIT:info',
+  ]);
+  for (const tail of ['clean', 'torn'] as const)
+    expect(
+      codes(facts({ consistentIndex: top + UNSYNCED_WINDOW + 1n }, { lastIntactIndex: top, tail })),
+    ).toEqual(['CROSS_INDEX_BEYOND_WAL:error']);
+  // a gutted WAL: commit and entries far behind the db
+  expect(codes(facts({ consistentIndex: 5000n }, { lastIntactIndex: 20n }))).toEqual([
+    'CROSS_INDEX_BEYOND_WAL:error',
   ]);
 });
 

@@ -22,7 +22,7 @@ import {
 } from '../../formats/mvcc/buckets.js';
 import { scanKeyValue } from '../../formats/mvcc/key-value.js';
 import { revisionKeyProblem } from '../../formats/mvcc/revision.js';
-import type { Finding } from '../finding.js';
+import type { Finding, Severity } from '../finding.js';
 import { DB_CODES, type DbCode } from './codes.js';
 
 export const MAX_PER_CODE = 50;
@@ -38,11 +38,17 @@ interface KeyState {
 export function auditDb(src: ByteSource, file: string): Finding[] {
   const findings: Finding[] = [];
   const perCode = new Map<string, number>();
-  const add = (code: DbCode, message: string, location?: Finding['location']): void => {
+  const add = (
+    code: DbCode,
+    message: string,
+    location?: Finding['location'],
+    severityOf?: Severity,
+  ): void => {
     const n = (perCode.get(code) ?? 0) + 1;
     perCode.set(code, n);
     if (n > MAX_PER_CODE) return;
-    const { severity, runbook } = DB_CODES[code];
+    const { severity: listed, runbook } = DB_CODES[code];
+    const severity: Severity = severityOf ?? (typeof listed === 'string' ? listed : listed[0]!);
     findings.push({ severity, code, file, ...(location ? { location } : {}), message, runbook });
   };
   const fromProblem = (p: BboltProblem): void => {
@@ -67,7 +73,7 @@ export function auditDb(src: ByteSource, file: string): Finding[] {
   return findings;
 }
 
-type Add = (code: DbCode, message: string, location?: Finding['location']) => void;
+type Add = (code: DbCode, message: string, location?: Finding['location'], severity?: Severity) => void;
 
 function auditInto(src: ByteSource, add: Add, fromProblem: (p: BboltProblem) => void): void {
   // ---- meta pages
@@ -235,7 +241,23 @@ function auditInto(src: ByteSource, add: Add, fromProblem: (p: BboltProblem) => 
   const meta = decodeMeta(metaEntries);
   for (const p of meta.problems) add('DB_META_KEY_INVALID', `meta/${p.key}: ${p.message}`);
   if (topBuckets.includes('meta') && meta.consistentIndex === null) {
-    add('DB_CONSISTENT_INDEX_MISSING', 'meta/consistent_index is absent');
+    // etcd reads a missing index as 0 and applies every WAL entry after the loaded snapshot again: harmless
+    // when the db holds no key (a 3.1-3.4 member that never applied a v3 write has none), wrong revisions
+    // when it does (every v3 write saves the index in the same transaction, so etcd never leaves that)
+    if (maxRevision === 0n)
+      add(
+        'DB_CONSISTENT_INDEX_MISSING',
+        'meta/consistent_index is absent and the db holds no key: no v3 write was ever applied (etcd 3.1-3.4 write the index with the first one); etcd starts from index 0 and replays the WAL',
+        undefined,
+        'info',
+      );
+    else
+      add(
+        'DB_CONSISTENT_INDEX_MISSING',
+        `meta/consistent_index is absent but the db holds keys up to revision ${maxRevision}: etcd would apply the WAL's entries a second time on top of them (wrong revisions)`,
+        undefined,
+        'error',
+      );
   }
   const fin = meta.finishedCompactRev;
   const sch = meta.scheduledCompactRev;

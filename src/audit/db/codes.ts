@@ -6,11 +6,13 @@ import type { Severity } from '../finding.js';
 const RB = 'runbooks/corrupt-db.md';
 
 export const DB_CODES = {
-  DB_META_CHECKSUM: { severity: 'error', runbook: `${RB}#meta-page` },
-  DB_META_MAGIC: { severity: 'error', runbook: `${RB}#meta-page` },
-  DB_META_VERSION: { severity: 'error', runbook: `${RB}#meta-page` },
-  DB_META_PAGE_SIZE: { severity: 'error', runbook: `${RB}#meta-page` },
-  DB_META_UNREADABLE: { severity: 'error', runbook: `${RB}#meta-page` },
+  // one bad meta page: bbolt opens the other one (the previous commit), which a power loss while bbolt wrote
+  // the newer one leaves behind; DB_NO_VALID_META is the error when neither is valid
+  DB_META_CHECKSUM: { severity: 'warning', runbook: `${RB}#meta-page` },
+  DB_META_MAGIC: { severity: 'warning', runbook: `${RB}#meta-page` },
+  DB_META_VERSION: { severity: 'warning', runbook: `${RB}#meta-page` },
+  DB_META_PAGE_SIZE: { severity: 'warning', runbook: `${RB}#meta-page` },
+  DB_META_UNREADABLE: { severity: 'warning', runbook: `${RB}#meta-page` },
   DB_META_BOUNDS: { severity: 'error', runbook: `${RB}#meta-page` },
   DB_NO_VALID_META: { severity: 'error', runbook: `${RB}#restore-from-backup` },
   DB_TRUNCATED: { severity: 'error', runbook: `${RB}#truncated-file` },
@@ -44,9 +46,10 @@ export const DB_CODES = {
   DB_KEYVALUE_TOMBSTONE: { severity: 'warning', runbook: `${RB}#key-records` },
   DB_KEYVALUE_GENERATION: { severity: 'warning', runbook: `${RB}#key-records` },
   DB_META_KEY_INVALID: { severity: 'error', runbook: `${RB}#meta-bucket` },
-  DB_CONSISTENT_INDEX_MISSING: { severity: 'warning', runbook: `${RB}#meta-bucket` },
+  // info: no v3 write was ever applied (3.1-3.4 write the index with the first one); error: keys without it
+  DB_CONSISTENT_INDEX_MISSING: { severity: ['info', 'error'], runbook: `${RB}#meta-bucket` },
   DB_COMPACT_REV_ORDER: { severity: 'error', runbook: `${RB}#compaction` },
-  DB_COMPACTION_INTERRUPTED: { severity: 'warning', runbook: `${RB}#compaction` },
+  DB_COMPACTION_INTERRUPTED: { severity: ['warning', 'info'], runbook: `${RB}#compaction` },
   DB_COMPACTION_LEFTOVER: { severity: 'warning', runbook: `${RB}#compaction` },
   DB_MEMBER_INVALID: { severity: 'error', runbook: `${RB}#members` },
   DB_LEASE_INVALID: { severity: 'error', runbook: `${RB}#leases` },
@@ -55,6 +58,6 @@ export const DB_CODES = {
   DB_ALARM_INVALID: { severity: 'error', runbook: `${RB}#alarms` },
   DB_AUDIT_INTERNAL: { severity: 'error', runbook: `${RB}#report-a-bug` },
   DB_TOO_MANY_FINDINGS: { severity: 'info', runbook: `${RB}#tree-pages` },
-} as const satisfies Record<string, { severity: Severity; runbook: string }>;
+} as const satisfies Record<string, { severity: Severity | readonly Severity[]; runbook: string }>;
 
 export type DbCode = keyof typeof DB_CODES;

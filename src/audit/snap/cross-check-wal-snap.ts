@@ -36,7 +36,16 @@ const sortIds = (s: Iterable<bigint>) => [...s].sort((a, b) => (a < b ? -1 : a >
 export function crossCheckWalSnap(
   wal: WalFacts,
   snap: SnapFacts,
-  labels: { walDir?: string; snapDir?: string } = {},
+  labels: {
+    walDir?: string;
+    snapDir?: string;
+    /**
+     * How far the backend has applied (its consistent_index). A running member's db is usually ahead of the
+     * last HardState on disk (etcd fsyncs the WAL only for new entries, term or vote), and membership changes
+     * up to there are in effect.
+     */
+    appliedIndex?: bigint;
+  } = {},
 ): WalSnapCrossCheck {
   const findings: Finding[] = [];
   const snapLabel = (n: string) => (labels.snapDir ? `${labels.snapDir}/${n}` : n);
@@ -62,16 +71,26 @@ export function crossCheckWalSnap(
   const loadable = [...valid].reverse().find((f) => byKey.has(`${f.term}/${f.index}`));
   const newest = usable.at(-1);
   if (newest && (!loadable || loadable.index < newest.index)) {
-    const covered =
-      loadable !== undefined && wal.firstIndex !== undefined && wal.firstIndex <= loadable.index + 1n;
+    // without a usable snap file etcd starts from the WAL's beginning, which works while segment 0 (index 0)
+    // is still there: etcd 3.4 sets the broken files aside as .broken, 3.5 skips them
+    const first = wal.segments[0];
+    const fromZero = first !== undefined && first.seq === 0n && first.index === 0n;
+    const covered = loadable
+      ? wal.firstIndex !== undefined && wal.firstIndex <= loadable.index + 1n
+      : fromZero;
+    // no .snap file at all: etcd 3.8 stops writing them, so this is not damage by itself
+    const none = snap.files.length === 0;
+    const from = loadable ? snapLabel(loadable.name) : 'the start of the WAL (index 0)';
     findings.push({
-      severity: covered ? 'warning' : 'error',
+      severity: covered || none ? 'warning' : 'error',
       code: 'WAL_SNAPSHOT_FILE_MISSING',
       file: newest.file,
       location: { offset: newest.offset, index: newest.index.toString() },
-      message: loadable
-        ? `snap: the WAL records a snapshot at index ${newest.index} term ${newest.term} (${newest.file} offset ${newest.offset}) but no valid snap file matches it; etcd falls back to ${snapLabel(loadable.name)}${covered ? ' and replays the WAL from there' : ', and the WAL no longer holds the entries after it'}`
-        : `snap: the WAL records a snapshot at index ${newest.index} term ${newest.term} (${newest.file} offset ${newest.offset}) but no valid snap file matches any WAL snapshot record: etcd cannot start`,
+      message: covered
+        ? `snap: the WAL records a snapshot at index ${newest.index} term ${newest.term} (${newest.file} offset ${newest.offset}) but no valid snap file matches it; etcd falls back to ${from} and replays the WAL from there (nothing is lost)`
+        : none
+          ? `snap: the WAL records a snapshot at index ${newest.index} term ${newest.term} (${newest.file} offset ${newest.offset}) and there is no snap file at all; etcd 3.4-3.7 need the matching snap file (or a WAL that still starts at index 0) to start, etcd 3.8+ writes none`
+          : `snap: the WAL records a snapshot at index ${newest.index} term ${newest.term} (${newest.file} offset ${newest.offset}) but no valid snap file matches ${loadable ? 'it after ' + from + ', and the WAL no longer holds the entries after that' : 'any WAL snapshot record, and the WAL no longer starts at index 0'}: etcd cannot start`,
       runbook: `${RUNBOOK}#missing-snap-file`,
     });
   }
@@ -103,8 +122,10 @@ export function crossCheckWalSnap(
   const voters = new Set(loadable?.confState?.voters ?? []);
   const learners = new Set(loadable?.confState?.learners ?? []);
   const base = loadable?.index ?? 0n;
+  const applied =
+    labels.appliedIndex !== undefined && labels.appliedIndex > commit ? labels.appliedIndex : commit;
   for (const c of wal.confChanges) {
-    if (c.index <= base || c.index > commit) continue;
+    if (c.index <= base || c.index > applied) continue;
     if (c.type === ConfChangeType.AddNode) {
       voters.add(c.nodeId);
       learners.delete(c.nodeId);

@@ -36,6 +36,11 @@ export interface WalSource {
   names: readonly string[];
   /** the bytes of one segment; called once per segment, in name order */
   read(name: string): Promise<Buffer>;
+  /**
+   * A running etcd holds the WAL (it locks its open segments): the last segment is being appended to while it
+   * is read, so a partly written last record is the record in flight, not a torn write.
+   */
+  live?: boolean;
 }
 
 export interface WalEntryRecord {
@@ -92,6 +97,13 @@ export interface WalFacts {
   snapshotRecords: WalSnapshotRecord[];
   firstIndex?: bigint;
   lastIndex?: bigint;
+  /**
+   * The highest raft index etcd itself reads from this WAL: the last entry (or snapshot record) before the
+   * first problem that stops etcd's reader or that its repair cuts off. Undefined when none.
+   */
+  lastIntactIndex?: bigint;
+  /** the WAL was read while a running etcd held it (see WalSource.live) */
+  live: boolean;
   entryCount: number;
   confChanges: WalConfChange[];
   /** the last segment's tail: none = no segment at all */
@@ -109,7 +121,7 @@ export interface WalAuditResult {
 const RUNBOOK = 'runbooks/corrupt-wal.md';
 
 const PROBLEM_META: Record<WalProblemCode, { severity: Severity; anchor: string }> = {
-  WAL_LENGTH_INVALID: { severity: 'error', anchor: 'corrupt-record' },
+  WAL_LENGTH_INVALID: { severity: 'info', anchor: 'corrupt-record' },
   WAL_RECORD_TOO_LARGE: { severity: 'error', anchor: 'corrupt-record' },
   WAL_PADDING_NONZERO: { severity: 'warning', anchor: 'nonzero-padding' },
   WAL_RECORD_DECODE: { severity: 'error', anchor: 'corrupt-record' },
@@ -153,6 +165,13 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
     confChanges: [],
     tail: 'none',
     bytesRead: 0,
+    live: src.live === true,
+  };
+  /** false from the first problem that stops etcd's reader (or its repair) on */
+  let intact = true;
+  // the last entry in file order: a later, lower index is raft overwriting a conflicting tail
+  const noteIntact = (index: bigint) => {
+    facts.lastIntactIndex = index;
   };
 
   for (const n of src.names) {
@@ -171,7 +190,7 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
         'WAL_TMP_SEGMENT',
         n,
         undefined,
-        `wal: ${label(n)} is a preallocated next segment (left by a member that did not shut down cleanly)`,
+        `wal: ${label(n)} is the next segment etcd preallocates and keeps ready while it runs (left in place when it stops)`,
         'torn-tail',
       );
   }
@@ -220,6 +239,9 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
     try {
       buf = await src.read(seg.name);
     } catch (err) {
+      // a running member purged it (etcd removes the oldest segments) after the directory was listed
+      if (src.live && (err as NodeJS.ErrnoException).code === 'ENOENT' && facts.segments.length === 0)
+        continue;
       add(
         'error',
         'WAL_SEGMENT_UNREADABLE',
@@ -228,6 +250,7 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
         `wal: cannot read ${label(seg.name)}: ${(err as Error).message}`,
         'missing-segment',
       );
+      intact = false;
       prevCrc = undefined;
       prevSegment = undefined;
       continue;
@@ -321,6 +344,7 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
           lastEntryFile = seg.name;
           lastEntryOffset = rec.offset;
           facts.lastIndex = i;
+          if (intact && rec.intact) noteIntact(i);
           if (
             rec.crcValid &&
             (entry.type === EntryType.ConfChange || entry.type === EntryType.ConfChangeV2)
@@ -364,7 +388,17 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
             // raft never persists a HardState whose term is behind an entry it already wrote (its term only
             // grows). The record type sits outside the CRC, so an entry whose type byte flipped to "state"
             // decodes as a HardState with the entry's type (0 or 1) as its term: this is how it shows.
-            if (hs.term < maxEntryTerm.term)
+            // the same flip on the first entry of a WAL: raft never persists term 0 with a vote or a commit
+            if (hs.term === 0n && (hs.commit > 0n || hs.vote > 0n))
+              add(
+                'error',
+                'WAL_STATE_TERM_BEHIND',
+                seg.name,
+                at,
+                `wal: the state record at offset ${rec.offset} in ${label(seg.name)} has term 0 with vote ${hs.vote} and commit ${hs.commit}, which raft never writes: a damaged record type or a damaged record`,
+                'corrupt-record',
+              );
+            else if (hs.term < maxEntryTerm.term)
               add(
                 'error',
                 'WAL_STATE_TERM_BEHIND',
@@ -382,6 +416,8 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
         case WalRecordType.Snapshot: {
           try {
             const s = decodeWalSnapshot(rec.data ?? Buffer.alloc(0));
+            if (rec.crcValid && intact && rec.intact && (facts.lastIntactIndex ?? 0n) < s.index)
+              noteIntact(s.index);
             if (rec.crcValid)
               facts.snapshotRecords.push({
                 index: s.index,
@@ -434,24 +470,32 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
     };
 
     const res = decodeWalSegment(buf, { prevCrc, isLast, continuePastError: true }, handleRecord);
+    const liveTail = isLast && src.live === true && res.end === 'torn';
     segFacts.records = res.records;
     segFacts.end = res.end;
     segFacts.validEnd = res.validEnd;
     for (const p of res.problems) {
       const meta = PROBLEM_META[p.code];
       const after =
-        res.recovered > 0 && p === res.problems.find((q) => q.code !== 'WAL_PADDING_NONZERO')
+        res.recovered > 0 &&
+        p === res.problems.find((q) => q.code !== 'WAL_PADDING_NONZERO' && q.code !== 'WAL_LENGTH_INVALID')
           ? ` (${res.recovered} record(s) recovered after it)`
           : '';
+      // the member runs: its last record is being written while we read it (etcd fsyncs before it acks)
+      const inFlight = liveTail && p.code === 'WAL_TORN_TAIL';
       add(
-        meta.severity,
+        inFlight ? 'info' : meta.severity,
         p.code,
         seg.name,
         { offset: p.offset, ...(p.record !== undefined ? { record: p.record } : {}) },
-        `wal: ${label(seg.name)}: ${p.message}${after}`,
+        inFlight
+          ? `wal: ${label(seg.name)}: the last record is being written by the running member (${p.message})`
+          : `wal: ${label(seg.name)}: ${p.message}${after}`,
         meta.anchor,
       );
     }
+    // etcd reads no record after a problem that stops it (or that its repair truncates at)
+    if (res.end === 'torn' || res.end === 'corrupt') intact = false;
 
     if (res.records === 0) {
       add(

@@ -37,6 +37,8 @@ export interface WalRecord {
   resynced: boolean;
   /** the record decoded and its CRC matched (or could not be checked, see resynced) */
   crcValid: boolean;
+  /** read before the segment's first stopping problem: etcd reads this record too */
+  intact: boolean;
 }
 
 export type WalProblemCode =
@@ -87,7 +89,7 @@ export interface SegmentDecodeResult {
    */
   end: 'eof' | 'zero-tail' | 'torn' | 'corrupt' | 'garbage-tail';
   problems: WalProblem[];
-  /** records decoded after the first stopping problem (continue mode) */
+  /** records decoded after the record of the first stopping problem (continue mode) */
   recovered: number;
 }
 
@@ -121,8 +123,10 @@ export function firstZeroSectorChunk(buf: Buffer, from: number, to: number): num
 interface Frame {
   recBytes: number;
   padBytes: number;
-  /** the top byte matches what etcd's encoder writes for recBytes */
+  /** the top byte matches what etcd's encoder (3.0+) writes for recBytes */
   canonical: boolean;
+  /** a top byte of 0 on a length that is not a multiple of 8: the unpadded frame etcd before 3.0 wrote */
+  legacy: boolean;
   zero: boolean;
 }
 
@@ -135,7 +139,7 @@ function readLengthField(buf: Buffer, off: number): Frame {
   const padBytes = top & 0x80 ? top & 7 : 0;
   const wantPad = (8 - (recBytes % 8)) % 8;
   const canonical = wantPad === 0 ? top === 0 : top === (0x80 | wantPad);
-  return { recBytes, padBytes, canonical, zero: lo === 0 && hi === 0 };
+  return { recBytes, padBytes, canonical, legacy: top === 0 && wantPad !== 0, zero: lo === 0 && hi === 0 };
 }
 
 /** the data field is located, not copied or viewed: dataLen 0 means absent or empty */
@@ -157,6 +161,7 @@ class SegmentRecord implements WalRecord {
     readonly ordinal: number,
     readonly resynced: boolean,
     readonly crcValid: boolean,
+    readonly intact: boolean,
   ) {
     this.type = d.type;
     this.crc = d.crc;
@@ -228,7 +233,12 @@ export function findNextFrame(buf: Buffer, from: number, reader?: protobuf.Reade
       const top = hi >>> 24;
       if (top !== 0 && (top < 0x81 || top > 0x87)) continue;
       const f = readLengthField(buf, pos);
-      if (f.zero || !f.canonical || f.recBytes < 2 || f.recBytes >= MAX_WAL_RECORD_BYTES - f.padBytes)
+      if (
+        f.zero ||
+        !(f.canonical || f.legacy) ||
+        f.recBytes < 2 ||
+        f.recBytes >= MAX_WAL_RECORD_BYTES - f.padBytes
+      )
         continue;
       const bodyEnd = pos + 8 + f.recBytes;
       if (bodyEnd + f.padBytes > buf.length) continue;
@@ -263,6 +273,8 @@ export function decodeWalSegment(
   let ordinal = 0;
   let validEnd = 0;
   let stopped = false;
+  /** offset of the first stopping problem: records at or before it are not "recovered after it" */
+  let stopOffset = -1;
   let end: SegmentDecodeResult['end'] = 'eof';
   let recovered = 0;
   let resyncing = false;
@@ -274,6 +286,7 @@ export function decodeWalSegment(
     problems.push(p);
     if (!stopped) {
       stopped = true;
+      stopOffset = p.offset;
       end = kind;
     }
     const next = findNextFrame(buf, resumeFrom, reader);
@@ -341,10 +354,10 @@ export function decodeWalSegment(
     const frameEnd = bodyEnd + f.padBytes;
     if (f.recBytes >= MAX_WAL_RECORD_BYTES - f.padBytes) {
       const p: WalProblem = {
-        code: f.canonical ? 'WAL_RECORD_TOO_LARGE' : 'WAL_LENGTH_INVALID',
+        code: 'WAL_RECORD_TOO_LARGE',
         offset: off,
         record: ordinal,
-        message: `length field at offset ${off} claims ${f.recBytes} bytes${f.canonical ? '' : ' and has a malformed padding byte'}: above etcd's 10 MiB record limit (fatal, not repairable)`,
+        message: `length field at offset ${off} claims ${f.recBytes} bytes: above etcd's 10 MiB record limit (fatal, not repairable)`,
       };
       if (!stop(p, 'corrupt', off + 8)) break;
       continue;
@@ -432,6 +445,7 @@ export function decodeWalSegment(
       problems.push(p);
       if (!stopped) {
         stopped = true;
+        stopOffset = off;
         end = 'corrupt';
       }
       if (!cont) break;
@@ -449,6 +463,7 @@ export function decodeWalSegment(
         });
         if (!stopped) {
           stopped = true;
+          stopOffset = off;
           end = 'corrupt';
         }
         if (!cont) break;
@@ -465,21 +480,20 @@ export function decodeWalSegment(
         message: `padding after the record at offset ${off} (bytes ${bodyEnd}..${frameEnd - 1}) is not zero; etcd ignores padding, the record itself is intact`,
       });
     }
-    if (!f.canonical) {
+    // etcd reads the field as int64: a top byte of 0 means "no padding" (how etcd before 3.0 framed every
+    // record), 0x80|n means n padding bytes; other bits are ignored. Only a field etcd 3.0+ would never write
+    // and that is not the pre-3.0 framing is noted, and etcd reads the frame the same way as here.
+    if (!f.canonical && !f.legacy) {
       problems.push({
         code: 'WAL_LENGTH_INVALID',
         offset: off,
         record: ordinal,
-        message: `length field at offset ${off} has top byte 0x${buf[off + 7]!.toString(16)}, expected ${f.recBytes % 8 ? `0x${(0x80 | (8 - (f.recBytes % 8))).toString(16)}` : '0x00'} for a ${f.recBytes}-byte record`,
+        message: `length field at offset ${off} has top byte 0x${buf[off + 7]!.toString(16)}, not what etcd writes for a ${f.recBytes}-byte record (${f.recBytes % 8 ? `0x${(0x80 | (8 - (f.recBytes % 8))).toString(16)}` : '0x00'}); etcd reads it as ${f.padBytes} padding byte(s), and the record decodes`,
       });
-      if (!stopped) {
-        stopped = true;
-        end = 'corrupt';
-      }
     }
 
-    onRecord?.(new SegmentRecord(buf, off, f.recBytes, f.padBytes, d, ordinal, resyncing, crcOk));
-    if (stopped) recovered++;
+    onRecord?.(new SegmentRecord(buf, off, f.recBytes, f.padBytes, d, ordinal, resyncing, crcOk, !stopped));
+    if (stopped && off > stopOffset) recovered++;
     resyncing = false;
     ordinal++;
     off = frameEnd;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Finding } from '../../../src/audit/finding.js';
 import { auditWalAndSnapDirs } from '../../../src/audit/snap/audit-wal-and-snap.js';
+import { crossCheckWalSnap } from '../../../src/audit/snap/cross-check-wal-snap.js';
 import { decodeWalSegment, type WalRecord } from '../../../src/formats/wal/segment-decoder.js';
 import { WalRecordType } from '../../../src/formats/wal/record-type.js';
 import { getWalCorpus, linkWalCopy, type WalCorpus } from '../../helpers/wal-corpus.js';
@@ -267,7 +268,7 @@ describe('corrupted on purpose', () => {
     const r = await auditWalAndSnapDirs(c.dest);
     const bad = r.findings.find((f) => f.code === 'SNAP_CRC_MISMATCH')!;
     expect(bad).toMatchObject({
-      severity: 'error',
+      severity: 'warning',
       file: `member/snap/${victim}`,
       runbook: 'runbooks/corrupt-snap.md#bad-crc',
     });
@@ -275,11 +276,61 @@ describe('corrupted on purpose', () => {
     expect(r.findings.find((f) => f.code === 'WAL_SNAPSHOT_FILE_MISSING')?.severity).toBe('warning');
   });
 
-  test('snap file deleted while the WAL records it: WAL_SNAPSHOT_FILE_MISSING', async () => {
+  test('every snap file deleted (etcd 3.8 writes none): WAL_SNAPSHOT_FILE_MISSING is a warning, not an error', async () => {
     const c = await copyOfMain();
     const snaps = (await readdir(c.snapDir)).filter((n) => n.endsWith('.snap'));
     for (const s of snaps) await rm(path.join(c.snapDir, s));
     const r = await auditWalAndSnapDirs(c.dest);
-    expect(r.findings.find((f) => f.code === 'WAL_SNAPSHOT_FILE_MISSING')?.severity).toBe('error');
+    expect(codes(errors(r.findings))).toEqual([]);
+    expect(r.findings.find((f) => f.code === 'WAL_SNAPSHOT_FILE_MISSING')?.severity).toBe('warning');
+  });
+
+  test('every snap file broken while the WAL starts at index 0: etcd replays from 0, a warning', async () => {
+    const snaps = (await readdir(path.join(corpus.main, 'member', 'snap'))).filter((n) =>
+      n.endsWith('.snap'),
+    );
+    const c = await copyOfMain(snaps);
+    for (const s of snaps) {
+      const file = path.join(c.snapDir, s);
+      await flipBit(file, (await readFile(file)).length - 100, 0x10);
+    }
+    const r = await auditWalAndSnapDirs(c.dest);
+    expect(codes(errors(r.findings))).toEqual([]);
+    const missing = r.findings.find((f) => f.code === 'WAL_SNAPSHOT_FILE_MISSING')!;
+    expect(missing.severity).toBe('warning');
+    expect(missing.message).toMatch(/falls back to the start of the WAL \(index 0\)/);
+    expect(r.findings.filter((f) => f.code === 'SNAP_CRC_MISMATCH')).toHaveLength(snaps.length);
+  });
+
+  test('broken snap files and a WAL that no longer starts at index 0: WAL_SNAPSHOT_FILE_MISSING error', () => {
+    const seg = (name: string, seq: bigint, index: bigint) => ({
+      name,
+      seq,
+      index,
+      size: 0,
+      records: 0,
+      end: 'eof' as const,
+      validEnd: 0,
+    });
+    const wal = {
+      segments: [seg('0000000000000003-0000000000000100.wal', 3n, 0x100n)],
+      snapshotRecords: [{ index: 0x120n, term: 2n, file: 'member/wal/x.wal', offset: 8 }],
+      firstIndex: 0x101n,
+      lastIndex: 0x200n,
+      lastHardState: { term: 2n, vote: 1n, commit: 0x200n, file: 'member/wal/x.wal', offset: 16 },
+      entryCount: 0xff,
+      confChanges: [],
+      tail: 'clean' as const,
+      bytesRead: 0,
+      live: false,
+    };
+    const snap = {
+      files: [{ name: '0000000000000002-0000000000000120.snap', term: 2n, index: 0x120n, valid: false }],
+      snapDbs: [],
+      hasDb: true,
+    };
+    const r = crossCheckWalSnap(wal, snap);
+    expect(r.findings.map((f) => `${f.code}:${f.severity}`)).toEqual(['WAL_SNAPSHOT_FILE_MISSING:error']);
+    expect(r.findings[0]!.message).toMatch(/etcd cannot start/);
   });
 });

@@ -135,8 +135,9 @@ test('snap: random mutations never throw and any change to the bytes is reported
     const name = '0000000000000002-000000000000012f.snap';
     const { findings } = await auditSnap({ names: [name], read: async () => bytes });
     wellFormed(findings);
+    // a damaged snap file is a warning (etcd falls back) or an error; never silent
     if (!bytes.equals(snapBytes))
-      expect(findings.filter((f) => f.severity === 'error').length).toBeGreaterThan(0);
+      expect(findings.filter((f) => f.severity !== 'info').length).toBeGreaterThan(0);
     runs++;
   }
   expect(runs).toBeGreaterThan(50);

@@ -79,9 +79,9 @@ describe('snap files', () => {
         const parsed = parseSnapName(n)!;
         expect(r.snapshot!.metadata).toMatchObject({ index: parsed.index, term: parsed.term });
         const v2 = parseV2Store(r.snapshot!.data!);
-        expect(v2.members.map((m) => m.idHex)).toEqual([corpus.mainMemberId]);
+        expect(v2.members.map((m) => m.id)).toEqual([BigInt(`0x${corpus.mainMemberId}`)]);
         expect(v2.members[0]!.name).toBe('m0');
-        expect(v2.clusterVersion).toBe('3.4.0');
+        expect(v2.clusterVersion).toMatch(/^3\.[45]\.0$/);
         expect(r.snapshot!.metadata.confState.voters).toEqual([BigInt(`0x${corpus.mainMemberId}`)]);
       }
     });

@@ -7,7 +7,11 @@ import { T } from '../../../src/formats/raft/proto.js';
 import { decodeEntry, encodeMessage } from '../../../src/formats/raft/raft-messages.js';
 import { WalRecordType } from '../../../src/formats/wal/record-type.js';
 import { decodeWalSegment, type WalRecord } from '../../../src/formats/wal/segment-decoder.js';
-import { encodeWalRecords, type RecordToEncode } from '../../../src/formats/wal/segment-encoder.js';
+import {
+  encodeWalRecords,
+  reframeLegacy,
+  type RecordToEncode,
+} from '../../../src/formats/wal/segment-encoder.js';
 import { checkWalNames, formatWalName, parseWalName } from '../../../src/formats/wal/segment-name.js';
 import { getWalCorpus, sha256, type WalCorpus } from '../../helpers/wal-corpus.js';
 
@@ -155,6 +159,56 @@ describe('synthetic segments', () => {
     expect(decodeAll(buf).res.problems).toEqual([
       expect.objectContaining({ code: 'WAL_PADDING_NONZERO', offset: withPad.offset + 8 + withPad.recBytes }),
     ]);
+  });
+
+  test('pre-3.0 framing (plain length, no padding) decodes like etcd 3.0+ reads it: no problem', () => {
+    const recs: RecordToEncode[] = [{ type: WalRecordType.Crc }, { type: WalRecordType.Metadata, data: md }];
+    for (let i = 1; i <= 6; i++) recs.push({ type: WalRecordType.Entry, data: entry(i) });
+    const legacy = encodeWalRecords(recs, 0, { legacy: true });
+    const modern = encodeWalRecords(recs, 0);
+    expect(legacy.bytes.length).toBeLessThan(modern.bytes.length);
+    expect(legacy.endCrc).toBe(modern.endCrc);
+    const r = decodeAll(Buffer.concat([legacy.bytes, Buffer.alloc(512)]));
+    expect(r.res.problems).toEqual([]);
+    expect(r.res.end).toBe('zero-tail');
+    expect(
+      r.recs.filter((x) => x.type === WalRecordType.Entry).map((x) => decodeEntry(x.data!).index),
+    ).toEqual([1n, 2n, 3n, 4n, 5n, 6n]);
+    expect(r.recs.every((x) => x.padBytes === 0 && x.crcValid && x.intact)).toBe(true);
+    // the same records reframed from the modern bytes are byte-identical to the legacy encoding
+    const frames = decodeAll(modern.bytes).recs;
+    expect(reframeLegacy(modern.bytes, frames).subarray(0, legacy.bytes.length)).toEqual(legacy.bytes);
+  });
+
+  test('a length field etcd would not write but still reads the same way: WAL_LENGTH_INVALID, records intact', () => {
+    const a = segment(1, 5);
+    const recs = decodeAll(a.bytes).recs;
+    const noPad = recs.find((r) => r.ordinal > 1 && r.padBytes === 0 && r.recBytes % 8 === 0);
+    const buf = Buffer.from(a.bytes);
+    let victim = noPad;
+    if (!victim) {
+      // every record needs padding: mark one with an extra, ignored bit (0x80 | 0x40 | pad)
+      victim = recs.find((r) => r.ordinal > 1 && r.padBytes > 0)!;
+      buf[victim.offset + 7] = 0xc0 | victim.padBytes;
+    } else buf[victim.offset + 7] = 0x88;
+    const r = decodeAll(buf);
+    expect(r.res.problems.map((p) => [p.code, p.offset])).toEqual([['WAL_LENGTH_INVALID', victim.offset]]);
+    expect(r.res.end).toBe('zero-tail');
+    expect(r.recs).toHaveLength(recs.length);
+    expect(r.res.recovered).toBe(0);
+  });
+
+  test('"recovered after it" counts the records after the bad one, not the bad one itself', () => {
+    const a = segment(1, 20);
+    const recs = decodeAll(a.bytes).recs;
+    const victim = recs[8]!;
+    const buf = Buffer.from(a.bytes);
+    buf[victim.offset + 8 + victim.recBytes - 10]! ^= 0x20; // no zero sector: a CRC mismatch, not a tear
+    const r = decodeAll(buf);
+    expect(r.res.problems.map((p) => p.code)).toEqual(['WAL_CRC_MISMATCH']);
+    expect(r.res.recovered).toBe(recs.length - 9);
+    expect(r.recs[8]!.intact).toBe(false);
+    expect(r.recs[7]!.intact).toBe(true);
   });
 
   test('a zero length field in a middle segment followed by records', () => {
