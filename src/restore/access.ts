@@ -3,11 +3,11 @@
  * systemd, manual). Built once per restore so the facts, the executor and a resume all agree.
  */
 import { DrError } from '../core/errors.js';
-import { etcdArgs } from '../etcd/member-process.js';
-import { localControl, localSpec } from './control/local.js';
+import { localControl } from './control/local.js';
 import { manualControl } from './control/manual.js';
 import { systemdControl } from './control/systemd.js';
 import type { MemberControl, Prompt } from './control/types.js';
+import { memberEtcdArgv } from './etcd-command.js';
 import { localHost, shellLine, sshHost, type MemberHost } from './host.js';
 import type { MembersFile, TargetMember } from './members-file.js';
 
@@ -33,10 +33,16 @@ export function memberAccess(
   const controlFor = (m: TargetMember): MemberControl => {
     let c = controls.get(m.name);
     if (c) return c;
-    const common = { member: m, initialCluster: o.initialCluster, token: o.token };
+    const common = {
+      member: m,
+      initialCluster: o.initialCluster,
+      token: o.token,
+      timing: target.timing,
+      etcdBinary: target.binaries.etcd,
+    };
     switch (m.control.type) {
       case 'local':
-        c = localControl({ ...common, etcdBinary: target.binaries.etcd });
+        c = localControl(common);
         break;
       case 'systemd':
         c = systemdControl({ unit: m.control.unit, host: hostFor(m) });
@@ -63,20 +69,13 @@ export function memberAccess(
   return { hostFor, controlFor };
 }
 
-/** For manual members: the exact etcd command line (without the test-only timing flags local mode adds). */
+/** For manual members: the exact etcd command line, as local control would run it (TLS and timings included). */
 export function manualCommands(
-  common: { member: TargetMember; initialCluster: string; token: string },
+  common: Parameters<typeof memberEtcdArgv>[1] & { member: TargetMember },
   action: 'stop' | 'start',
 ): string[] {
   const m = common.member;
   if (action === 'stop')
     return [`systemctl stop etcd   # or however member ${m.name} is run: it must not be running`];
-  const args = etcdArgs(localSpec(common));
-  const drop = new Set(['--heartbeat-interval', '--election-timeout']);
-  const kept: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (drop.has(args[i]!)) i++;
-    else kept.push(args[i]!);
-  }
-  return [shellLine(['etcd', ...kept])];
+  return [shellLine(memberEtcdArgv(m, common))];
 }

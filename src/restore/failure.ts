@@ -41,7 +41,8 @@ export function failure(j: Journal, file: string, err: unknown): DrError {
   };
   return new DrError(
     e.code,
-    `${e.message}\nrestore stopped${failedStep ? ` at step ${failedStep}` : ''}: done ${done.length}/${j.steps.length} steps; ` +
+    `${e.message}\nrestore stopped${failedStep ? ` at step ${failedStep}` : ''}: done ${done.length}/${j.steps.length} steps` +
+      ` (done: ${done.join(', ') || 'none'}; not done: ${report.notDone.join(', ') || 'none'}); ` +
       `fix the cause and run "${report.resume}", or roll back (see the journal and the runbook).`,
     { ...e.details, ...report },
     { cause: err },

@@ -6,6 +6,7 @@
  * initialClusterToken: prod-restore-1      # optional; default dr-<backup id>-<random>
  * binaries: { etcd: /usr/bin/etcd, etcdctl: /usr/bin/etcdctl, etcdutl: /usr/local/bin/etcdutl }
  * clientTls: { caFile: ca.pem, certFile: client.pem, keyFile: client-key.pem }  # how dr talks to the members
+ * timing: { heartbeatInterval: 100, electionTimeout: 1000 }   # ms, etcd's defaults; every member gets them
  * oldCluster: { endpoints: [https://10.0.0.1:2379] }   # where to look for a still-healthy old cluster
  * members:
  *   - name: etcd-a
@@ -14,6 +15,8 @@
  *     dataDir: /var/lib/etcd
  *     walDir: /var/lib/etcd-wal           # optional
  *     tls: { caFile: ..., certFile: ..., keyFile: ..., clientCertAuth: true }   # the member's client URL
+ *     peerTls: { caFile: ..., certFile: ..., keyFile: ..., clientCertAuth: true }   # its peer URL (https)
+ *     owner: etcd:etcd                     # optional; default: the owner of the data dir it replaces
  *     control: { type: systemd, unit: etcd.service, ssh: "ssh -i /root/.ssh/dr root@10.0.0.1" }
  * ```
  */
@@ -35,7 +38,7 @@ const tlsSchema = z.strictObject({
   caFile: absPath,
   certFile: absPath,
   keyFile: absPath,
-  /** turns on --client-cert-auth for `local` members; dr then presents clientTls (or this cert) */
+  /** --client-cert-auth (tls) / --peer-client-cert-auth (peerTls); dr then needs clientTls with a cert */
   clientCertAuth: z.boolean().default(false),
 });
 
@@ -60,6 +63,13 @@ export const memberSchema = z.strictObject({
   dataDir: absPath,
   walDir: absPath.optional(),
   tls: tlsSchema.optional(),
+  /** the peer URL's TLS (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth) */
+  peerTls: tlsSchema.optional(),
+  /** user[:group] the restored data dir is given (default: the owner and group of the dir it replaces) */
+  owner: z
+    .string()
+    .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*(:[A-Za-z0-9_][A-Za-z0-9._-]*)?$/, 'must be user or user:group')
+    .optional(),
   control: controlSchema,
 });
 
@@ -77,6 +87,17 @@ export const membersFileSchema = z
       .strictObject({ caFile: absPath, certFile: absPath.optional(), keyFile: absPath.optional() })
       .optional(),
     oldCluster: z.strictObject({ endpoints: z.array(urlString).min(1) }).optional(),
+    /** etcd's raft timings in ms for every restored member (etcd's defaults: 100 and 1000) */
+    timing: z
+      .strictObject({
+        heartbeatInterval: z.number().int().min(1).max(60_000).default(100),
+        electionTimeout: z.number().int().min(1).max(600_000).default(1000),
+      })
+      .default({ heartbeatInterval: 100, electionTimeout: 1000 })
+      .refine((t) => t.electionTimeout >= 5 * t.heartbeatInterval, {
+        message:
+          'electionTimeout must be at least 5 times heartbeatInterval (etcd refuses to start otherwise)',
+      }),
     members: z.array(memberSchema).min(1),
   })
   .superRefine((file, ctx) => {
@@ -106,6 +127,24 @@ export const membersFileSchema = z
           message: m.tls ? 'tls is set but a client URL is not https' : 'https client URL needs tls',
         });
       }
+      const peerScheme = m.peerURLs.map((u) => u.startsWith('https:'));
+      if (peerScheme.some((s) => s !== !!m.peerTls)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['members', i, 'peerTls'],
+          message: m.peerTls
+            ? 'peerTls is set but a peer URL is not https'
+            : 'https peer URL needs peerTls (the peer certificate, key and CA)',
+        });
+      }
+      if (m.tls?.clientCertAuth && !(file.clientTls?.certFile && file.clientTls.keyFile)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['members', i, 'tls', 'clientCertAuth'],
+          message:
+            "the member requires client certificates: set clientTls.certFile and clientTls.keyFile (dr never presents a member's server certificate as its client certificate)",
+        });
+      }
     });
   });
 
@@ -113,6 +152,7 @@ export type MembersFile = z.output<typeof membersFileSchema>;
 export type TargetMember = MembersFile['members'][number];
 export type MemberControlSpec = TargetMember['control'];
 export type MemberTls = NonNullable<TargetMember['tls']>;
+export type EtcdTiming = MembersFile['timing'];
 
 /** Validates an already-parsed document (e.g. the `restore:` block of the daemon config). */
 export function parseMembers(doc: unknown, source = 'members file'): MembersFile {

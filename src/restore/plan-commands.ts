@@ -1,16 +1,23 @@
 /**
  * The shell commands a plan shows: how each member is stopped and started, and how a command runs on a
- * member's host. The executor runs the same things through MemberControl and MemberHost.
+ * member's host. The executor runs the same things through MemberControl and MemberHost: a local or
+ * manual member's start command is memberEtcdArgv's, flag for flag (TLS and timings included), quoted.
  */
+import { localLogFile, memberEtcdArgv, type EtcdCommandContext } from './etcd-command.js';
+import { shellLine, shellQuote } from './host.js';
 import type { TargetMember } from './members-file.js';
 
-export function controlCommands(m: TargetMember, action: 'start' | 'stop'): string[] {
+export function controlCommands(
+  m: TargetMember,
+  action: 'start' | 'stop',
+  etcd: EtcdCommandContext,
+): string[] {
   switch (m.control.type) {
     case 'local':
       return action === 'stop'
-        ? [`kill $(cat ${m.dataDir}.pid)   # if dr started it`]
+        ? [`kill $(cat ${shellQuote(`${m.dataDir}.pid`)})   # if dr started it`]
         : [
-            `etcd --name ${m.name} --data-dir ${m.dataDir} ...   # dr starts it detached, pid in ${m.dataDir}.pid`,
+            `${shellLine(memberEtcdArgv(m, etcd))} >>${shellQuote(localLogFile(m))} 2>&1 &   # dr starts it detached, pid in ${m.dataDir}.pid`,
           ];
     case 'systemd': {
       // --no-block: etcd's Type=notify start waits for a quorum that later members bring
@@ -18,17 +25,16 @@ export function controlCommands(m: TargetMember, action: 'start' | 'stop'): stri
         action === 'stop'
           ? `systemctl stop ${m.control.unit}`
           : `systemctl start --no-block ${m.control.unit}`;
-      return [m.control.ssh ? `${m.control.ssh} '${cmd}'` : cmd];
+      return [m.control.ssh ? `${m.control.ssh} ${shellQuote(cmd)}` : cmd];
     }
     case 'manual':
       return action === 'stop'
         ? [`stop etcd member ${m.name} (e.g. systemctl stop etcd) and confirm`]
-        : [
-            `start etcd member ${m.name} with --name ${m.name} --data-dir ${m.dataDir}${m.walDir ? ` --wal-dir ${m.walDir}` : ''} and confirm`,
-          ];
+        : [`${shellLine(memberEtcdArgv(m, etcd))}   # start it like this, then confirm`];
   }
 }
 
+/** A command as it runs on the member's host: through its ssh prefix, as one quoted argument. */
 export function hostCmd(m: TargetMember, cmd: string): string {
-  return m.control.type === 'systemd' && m.control.ssh ? `${m.control.ssh} '${cmd}'` : cmd;
+  return m.control.type === 'systemd' && m.control.ssh ? `${m.control.ssh} ${shellQuote(cmd)}` : cmd;
 }

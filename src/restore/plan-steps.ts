@@ -3,6 +3,8 @@ import type { Manifest } from '../manifest/manifest.js';
 import type { MembersFile } from './members-file.js';
 import { controlCommands, hostCmd } from './plan-commands.js';
 import type { PlannedMember, PlanStep } from './plan-types.js';
+import { shellLine } from './host.js';
+import { clientTlsFor } from './probe.js';
 import { restoreArgv } from './tool.js';
 
 export function stagingDir(dir: string): string {
@@ -15,6 +17,12 @@ export function buildSteps(
   ctx: { token: string; initialCluster: string; snapshotFile: string; quorum: number; backup: Manifest },
 ): PlanStep[] {
   const steps: PlanStep[] = [];
+  const etcd = {
+    token: ctx.token,
+    initialCluster: ctx.initialCluster,
+    timing: target.timing,
+    etcdBinary: target.binaries.etcd,
+  };
   const byName = new Map(target.members.map((m) => [m.name, m]));
   steps.push({
     id: 'fetch',
@@ -31,8 +39,8 @@ export function buildSteps(
       kind: 'stop',
       member: p.name,
       description: `stop member ${p.name} (${m.control.type})`,
-      commands: controlCommands(m, 'stop'),
-      rollback: `start ${p.name} again: ${controlCommands(m, 'start').join(' && ')}`,
+      commands: controlCommands(m, 'stop', etcd),
+      rollback: `start ${p.name} again: ${controlCommands(m, 'start', etcd).join(' && ')}`,
       parallelGroup: 'stop',
       params: {},
     });
@@ -48,8 +56,8 @@ export function buildSteps(
       kind: 'move-aside',
       member: p.name,
       description: `move the old data of ${p.name} aside (kept, never deleted): ${moves.map(([a, b]) => `${a} -> ${b}`).join(', ')}`,
-      commands: moves.map(([a, b]) => hostCmd(m, `mv -T ${a} ${b}`)),
-      rollback: moves.map(([a, b]) => hostCmd(m, `mv -T ${b} ${a}`)).join(' && '),
+      commands: moves.map(([a, b]) => hostCmd(m, shellLine(['mv', '-T', a, b]))),
+      rollback: moves.map(([a, b]) => hostCmd(m, shellLine(['mv', '-T', b, a]))).join(' && '),
       params: { moves },
     });
   }
@@ -82,7 +90,10 @@ export function buildSteps(
       kind: 'restore',
       member: p.name,
       description: `write ${p.name}'s new data dir ${p.dataDir}${p.walDir ? ` (WAL ${p.walDir})` : ''} with ${p.tool ? `${p.tool.kind} ${p.tool.version}` : 'etcd restore tool'} (member ID ${p.memberId})`,
-      commands: [hostCmd(m, env + argv.join(' ')), ...renames.map(([a, b]) => hostCmd(m, `mv -T ${a} ${b}`))],
+      commands: [
+        hostCmd(m, env + shellLine(argv)),
+        ...renames.map(([a, b]) => hostCmd(m, shellLine(['mv', '-T', a, b]))),
+      ],
       rollback: `move the restored ${p.dataDir}${p.walDir ? ` and ${p.walDir}` : ''} away (it holds only restored data), then undo the move-aside`,
       parallelGroup: 'restore',
       params: { renames, skipHashCheck },
@@ -108,8 +119,8 @@ export function buildSteps(
       kind: 'start',
       member: p.name,
       description: `start ${p.name} on its restored data (${m.clientURLs.join(',')})`,
-      commands: controlCommands(m, 'start'),
-      rollback: `stop ${p.name}: ${controlCommands(m, 'stop').join(' && ')}`,
+      commands: controlCommands(m, 'start', etcd),
+      rollback: `stop ${p.name}: ${controlCommands(m, 'stop', etcd).join(' && ')}`,
       params: {},
     };
   };
@@ -118,11 +129,24 @@ export function buildSteps(
   // leader among the first quorum before starting the rest made a 3-member restore of 1 GiB ~3 s slower).
   planned.forEach((p) => steps.push(startStep(p)));
   const all = planned.map((p) => p.clientURLs[0]).join(',');
+  // what dr's own probe presents, as etcdctl flags: the checks can be copied and run as they are
+  const tls = clientTlsFor(target);
+  const etcdctl = (...args: string[]) =>
+    'ETCDCTL_API=3 ' +
+    shellLine([
+      target.binaries.etcdctl ?? 'etcdctl',
+      '--endpoints',
+      all,
+      ...(tls?.caFile ? ['--cacert', tls.caFile] : []),
+      ...(tls?.certFile ? ['--cert', tls.certFile] : []),
+      ...(tls?.keyFile ? ['--key', tls.keyFile] : []),
+      ...args,
+    ]);
   steps.push({
     id: 'wait-quorum',
     kind: 'wait-quorum',
     description: `wait until a quorum (${ctx.quorum} of ${planned.length} members) agrees on one leader`,
-    commands: [`etcdctl --endpoints ${all} endpoint status -w table`],
+    commands: [etcdctl('endpoint', 'status', '-w', 'table')],
     rollback: 'stop the started members',
     params: { members: planned.map((p) => p.name) },
   });
@@ -130,7 +154,7 @@ export function buildSteps(
     id: 'wait-all',
     kind: 'wait-all',
     description: 'wait until every member has joined and caught up with the leader (applied index)',
-    commands: [`etcdctl --endpoints ${all} endpoint status -w table`],
+    commands: [etcdctl('endpoint', 'status', '-w', 'table')],
     rollback: 'stop every member',
     params: {},
   });
@@ -139,8 +163,8 @@ export function buildSteps(
     kind: 'verify',
     description: 'verify the restored cluster against the backup (the checks below)',
     commands: [
-      `etcdctl --endpoints ${all} endpoint hashkv --rev ${ctx.backup.snapshot.revision}`,
-      `etcdctl --endpoints ${all} member list -w table`,
+      etcdctl('endpoint', 'hashkv', '--rev', ctx.backup.snapshot.revision),
+      etcdctl('member', 'list', '-w', 'table'),
     ],
     rollback: 'nothing to undo: verification only reads',
     params: {},

@@ -26,11 +26,15 @@ export interface ClientTls {
   keyFile?: string;
 }
 
-/** How dr presents itself to the members: clientTls, else the first member's TLS files. */
+/**
+ * How dr presents itself to the members: clientTls, else only the CA of the first member's client TLS (a
+ * member's server certificate is never presented as a client certificate; a member with clientCertAuth
+ * needs clientTls, which the members file enforces).
+ */
 export function clientTlsFor(target: MembersFile): ClientTls | undefined {
   if (target.clientTls) return target.clientTls;
   const t = target.members.find((m) => m.tls)?.tls;
-  return t ? { caFile: t.caFile, certFile: t.certFile, keyFile: t.keyFile } : undefined;
+  return t ? { caFile: t.caFile } : undefined;
 }
 
 export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdctl?: string }): ClusterProbe {

@@ -4,16 +4,48 @@ import type { Ctx } from './execute-context.js';
 import type { TargetMember } from './members-file.js';
 import type { ClusterProbe } from './probe.js';
 
+/**
+ * Throws at once when a started member has died (its process exited, its unit failed): naming it, its
+ * exit status, where its log is and how the log ends. Waiting out the timeout would only hide that.
+ */
+export async function assertNoneDied(ctx: Ctx, members: TargetMember[]): Promise<void> {
+  const deaths = await Promise.all(
+    members.map(async (m) => {
+      const d = await ctx
+        .controlFor(m)
+        .died?.(ctx.deps.signal)
+        .catch(() => null);
+      return d ? { member: m.name, ...d } : null;
+    }),
+  );
+  const dead = deaths.filter((d) => d !== null);
+  if (dead.length === 0) return;
+  throw new DrError(
+    'ETCD_REQUEST_FAILED',
+    `restore: ${dead
+      .map(
+        (d) =>
+          `member ${d.member} ${d.status} after it was started; its log (${d.log}) ends with:\n${
+            d.tail ? d.tail.replace(/^/gm, '    ') : '    (empty)'
+          }`,
+      )
+      .join('\n')}`,
+    { dead },
+  );
+}
+
 async function poll<T>(
   what: string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
   attempt: () => Promise<T | null>,
+  check?: () => Promise<void>,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     signal?.throwIfAborted();
+    await check?.();
     try {
       const v = await attempt();
       if (v !== null) return v;
@@ -42,6 +74,7 @@ export async function waitQuorum(ctx: Ctx, probe: ClusterProbe, started: TargetM
       const leaders = new Set(withLeader.map((s) => s!.leaderId));
       return withLeader.length >= need && leaders.size === 1 ? true : null;
     },
+    () => assertNoneDied(ctx, started),
   );
 }
 
@@ -64,5 +97,6 @@ export async function waitAll(ctx: Ctx, probe: ClusterProbe): Promise<void> {
       const list = await probe.memberList();
       return list.length === members.length && list.every((x) => x.name !== '') ? true : null;
     },
+    () => assertNoneDied(ctx, members),
   );
 }

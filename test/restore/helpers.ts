@@ -73,6 +73,8 @@ export async function localTarget(
 ): Promise<MembersFile> {
   const ports = await freePorts(names.length * 2);
   return parseMembers({
+    // generous timings: tests run several clusters on two cores (etcd's defaults are 100 / 1000)
+    timing: { heartbeatInterval: 200, electionTimeout: 2000 },
     ...extra,
     members: names.map((name, i) => ({
       name,

@@ -4,6 +4,7 @@ import { parseMembersYaml } from '../../src/restore/members-file.js';
 
 const good = `
 initialClusterToken: tok
+clientTls: { caFile: /etc/etcd/ca.pem, certFile: /etc/etcd/dr.pem, keyFile: /etc/etcd/dr-key.pem }
 members:
   - name: a
     peerURLs: [http://127.0.0.1:2380]
@@ -16,6 +17,8 @@ members:
     dataDir: /var/lib/etcd
     walDir: /var/lib/etcd-wal
     tls: { caFile: /etc/etcd/ca.pem, certFile: /etc/etcd/s.pem, keyFile: /etc/etcd/s-key.pem, clientCertAuth: true }
+    peerTls: { caFile: /etc/etcd/ca.pem, certFile: /etc/etcd/p.pem, keyFile: /etc/etcd/p-key.pem, clientCertAuth: true }
+    owner: etcd:etcd
     control: { type: systemd, unit: etcd.service, ssh: "ssh -i /root/k root@10.0.0.2" }
   - name: c
     peerURLs: [http://127.0.0.1:2382]
@@ -41,6 +44,28 @@ describe('members file', () => {
     expect(f.members[1]!.tls!.clientCertAuth).toBe(true);
     expect(f.members[0]!.tls).toBeUndefined();
     expect(f.initialClusterToken).toBe('tok');
+    expect(f.members[1]!.peerTls).toMatchObject({ certFile: '/etc/etcd/p.pem', clientCertAuth: true });
+    expect(f.members[1]!.owner).toBe('etcd:etcd');
+    // etcd's own timings unless the file says otherwise
+    expect(f.timing).toEqual({ heartbeatInterval: 100, electionTimeout: 1000 });
+    expect(
+      parseMembersYaml(`timing: { heartbeatInterval: 250, electionTimeout: 2500 }\n${good}`).timing,
+    ).toEqual({ heartbeatInterval: 250, electionTimeout: 2500 });
+  });
+
+  it('wants peerTls for https peer URLs, clientTls for members that check client certificates, sane timings', () => {
+    expect(errorOf(good.replace(/ {4}peerTls: .*\n/, '')).message).toMatch(
+      /member "b" .* field peerTls: https peer URL needs peerTls/,
+    );
+    expect(errorOf(good.replace(/clientTls: .*\n/, '')).message).toMatch(
+      /member "b" .* field tls.clientCertAuth: .*set clientTls.certFile and clientTls.keyFile/,
+    );
+    expect(errorOf(`timing: { heartbeatInterval: 500, electionTimeout: 1000 }\n${good}`).message).toMatch(
+      /electionTimeout must be at least 5 times heartbeatInterval/,
+    );
+    expect(errorOf(good.replace('owner: etcd:etcd', 'owner: "etcd; rm -rf /"')).message).toMatch(
+      /member "b" .* field owner/,
+    );
   });
 
   it('names the member and the field at fault', () => {

@@ -35,6 +35,7 @@ describe('restore with mTLS client URLs', () => {
     const tls = mtlsServer(certs);
     target = parseMembers({
       clientTls: mtlsClient(certs),
+      timing: plain.timing,
       members: plain.members.map((m) => ({
         ...m,
         clientURLs: m.clientURLs.map((u) => u.replace('http:', 'https:')),

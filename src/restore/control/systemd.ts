@@ -36,5 +36,33 @@ export function systemdControl(o: { unit: string; host: MemberHost }): MemberCon
     async start(signal) {
       await ctl(['start', '--no-block', o.unit], signal);
     },
+    async died(signal) {
+      const r = await o.host.run(
+        ['systemctl', 'show', '--property=ActiveState,SubState,Result,ExecMainStatus', o.unit],
+        { signal },
+      );
+      if (r.code !== 0) return null; // cannot tell: the wait goes on and reports what it sees
+      const p = Object.fromEntries(
+        r.stdout
+          .split('\n')
+          .filter((l) => l.includes('='))
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
+      );
+      // inactive with Result=success is also what a start job still queued looks like: not a death
+      const dead =
+        p.ActiveState === 'failed' ||
+        p.SubState === 'auto-restart' ||
+        (p.ActiveState === 'inactive' && p.Result !== undefined && p.Result !== 'success');
+      if (!dead) return null;
+      const status = Number(p.ExecMainStatus);
+      const journal = ['journalctl', '-u', o.unit, '-n', '15', '--no-pager', '-o', 'cat'];
+      const j = await o.host.run(journal, { signal }).catch(() => null);
+      return {
+        status: `unit ${o.unit} on ${o.host.label} is ${p.ActiveState}/${p.SubState} (Result=${p.Result ?? '?'}, status ${p.ExecMainStatus ?? '?'})`,
+        exitCode: Number.isFinite(status) ? status : null,
+        log: `${o.host.remote ? `${o.host.label} ` : ''}${journal.slice(0, 3).join(' ')}`,
+        tail: j && j.code === 0 ? j.stdout.trimEnd() : '',
+      };
+    },
   };
 }

@@ -9,6 +9,22 @@ export interface MemberControl {
   check(signal?: AbortSignal): Promise<{ ok: boolean; detail: string }>;
   stop(signal?: AbortSignal): Promise<void>;
   start(signal?: AbortSignal): Promise<void>;
+  /**
+   * Has the member died since it was started (process exited, unit failed)? null while it runs or when
+   * this control cannot tell (manual). The waits ask it on every poll, so a member that exits is reported
+   * at once, with its exit status and the end of its log, instead of after the wait's timeout.
+   */
+  died?(signal?: AbortSignal): Promise<MemberDeath | null>;
+}
+
+export interface MemberDeath {
+  /** "exited with code 1", "killed by SIGKILL", "unit etcd.service failed (Result=exit-code, status 1)" */
+  status: string;
+  exitCode?: number | null;
+  /** where its whole log is (a file, or a journalctl command) */
+  log: string;
+  /** the last lines of that log */
+  tail: string;
 }
 
 /**
