@@ -72,7 +72,9 @@ describe('offline HashKV against real members', () => {
     expect(r.json.hashKV.compactRevision).toBe(String(compact0 - 10));
     expect(r.json.hashKV.hash).toBe((await etcdHashKV(a, current)).hash);
     // the schema each release writes (3.4: no term; 3.5: term and confState), neither with storageVersion
-    const version = /etcd Version: (\S+)/.exec(execFileSync('etcd', ['--version'], { encoding: 'utf8' }))![1]!;
+    const version = /etcd Version: (\S+)/.exec(
+      execFileSync('etcd', ['--version'], { encoding: 'utf8' }),
+    )![1]!;
     expect(r.json.meta.schema).toBe(version.startsWith('3.4.') ? '3.4' : '3.5');
     expect(r.json.meta.storageVersion).toBeNull();
     expect(r.json.membershipFrom).toBe('v2-store');
