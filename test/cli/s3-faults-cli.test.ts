@@ -159,6 +159,19 @@ describe('dr against s3:// through a fault-injecting proxy', () => {
     expect(r.json.error.code).toBe('STORAGE_UNREACHABLE');
   }, 90_000);
 
+  it('SIGTERM while dr list hangs on its listing: exit 3 ABORTED at once', async () => {
+    proxy.fault({ op: 'ListObjectsV2', fault: { kind: 'stall' } });
+    const url = storage({ socketTimeoutMs: '600000', requestTimeoutMs: '600000' });
+    const child = spawnDr(['list', '--json', '--storage', url], env);
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await proxy.waitFor('ListObjectsV2', 'stall');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(3);
+    expect(JSON.parse(stdout).error.code).toBe('ABORTED');
+  }, 30_000);
+
   describe('a download dropped during dr verify', () => {
     let id: string;
     beforeAll(async () => {
