@@ -221,6 +221,23 @@ export function testBackend(name: string, factory: () => Promise<BackendFixture>
       await expectDrError(b.stat('abort/early'), 'STORAGE_NOT_FOUND');
     });
 
+    it('every operation with an already-aborted signal rejects ABORTED and changes nothing', async () => {
+      await b.put('signal/kept', Readable.from([Buffer.from('kept')]));
+      const ctl = new AbortController();
+      ctl.abort(new Error('SIGTERM')); // the CLI aborts with a plain Error, not an AbortError
+      const signal = ctl.signal;
+      await expectDrError(b.get('signal/kept', { signal }), 'ABORTED');
+      await expectDrError(b.stat('signal/kept', { signal }), 'ABORTED');
+      await expectDrError(
+        listAll({ ...b, list: (p: string) => b.list(p, { signal }) } as Backend, 'signal/'),
+        'ABORTED',
+      );
+      await expectDrError(b.remove('signal/kept', { signal }), 'ABORTED');
+      await expectDrError(b.check({ signal }), 'ABORTED');
+      expect((await b.stat('signal/kept')).size).toBe(4);
+      await b.remove('signal/kept');
+    });
+
     it('cleanupIncomplete removes old leftovers and keeps young ones', async () => {
       if (fx.cleanupUnsupported || !fx.plantLeftover) {
         // Still must fail cleanly (a DrError), not crash or hang.

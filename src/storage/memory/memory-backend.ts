@@ -78,9 +78,12 @@ export class MemoryBackend implements Backend {
     this.objects.delete(key);
   }
 
-  async check(): Promise<void> {}
+  async check(opts: OpOptions = {}): Promise<void> {
+    checkSignal(opts.signal, `memory: check`);
+  }
 
-  async cleanupIncomplete(): Promise<number> {
+  async cleanupIncomplete(_prefix: string, _olderThanMs: number, opts: OpOptions = {}): Promise<number> {
+    checkSignal(opts.signal, `memory: cleanup`);
     return 0;
   }
 
