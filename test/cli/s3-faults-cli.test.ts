@@ -182,6 +182,8 @@ describe('dr against s3:// through a fault-injecting proxy', () => {
         60_000,
       );
       expect(r.code, r.stdout).toBe(0);
+      // no warning of the SDK's HTTP handler nor of Node's (listeners on the command's signal)
+      expect(r.stderr).toBe('');
       id = r.json.id;
     }, 90_000);
 
