@@ -12,7 +12,12 @@ import { DrError } from '../../src/core/errors.js';
 import { createEtcdClient, type EtcdClient } from '../../src/etcd/client.js';
 import { startMember, stopMember, waitHealthy } from '../../src/etcd/member-process.js';
 import type { EndpointStatus, HashKVResult, Member, MemberStatus } from '../../src/etcd/types.js';
-import { auditCluster, compareHashes, type OnlineClient } from '../../src/audit/online.js';
+import {
+  auditCluster,
+  compareBackupWithCluster,
+  compareHashes,
+  type OnlineClient,
+} from '../../src/audit/online.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 
 const ID = [0x1111n, 0x2222n, 0x3333n];
@@ -271,6 +276,53 @@ test('leaders disagree and a member without a leader', async () => {
   ];
   const r = await auditCluster(fake({ statuses }).client);
   expect(codes(r).sort()).toEqual(['LEADER_DISAGREEMENT', 'MEMBER_NO_LEADER']);
+});
+
+describe('compareBackupWithCluster (fake members)', () => {
+  // the backup: revision 100, compacted at 40; hashed as compacted at C it gives 1000 + C
+  const hashOfBackup = (c?: bigint) => ({ hash: 1000 + Number(c ?? 40n), compactRevision: c ?? 40n });
+  const client = (answers: (Partial<HashKVResult> | Error)[], revisions = [120n, 120n, 120n]) => ({
+    statusAll: async (): Promise<EndpointStatus[]> =>
+      [0, 1, 2].map((i) => ({ endpoint: ep(i), status: status(i, { revision: revisions[i]! }) })),
+    hashKV: async (endpoint: string): Promise<HashKVResult> => {
+      const i = [0, 1, 2].findIndex((x) => ep(x) === endpoint);
+      const a = answers[i]!;
+      if (a instanceof Error) throw a;
+      return { endpoint, memberId: ID[i]!, hash: 0, compactRevision: 40n, revision: 120n, ...a };
+    },
+  });
+
+  test('equal, equal once hashed as compacted where the member is, and differs', async () => {
+    const r = await compareBackupWithCluster(
+      client([{ hash: 1040 }, { hash: 1070, compactRevision: 70n }, { hash: 5 }]),
+      100n,
+      hashOfBackup,
+    );
+    expect(r.facts.members.map((m) => m.result)).toEqual(['equal', 'equal', 'differs']);
+    expect(r.facts.members[1]!.backupHash).toBe(1070);
+    expect(r.findings.map((f) => [f.code, f.file])).toEqual([['BACKUP_CLUSTER_HASH_MISMATCH', ep(2)]]);
+  });
+
+  test('not compared: compacted past the revision, below the revision, an older compact revision than the backup', async () => {
+    const r = await compareBackupWithCluster(
+      client(
+        [
+          new DrError('ETCD_REQUEST_FAILED', 'etcdserver: mvcc: required revision has been compacted'),
+          { hash: 1 },
+          { hash: 1, compactRevision: -1n }, // 3.5's cached answer from before any compaction
+        ],
+        [120n, 90n, 120n],
+      ),
+      100n,
+      hashOfBackup,
+    );
+    expect(r.facts.members.map((m) => m.result)).toEqual(['not-compared', 'not-compared', 'not-compared']);
+    expect(r.findings.map((f) => f.code)).toEqual(Array(3).fill('BACKUP_CLUSTER_NOT_COMPARED'));
+    expect(r.findings.map((f) => f.severity)).toEqual(['warning', 'warning', 'warning']);
+    expect(r.findings[0]!.message).toMatch(/compacted at or past revision 100/);
+    expect(r.findings[1]!.message).toMatch(/current revision 90 is below/);
+    expect(r.findings[2]!.message).toMatch(/below the backup's own 40/);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------
