@@ -42,6 +42,22 @@ interface RestoreFlags {
   journal?: string;
   resume?: string;
   json?: boolean;
+  bumpRevision?: string;
+  markCompacted?: boolean;
+}
+
+/** --bump-revision N --mark-compacted: both or neither (etcd's restore tool takes one only with the other). */
+function bumpOf(o: RestoreFlags): number | undefined {
+  if (o.bumpRevision === undefined && !o.markCompacted) return undefined;
+  if (o.bumpRevision === undefined || !o.markCompacted)
+    throw new DrError(
+      'USAGE',
+      'restore: --bump-revision N and --mark-compacted go together (etcd compacts at the bumped revision so that watchers relist; e.g. --bump-revision 1000000000 --mark-compacted)',
+    );
+  const n = Number(o.bumpRevision);
+  if (!/^\d+$/.test(o.bumpRevision) || !Number.isSafeInteger(n) || n <= 0)
+    throw new DrError('USAGE', `restore: --bump-revision "${o.bumpRevision}" is not a positive integer`);
+  return n;
 }
 
 /** Reads one line from the terminal (manual members and the confirmation ask through it). */
@@ -124,6 +140,14 @@ export function registerRestore(program: Command): void {
     .option('--token <token>', 'initial cluster token of the new cluster (default: dr-<backup id>-<random>)')
     .option('--journal <file>', 'journal file (default under the state dir, printed at start)')
     .option('--resume <journal>', 'continue an interrupted restore from its journal')
+    .option(
+      '--bump-revision <n>',
+      'start the restored store n revisions above the backup (Kubernetes: 1000000000), with --mark-compacted',
+    )
+    .option(
+      '--mark-compacted',
+      'mark the bumped revision compacted, so that watchers from before it relist (with --bump-revision)',
+    )
     .action(
       action(async (ctx, o: RestoreFlags) => {
         if (o.resume) {
@@ -148,6 +172,7 @@ export function registerRestore(program: Command): void {
         if (Boolean(o.backup) === Boolean(o.before))
           throw new DrError('USAGE', 'restore: give --backup ID|latest or --before TIME (one of them)');
         if (o.dryRun && o.yes) throw new DrError('USAGE', 'restore: --dry-run and --yes exclude each other');
+        const bumpRevision = bumpOf(o);
         const target = await loadMembersFile(path.resolve(o.members));
         const backend = await openStorage(ctx);
         try {
@@ -158,6 +183,7 @@ export function registerRestore(program: Command): void {
             now: ctx.clock.now(),
             token: o.token ?? defaultToken(manifest.id, randomBytes(3)),
             force: Boolean(o.force),
+            bumpRevision,
             prompt: terminalPrompt,
             signal: ctx.signal,
           });

@@ -77,10 +77,12 @@ export async function runStep(
           })),
           clusterId: j.plan.newCluster.clusterId,
           oldClusterId: j.plan.backup.oldClusterId,
-          revision: BigInt(j.plan.backup.revision),
+          // a bumped store answers at the bumped revision, compacted there: the backup's own HashKV
+          // (at the backup's revision) cannot be asked for, so the members are compared with each other
+          revision: j.plan.bump ? BigInt(j.plan.bump.toRevision) : BigInt(j.plan.backup.revision),
           liveKeys: j.manifest.snapshot.liveKeys ?? undefined,
           totalKeys: j.manifest.snapshot.totalKeys,
-          offlineHash: j.offlineHashKV?.hash,
+          offlineHash: j.plan.bump ? undefined : j.offlineHashKV?.hash,
         },
         signal,
       );
@@ -171,6 +173,7 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
       peerURLs: p.peerURLs,
       dataDir: renames[0]![0],
       walDir: renames[1]?.[0],
+      bumpRevision: typeof step.params.bumpRevision === 'number' ? step.params.bumpRevision : undefined,
     });
     const r = await host.run(argv, { signal: ctx.deps.signal, env: RESTORE_TOOL_ENV });
     if (r.code !== 0) {

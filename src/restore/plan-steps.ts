@@ -14,7 +14,15 @@ export function stagingDir(dir: string): string {
 export function buildSteps(
   target: MembersFile,
   planned: PlannedMember[],
-  ctx: { token: string; initialCluster: string; snapshotFile: string; quorum: number; backup: Manifest },
+  ctx: {
+    token: string;
+    initialCluster: string;
+    snapshotFile: string;
+    quorum: number;
+    backup: Manifest;
+    /** --bump-revision N --mark-compacted on every member's restore (plan-bump.ts) */
+    bumpRevision?: number;
+  },
 ): PlanStep[] {
   const steps: PlanStep[] = [];
   const etcd = {
@@ -79,6 +87,7 @@ export function buildSteps(
       peerURLs: p.peerURLs,
       dataDir: stagingDir(p.dataDir),
       walDir: p.walDir ? stagingDir(p.walDir) : undefined,
+      bumpRevision: ctx.bumpRevision,
     });
     const renames = [
       [stagingDir(p.dataDir), p.dataDir],
@@ -96,7 +105,7 @@ export function buildSteps(
       ],
       rollback: `move the restored ${p.dataDir}${p.walDir ? ` and ${p.walDir}` : ''} away (it holds only restored data), then undo the move-aside`,
       parallelGroup: 'restore',
-      params: { renames, skipHashCheck },
+      params: { renames, skipHashCheck, bumpRevision: ctx.bumpRevision ?? null },
     });
   }
   // alongside etcd's restore tool (a worker thread while the tool's processes run): the HashKV every

@@ -1,7 +1,9 @@
 /** The restore plan's types: the facts it is made from, its steps, refusals and the plan itself. */
+import type { PlannedBump } from './plan-bump.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { DirFact } from './host.js';
 import type { MembersFile, TargetMember } from './members-file.js';
+import type { InUseFacts } from './in-use.js';
 import type { RestoreTool } from './tool.js';
 
 export const PLAN_FORMAT_VERSION = 1;
@@ -17,18 +19,28 @@ export interface MemberFacts {
   /** the restore tool on the member's host; null when none was found */
   tool: RestoreTool | null;
   toolError?: string;
+  /** what already uses the member's ports and dirs (absent: not looked at) */
+  inUse?: InUseFacts;
+  /** what is wrong with its tls / peerTls files, read on its host */
+  tlsProblems?: string[];
 }
 
 export interface OldClusterFacts {
   endpoints: string[];
   /** endpoints whose /health said true (a healthy member of a cluster with a leader) */
   healthy: string[];
+  /** endpoints that answered but could not be verified (TLS, auth, timeout, not etcd's answer) */
+  unverifiable?: { endpoint: string; error: string }[];
+  /** endpoints where nothing listens (connection refused, no route) */
+  down?: string[];
   detail?: string;
 }
 
 export interface RestoreFacts {
   members: Record<string, MemberFacts>;
   oldCluster: OldClusterFacts;
+  /** what is wrong with clientTls (dr's own certificate) */
+  clientTlsProblems?: string[];
 }
 
 export interface PlanInput {
@@ -42,6 +54,8 @@ export interface PlanInput {
   force?: boolean;
   /** where the executor will put the fetched snapshot (shown in commands) */
   snapshotFile?: string;
+  /** restore with `--bump-revision N --mark-compacted` (see plan-bump.ts) */
+  bumpRevision?: number;
 }
 
 export type StepKind =
@@ -72,13 +86,17 @@ export interface PlanStep {
 export interface Refusal {
   code:
     | 'OLD_CLUSTER_HEALTHY'
+    | 'OLD_CLUSTER_UNVERIFIABLE'
+    | 'TARGET_IN_USE'
+    | 'TLS_FILE_INVALID'
     | 'DATA_DIR_NOT_ETCD'
     | 'DATA_DIR_NOT_A_DIRECTORY'
     | 'DATA_DIR_MOUNT_POINT'
     | 'NO_DISK_SPACE'
     | 'CONTROL_UNREACHABLE'
     | 'NO_RESTORE_TOOL'
-    | 'TOKEN_INVALID';
+    | 'TOKEN_INVALID'
+    | 'BUMP_UNSUPPORTED';
   member?: string;
   message: string;
   /** --force lifts it */
@@ -132,4 +150,6 @@ export interface RestorePlan {
   warnings: string[];
   /** the members file the plan was made from: the journal needs nothing else to resume */
   target: MembersFile;
+  /** the revision bump and why (absent or null: none; see plan-bump.ts) */
+  bump?: PlannedBump | null;
 }

@@ -6,7 +6,9 @@
  * stop it. An executor only runs a plan whose `refusals` is empty.
  */
 import { clusterId, formatId, memberId } from './ids.js';
+import { inUseProblems } from './in-use.js';
 import { asideFor, mib } from './plan-refusals.js';
+import { planBump } from './plan-bump.js';
 import { buildSteps } from './plan-steps.js';
 import {
   PLAN_FORMAT_VERSION,
@@ -71,6 +73,17 @@ export function planRestore(input: PlanInput): RestorePlan {
         forceable: false,
       });
     } else {
+      for (const problem of f.tlsProblems ?? [])
+        refusals.push({ code: 'TLS_FILE_INVALID', member: m.name, message: problem, forceable: false });
+      if (f.inUse) {
+        if (f.inUse.unknown) warnings.push(`member "${m.name}": ${f.inUse.unknown}`);
+        for (const problem of inUseProblems(m, f.inUse, true)) {
+          // a manual member is stopped by the operator: checked again right before its restore step
+          if (m.control.type === 'manual')
+            warnings.push(`${problem} (it must be free once you have stopped the member: checked again then)`);
+          else refusals.push({ code: 'TARGET_IN_USE', member: m.name, message: problem, forceable: false });
+        }
+      }
       if (!f.control.ok) {
         refusals.push({
           code: 'CONTROL_UNREACHABLE',
@@ -137,6 +150,15 @@ export function planRestore(input: PlanInput): RestorePlan {
       forceable: true,
     });
   }
+  for (const u of old.unverifiable ?? []) {
+    refusals.push({
+      code: 'OLD_CLUSTER_UNVERIFIABLE',
+      message: `the old cluster endpoint ${u.endpoint} answers but its health cannot be verified (${u.error}): a live cluster dr cannot probe is not known to be dead (fix clientTls / the endpoint, or use --force)`,
+      forceable: true,
+    });
+  }
+  for (const problem of facts.clientTlsProblems ?? [])
+    refusals.push({ code: 'TLS_FILE_INVALID', message: problem, forceable: false });
 
   const ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(backup.createdAt)) / 1000));
   if (ageSeconds > 24 * 3600)
@@ -149,10 +171,23 @@ export function planRestore(input: PlanInput): RestorePlan {
     });
   }
 
-  const steps = buildSteps(target, planned, { token, initialCluster, snapshotFile, quorum, backup });
+  const bump = planBump(input, target, refusals, warnings);
+  const steps = buildSteps(target, planned, {
+    token,
+    initialCluster,
+    snapshotFile,
+    quorum,
+    backup,
+    bumpRevision: bump?.revision,
+  });
   const effective = refusals.filter((r) => !(force && r.forceable));
   if (force && refusals.some((r) => r.forceable))
-    warnings.push('--force: restoring although the old cluster answers healthy');
+    warnings.push(
+      `--force: restoring although ${refusals
+        .filter((r) => r.forceable)
+        .map((r) => (r.code === 'OLD_CLUSTER_HEALTHY' ? 'the old cluster answers healthy' : r.message))
+        .join('; ')}`,
+    );
 
   return {
     formatVersion: PLAN_FORMAT_VERSION,
@@ -178,14 +213,25 @@ export function planRestore(input: PlanInput): RestorePlan {
       `every member (${target.members.map((m) => m.name).join(', ')}) answers healthy and is listed by member list`,
       'exactly one leader, the same on every member',
       `cluster ID is ${formatId(cid)} (the old one was ${backup.source.clusterId})`,
-      backup.snapshot.liveKeys !== null
-        ? `revision is ${backup.snapshot.revision} and there are ${backup.snapshot.liveKeys} keys, as in the backup`
-        : `revision is ${backup.snapshot.revision}, as in the backup (the backup has no live key count)`,
-      "HashKV at the backup revision is equal on every member, and equal to the backup's own (computed offline from the snapshot file)",
+      ...(bump
+        ? [
+            `revision is ${bump.toRevision} (the backup's ${bump.fromRevision} bumped by ${bump.revision}, compacted there)` +
+              (backup.snapshot.liveKeys !== null
+                ? ` and there are ${backup.snapshot.liveKeys} keys, as in the backup`
+                : ''),
+            "HashKV at that revision is equal on every member (the bump and the compaction change it: it is not compared with the backup's own)",
+          ]
+        : [
+            backup.snapshot.liveKeys !== null
+              ? `revision is ${backup.snapshot.revision} and there are ${backup.snapshot.liveKeys} keys, as in the backup`
+              : `revision is ${backup.snapshot.revision}, as in the backup (the backup has no live key count)`,
+            "HashKV at the backup revision is equal on every member, and equal to the backup's own (computed offline from the snapshot file)",
+          ]),
     ],
     refusals: effective,
     warnings,
     target,
+    bump,
   };
 }
 

@@ -19,6 +19,8 @@ export interface PrepareOptions {
   /** @default target.initialClusterToken, else dr-<backup id>-<6 random hex> */
   token?: string;
   force?: boolean;
+  /** `--bump-revision N --mark-compacted` (plan-bump.ts) */
+  bumpRevision?: number;
   /** where the executor will put the fetched snapshot (shown in the plan's commands) */
   snapshotFile?: string;
   prompt?: Prompt;
@@ -44,5 +46,6 @@ export async function prepareRestore(o: PrepareOptions): Promise<RestorePlan> {
     facts,
     force: o.force,
     snapshotFile: o.snapshotFile,
+    bumpRevision: o.bumpRevision,
   });
 }

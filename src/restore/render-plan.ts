@@ -19,6 +19,11 @@ export function renderPlan(plan: RestorePlan): string {
       `           ${m.name.padEnd(12)} member ID ${m.memberId.padEnd(16)} ${m.peerURLs.join(',')}  ${m.dataDir}  (${m.control}${m.tool ? `, ${m.tool.kind} ${m.tool.version}` : ''})`,
     );
   }
+  if (plan.bump) {
+    out.push(
+      `Bump       revision +${plan.bump.revision} (--bump-revision ${plan.bump.revision} --mark-compacted): ${plan.bump.why}`,
+    );
+  }
   out.push('');
   out.push('Steps');
   plan.steps.forEach((s, i) => {

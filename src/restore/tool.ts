@@ -37,6 +37,12 @@ export interface RestoreArgs {
    * hashes the whole db again, about 2.3 s of CPU per member and GiB with etcd 3.4's Go sha256.
    */
   skipHashCheck?: boolean;
+  /**
+   * `--bump-revision N --mark-compacted` (the tool accepts one only with the other): the restored store
+   * starts N revisions above the backup's and compacted there (Kubernetes, see plan.ts). Only for a tool
+   * whose supportsBumpRevision is true.
+   */
+  bumpRevision?: number;
 }
 
 export async function findRestoreTool(
@@ -142,6 +148,7 @@ export function restoreArgv(tool: Pick<RestoreTool, 'kind' | 'command'>, a: Rest
   ];
   if (a.walDir) argv.push('--wal-dir', a.walDir);
   if (a.skipHashCheck) argv.push('--skip-hash-check');
+  if (a.bumpRevision) argv.push('--bump-revision', String(a.bumpRevision), '--mark-compacted');
   return argv;
 }
 
