@@ -89,6 +89,7 @@ class RetryBackend implements Backend {
     if (!isTransient(err) || signal?.aborted) throw err;
     const e = err as DrError;
     if (attempt >= this.attempts) {
+      if (this.attempts === 1) throw err; // retries off: the error as the backend reported it
       throw new DrError(
         e.code,
         `${e.message} (gave up after ${attempt} attempts)`,
