@@ -34,6 +34,9 @@ function tlsHint(details: string): string {
   // Each is the server's alert, received by us: the server refused what we sent.
   if (/alert unknown ca|alert number 48\b/i.test(details))
     return 'the server refused the client certificate: it is not signed by a CA the server trusts (--cert/--key)';
+  // Go (etcd 3.5) sends 45 for an expired client certificate
+  if (/alert certificate expired|alert number 45\b/i.test(details))
+    return 'the server refused the client certificate: it has expired or is not yet valid (--cert)';
   if (/alert bad certificate|certificate required|alert number (42|116)\b/i.test(details))
     return 'the server refused the client certificate, or none was given (--cert/--key, signed by a CA the server trusts)';
   if (/unable to verify|unable to get local issuer|self[- ]signed/i.test(details))

@@ -61,6 +61,10 @@ describe('classifyEtcdError', () => {
       /not signed by a CA the server trusts/,
     ],
     ['SSL routines::tlsv1 alert unknown ca', /not signed by a CA the server trusts/],
+    [
+      'SSL routines:ssl3_read_bytes:sslv3 alert certificate expired:SSL alert number 45',
+      /it has expired or is not yet valid/,
+    ],
   ];
   for (const [details, hint] of cases48) {
     it(`names the likely cause of "${details.slice(-40)}"`, () => {
