@@ -1,7 +1,9 @@
 /**
  * Online audit (`dr audit --endpoints ...`): asks every member for its status, the alarms and the member list,
  * then HashKV of every reachable member at ONE revision (the lowest current revision among them, so every
- * member has it) and compares the hashes, as etcd's own corruption check does. Findings name the endpoint
+ * member has it) and compares the hashes, as etcd's own corruption check does (after a compaction at exactly that
+ * revision, at the members' current revision instead: see hashEveryMember). compareBackupWithCluster does the same
+ * for a backup's offline HashKV against every member (`dr audit --backup ID --endpoints`). Findings name the endpoint
  * (Finding.file) and the member (location.member, 16-digit hex).
  *
  * Vocabulary: an *endpoint* is what the operator passed; a *member* is an entry of the member list. They are
