@@ -68,10 +68,10 @@ const c = (severity: CodeInfo['severity'], runbook: string, summary: string, etc
 });
 
 /** a rule for a code emitted with one severity */
-const does = (b: EtcdBehaviour, evidence: string): EtcdRule => {
-  const sev = SEVERITY_OF_BEHAVIOUR[b][0]!;
-  return { does: { [sev]: b }, evidence };
-};
+const does = (b: EtcdBehaviour, evidence: string): EtcdRule => ({
+  does: Object.fromEntries(SEVERITY_OF_BEHAVIOUR[b].map((sev) => [sev, b])),
+  evidence,
+});
 const DAMAGE = 'not from etcd: only damage to the file (disk, filesystem, a tool) makes it';
 const WAL_DAMAGE = `${DAMAGE}; etcd writes each frame whole, CRC-chained, and never rewrites a sealed segment`;
 
