@@ -5,6 +5,7 @@ import { DrError } from '../core/errors.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
 import type { Ctx, SnapshotSource } from './execute-context.js';
 import { localHost } from './host.js';
+import { inUseFacts, inUseProblems } from './in-use.js';
 import type { Journal, JournalWriter } from './journal.js';
 import { offlineHashInWorker } from './offline-hash.js';
 import { compactTimestamp, type PlanStep } from './plan.js';
@@ -143,6 +144,15 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
   const toolDone = js.detail?.toolDone === true;
   const renamesOnly = toolDone && state.every((x) => x.hasF !== x.hasS);
   if (!renamesOnly) {
+    // the member was stopped: nothing may hold its ports or its dirs now (a manual member's operator, a
+    // unit that restarted, another etcd on the same dir)
+    const problems = inUseProblems(m, await inUseFacts(m, host, ctx.deps.signal), false);
+    if (problems.length > 0)
+      throw new DrError(
+        'RESTORE_REFUSED',
+        `restore: ${problems.join('; ')}; stop it before ${m.name}'s data dir is written`,
+        { member: m.name, problems },
+      );
     // a half-done attempt: its output is ours but is kept aside (dr deletes nothing a member ran on)
     for (const x of state) {
       if (x.hasF) await host.rename(x.f, `${x.f}.dr-partial-${compactTimestamp(new Date())}`);

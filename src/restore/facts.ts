@@ -4,7 +4,9 @@
 import type { MemberHost } from './host.js';
 import type { MembersFile, TargetMember } from './members-file.js';
 import type { MemberFacts, RestoreFacts } from './plan.js';
-import { healthProbe, type ClientTls } from './probe.js';
+import { inUseFacts } from './in-use.js';
+import { probeHealth, type ClientTls, type HealthAnswer } from './probe.js';
+import { checkClientTls, checkMemberTls } from './tls-check.js';
 import { findRestoreTool } from './tool.js';
 import type { MemberControl } from './control/types.js';
 
@@ -13,8 +15,8 @@ export interface FactDeps {
   controlFor(m: TargetMember): MemberControl;
   tls?: ClientTls;
   signal?: AbortSignal;
-  /** @default healthProbe */
-  health?: (endpoint: string) => Promise<boolean>;
+  /** @default probeHealth */
+  health?: (endpoint: string) => Promise<HealthAnswer>;
   /** the etcd version that wrote the backup: a restore tool of an older minor release is refused */
   backupVersion?: string;
 }
@@ -24,26 +26,29 @@ export async function gatherFacts(target: MembersFile, deps: FactDeps): Promise<
   await Promise.all(
     target.members.map(async (m) => {
       const host = deps.hostFor(m);
-      const [dataDir, walDir, dataFreeBytes, walFreeBytes, control, tool] = await Promise.all([
-        host.inspectDir(m.dataDir, 'data'),
-        m.walDir ? host.inspectDir(m.walDir, 'wal') : undefined,
-        host.freeBytes(m.dataDir),
-        m.walDir ? host.freeBytes(m.walDir) : undefined,
-        deps
-          .controlFor(m)
-          .check(deps.signal)
-          .catch((e: Error) => ({ ok: false, detail: e.message })),
-        findRestoreTool({
-          host,
-          etcdutl: target.binaries.etcdutl,
-          etcdctl: target.binaries.etcdctl,
-          signal: deps.signal,
-          backupVersion: deps.backupVersion,
-        }).then(
-          (t) => ({ tool: t, error: undefined }),
-          (e: Error) => ({ tool: null, error: e.message }),
-        ),
-      ]);
+      const [dataDir, walDir, dataFreeBytes, walFreeBytes, control, tool, inUse, tlsProblems] =
+        await Promise.all([
+          host.inspectDir(m.dataDir, 'data'),
+          m.walDir ? host.inspectDir(m.walDir, 'wal') : undefined,
+          host.freeBytes(m.dataDir),
+          m.walDir ? host.freeBytes(m.walDir) : undefined,
+          deps
+            .controlFor(m)
+            .check(deps.signal)
+            .catch((e: Error) => ({ ok: false, detail: e.message })),
+          findRestoreTool({
+            host,
+            etcdutl: target.binaries.etcdutl,
+            etcdctl: target.binaries.etcdctl,
+            signal: deps.signal,
+            backupVersion: deps.backupVersion,
+          }).then(
+            (t) => ({ tool: t, error: undefined }),
+            (e: Error) => ({ tool: null, error: e.message }),
+          ),
+          inUseFacts(m, host, deps.signal),
+          checkMemberTls(m, host),
+        ]);
       members[m.name] = {
         dataDir,
         walDir,
@@ -52,11 +57,33 @@ export async function gatherFacts(target: MembersFile, deps: FactDeps): Promise<
         control,
         tool: tool.tool,
         toolError: tool.error,
+        inUse,
+        tlsProblems,
       };
     }),
   );
   const endpoints = target.oldCluster?.endpoints ?? [...new Set(target.members.flatMap((m) => m.clientURLs))];
-  const health = deps.health ?? ((e: string) => healthProbe(e, deps.tls, deps.signal));
-  const answers = await Promise.all(endpoints.map((e) => health(e).catch(() => false)));
-  return { members, oldCluster: { endpoints, healthy: endpoints.filter((_, i) => answers[i]) } };
+  const health = deps.health ?? ((e: string) => probeHealth(e, deps.tls, deps.signal));
+  const [answers, clientTlsProblems] = await Promise.all([
+    Promise.all(
+      endpoints.map((e) =>
+        health(e).catch((err: Error): HealthAnswer => ({ state: 'unverifiable', detail: err.message })),
+      ),
+    ),
+    checkClientTls(target),
+  ]);
+  const by = (s: HealthAnswer['state']) => endpoints.filter((_, i) => answers[i]!.state === s);
+  return {
+    members,
+    oldCluster: {
+      endpoints,
+      healthy: by('healthy'),
+      unverifiable: endpoints
+        .map((endpoint, i) => ({ endpoint, error: answers[i]!.detail, state: answers[i]!.state }))
+        .filter((a) => a.state === 'unverifiable')
+        .map(({ endpoint, error }) => ({ endpoint, error })),
+      down: by('down'),
+    },
+    clientTlsProblems,
+  };
 }

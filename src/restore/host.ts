@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
-import { access, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { access, open, readFile, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { DrError } from '../core/errors.js';
 
@@ -48,6 +48,8 @@ export interface MemberHost {
   rename(from: string, to: string): Promise<void>;
   /** removes a tree dr itself created (staging dirs only; never an operator's data) */
   removeOwnTree(p: string): Promise<void>;
+  /** a (small, text) file's content, e.g. a TLS certificate the member will use */
+  readText(p: string): Promise<string>;
   /** makes a local file available on the host; returns its path there */
   upload(localFile: string, signal?: AbortSignal): Promise<string>;
 }
@@ -142,6 +144,7 @@ export const localHost: MemberHost = {
   async removeOwnTree(p) {
     await rm(p, { recursive: true, force: true });
   },
+  readText: (p) => readFile(p, 'utf8'),
   async upload(localFile) {
     return localFile;
   },
@@ -218,6 +221,9 @@ export function sshHost(prefix: string, run: typeof runCommand = runCommand): Me
     },
     async removeOwnTree(p) {
       await must(`rm -rf ${shellQuote(p)}`, `removing ${p}`);
+    },
+    async readText(p) {
+      return (await must(`cat ${shellQuote(p)}`, `reading ${p}`)).stdout;
     },
     async upload(localFile, signal) {
       const remote = `/tmp/dr-restore-${path.basename(localFile)}`;

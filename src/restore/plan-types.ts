@@ -1,9 +1,10 @@
 /** The restore plan's types: the facts it is made from, its steps, refusals and the plan itself. */
-import type { PlannedBump } from "./plan-bump.js";
-import type { Manifest } from "../manifest/manifest.js";
-import type { DirFact } from "./host.js";
-import type { MembersFile, TargetMember } from "./members-file.js";
-import type { RestoreTool } from "./tool.js";
+import type { PlannedBump } from './plan-bump.js';
+import type { Manifest } from '../manifest/manifest.js';
+import type { DirFact } from './host.js';
+import type { MembersFile, TargetMember } from './members-file.js';
+import type { InUseFacts } from './in-use.js';
+import type { RestoreTool } from './tool.js';
 
 export const PLAN_FORMAT_VERSION = 1;
 
@@ -18,18 +19,28 @@ export interface MemberFacts {
   /** the restore tool on the member's host; null when none was found */
   tool: RestoreTool | null;
   toolError?: string;
+  /** what already uses the member's ports and dirs (absent: not looked at) */
+  inUse?: InUseFacts;
+  /** what is wrong with its tls / peerTls files, read on its host */
+  tlsProblems?: string[];
 }
 
 export interface OldClusterFacts {
   endpoints: string[];
   /** endpoints whose /health said true (a healthy member of a cluster with a leader) */
   healthy: string[];
+  /** endpoints that answered but could not be verified (TLS, auth, timeout, not etcd's answer) */
+  unverifiable?: { endpoint: string; error: string }[];
+  /** endpoints where nothing listens (connection refused, no route) */
+  down?: string[];
   detail?: string;
 }
 
 export interface RestoreFacts {
   members: Record<string, MemberFacts>;
   oldCluster: OldClusterFacts;
+  /** what is wrong with clientTls (dr's own certificate) */
+  clientTlsProblems?: string[];
 }
 
 export interface PlanInput {
@@ -48,15 +59,15 @@ export interface PlanInput {
 }
 
 export type StepKind =
-  | "fetch"
-  | "stop"
-  | "move-aside"
-  | "restore"
-  | "start"
-  | "hash-offline"
-  | "wait-quorum"
-  | "wait-all"
-  | "verify";
+  | 'fetch'
+  | 'stop'
+  | 'move-aside'
+  | 'restore'
+  | 'start'
+  | 'hash-offline'
+  | 'wait-quorum'
+  | 'wait-all'
+  | 'verify';
 
 export interface PlanStep {
   /** stable id, the journal's key: "stop:etcd-a", "restore:etcd-a", "wait-quorum" */
@@ -74,15 +85,18 @@ export interface PlanStep {
 
 export interface Refusal {
   code:
-    | "OLD_CLUSTER_HEALTHY"
-    | "DATA_DIR_NOT_ETCD"
-    | "DATA_DIR_NOT_A_DIRECTORY"
-    | "DATA_DIR_MOUNT_POINT"
-    | "NO_DISK_SPACE"
-    | "CONTROL_UNREACHABLE"
-    | "NO_RESTORE_TOOL"
-    | "TOKEN_INVALID"
-    | "BUMP_UNSUPPORTED";
+    | 'OLD_CLUSTER_HEALTHY'
+    | 'OLD_CLUSTER_UNVERIFIABLE'
+    | 'TARGET_IN_USE'
+    | 'TLS_FILE_INVALID'
+    | 'DATA_DIR_NOT_ETCD'
+    | 'DATA_DIR_NOT_A_DIRECTORY'
+    | 'DATA_DIR_MOUNT_POINT'
+    | 'NO_DISK_SPACE'
+    | 'CONTROL_UNREACHABLE'
+    | 'NO_RESTORE_TOOL'
+    | 'TOKEN_INVALID'
+    | 'BUMP_UNSUPPORTED';
   member?: string;
   message: string;
   /** --force lifts it */
@@ -96,7 +110,7 @@ export interface PlannedMember {
   clientURLs: string[];
   dataDir: string;
   walDir: string | null;
-  control: TargetMember["control"]["type"];
+  control: TargetMember['control']['type'];
   tool: { kind: string; version: string } | null;
   /** where the old data dir goes (null: nothing to move) */
   dataAside: string | null;

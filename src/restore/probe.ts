@@ -54,7 +54,42 @@ export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdct
   };
 }
 
-export async function healthProbe(endpoint: string, tls?: ClientTls, signal?: AbortSignal): Promise<boolean> {
+/**
+ * What one old-cluster endpoint said: healthy; answered but not healthy; down (nothing listens: connection
+ * refused, no route); or unverifiable: something answers but dr could not find out (TLS, authentication,
+ * a timeout, an answer that is not etcd's /health). Only `down` and `unhealthy` let a restore go on.
+ */
+export type HealthAnswer =
+  { state: 'healthy' | 'unhealthy' | 'down'; detail: string } | { state: 'unverifiable'; detail: string };
+
+const DOWN_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+export async function probeHealth(
+  endpoint: string,
+  tls?: ClientTls,
+  signal?: AbortSignal,
+): Promise<HealthAnswer> {
+  try {
+    return (await healthProbe(endpoint, tls, signal, true))
+      ? { state: 'healthy', detail: 'health: true' }
+      : { state: 'unhealthy', detail: 'answered, health not true' };
+  } catch (err) {
+    signal?.throwIfAborted();
+    const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+    const code = e.code ?? e.cause?.code;
+    const msg = e.cause?.message ?? e.message;
+    if (code && DOWN_CODES.has(code)) return { state: 'down', detail: `${code}` };
+    return { state: 'unverifiable', detail: `${code ? `${code}: ` : ''}${msg}` };
+  }
+}
+
+export async function healthProbe(
+  endpoint: string,
+  tls?: ClientTls,
+  signal?: AbortSignal,
+  /** throw when the answer is not etcd's /health (401, 403, not JSON) instead of saying false */
+  strict = false,
+): Promise<boolean> {
   const url = new URL('/health', endpoint);
   // one controller for "the caller cancelled" and "3 s passed", released when done (AbortSignal.any on
   // Node 20 keeps a listener on the caller's signal for good: a restore piled up a dozen of them)
@@ -63,15 +98,21 @@ export async function healthProbe(endpoint: string, tls?: ClientTls, signal?: Ab
   const onAbort = () => ac.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await healthOf(url, ac.signal, tls);
+    return await healthOf(url, ac.signal, tls, strict);
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
   }
 }
 
-async function healthOf(url: URL, sig: AbortSignal, tls?: ClientTls): Promise<boolean> {
+async function healthOf(
+  url: URL,
+  sig: AbortSignal,
+  tls: ClientTls | undefined,
+  strict: boolean,
+): Promise<boolean> {
   let body: string;
+  let status = 0;
   if (url.protocol === 'https:') {
     body = await new Promise<string>((resolve, reject) => {
       const req = httpsRequest(
@@ -85,7 +126,10 @@ async function healthOf(url: URL, sig: AbortSignal, tls?: ClientTls): Promise<bo
         (res) => {
           let b = '';
           res.on('data', (d: Buffer) => (b += d.toString()));
-          res.on('end', () => resolve(res.statusCode === 200 ? b : ''));
+          res.on('end', () => {
+            status = res.statusCode ?? 0;
+            resolve(b);
+          });
           res.on('error', reject);
         },
       );
@@ -94,11 +138,20 @@ async function healthOf(url: URL, sig: AbortSignal, tls?: ClientTls): Promise<bo
     });
   } else {
     const res = await fetch(url, { signal: sig });
-    body = res.ok ? await res.text() : '';
+    status = res.status;
+    body = await res.text();
   }
+  let health: string | undefined;
   try {
-    return (JSON.parse(body) as { health?: string }).health === 'true';
+    health = (JSON.parse(body) as { health?: string }).health;
   } catch {
-    return false;
+    health = undefined;
   }
+  // etcd answers 503 with {"health":"false"} when it has no leader: an answer, not a refusal
+  if (strict && (typeof health !== 'string' || (status !== 200 && status !== 503))) {
+    throw new Error(
+      `HTTP ${status} from ${url.href}: not etcd's health answer (${body.slice(0, 120).trim()})`,
+    );
+  }
+  return status === 200 && health === 'true';
 }

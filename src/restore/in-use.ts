@@ -1,0 +1,156 @@
+/**
+ * Is anything already using a target member's ports or data dir? Asked of the member's host (here or
+ * through its ssh prefix) from /proc: the TCP ports in LISTEN state and the processes holding their
+ * sockets, and the processes with a file open under the data (and WAL) dir; and from here, by connecting
+ * to each client and peer URL. The member's own etcd (the pid its control would stop) is allowed before
+ * the stop step; after it nothing may be.
+ */
+import { connect } from 'node:net';
+import { runningPid } from './control/local.js';
+import type { MemberHost } from './host.js';
+import type { TargetMember } from './members-file.js';
+
+export interface InUseFacts {
+  /** ports of the member's URLs that something listens on, with the pids holding them ([]: not visible) */
+  ports: { port: number; url: string; pids: number[] }[];
+  /** processes with a file open under the data or WAL dir */
+  dirPids: { dir: string; pid: number }[];
+  /** the pid of the member's own etcd, as its control knows it (local pid file, systemd MainPID) */
+  ownPid: number | null;
+  /** set when the host could not be asked (the checks from here still ran) */
+  unknown?: string;
+}
+
+function portsOf(m: TargetMember): { port: number; url: string; host: string }[] {
+  const seen = new Map<number, { port: number; url: string; host: string }>();
+  for (const u of [...m.clientURLs, ...m.peerURLs]) {
+    const url = new URL(u);
+    const port = Number(url.port);
+    if (!seen.has(port)) seen.set(port, { port, url: u, host: url.hostname.replace(/^\[|\]$/g, '') });
+  }
+  return [...seen.values()];
+}
+
+/** true when something accepts a TCP connection there */
+export function tcpAnswers(host: string, port: number, timeoutMs = 1500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port, timeout: timeoutMs });
+    const done = (v: boolean) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.once('connect', () => done(true));
+    s.once('timeout', () => done(false));
+    s.once('error', () => done(false));
+  });
+}
+
+function script(ports: number[], dirs: string[]): string {
+  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  return [
+    `for port in ${ports.join(' ')}; do`,
+    `  hex=$(printf '%04X' "$port")`,
+    `  for inode in $(awk -v h=":$hex" 'FNR>1 && $4=="0A" && substr($2, length($2)-4)==h {print $10}' /proc/net/tcp /proc/net/tcp6 2>/dev/null); do`,
+    `    echo "listen $port"`,
+    `    find /proc/[0-9]*/fd -lname "socket:\\[$inode\\]" 2>/dev/null | cut -d/ -f3 | sort -u | sed "s/^/port $port /"`,
+    `  done`,
+    `done`,
+    ...dirs.map(
+      (d) =>
+        `find /proc/[0-9]*/fd \\( -lname ${q(`${d}/*`)} -o -lname ${q(d)} \\) 2>/dev/null | cut -d/ -f3 | sort -u | sed ${q(`s|^|file ${d.replace(/[|\\&]/g, '')} |`)}`,
+    ),
+    'echo ok',
+  ].join('\n');
+}
+
+export async function inUseFacts(
+  m: TargetMember,
+  host: MemberHost,
+  signal?: AbortSignal,
+): Promise<InUseFacts> {
+  const ports = portsOf(m);
+  const dirs = [m.dataDir, ...(m.walDir ? [m.walDir] : [])];
+  const [r, answers, ownPid] = await Promise.all([
+    host
+      .run(
+        [
+          'sh',
+          '-c',
+          script(
+            ports.map((p) => p.port),
+            dirs,
+          ),
+        ],
+        { signal },
+      )
+      .catch((e: Error) => ({
+        code: -1,
+        stdout: '',
+        stderr: e.message,
+      })),
+    Promise.all(ports.map((p) => tcpAnswers(p.host, p.port))),
+    ownPidOf(m, host, signal),
+  ]);
+  const lines = r.stdout.split('\n');
+  const hostOk = lines.includes('ok');
+  const listening = new Map<number, Set<number>>();
+  const dirPids: InUseFacts['dirPids'] = [];
+  for (const l of lines) {
+    const w = l.split(' ');
+    if (w[0] === 'listen') listening.set(Number(w[1]), listening.get(Number(w[1])) ?? new Set());
+    else if (w[0] === 'port') listening.get(Number(w[1]))?.add(Number(w[2]));
+    else if (w[0] === 'file') dirPids.push({ dir: w.slice(1, -1).join(' '), pid: Number(w.at(-1)) });
+  }
+  const inUse = ports
+    .map((p, i) =>
+      listening.has(p.port) || answers[i]
+        ? { port: p.port, url: p.url, pids: [...(listening.get(p.port) ?? [])].sort((a, b) => a - b) }
+        : null,
+    )
+    .filter((x) => x !== null);
+  return {
+    ports: inUse,
+    dirPids: dirPids.filter((d) => Number.isInteger(d.pid) && d.pid > 0),
+    ownPid,
+    ...(hostOk
+      ? {}
+      : { unknown: `could not look at ${host.label}'s processes: ${r.stderr.trim() || `exit ${r.code}`}` }),
+  };
+}
+
+async function ownPidOf(m: TargetMember, host: MemberHost, signal?: AbortSignal): Promise<number | null> {
+  switch (m.control.type) {
+    case 'local':
+      return runningPid(m.dataDir);
+    case 'systemd': {
+      const r = await host
+        .run(['systemctl', 'show', '--property=MainPID', '--value', m.control.unit], { signal })
+        .catch(() => null);
+      const pid = Number(r?.stdout.trim());
+      return r && r.code === 0 && Number.isInteger(pid) && pid > 0 ? pid : null;
+    }
+    case 'manual':
+      return null;
+  }
+}
+
+/**
+ * What in these facts stops a restore of this member. `allowOwn`: before the stop step the member's own
+ * etcd may hold its ports and dir (the stop step stops it); after it, nothing may.
+ */
+export function inUseProblems(m: TargetMember, f: InUseFacts, allowOwn: boolean): string[] {
+  const own = (pid: number) => allowOwn && f.ownPid !== null && pid === f.ownPid;
+  const out: string[] = [];
+  for (const p of f.ports) {
+    const others = p.pids.filter((pid) => !own(pid));
+    if (p.pids.length > 0 && others.length === 0) continue;
+    out.push(
+      `member "${m.name}": port ${p.port} (${p.url}) is in use${others.length ? ` by pid ${others.join(', ')}` : ' (by a process dr cannot see)'}`,
+    );
+  }
+  const byDir = new Map<string, number[]>();
+  for (const d of f.dirPids) if (!own(d.pid)) byDir.set(d.dir, [...(byDir.get(d.dir) ?? []), d.pid]);
+  for (const [dir, pids] of byDir)
+    out.push(`member "${m.name}": ${dir} is held open by running pid ${[...new Set(pids)].join(', ')}`);
+  return out;
+}
