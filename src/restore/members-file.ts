@@ -22,8 +22,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { positionOf } from '../config/yaml-positions.js';
 import { DrError } from '../core/errors.js';
 
 // etcd rejects URLs with a path, query or fragment; IDs hash the URL text, so it must be canonical too.
@@ -35,58 +36,84 @@ const urlString = z
 const absPath = z.string().min(1).refine(path.isAbsolute, 'must be an absolute path');
 
 const tlsSchema = z.strictObject({
-  caFile: absPath,
-  certFile: absPath,
-  keyFile: absPath,
+  caFile: absPath.describe('CA file (--trusted-ca-file / --peer-trusted-ca-file) on the member host'),
+  certFile: absPath.describe('certificate (--cert-file / --peer-cert-file) on the member host'),
+  keyFile: absPath.describe('private key (--key-file / --peer-key-file) on the member host'),
   /** --client-cert-auth (tls) / --peer-client-cert-auth (peerTls); dr then needs clientTls with a cert */
-  clientCertAuth: z.boolean().default(false),
+  clientCertAuth: z
+    .boolean()
+    .default(false)
+    .describe('--client-cert-auth / --peer-client-cert-auth; dr then presents clientTls'),
 });
 
-const controlSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('local') }),
-  z.strictObject({
-    type: z.literal('systemd'),
-    unit: z.string().regex(/^[\w@.:-]+$/, 'must be a systemd unit name'),
-    /** command prefix that runs a command on the member's host, e.g. "ssh -i key root@host" */
-    ssh: z.string().min(1).optional(),
-  }),
-  z.strictObject({ type: z.literal('manual') }),
-]);
+const controlSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('local') }),
+    z.strictObject({
+      type: z.literal('systemd'),
+      unit: z.string().regex(/^[\w@.:-]+$/, 'must be a systemd unit name'),
+      /** command prefix that runs a command on the member's host, e.g. "ssh -i key root@host" */
+      ssh: z.string().min(1).optional(),
+    }),
+    z.strictObject({ type: z.literal('manual') }),
+  ])
+  .describe(
+    'how dr stops and starts the member: { type: local } (dr runs etcd), { type: systemd, unit, ssh? } (systemctl, optionally through an ssh command prefix), { type: manual } (dr prints the commands and waits)',
+  );
 
 export const memberSchema = z.strictObject({
   name: z
     .string()
     .min(1)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore only'),
-  peerURLs: z.array(urlString).min(1),
-  clientURLs: z.array(urlString).min(1),
-  dataDir: absPath,
-  walDir: absPath.optional(),
-  tls: tlsSchema.optional(),
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore only')
+    .describe('member name (etcd --name)'),
+  peerURLs: z.array(urlString).min(1).describe('etcd --initial-advertise-peer-urls (http(s)://host:port)'),
+  clientURLs: z.array(urlString).min(1).describe('etcd --advertise-client-urls (http(s)://host:port)'),
+  dataDir: absPath.describe('etcd --data-dir on the member host'),
+  walDir: absPath.optional().describe('etcd --wal-dir, when the WAL lives apart from the data dir'),
+  tls: tlsSchema.optional().describe("the client URL's TLS (required for https client URLs)"),
   /** the peer URL's TLS (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth) */
-  peerTls: tlsSchema.optional(),
+  peerTls: tlsSchema.optional().describe("the peer URL's TLS (required for https peer URLs)"),
   /** user[:group] the restored data dir is given (default: the owner and group of the dir it replaces) */
   owner: z
     .string()
     .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*(:[A-Za-z0-9_][A-Za-z0-9._-]*)?$/, 'must be user or user:group')
-    .optional(),
+    .optional()
+    .describe('user[:group] the restored data dir is given (default: the owner of the dir it replaces)'),
   control: controlSchema,
 });
 
 export const membersFileSchema = z
   .strictObject({
-    initialClusterToken: z.string().min(1).optional(),
+    initialClusterToken: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('--initial-cluster-token of the new cluster (default: dr-<backup id>-<random>)'),
     binaries: z
       .strictObject({
-        etcd: z.string().min(1).optional(),
-        etcdctl: z.string().min(1).optional(),
-        etcdutl: z.string().min(1).optional(),
+        etcd: z.string().min(1).optional().describe('etcd binary (local members)'),
+        etcdctl: z.string().min(1).optional().describe('etcdctl binary'),
+        etcdutl: z.string().min(1).optional().describe('etcdutl binary (the restore tool from 3.5)'),
       })
-      .default({}),
+      .default({})
+      .describe('where the etcd binaries are on the member hosts (default: found on PATH)'),
     clientTls: z
-      .strictObject({ caFile: absPath, certFile: absPath.optional(), keyFile: absPath.optional() })
-      .optional(),
-    oldCluster: z.strictObject({ endpoints: z.array(urlString).min(1) }).optional(),
+      .strictObject({
+        caFile: absPath.describe("CA that signed the members' client URL certificates"),
+        certFile: absPath.optional().describe("dr's client certificate"),
+        keyFile: absPath.optional().describe("dr's client key"),
+      })
+      .optional()
+      .describe("how dr talks to the restored members (in a config: default the cluster's tls)"),
+    oldCluster: z
+      .strictObject({
+        endpoints: z.array(urlString).min(1).describe('client URLs (http(s)://host:port)'),
+      })
+      .optional()
+      .describe(
+        "where to look for a still-healthy old cluster (default: the members' client URLs; in a config: the cluster's endpoints)",
+      ),
     /** etcd's raft timings in ms for every restored member (etcd's defaults: 100 and 1000) */
     timing: z
       .strictObject({
@@ -97,56 +124,70 @@ export const membersFileSchema = z
       .refine((t) => t.electionTimeout >= 5 * t.heartbeatInterval, {
         message:
           'electionTimeout must be at least 5 times heartbeatInterval (etcd refuses to start otherwise)',
-      }),
-    members: z.array(memberSchema).min(1),
+      })
+      .describe("etcd's raft timings in ms for every restored member (etcd's defaults: 100 and 1000)"),
+    members: z.array(memberSchema).min(1).describe('the members of the restored cluster'),
   })
-  .superRefine((file, ctx) => {
-    const seen = new Map<string, string>();
-    const claim = (kind: string, value: string, at: (string | number)[]) => {
-      const k = `${kind}:${value}`;
-      const prev = seen.get(k);
-      if (prev !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: at,
-          message: `${kind} ${value} is also used by member "${prev}"`,
-        });
-      } else seen.set(k, String(file.members[at[1] as number]?.name));
-    };
-    file.members.forEach((m, i) => {
-      claim('name', m.name, ['members', i, 'name']);
-      m.peerURLs.forEach((u, j) => claim('peer URL', u, ['members', i, 'peerURLs', j]));
-      m.clientURLs.forEach((u, j) => claim('client URL', u, ['members', i, 'clientURLs', j]));
-      claim('directory', m.dataDir, ['members', i, 'dataDir']);
-      if (m.walDir) claim('directory', m.walDir, ['members', i, 'walDir']);
-      const scheme = m.clientURLs.map((u) => u.startsWith('https:'));
-      if (scheme.some((s) => s !== !!m.tls)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['members', i, 'tls'],
-          message: m.tls ? 'tls is set but a client URL is not https' : 'https client URL needs tls',
-        });
-      }
-      const peerScheme = m.peerURLs.map((u) => u.startsWith('https:'));
-      if (peerScheme.some((s) => s !== !!m.peerTls)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['members', i, 'peerTls'],
-          message: m.peerTls
-            ? 'peerTls is set but a peer URL is not https'
-            : 'https peer URL needs peerTls (the peer certificate, key and CA)',
-        });
-      }
-      if (m.tls?.clientCertAuth && !(file.clientTls?.certFile && file.clientTls.keyFile)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['members', i, 'tls', 'clientCertAuth'],
-          message:
-            "the member requires client certificates: set clientTls.certFile and clientTls.keyFile (dr never presents a member's server certificate as its client certificate)",
-        });
-      }
-    });
+  .superRefine((file, ctx) => refineMembers(file, ctx));
+
+/**
+ * The checks between members (unique names, URLs and dirs; TLS blocks matching the URL schemes; clientTls
+ * for members that check client certificates). Shared by the members file and the daemon config's
+ * shorthand `clusters[].members`, so both refuse the same things. Paths are relative to `file`.
+ */
+export function refineMembers(
+  file: {
+    members: z.output<typeof memberSchema>[];
+    clientTls?: { certFile?: string; keyFile?: string } | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const seen = new Map<string, string>();
+  const claim = (kind: string, value: string, at: (string | number)[]) => {
+    const k = `${kind}:${value}`;
+    const prev = seen.get(k);
+    if (prev !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: at,
+        message: `${kind} ${value} is also used by member "${prev}"`,
+      });
+    } else seen.set(k, String(file.members[at[1] as number]?.name));
+  };
+  file.members.forEach((m, i) => {
+    claim('name', m.name, ['members', i, 'name']);
+    m.peerURLs.forEach((u, j) => claim('peer URL', u, ['members', i, 'peerURLs', j]));
+    m.clientURLs.forEach((u, j) => claim('client URL', u, ['members', i, 'clientURLs', j]));
+    claim('directory', m.dataDir, ['members', i, 'dataDir']);
+    if (m.walDir) claim('directory', m.walDir, ['members', i, 'walDir']);
+    const scheme = m.clientURLs.map((u) => u.startsWith('https:'));
+    if (scheme.some((s) => s !== !!m.tls)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['members', i, 'tls'],
+        message: m.tls ? 'tls is set but a client URL is not https' : 'https client URL needs tls',
+      });
+    }
+    const peerScheme = m.peerURLs.map((u) => u.startsWith('https:'));
+    if (peerScheme.some((s) => s !== !!m.peerTls)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['members', i, 'peerTls'],
+        message: m.peerTls
+          ? 'peerTls is set but a peer URL is not https'
+          : 'https peer URL needs peerTls (the peer certificate, key and CA)',
+      });
+    }
+    if (m.tls?.clientCertAuth && !(file.clientTls?.certFile && file.clientTls.keyFile)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['members', i, 'tls', 'clientCertAuth'],
+        message:
+          "the member requires client certificates: set clientTls.certFile and clientTls.keyFile (dr never presents a member's server certificate as its client certificate)",
+      });
+    }
   });
+}
 
 export type MembersFile = z.output<typeof membersFileSchema>;
 export type TargetMember = MembersFile['members'][number];
@@ -154,22 +195,56 @@ export type MemberControlSpec = TargetMember['control'];
 export type MemberTls = NonNullable<TargetMember['tls']>;
 export type EtcdTiming = MembersFile['timing'];
 
-/** Validates an already-parsed document (e.g. the `restore:` block of the daemon config). */
-export function parseMembers(doc: unknown, source = 'members file'): MembersFile {
+type Locate = (path: (string | number)[], atKey: boolean) => { line: number; column: number };
+
+/**
+ * Validates an already-parsed document (e.g. the `restore:` block of the daemon config). With `locate`
+ * (the YAML it came from), every problem starts with source:line:column.
+ */
+export function parseMembers(doc: unknown, source = 'members file', locate?: Locate): MembersFile {
   const res = membersFileSchema.safeParse(doc);
   if (res.success) return res.data;
-  const problems = res.error.issues.map((issue) => describeIssue(doc, issue.path, issue.message));
-  throw new DrError('CONFIG_INVALID', `${source}: ${problems.join('; ')}`, { source, problems });
+  const errors: { line?: number; column?: number; path: string; message: string }[] = [];
+  const problems: string[] = [];
+  for (const issue of res.error.issues) {
+    const segs = issue.path.filter((x): x is string | number => typeof x !== 'symbol');
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    for (const key of keys) {
+      const at = key === undefined ? segs : [...segs, key];
+      const message = key === undefined ? issue.message : `unknown field "${key}"`;
+      const text = describeIssue(doc, at, message);
+      const pos = locate?.(at, key !== undefined);
+      problems.push(pos ? `${source}:${pos.line}:${pos.column}: ${text}` : text);
+      errors.push({ ...pos, path: formatPath(at), message });
+    }
+  }
+  const message = !locate
+    ? `${source}: ${problems.join('; ')}`
+    : problems.length === 1
+      ? problems[0]!
+      : `${problems.length} errors in ${source}:\n  ${problems.join('\n  ')}`;
+  throw new DrError('CONFIG_INVALID', message, {
+    source,
+    problems,
+    errors,
+  });
 }
 
 export function parseMembersYaml(text: string, source = 'members file'): MembersFile {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new DrError('CONFIG_INVALID', `${source}: not valid YAML: ${(err as Error).message}`, { source });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const p = lines.linePos(e.pos[0]);
+    throw new DrError(
+      'CONFIG_INVALID',
+      `${source}:${p.line}:${p.col}: not valid YAML: ${e.message.split('\n')[0]}`,
+      { source },
+    );
   }
-  return parseMembers(doc, source);
+  return parseMembers(doc.toJS({ maxAliasCount: 100 }), source, (at, atKey) =>
+    positionOf(doc, lines, at, atKey),
+  );
 }
 
 export async function loadMembersFile(file: string): Promise<MembersFile> {

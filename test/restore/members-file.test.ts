@@ -71,7 +71,35 @@ describe('members file', () => {
   it('names the member and the field at fault', () => {
     const e = errorOf(good.replace('https://10.0.0.2:2380', 'https://10.0.0.2:2380/path'));
     expect(e.code).toBe('CONFIG_INVALID');
-    expect(e.message).toContain('members.yaml: member "b" (members[1]) field peerURLs[0]');
+    // file:line:column of the value at fault
+    expect(e.message).toMatch(
+      /^members\.yaml:11:16: member "b" \(members\[1\]\) field peerURLs\[0\]: must look like http\(s\):\/\/host:port/,
+    );
+  });
+
+  it('reports every problem with its line and column, unknown fields at the key', () => {
+    const text = good
+      .replace('dataDir: /var/lib/etcd-a', 'dataDir: etcd-a')
+      .replace('control: { type: manual }', 'control: { type: manual }\n    colour: red');
+    const e = errorOf(text);
+    expect(e.message.split('\n')).toEqual([
+      '2 errors in members.yaml:',
+      '  members.yaml:8:14: member "a" (members[0]) field dataDir: must be an absolute path',
+      '  members.yaml:24:5: member "c" (members[2]) field colour: unknown field "colour"',
+    ]);
+    let details: unknown;
+    try {
+      parseMembersYaml(text, 'members.yaml');
+    } catch (err) {
+      details = (err as { details: unknown }).details;
+    }
+    expect((details as { errors: unknown[] }).errors).toEqual([
+      { line: 8, column: 14, path: 'members[0].dataDir', message: 'must be an absolute path' },
+      { line: 24, column: 5, path: 'members[2].colour', message: 'unknown field "colour"' },
+    ]);
+    expect(errorOf('members:\n  - name: a\n  bad: [').message).toMatch(
+      /^members\.yaml:\d+:\d+: not valid YAML/,
+    );
   });
 
   it('rejects relative data dirs, duplicates, unknown keys, unknown control, and TLS/scheme mismatches', () => {
