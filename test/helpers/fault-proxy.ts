@@ -137,6 +137,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       return;
     }
 
+    // a request passed through is recorded as it arrives: what the client asked for, whatever the server
+    // then takes to answer
+    if (!fault) note(probe);
     const headers = { ...req.headers, host: target.host };
     const up = http.request(
       {
@@ -172,7 +175,6 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           return;
         }
         upRes.pipe(res);
-        upRes.once('end', () => note(probe));
       },
     );
     up.on('error', () => req.socket.destroy());
