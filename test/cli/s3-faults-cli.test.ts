@@ -41,8 +41,9 @@ describe('dr against s3:// through a fault-injecting proxy', () => {
       forcePathStyle: 'true',
       maxAttempts: '1',
       connectTimeoutMs: '1000',
-      socketTimeoutMs: '1500',
-      requestTimeoutMs: '3000',
+      // short, yet long enough for s3rver's real answers on a loaded 2-core machine
+      socketTimeoutMs: '3000',
+      requestTimeoutMs: '6000',
       ...params,
     });
     return `s3://${s3.bucket}/${prefix}?${q.toString()}`;
