@@ -34,6 +34,7 @@ import { reframeLegacy } from '../../src/formats/wal/segment-encoder.js';
 import { startTestCluster } from '../helpers/etcd-cluster.js';
 import { freePorts } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/until.js';
 
 const run = promisify(execFile);
 const KEYS = 400;
@@ -249,6 +250,60 @@ describe('ERROR: etcd refuses to start or loses committed entries', () => {
     expect(o.started, o.log.slice(-2000)).toBe(true);
     expect(o.acceptsWrites).toBe(false);
   }, 60_000);
+});
+
+describe('ERROR: no snap file to start from and the WAL purged past index 0', () => {
+  test('WAL_SNAPSHOT_FILE_MISSING: every .snap broken after etcd purged the first WAL segments; etcd refuses to start', async () => {
+    // big values fill a 64 MB segment quickly; --max-wals 1 lets etcd purge the older segments after a snapshot
+    const cluster = await startTestCluster({
+      size: 1,
+      extraArgs: ['--snapshot-count', '20', '--max-wals', '1'],
+    });
+    let d: string;
+    try {
+      const client = new Etcd3({ hosts: cluster.endpoints });
+      const big = Buffer.alloc(1 << 20, 7);
+      try {
+        const wal = walDir(cluster.members[0]!.spec.dataDir);
+        const segments = async () => (await readdir(wal)).filter((n) => n.endsWith('.wal')).sort();
+        for (let i = 0; (await segments()).length < 3 && i < 300; i += 10)
+          await Promise.all(Array.from({ length: 10 }, (_, j) => client.put(`/big/${j}`).value(big)));
+        // snapshots past the newest cut release the older segments; etcd purges every 30 s
+        await until(
+          'the first WAL segment purged',
+          async () => {
+            await client.put('/small').value('x');
+            return !(await segments()).includes('0000000000000000-0000000000000000.wal');
+          },
+          90_000,
+          200,
+        );
+      } finally {
+        client.close();
+      }
+      const m = cluster.members[0]!;
+      await stopMember(m, 10_000);
+      d = path.join(work.dir, `case-${caseNo++}`);
+      await cp(m.spec.dataDir, d, { recursive: true });
+    } finally {
+      await cluster.stop();
+    }
+    expect((await readdir(walDir(d))).sort()[0]).not.toBe('0000000000000000-0000000000000000.wal');
+    const healthy = await auditDataDir(d);
+    expect(healthy.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    for (const n of (await readdir(snapDir(d))).filter((x) => x.endsWith('.snap'))) {
+      const file = path.join(snapDir(d), n);
+      const b = await readFile(file);
+      b[b.length - 50]! ^= 0x10;
+      await writeFile(file, b);
+    }
+    const r = await auditDataDir(d);
+    const missing = r.findings.find((f) => f.code === 'WAL_SNAPSHOT_FILE_MISSING')!;
+    expect(missing.severity).toBe('error');
+    expect(missing.message).toMatch(/etcd cannot start/);
+    const o = await startEtcd(d);
+    expect(o.started, o.log.slice(-2000)).toBe(false);
+  }, 240_000);
 });
 
 describe('WARNING: etcd repairs or falls back, and serves every key', () => {
