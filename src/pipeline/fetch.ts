@@ -2,13 +2,19 @@
  * `dr fetch`: turns a stored backup back into the plain snapshot file that `etcdctl snapshot save` would
  * have written, checking the stored sha256, etcd's trailer and the snapshot sha256 while writing. The
  * output appears only if every check passed.
+ *
+ * A download the transport breaks off (reset, timeout: a transient storage error) is started again from
+ * the beginning, a few times; the partial file of the failed read is removed each time. If every read
+ * fails, that storage error is thrown (exit 3): it says nothing about the backup.
  */
 import type { Transform } from 'node:stream';
 import { DecompressStream } from 'zstd-napi';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DrError } from '../core/errors.js';
 import { refuseExisting, writeFileAtomic } from '../core/safe-file.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { Backend } from '../storage/backend.js';
+import { isTransient } from '../storage/retry.js';
 import { SnapshotDigest } from './snapshot-digest.js';
 import { StreamMeter } from './stream-meter.js';
 import { readBackError } from './read-back-error.js';
@@ -29,18 +35,54 @@ export function decompressorFor(manifest: Manifest): Transform[] {
   return manifest.stored.compression === 'zstd' ? [new DecompressStream()] : [];
 }
 
+export interface FetchOptions {
+  signal?: AbortSignal;
+  onProgress?: (bytes: number) => void;
+  /** fsync the output (default true); restore's scratch copy, re-verified on resume, skips it */
+  durable?: boolean;
+  /** Reads of the object in all, when the transport breaks off. @default 3 */
+  readAttempts?: number;
+  /** Wait before the second read; doubles per read. @default 1000 */
+  readRetryDelayMs?: number;
+}
+
 export async function fetchSnapshot(
   backend: Backend,
   manifest: Manifest,
   outFile: string,
-  opts: {
-    signal?: AbortSignal;
-    onProgress?: (bytes: number) => void;
-    /** fsync the output (default true); restore's scratch copy, re-verified on resume, skips it */
-    durable?: boolean;
-  } = {},
+  opts: FetchOptions = {},
 ): Promise<FetchResult> {
   await refuseExisting(outFile, 'fetch');
+  const attempts = Math.max(1, opts.readAttempts ?? 3);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetchOnce(backend, manifest, outFile, opts);
+    } catch (err) {
+      if (!isTransient(err) || opts.signal?.aborted) throw err;
+      const e = err as DrError;
+      if (attempt >= attempts) {
+        throw new DrError(
+          e.code,
+          `${e.message} (the object was read ${attempt} times)`,
+          { ...e.details, reads: attempt },
+          { cause: err },
+        );
+      }
+      try {
+        await sleep((opts.readRetryDelayMs ?? 1000) * 2 ** (attempt - 1), undefined, { signal: opts.signal });
+      } catch {
+        throw new DrError('ABORTED', `fetch ${manifest.id}: cancelled`, { transient: false }, { cause: err });
+      }
+    }
+  }
+}
+
+async function fetchOnce(
+  backend: Backend,
+  manifest: Manifest,
+  outFile: string,
+  opts: FetchOptions,
+): Promise<FetchResult> {
   const storedMeter = new StreamMeter();
   // the digest stage hashes the plain file once for both checks (etcd's trailer and the manifest's sha256)
   const digest = new SnapshotDigest(`backup ${manifest.id}`, opts.onProgress);

@@ -16,6 +16,7 @@
  * request for exactly that upload id).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEtcdClient } from '../../src/etcd/client.js';
@@ -207,6 +208,32 @@ describe('dr against s3:// through a fault-injecting proxy', () => {
       const list = await runDr(['list', '--json', '--storage', storage()], env);
       const b = list.json.backups.find((x: { id: string }) => x.id === id);
       expect(b.verifyOk ?? null).toBeNull();
+    }, 90_000);
+
+    it('dr fetch: dropped once, read again and written whole; dropped every time, exit 3 and no file', async () => {
+      const cut = { op: 'GetObject' as const, match: (q: { path: string }) => q.path.endsWith('.db.zst') };
+      const outDir = path.join(dir, 'fetched');
+      await mkdir(outDir);
+      proxy.fault({ ...cut, fault: { kind: 'cut', afterBytes: 4 << 20 }, times: 1 });
+      const once = await runDr(
+        ['fetch', id, '--out', path.join(outDir, 'once.db'), '--json', '--storage', storage()],
+        env,
+        60_000,
+      );
+      expect(once.code, once.stdout).toBe(0);
+      expect(filesBelow(outDir)).toEqual(['once.db']);
+
+      proxy.fault({ ...cut, fault: { kind: 'cut', afterBytes: 4 << 20 } });
+      const never = await runDr(
+        ['fetch', id, '--out', path.join(outDir, 'never.db'), '--json', '--storage', storage()],
+        env,
+        60_000,
+      );
+      expect(never.code).toBe(3);
+      expect(never.json.error.code).toBe('STORAGE_FAILED');
+      expect(never.json.error.message).toContain('read 3 times');
+      // neither the file nor a partial copy of it
+      expect(filesBelow(outDir)).toEqual(['once.db']);
     }, 90_000);
 
     it('dropped once: the second read passes and verify says OK', async () => {
