@@ -1,10 +1,10 @@
 /** What each kind of plan step does when it runs (each idempotent: a resume redoes it). */
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DrError } from '../core/errors.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
 import type { Ctx, SnapshotSource } from './execute-context.js';
-import { localHost } from './host.js';
+import { localHost, type MemberHost } from './host.js';
 import { inUseFacts, inUseProblems } from './in-use.js';
 import type { Journal, JournalWriter } from './journal.js';
 import { offlineHashInWorker } from './offline-hash.js';
@@ -127,9 +127,11 @@ async function fetchStep(
     );
   }
   if (have !== null) await localHost.removeOwnTree(j.snapshotFile); // our own earlier, bad fetch
-  await mkdir(path.dirname(j.snapshotFile), { recursive: true });
+  // dr's private scratch dir (mkdtemp, 0700), made again on a resume after it was removed
+  await mkdir(path.dirname(j.snapshotFile), { recursive: true, mode: 0o700 });
   // a scratch copy: a crash before the restores re-hashes it on resume, and etcd's restore checks its trailer
   await fetchSnapshot(source.backend, j.manifest, j.snapshotFile, { signal, durable: false });
+  await chmod(j.snapshotFile, 0o600);
 }
 
 async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Promise<void> {
@@ -170,6 +172,8 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
     }
     const tool = await tools;
     const snapshot = await host.upload(writer.journal.snapshotFile, ctx.deps.signal);
+    // an uploaded copy is journaled at once, so that this run's end, or a resume's, removes it
+    if (host.remote) await writer.update(() => (js.detail = { ...js.detail, uploaded: snapshot }));
     const p = ctx.plan.newCluster.members.find((x) => x.name === m.name)!;
     // the plan allows it (not for an uploaded copy; absent in journals from before the parameter), and
     // this run checked the file itself
@@ -185,7 +189,9 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
       walDir: renames[1]?.[0],
       bumpRevision: typeof step.params.bumpRevision === 'number' ? step.params.bumpRevision : undefined,
     });
-    const r = await host.run(argv, { signal: ctx.deps.signal, env: RESTORE_TOOL_ENV });
+    const r = await host
+      .run(argv, { signal: ctx.deps.signal, env: RESTORE_TOOL_ENV })
+      .finally(() => (host.remote ? removeUpload(writer, step.id, host) : undefined));
     if (r.code !== 0) {
       throw new DrError(
         'ETCD_REQUEST_FAILED',
@@ -203,7 +209,24 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
         }),
     );
   }
-  for (const [s, f] of renames) {
-    if (await host.exists(s)) await host.rename(s, f);
+  // the owner and mode of the dirs they replace (or owner:), 0700 as etcd expects; absent in journals
+  // from before the parameter: dr's user, 0700
+  const owners = (step.params.owners as (string | null)[] | undefined) ?? [];
+  for (const [i, [s, f]] of renames.entries()) {
+    if (!(await host.exists(s))) continue;
+    await host.setOwner(s, owners[i] ?? null, 0o700);
+    await host.rename(s, f);
   }
+}
+
+/** Removes a member's uploaded snapshot copy and clears it from the journal. */
+export async function removeUpload(writer: JournalWriter, stepId: string, host: MemberHost): Promise<void> {
+  const js = writer.step(stepId);
+  const uploaded = js.detail?.uploaded;
+  if (typeof uploaded !== 'string') return;
+  await host.removeOwnTree(uploaded);
+  await writer.update(() => {
+    const { uploaded: _, ...rest } = js.detail ?? {};
+    js.detail = { ...rest, uploadRemoved: uploaded };
+  });
 }

@@ -12,7 +12,7 @@
  * Each step is idempotent, so `resumeRestore` simply redoes whatever is not `done`. A failure throws a
  * DrError whose details say what was done, what was not, and how to roll back.
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { systemClock } from '../core/clock.js';
 import { DrError, toDrError } from '../core/errors.js';
@@ -24,7 +24,7 @@ import {
   type RestoreEvent,
   type SnapshotSource,
 } from './execute-context.js';
-import { runStep } from './execute-steps.js';
+import { removeUpload, runStep } from './execute-steps.js';
 import { gatherFacts } from './facts.js';
 import { failure, refused } from './failure.js';
 import { newJournal, readJournal, JournalWriter } from './journal.js';
@@ -99,10 +99,15 @@ export async function executeRestore(plan: RestorePlan, opts: ExecuteOptions): P
     );
   }
 
-  const snapshotFile =
-    'file' in opts.source
-      ? path.resolve(opts.source.file)
-      : path.join(opts.workDir ?? path.dirname(path.resolve(opts.journalFile)), `${plan.backup.id}.db`);
+  // the fetched copy goes to a private dir (mkdtemp: 0700, a name nobody can guess or pre-create)
+  let snapshotFile: string;
+  if ('file' in opts.source) snapshotFile = path.resolve(opts.source.file);
+  else {
+    const work = opts.workDir ?? path.dirname(path.resolve(opts.journalFile));
+    await mkdir(work, { recursive: true });
+    const scratch = await mkdtemp(path.join(work, `.dr-restore-${plan.backup.id}-`));
+    snapshotFile = path.join(scratch, `${plan.backup.id}.db`);
+  }
   const journal = newJournal(plan, opts.manifest, snapshotFile, clock.now(), !('file' in opts.source));
   const writer = new JournalWriter(opts.journalFile, journal, () => clock.now());
   await writer.update(() => {});
@@ -197,20 +202,36 @@ async function run(
     probe?.close();
     if (err instanceof SimulatedCrash) throw err;
     await writer.update((j) => (j.status = 'failed')).catch(() => {});
+    await removeCopies(writer, ctx);
     throw failure(writer.journal, writer.file, err);
   }
   probe?.close();
   await writer.update((j) => (j.status = 'done'));
-  // the scratch copy has served (the journal keeps the backup's id and sha256); the operator's own file stays
-  if (writer.journal.snapshotIsScratch) {
-    await rm(writer.journal.snapshotFile, { force: true }).catch((err: unknown) =>
-      ctx.log.warn(
-        { file: writer.journal.snapshotFile, err: String(err) },
-        'could not remove the scratch snapshot',
-      ),
-    );
-  }
+  await removeCopies(writer, ctx);
   return { ok: true, journalFile: writer.file, plan, verification: writer.journal.verification!, skipped };
+}
+
+/**
+ * When a restore ends, success or failure: every copy of the snapshot dr made is removed: the uploaded
+ * copies the journal still lists (a resume removes those of the run it continues), and dr's scratch dir.
+ * The operator's own file stays. A failed run's resume fetches the backup again (pass the storage).
+ */
+async function removeCopies(writer: JournalWriter, ctx: Ctx): Promise<void> {
+  const warn = (file: string) => (err: unknown) =>
+    ctx.log.warn({ file, err: String(err) }, 'could not remove a copy of the snapshot');
+  for (const js of writer.journal.steps) {
+    const uploaded = js.detail?.uploaded;
+    if (typeof uploaded !== 'string' || !js.id.startsWith('restore:')) continue;
+    const host = ctx.hostFor(ctx.member(js.id.slice('restore:'.length)));
+    await removeUpload(writer, js.id, host).catch(warn(uploaded));
+  }
+  const j = writer.journal;
+  if (j.snapshotIsScratch) {
+    // a private dir dr made (.dr-restore-<id>-XXXXXX), or, in journals from before it, the file alone
+    const dir = path.dirname(j.snapshotFile);
+    const mine = path.basename(dir).startsWith(`.dr-restore-${j.manifest.id}-`);
+    await rm(mine ? dir : j.snapshotFile, { recursive: mine, force: true }).catch(warn(j.snapshotFile));
+  }
 }
 
 /** Thrown by a test's afterStep hook to stop the executor dead, journal untouched, as a crash would. */

@@ -26,7 +26,7 @@ export async function gatherFacts(target: MembersFile, deps: FactDeps): Promise<
   await Promise.all(
     target.members.map(async (m) => {
       const host = deps.hostFor(m);
-      const [dataDir, walDir, dataFreeBytes, walFreeBytes, control, tool, inUse, tlsProblems] =
+      const [dataDir, walDir, dataFreeBytes, walFreeBytes, control, tool, inUse, tlsProblems, owners] =
         await Promise.all([
           host.inspectDir(m.dataDir, 'data'),
           m.walDir ? host.inspectDir(m.walDir, 'wal') : undefined,
@@ -48,6 +48,14 @@ export async function gatherFacts(target: MembersFile, deps: FactDeps): Promise<
           ),
           inUseFacts(m, host, deps.signal),
           checkMemberTls(m, host),
+          Promise.all([
+            host.ownerOf(m.dataDir),
+            m.walDir ? host.ownerOf(m.walDir) : null,
+            host.run(['id', '-u'], { signal: deps.signal }).then(
+              (r) => (r.code === 0 && /^\d+$/.test(r.stdout.trim()) ? Number(r.stdout.trim()) : null),
+              () => null,
+            ),
+          ]),
         ]);
       members[m.name] = {
         dataDir,
@@ -59,6 +67,9 @@ export async function gatherFacts(target: MembersFile, deps: FactDeps): Promise<
         toolError: tool.error,
         inUse,
         tlsProblems,
+        dataOwner: owners[0],
+        walOwner: owners[1],
+        hostUid: owners[2],
       };
     }),
   );

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
-import { access, open, readFile, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { access, chmod, open, readFile, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { DrError } from '../core/errors.js';
 
@@ -35,6 +35,13 @@ export type DirFact =
       looksLikeEtcd: boolean;
     };
 
+export interface FileOwner {
+  uid: number;
+  gid: number;
+  /** permission bits, e.g. 0o700 */
+  mode: number;
+}
+
 export interface MemberHost {
   /** "local" or the ssh prefix, for messages */
   readonly label: string;
@@ -48,6 +55,10 @@ export interface MemberHost {
   rename(from: string, to: string): Promise<void>;
   /** removes a tree dr itself created (staging dirs only; never an operator's data) */
   removeOwnTree(p: string): Promise<void>;
+  /** numeric owner, group and permission bits of p; null when it does not exist */
+  ownerOf(p: string): Promise<FileOwner | null>;
+  /** chown -R owner p, then chmod mode p (owner: "user[:group]" or "uid:gid") */
+  setOwner(p: string, owner: string | null, mode: number): Promise<void>;
   /** a (small, text) file's content, e.g. a TLS certificate the member will use */
   readText(p: string): Promise<string>;
   /** makes a local file available on the host; returns its path there */
@@ -145,6 +156,25 @@ export const localHost: MemberHost = {
     await rm(p, { recursive: true, force: true });
   },
   readText: (p) => readFile(p, 'utf8'),
+  async ownerOf(p) {
+    try {
+      const st = await stat(p);
+      return { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
+    } catch {
+      return null;
+    }
+  },
+  async setOwner(p, owner, mode) {
+    if (owner !== null) {
+      const r = await runCommand(['chown', '-R', owner, p]);
+      if (r.code !== 0)
+        throw new DrError(
+          'RESTORE_REFUSED',
+          `restore: chown -R ${owner} ${p} failed: ${r.stderr.trim() || `exit ${r.code}`} (run dr as root, or set the member's owner:)`,
+        );
+    }
+    await chmod(p, mode);
+  },
   async upload(localFile) {
     return localFile;
   },
@@ -222,30 +252,52 @@ export function sshHost(prefix: string, run: typeof runCommand = runCommand): Me
     async removeOwnTree(p) {
       await must(`rm -rf ${shellQuote(p)}`, `removing ${p}`);
     },
+    async ownerOf(p) {
+      const r = await sh(`stat -c '%u %g %a' ${shellQuote(p)}`);
+      const [uid, gid, mode] = r.stdout.trim().split(' ');
+      if (r.code !== 0 || mode === undefined) return null;
+      return { uid: Number(uid), gid: Number(gid), mode: parseInt(mode, 8) };
+    },
+    async setOwner(p, owner, mode) {
+      const q = shellQuote(p);
+      await must(
+        `${owner !== null ? `chown -R ${shellQuote(owner)} ${q} && ` : ''}chmod ${mode.toString(8)} ${q}`,
+        `setting the owner of ${p}`,
+      );
+    },
     async readText(p) {
       return (await must(`cat ${shellQuote(p)}`, `reading ${p}`)).stdout;
     },
     async upload(localFile, signal) {
-      const remote = `/tmp/dr-restore-${path.basename(localFile)}`;
+      // a private name (mktemp), created 0600 (umask 077): the snapshot holds every secret of the cluster.
       // Streams the file through the prefix's stdin; the prefix is the operator's, so no scp options to guess.
-      await new Promise<void>((resolve, reject) => {
-        const child = spawn(pre[0]!, [...pre.slice(1), `cat > ${shellQuote(remote)}`], {
-          stdio: ['pipe', 'ignore', 'pipe'],
-          signal,
-        });
+      return new Promise<string>((resolve, reject) => {
+        const child = spawn(
+          pre[0]!,
+          [
+            ...pre.slice(1),
+            `umask 077 && t=$(mktemp /tmp/dr-restore-XXXXXXXXXX.db) && cat > "$t" && echo "$t"`,
+          ],
+          { stdio: ['pipe', 'pipe', 'pipe'], signal },
+        );
+        let out = '';
         let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         child.stderr.on('data', (d: Buffer) => (err += d.toString()));
         child.on('error', reject);
-        child.on('close', (code) =>
-          code === 0
-            ? resolve()
-            : reject(
-                new DrError('ETCD_REQUEST_FAILED', `restore: upload to ${prefix} failed: ${err.trim()}`),
+        child.on('close', (code) => {
+          const remote = out.trim().split('\n').at(-1) ?? '';
+          if (code === 0 && remote.startsWith('/tmp/dr-restore-')) resolve(remote);
+          else
+            reject(
+              new DrError(
+                'ETCD_REQUEST_FAILED',
+                `restore: upload to ${prefix} failed: ${err.trim() || `exit ${code}`}`,
               ),
-        );
+            );
+        });
         import('node:fs').then(({ createReadStream }) => createReadStream(localFile).pipe(child.stdin));
       });
-      return remote;
     },
   };
 }

@@ -94,6 +94,7 @@ export function buildSteps(
       ...(p.walDir ? [[stagingDir(p.walDir), p.walDir]] : []),
     ] as [string, string][];
     const env = tool.kind === 'etcdctl' ? 'ETCDCTL_API=3 ' : '';
+    const owners = [p.owner, ...(p.walDir ? [p.walOwner] : [])];
     steps.push({
       id: `restore:${p.name}`,
       kind: 'restore',
@@ -101,11 +102,18 @@ export function buildSteps(
       description: `write ${p.name}'s new data dir ${p.dataDir}${p.walDir ? ` (WAL ${p.walDir})` : ''} with ${p.tool ? `${p.tool.kind} ${p.tool.version}` : 'etcd restore tool'} (member ID ${p.memberId})`,
       commands: [
         hostCmd(m, env + shellLine(argv)),
+        ...renames.map(([a], i) => {
+          const o = owners[i];
+          return hostCmd(
+            m,
+            (o ? `${shellLine(['chown', '-R', o, a])} && ` : '') + shellLine(['chmod', '700', a]),
+          );
+        }),
         ...renames.map(([a, b]) => hostCmd(m, shellLine(['mv', '-T', a, b]))),
       ],
       rollback: `move the restored ${p.dataDir}${p.walDir ? ` and ${p.walDir}` : ''} away (it holds only restored data), then undo the move-aside`,
       parallelGroup: 'restore',
-      params: { renames, skipHashCheck, bumpRevision: ctx.bumpRevision ?? null },
+      params: { renames, owners, skipHashCheck, bumpRevision: ctx.bumpRevision ?? null },
     });
   }
   // alongside etcd's restore tool (a worker thread while the tool's processes run): the HashKV every

@@ -1,7 +1,7 @@
 /** The restore plan's types: the facts it is made from, its steps, refusals and the plan itself. */
 import type { PlannedBump } from './plan-bump.js';
 import type { Manifest } from '../manifest/manifest.js';
-import type { DirFact } from './host.js';
+import type { DirFact, FileOwner } from './host.js';
 import type { MembersFile, TargetMember } from './members-file.js';
 import type { InUseFacts } from './in-use.js';
 import type { RestoreTool } from './tool.js';
@@ -23,6 +23,11 @@ export interface MemberFacts {
   inUse?: InUseFacts;
   /** what is wrong with its tls / peerTls files, read on its host */
   tlsProblems?: string[];
+  /** owner, group and mode of the data / WAL dir the restore replaces (null: none there) */
+  dataOwner?: FileOwner | null;
+  walOwner?: FileOwner | null;
+  /** the uid dr runs as on the member's host (null: unknown) */
+  hostUid?: number | null;
 }
 
 export interface OldClusterFacts {
@@ -89,6 +94,7 @@ export interface Refusal {
     | 'OLD_CLUSTER_UNVERIFIABLE'
     | 'TARGET_IN_USE'
     | 'TLS_FILE_INVALID'
+    | 'OWNER_NOT_SETTABLE'
     | 'DATA_DIR_NOT_ETCD'
     | 'DATA_DIR_NOT_A_DIRECTORY'
     | 'DATA_DIR_MOUNT_POINT'
@@ -112,6 +118,9 @@ export interface PlannedMember {
   walDir: string | null;
   control: TargetMember['control']['type'];
   tool: { kind: string; version: string } | null;
+  /** who the restored data and WAL dirs will belong to ("uid:gid" or the members file's owner; null: dr's user) */
+  owner: string | null;
+  walOwner: string | null;
   /** where the old data dir goes (null: nothing to move) */
   dataAside: string | null;
   walAside: string | null;

@@ -5,6 +5,7 @@
  * every step with its exact command and its rollback, the checks after the restore, and the refusals that
  * stop it. An executor only runs a plan whose `refusals` is empty.
  */
+import type { FileOwner } from './host.js';
 import { clusterId, formatId, memberId } from './ids.js';
 import { inUseProblems } from './in-use.js';
 import { asideFor, mib } from './plan-refusals.js';
@@ -130,9 +131,26 @@ export function planRestore(input: PlanInput): RestorePlan {
         );
       }
     }
+    // the restored dirs belong to whoever owned the dirs they replace (Debian runs etcd as etcd), or owner:
+    const ownerFor = (o: FileOwner | null | undefined) => m.owner ?? (o ? `${o.uid}:${o.gid}` : null);
+    const owner = ownerFor(f?.dataOwner);
+    const walOwner = m.walDir ? ownerFor(f?.walOwner) : null;
+    for (const o of new Set([owner, walOwner].filter((x) => x !== null))) {
+      const uid = /^\d+/.exec(o)?.[0];
+      const fine = f?.hostUid === 0 || (uid !== undefined && f?.hostUid === Number(uid));
+      if (f && !fine)
+        refusals.push({
+          code: 'OWNER_NOT_SETTABLE',
+          member: m.name,
+          message: `member "${m.name}": the restored dirs must belong to ${o}, and dr runs as uid ${f.hostUid ?? 'unknown'} there: run it as root${m.owner ? '' : " (the owner is the replaced dir's; set owner: to choose)"}`,
+          forceable: false,
+        });
+    }
     return {
       name: m.name,
       memberId: formatId(ids[i]!),
+      owner,
+      walOwner,
       peerURLs: m.peerURLs,
       clientURLs: m.clientURLs,
       dataDir: m.dataDir,

@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -175,5 +175,8 @@ describe('restore of a 3-member cluster with mTLS on client and peer URLs (CLI, 
     // the peers really are mutual TLS: no client certificate, no answer
     expect(await healthProbe(eps[0]!, { caFile: certs.caFile }).catch(() => false)).toBe(false);
     expect(existsSync(path.join(dir, 'new-1', 'member'))).toBe(true);
+    // dr's private scratch copy of the fetched backup (next to the journal) is gone
+    expect(r.json.plan.snapshotFile).toBeDefined();
+    expect((await readdir(dir)).filter((f) => f.startsWith('.dr-restore-'))).toEqual([]);
   }, 300_000);
 });
