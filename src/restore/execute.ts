@@ -25,6 +25,7 @@ import {
   type SnapshotSource,
 } from './execute-context.js';
 import { removeUpload, runStep } from './execute-steps.js';
+import { isPlannedScratch } from './plan-file.js';
 import { gatherFacts } from './facts.js';
 import { failure, refused } from './failure.js';
 import { newJournal, readJournal, JournalWriter } from './journal.js';
@@ -99,10 +100,30 @@ export async function executeRestore(plan: RestorePlan, opts: ExecuteOptions): P
     );
   }
 
-  // the fetched copy goes to a private dir (mkdtemp: 0700, a name nobody can guess or pre-create)
+  // the reviewed plan is the plan that runs: the same tools, owners and every command, flag for flag
+  const drift = planDrift(plan, again);
+  if (drift.length > 0) {
+    throw new DrError(
+      'RESTORE_REFUSED',
+      `restore refused: the plan would not run as reviewed (the facts it was made from changed): ${drift.join('; ')}; plan again`,
+      { drift },
+    );
+  }
+
+  // the fetched copy goes to a private dir: the plan's own scratch dir (created here, 0700, refused if it
+  // already exists), else a mkdtemp one next to the journal
   let snapshotFile: string;
   if ('file' in opts.source) snapshotFile = path.resolve(opts.source.file);
-  else {
+  else if (isPlannedScratch(plan.snapshotFile, plan.backup.id)) {
+    snapshotFile = plan.snapshotFile;
+    await mkdir(path.dirname(path.dirname(snapshotFile)), { recursive: true });
+    await mkdir(path.dirname(snapshotFile), { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      throw new DrError(
+        'RESTORE_REFUSED',
+        `restore: cannot create the plan's private scratch dir ${path.dirname(snapshotFile)}: ${err.code ?? err.message} (a plan runs once; plan again)`,
+      );
+    });
+  } else {
     const work = opts.workDir ?? path.dirname(path.resolve(opts.journalFile));
     await mkdir(work, { recursive: true });
     const scratch = await mkdtemp(path.join(work, `.dr-restore-${plan.backup.id}-`));
@@ -232,6 +253,29 @@ async function removeCopies(writer: JournalWriter, ctx: Ctx): Promise<void> {
     const mine = path.basename(dir).startsWith(`.dr-restore-${j.manifest.id}-`);
     await rm(mine ? dir : j.snapshotFile, { recursive: mine, force: true }).catch(warn(j.snapshotFile));
   }
+}
+
+/** What differs between the reviewed plan and the plan the facts give now ([]: nothing). */
+export function planDrift(reviewed: RestorePlan, now: RestorePlan): string[] {
+  const out: string[] = [];
+  reviewed.newCluster.members.forEach((r, i) => {
+    const n = now.newCluster.members[i];
+    if (!n || n.name !== r.name) return void out.push(`member ${r.name} is not in the plan made now`);
+    const tool = (t: typeof r.tool) => (t ? `${t.kind} ${t.version}` : 'none');
+    if (tool(r.tool) !== tool(n.tool))
+      out.push(`member ${r.name}: restore tool ${tool(r.tool)} in the plan, ${tool(n.tool)} now`);
+    if (r.owner !== n.owner || r.walOwner !== n.walOwner)
+      out.push(`member ${r.name}: owner ${r.owner} in the plan, ${n.owner} now`);
+  });
+  const ids = (p: RestorePlan) => p.steps.map((s) => s.id).join(',');
+  if (ids(reviewed) !== ids(now)) out.push(`steps ${ids(reviewed)} in the plan, ${ids(now)} now`);
+  else
+    reviewed.steps.forEach((s, i) => {
+      const c = now.steps[i]!.commands;
+      if (JSON.stringify(s.commands) !== JSON.stringify(c))
+        out.push(`step ${s.id}: "${s.commands.join(' && ')}" in the plan, "${c.join(' && ')}" now`);
+    });
+  return out;
 }
 
 /** Thrown by a test's afterStep hook to stop the executor dead, journal untouched, as a crash would. */

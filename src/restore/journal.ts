@@ -111,7 +111,7 @@ export class JournalWriter {
   }
 }
 
-async function writeAtomic(file: string, text: string): Promise<void> {
+export async function writeAtomic(file: string, text: string): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   const h = await open(tmp, 'w', 0o600);
   try {

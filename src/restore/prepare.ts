@@ -10,6 +10,7 @@ import { gatherFacts } from './facts.js';
 import type { MemberHost } from './host.js';
 import type { MembersFile, TargetMember } from './members-file.js';
 import { defaultToken, planRestore, type RestorePlan } from './plan.js';
+import { scratchSnapshotPath } from './plan-file.js';
 import { clientTlsFor } from './probe.js';
 
 export interface PrepareOptions {
@@ -23,6 +24,11 @@ export interface PrepareOptions {
   bumpRevision?: number;
   /** where the executor will put the fetched snapshot (shown in the plan's commands) */
   snapshotFile?: string;
+  /**
+   * The dir where the executor makes its private scratch dir for the fetched backup: the plan then names
+   * the real path (scratchSnapshotPath), which is what runs. Ignored when snapshotFile is given.
+   */
+  scratchDir?: string;
   prompt?: Prompt;
   signal?: AbortSignal;
   hostFor?: (m: TargetMember) => MemberHost;
@@ -45,7 +51,8 @@ export async function prepareRestore(o: PrepareOptions): Promise<RestorePlan> {
     now: o.now,
     facts,
     force: o.force,
-    snapshotFile: o.snapshotFile,
+    snapshotFile:
+      o.snapshotFile ?? (o.scratchDir ? scratchSnapshotPath(o.scratchDir, o.manifest.id, token) : undefined),
     bumpRevision: o.bumpRevision,
   });
 }
