@@ -6,6 +6,8 @@
  * Exit codes: 0 ok, 1 the thing checked is bad (corruption, failed verification, stale),
  * 2 usage or configuration error, 3 runtime failure (unreachable etcd, storage error).
  */
+import { redactText } from './redact.js';
+
 export const EXIT = { OK: 0, BAD: 1, USAGE: 2, RUNTIME: 3 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -100,7 +102,9 @@ export class DrError extends Error {
     details: Record<string, unknown> = {},
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    // One place for every message dr shows or logs: a URL with user:password@ or a secret query value,
+    // quoted from an operator's flag or a library's words, never reaches the output.
+    super(redactText(message), options);
     this.name = 'DrError';
     this.code = code;
     this.details = details;

@@ -1,12 +1,38 @@
-import { pino, type Logger } from 'pino';
-import { LOG_REDACT_PATHS } from './redact.js';
+import { pino, stdSerializers, type Logger } from 'pino';
+import { LOG_REDACT_PATHS, redactText } from './redact.js';
 
 export type { Logger };
 
-/** JSON logs on stderr (stdout is reserved for command output). */
+/**
+ * JSON logs on stderr (stdout is reserved for command output). Secrets stay out: known secret fields are
+ * censored, and credentials in URLs are hidden in the message and in a logged error's message and stack
+ * (a library's error may quote a URL with user:password@).
+ */
 export function createLogger(level: string = process.env.DR_LOG_LEVEL ?? 'warn'): Logger {
   return pino(
-    { level, base: { app: 'etcd-dr' }, redact: { paths: LOG_REDACT_PATHS, censor: '***' } },
+    {
+      level,
+      base: { app: 'etcd-dr' },
+      redact: { paths: LOG_REDACT_PATHS, censor: '***' },
+      serializers: {
+        err: (e: Error) => {
+          const out = stdSerializers.err(e);
+          out.message = redactText(out.message);
+          if (out.stack) out.stack = redactText(out.stack);
+          return out;
+        },
+      },
+      hooks: {
+        logMethod(args, method) {
+          method.apply(
+            this,
+            args.map((a: unknown) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<
+              typeof method
+            >,
+          );
+        },
+      },
+    },
     pino.destination({ fd: 2, sync: true }),
   );
 }

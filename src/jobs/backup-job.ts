@@ -20,6 +20,7 @@ import { takeBackup, type SnapshotProvider } from '../pipeline/backup.js';
 import { StreamMeter } from '../pipeline/stream-meter.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
+import { storageErrorOf } from '../storage/stream-errors.js';
 import {
   runRetention,
   type RetentionDeps,
@@ -243,7 +244,11 @@ export async function copyBackup(
     source.destroy();
     await piped;
     if (published) await to.backend.remove(key).catch(() => undefined);
-    throw toDrError(err, 'STORAGE_FAILED', `copy of backup ${manifest.id} to ${to.name}`);
+    // a read the source's transport broke off is that storage's error (transient, worth a retry), as the
+    // source backend classified it; anything else is the copy's own failure
+    throw (
+      storageErrorOf(err) ?? toDrError(err, 'STORAGE_FAILED', `copy of backup ${manifest.id} to ${to.name}`)
+    );
   }
 }
 

@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { redactText, redactUrl } from '../../src/core/redact.js';
+import { DrError } from '../../src/core/errors.js';
 
 describe('redactUrl', () => {
   it('removes user and password', () => {
@@ -31,5 +34,31 @@ describe('redactText', () => {
   it('leaves text without credentials alone', () => {
     const t = 's3: get "p/k" in bucket b at http://127.0.0.1:9000: connection broken (ECONNRESET)';
     expect(redactText(t)).toBe(t);
+  });
+});
+
+describe('one place for every message', () => {
+  it('a DrError never carries a URL credential, whoever built its message', () => {
+    const err = new DrError('STORAGE_FAILED', 'put failed on https://ak:sk@minio:9000/b?token=t0k: reset');
+    expect(err.message).not.toMatch(/ak:sk|t0k/);
+    expect(JSON.stringify(err.toJSON())).not.toMatch(/ak:sk|t0k/);
+    expect(err.message).toContain('https://***@minio:9000');
+  });
+
+  it("the log hides URL credentials in messages and in a logged error's message and stack", () => {
+    const script = `
+      import { createLogger } from ${JSON.stringify(path.resolve('src/core/logger.ts').replace(/\.ts$/, '.js').replace('/src/', '/dist/'))};
+      const log = createLogger('info');
+      log.warn('dialling http://root:pw1@10.0.0.1:2379');
+      log.error({ err: new Error('GET https://u:pw2@s3.local/x failed') }, 'storage');
+      log.info({ password: 'pw3' }, 'config');
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(r.stderr).not.toMatch(/pw1|pw2|pw3/);
+    expect(JSON.parse(lines[0]!).msg).toBe('dialling http://***@10.0.0.1:2379');
+    expect(JSON.parse(lines[1]!).err.message).toBe('GET https://***@s3.local/x failed');
   });
 });
