@@ -12,6 +12,7 @@ import {
   prepareRestore,
   renderPlan,
   resumeRestore,
+  type MembersFile,
   type Prompt,
   type RestoreEvent,
   type RestoreResult,
@@ -26,6 +27,7 @@ import {
   type CommandContext,
 } from './context.js';
 import { printJson, printLines, printTable } from './output.js';
+import { checkPlanFile, readPlanFile, writePlanFile, type PlanFile } from '../restore/plan-file.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
 
@@ -44,6 +46,8 @@ interface RestoreFlags {
   json?: boolean;
   bumpRevision?: string;
   markCompacted?: boolean;
+  out?: string;
+  plan?: string;
 }
 
 /** --bump-revision N --mark-compacted: both or neither (etcd's restore tool takes one only with the other). */
@@ -69,6 +73,29 @@ const terminalPrompt: Prompt = async (message, signal) => {
     rl.close();
   }
 };
+
+/** The restore target of one cluster of a dr config file (`restore:`, or the short form `members:`). */
+async function restoreTargetFromConfig(
+  file: string,
+  name: string,
+  env: NodeJS.ProcessEnv,
+): Promise<MembersFile> {
+  const { loadConfig } = await import('../config/load.js');
+  // offline: the target needs no password, and the TLS files are checked on the member hosts
+  const config = loadConfig(file, { env, offline: true });
+  const cluster = config.clusters.find((c) => c.name === name);
+  if (!cluster)
+    throw new DrError(
+      'CLUSTER_NOT_FOUND',
+      `restore: ${file} has no cluster "${name}" (clusters: ${config.clusters.map((c) => c.name).join(', ')})`,
+    );
+  if (!cluster.restoreTarget)
+    throw new DrError(
+      'CONFIG_INVALID',
+      `restore: cluster "${name}" in ${file} has no restore target: add restore: { members: [...] } (or members:) to it, as in policies/systemd-mtls-3-member.yaml`,
+    );
+  return cluster.restoreTarget;
+}
 
 async function pickBackup(ctx: CommandContext, backend: Backend, o: RestoreFlags): Promise<Manifest> {
   const catalog = openCatalog(ctx);
@@ -134,12 +161,22 @@ export function registerRestore(program: Command): void {
       'members file (YAML): names, URLs, data dirs and how each member is controlled',
     )
     .option('--cluster-name <name>', "take the backup from this cluster's backups")
+    .option(
+      '--config <file>',
+      "dr config file: the cluster's restore target (restore: or members:), its storage target and catalog",
+    )
+    .option('--cluster <name>', 'the cluster in --config whose restore target is rebuilt')
     .option('--dry-run', 'print the plan and the refusals; change nothing')
     .option('--yes', 'execute without asking')
     .option('--force', 'restore even though the old cluster still answers and is healthy')
     .option('--token <token>', 'initial cluster token of the new cluster (default: dr-<backup id>-<random>)')
     .option('--journal <file>', 'journal file (default under the state dir, printed at start)')
     .option('--resume <journal>', 'continue an interrupted restore from its journal')
+    .option('--out <file>', 'with --dry-run: write the plan to this file, to run later with --plan')
+    .option(
+      '--plan <file>',
+      'run exactly this plan (from --dry-run --out); refused if the backup, the members file or dr changed',
+    )
     .option(
       '--bump-revision <n>',
       'start the restored store n revisions above the backup (Kubernetes: 1000000000), with --mark-compacted',
@@ -166,28 +203,59 @@ export function registerRestore(program: Command): void {
             await backend?.close();
           }
         }
+        // a reviewed plan runs as written: its backup, token, force and bump come from it
+        let planDoc: PlanFile | undefined;
+        if (o.plan) {
+          if (o.backup || o.before || o.token || o.force || o.dryRun || o.bumpRevision || o.markCompacted)
+            throw new DrError(
+              'USAGE',
+              'restore: --plan runs the plan as written: --backup, --before, --token, --force, --bump-revision, --mark-compacted and --dry-run come from it',
+            );
+          planDoc = await readPlanFile(path.resolve(o.plan));
+          o.backup = planDoc.backup.id;
+          o.to ??= 'new-cluster';
+        }
+        if (o.out && !o.dryRun) throw new DrError('USAGE', 'restore: --out goes with --dry-run');
         if (o.to !== 'new-cluster')
           throw new DrError('USAGE', `restore: --to ${o.to ?? '(missing)'}: the only target is new-cluster`);
-        if (!o.members) throw new DrError('USAGE', 'restore: --members FILE is required');
+        const fromConfig = ctx.flags.config !== undefined || ctx.flags.cluster !== undefined;
+        if (o.members && fromConfig)
+          throw new DrError(
+            'USAGE',
+            'restore: give --members FILE or --config FILE --cluster NAME, not both',
+          );
+        if (fromConfig && (!ctx.flags.config || !ctx.flags.cluster))
+          throw new DrError('USAGE', 'restore: --config and --cluster go together');
+        if (!o.members && !fromConfig)
+          throw new DrError('USAGE', 'restore: --members FILE (or --config FILE --cluster NAME) is required');
+        // backups are grouped by cluster name: the config's cluster is the default group
+        if (fromConfig) o.clusterName ??= ctx.flags.cluster;
         if (Boolean(o.backup) === Boolean(o.before))
           throw new DrError('USAGE', 'restore: give --backup ID|latest or --before TIME (one of them)');
         if (o.dryRun && o.yes) throw new DrError('USAGE', 'restore: --dry-run and --yes exclude each other');
         const bumpRevision = bumpOf(o);
-        const target = await loadMembersFile(path.resolve(o.members));
+        const target = o.members
+          ? await loadMembersFile(path.resolve(o.members))
+          : await restoreTargetFromConfig(ctx.flags.config!, ctx.flags.cluster!, ctx.env);
         const backend = await openStorage(ctx);
         try {
           const manifest = await pickBackup(ctx, backend, o);
-          const plan = await prepareRestore({
-            manifest,
-            target,
-            now: ctx.clock.now(),
-            token: o.token ?? defaultToken(manifest.id, randomBytes(3)),
-            force: Boolean(o.force),
-            bumpRevision,
-            prompt: terminalPrompt,
-            signal: ctx.signal,
-          });
+          const plan = planDoc
+            ? checkPlanFile(planDoc, path.resolve(o.plan!), { manifest, target })
+            : await prepareRestore({
+                manifest,
+                target,
+                now: ctx.clock.now(),
+                token: o.token ?? defaultToken(manifest.id, randomBytes(3)),
+                force: Boolean(o.force),
+                bumpRevision,
+                prompt: terminalPrompt,
+                signal: ctx.signal,
+                // the plan names the real private scratch path of the fetched backup
+                scratchDir: path.join(path.dirname(catalogPath(ctx)), 'restores'),
+              });
           if (o.dryRun) {
+            if (o.out) await writePlanFile(path.resolve(o.out), plan);
             if (o.json) printJson(plan);
             else process.stdout.write(renderPlan(plan) + '\n');
             return plan.refusals.length ? 2 : 0;

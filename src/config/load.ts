@@ -27,6 +27,7 @@ import {
   type StorageDocument,
 } from './schema.js';
 import { Secret } from './secret.js';
+import { parseMembers, type MembersFile } from '../restore/members-file.js';
 import { formatPath, positionOf } from './yaml-positions.js';
 
 export interface ConfigError {
@@ -52,6 +53,12 @@ export interface LoadOptions {
 
 export interface ClusterConfig extends Omit<ClusterDocument, 'auth'> {
   auth: { user: string; password: Secret } | null;
+  /**
+   * The restore target (`dr restore --config FILE --cluster NAME`): `restore:`, or the short form
+   * `members:`, as a members file; clientTls defaults to the cluster's tls (with a CA file), oldCluster to
+   * the cluster's endpoints. null: the cluster has none.
+   */
+  restoreTarget: MembersFile | null;
 }
 
 export interface DrillConfig extends DrillDocument {
@@ -221,6 +228,7 @@ function build(d: ConfigDocument, file: string, baseDir: string, secrets: Map<st
           }
         : {}),
       auth: auth && password ? { user: auth.user, password } : null,
+      restoreTarget: restoreTargetOf(c, abs),
     };
   });
   const storage = d.storage.map((s) => ({ ...s, url: resolveFileUrl(s.url, baseDir) }));
@@ -255,6 +263,31 @@ function build(d: ConfigDocument, file: string, baseDir: string, secrets: Map<st
     catalog: { path: abs(d.catalog.path) },
     concurrency: d.concurrency,
   };
+}
+
+function restoreTargetOf(c: ClusterDocument, abs: (p: string) => string): MembersFile | null {
+  const given: Partial<MembersFile> | null = c.restore ?? (c.members ? { members: c.members } : null);
+  if (!given) return null;
+  const scheme = c.tls ? 'https://' : 'http://';
+  const endpoints = c.endpoints
+    .map((e) => (/^https?:\/\//.test(e) ? e : scheme + e).replace(/\/$/, ''))
+    .filter((e) => /^(http|https):\/\/[^/?#\s]+:\d{1,5}$/.test(e));
+  const clientTls =
+    c.tls?.caFile !== undefined
+      ? {
+          caFile: abs(c.tls.caFile),
+          ...(c.tls.certFile !== undefined ? { certFile: abs(c.tls.certFile) } : {}),
+          ...(c.tls.keyFile !== undefined ? { keyFile: abs(c.tls.keyFile) } : {}),
+        }
+      : undefined;
+  return parseMembers(
+    {
+      ...given,
+      clientTls: given.clientTls ?? clientTls,
+      oldCluster: given.oldCluster ?? (endpoints.length > 0 ? { endpoints } : undefined),
+    },
+    `clusters.${c.name}.restore`,
+  );
 }
 
 /** file://./x and file://x are relative to baseDir; file:///x is absolute; other schemes pass through. */

@@ -38,20 +38,25 @@ export function checkReferences(raw: unknown): PathIssue[] {
   const storage = names('storage', 'storage');
   names('policies', 'policy');
 
+  // duplicate member names, also when the schema found other errors (zod then skips its own check,
+  // refineMembers, which words it the same way: the two reports collapse into one)
   list(raw.clusters).forEach((c, ci) => {
     if (!isObject(c)) return;
-    const seen = new Map<string, number>();
-    list(c.members).forEach((m, mi) => {
-      const n = isObject(m) ? str(m.name) : undefined;
-      if (n === undefined) return;
-      const first = seen.get(n);
-      if (first !== undefined) {
-        issues.push({
-          path: ['clusters', ci, 'members', mi, 'name'],
-          message: `duplicate member name "${n}" (first at members[${first}])`,
-        });
-      } else seen.set(n, mi);
-    });
+    const lists: [(string | number)[], unknown][] = [[['members'], c.members]];
+    if (isObject(c.restore)) lists.push([['restore', 'members'], c.restore.members]);
+    for (const [at, members] of lists) {
+      const seen = new Set<string>();
+      list(members).forEach((m, mi) => {
+        const n = isObject(m) ? str(m.name) : undefined;
+        if (n === undefined) return;
+        if (seen.has(n))
+          issues.push({
+            path: ['clusters', ci, ...at, mi, 'name'],
+            message: `name ${n} is also used by member "${n}"`,
+          });
+        seen.add(n);
+      });
+    }
   });
 
   list(raw.policies).forEach((p, pi) => {

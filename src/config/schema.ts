@@ -13,6 +13,11 @@ import { z } from 'zod';
 import { checkCron, isValidTimezone } from './cron.js';
 import { parseDuration } from '../retention/duration.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compression.js';
+import {
+  memberSchema as restoreMemberSchema,
+  membersFileFields,
+  refineMembers,
+} from '../restore/members-file.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
@@ -47,13 +52,6 @@ const endpoint = z
     error: 'endpoint must be host:port or http(s)://host:port',
   })
   .describe('etcd client URL: host:port or http(s)://host:port');
-
-const url = (what: string) =>
-  z
-    .string()
-    .refine((v) => /^https?:\/\//.test(v) && hostPortOk(v.replace(/^https?:\/\//, '').replace(/\/$/, '')), {
-      error: `${what} must be http(s)://host:port`,
-    });
 
 export const tlsSchema = z
   .strictObject({
@@ -91,82 +89,66 @@ export const authSchema = z
   })
   .describe('etcd authentication (user and password); the password itself is never written in the config');
 
-export const memberControlSchema = z
+/**
+ * A cluster's restore target: the members file's schema (src/restore/members-file.ts), one schema for
+ * `dr restore --members FILE` and for the config. `members:` directly under a cluster is the short form of
+ * `restore: { members: [...] }`; the cluster's endpoints and tls then stand in for oldCluster and clientTls.
+ */
+export { restoreMemberSchema as memberSchema };
+
+export const clusterSchema = z
   .strictObject({
-    type: z
-      .enum(['local', 'systemd', 'manual'])
-      .default('manual')
+    name: name('cluster').describe('cluster name: labels metrics and prefixes storage keys'),
+    endpoints: z
+      .array(endpoint)
+      .min(1, 'needs at least one endpoint')
+      .describe('etcd client endpoints (`--endpoints`)'),
+    tls: tlsSchema.optional(),
+    auth: authSchema.optional(),
+    dialTimeoutMs: z
+      .int()
+      .positive()
+      .default(5000)
+      .describe('how long to wait for a connection to an endpoint'),
+    requestTimeoutMs: z
+      .int()
+      .positive()
+      .default(30000)
       .describe(
-        'how dr stops and starts the member: local (dr runs etcd itself), systemd (systemctl), manual (dr prints the commands and waits)',
+        'deadline of each unary etcd request (the snapshot stream has none; it is aborted on shutdown)',
       ),
-    unit: z.string().min(1).optional().describe('systemd unit name, e.g. etcd.service (type systemd)'),
-    ssh: z
-      .string()
+    snapshotFrom: z
+      .enum(['follower', 'leader', 'any'])
+      .default('follower')
+      .describe('which member streams the snapshot; follower spares the leader, falling back to the leader'),
+    members: z
+      .array(restoreMemberSchema)
       .min(1)
       .optional()
-      .describe('command prefix to reach the host, e.g. "ssh -o BatchMode=yes root@etcd-1" (type systemd)'),
+      .describe(
+        'restore target, short form of restore.members: the members `dr restore --to new-cluster --config FILE --cluster NAME` rebuilds',
+      ),
+    restore: membersFileFields
+      .optional()
+      .describe(
+        'restore target in full, exactly as a members file (`dr restore --members FILE`): members, clientTls, oldCluster, binaries, timing, initialClusterToken',
+      ),
   })
-  .superRefine((v, ctx) => {
-    if (v.type === 'systemd' && v.unit === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['unit'], message: 'a systemd member needs its unit name' });
-    }
-    if (v.type !== 'systemd' && (v.unit !== undefined || v.ssh !== undefined)) {
+  .superRefine((c, ctx) => {
+    if (c.members && c.restore) {
       ctx.addIssue({
         code: 'custom',
-        path: [v.unit !== undefined ? 'unit' : 'ssh'],
-        message: `only a systemd member takes unit and ssh (type is ${v.type})`,
+        path: ['members'],
+        message: 'give the restore target once: members (short form) or restore.members',
       });
     }
+    // dr presents clientTls to the members, by default the cluster's own client certificate
+    if (c.members) refineMembers({ members: c.members, clientTls: c.tls }, ctx);
+    if (c.restore)
+      refineMembers({ members: c.restore.members, clientTls: c.restore.clientTls ?? c.tls }, ctx, [
+        'restore',
+      ]);
   });
-
-/** One member of a restore target (issue 4); also the entry type of a standalone members file. */
-export const memberSchema = z.strictObject({
-  name: name('member').describe('member name (etcd --name)'),
-  peerURLs: z
-    .array(url('peer URL'))
-    .min(1, 'needs at least one peer URL')
-    .describe('etcd --initial-advertise-peer-urls'),
-  clientURLs: z
-    .array(url('client URL'))
-    .min(1, 'needs at least one client URL')
-    .describe('etcd --advertise-client-urls'),
-  dataDir: absolute('etcd --data-dir on the member host'),
-  walDir: absolute('etcd --wal-dir, when the WAL lives apart from the data dir').optional(),
-  control: memberControlSchema
-    .prefault({})
-    .describe('how the member is stopped and started during a restore'),
-});
-
-export const clusterSchema = z.strictObject({
-  name: name('cluster').describe('cluster name: labels metrics and prefixes storage keys'),
-  endpoints: z
-    .array(endpoint)
-    .min(1, 'needs at least one endpoint')
-    .describe('etcd client endpoints (`--endpoints`)'),
-  tls: tlsSchema.optional(),
-  auth: authSchema.optional(),
-  dialTimeoutMs: z
-    .int()
-    .positive()
-    .default(5000)
-    .describe('how long to wait for a connection to an endpoint'),
-  requestTimeoutMs: z
-    .int()
-    .positive()
-    .default(30000)
-    .describe(
-      'deadline of each unary etcd request (the snapshot stream has none; it is aborted on shutdown)',
-    ),
-  snapshotFrom: z
-    .enum(['follower', 'leader', 'any'])
-    .default('follower')
-    .describe('which member streams the snapshot; follower spares the leader, falling back to the leader'),
-  members: z
-    .array(memberSchema)
-    .min(1)
-    .optional()
-    .describe('restore target: the members `dr restore --to new-cluster` rebuilds (see runbooks/)'),
-});
 
 // Credentials belong in the AWS environment/profile chain: a config file is copied, committed and
 // printed far more often than an environment is.
@@ -380,6 +362,6 @@ export type ClusterDocument = z.output<typeof clusterSchema>;
 export type StorageDocument = z.output<typeof storageSchema>;
 export type PolicyDocument = z.output<typeof policySchema>;
 export type RetentionDocument = z.output<typeof retentionSchema>;
-export type MemberDocument = z.output<typeof memberSchema>;
+export type MemberDocument = z.output<typeof restoreMemberSchema>;
 export type TlsDocument = z.output<typeof tlsSchema>;
 export type DrillDocument = z.output<typeof drillSchema>;

@@ -83,52 +83,64 @@ export const memberSchema = z.strictObject({
   control: controlSchema,
 });
 
-export const membersFileSchema = z
-  .strictObject({
-    initialClusterToken: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('--initial-cluster-token of the new cluster (default: dr-<backup id>-<random>)'),
-    binaries: z
-      .strictObject({
-        etcd: z.string().min(1).optional().describe('etcd binary (local members)'),
-        etcdctl: z.string().min(1).optional().describe('etcdctl binary'),
-        etcdutl: z.string().min(1).optional().describe('etcdutl binary (the restore tool from 3.5)'),
-      })
-      .default({})
-      .describe('where the etcd binaries are on the member hosts (default: found on PATH)'),
-    clientTls: z
-      .strictObject({
-        caFile: absPath.describe("CA that signed the members' client URL certificates"),
-        certFile: absPath.optional().describe("dr's client certificate"),
-        keyFile: absPath.optional().describe("dr's client key"),
-      })
-      .optional()
-      .describe("how dr talks to the restored members (in a config: default the cluster's tls)"),
-    oldCluster: z
-      .strictObject({
-        endpoints: z.array(urlString).min(1).describe('client URLs (http(s)://host:port)'),
-      })
-      .optional()
-      .describe(
-        "where to look for a still-healthy old cluster (default: the members' client URLs; in a config: the cluster's endpoints)",
-      ),
-    /** etcd's raft timings in ms for every restored member (etcd's defaults: 100 and 1000) */
-    timing: z
-      .strictObject({
-        heartbeatInterval: z.number().int().min(1).max(60_000).default(100),
-        electionTimeout: z.number().int().min(1).max(600_000).default(1000),
-      })
-      .default({ heartbeatInterval: 100, electionTimeout: 1000 })
-      .refine((t) => t.electionTimeout >= 5 * t.heartbeatInterval, {
-        message:
-          'electionTimeout must be at least 5 times heartbeatInterval (etcd refuses to start otherwise)',
-      })
-      .describe("etcd's raft timings in ms for every restored member (etcd's defaults: 100 and 1000)"),
-    members: z.array(memberSchema).min(1).describe('the members of the restored cluster'),
-  })
-  .superRefine((file, ctx) => refineMembers(file, ctx));
+/** The members file's fields without the checks between members (the config embeds it, see refineMembers). */
+export const membersFileFields = z.strictObject({
+  initialClusterToken: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('--initial-cluster-token of the new cluster (default: dr-<backup id>-<random>)'),
+  binaries: z
+    .strictObject({
+      etcd: z.string().min(1).optional().describe('etcd binary (local members)'),
+      etcdctl: z.string().min(1).optional().describe('etcdctl binary'),
+      etcdutl: z.string().min(1).optional().describe('etcdutl binary (the restore tool from 3.5)'),
+    })
+    .default({})
+    .describe('where the etcd binaries are on the member hosts (default: found on PATH)'),
+  clientTls: z
+    .strictObject({
+      caFile: absPath.describe("CA that signed the members' client URL certificates"),
+      certFile: absPath.optional().describe("dr's client certificate"),
+      keyFile: absPath.optional().describe("dr's client key"),
+    })
+    .optional()
+    .describe("how dr talks to the restored members (in a config: default the cluster's tls)"),
+  oldCluster: z
+    .strictObject({
+      endpoints: z.array(urlString).min(1).describe('client URLs (http(s)://host:port)'),
+    })
+    .optional()
+    .describe(
+      "where to look for a still-healthy old cluster (default: the members' client URLs; in a config: the cluster's endpoints)",
+    ),
+  /** etcd's raft timings in ms for every restored member (etcd's defaults: 100 and 1000) */
+  timing: z
+    .strictObject({
+      heartbeatInterval: z
+        .number()
+        .int()
+        .min(1)
+        .max(60_000)
+        .default(100)
+        .describe('etcd --heartbeat-interval in ms'),
+      electionTimeout: z
+        .number()
+        .int()
+        .min(1)
+        .max(600_000)
+        .default(1000)
+        .describe('etcd --election-timeout in ms'),
+    })
+    .default({ heartbeatInterval: 100, electionTimeout: 1000 })
+    .refine((t) => t.electionTimeout >= 5 * t.heartbeatInterval, {
+      message: 'electionTimeout must be at least 5 times heartbeatInterval (etcd refuses to start otherwise)',
+    })
+    .describe("etcd's raft timings in ms for every restored member (etcd's defaults: 100 and 1000)"),
+  members: z.array(memberSchema).min(1).describe('the members of the restored cluster'),
+});
+
+export const membersFileSchema = membersFileFields.superRefine((file, ctx) => refineMembers(file, ctx));
 
 /**
  * The checks between members (unique names, URLs and dirs; TLS blocks matching the URL schemes; clientTls
@@ -141,15 +153,17 @@ export function refineMembers(
     clientTls?: { certFile?: string; keyFile?: string } | undefined;
   },
   ctx: z.RefinementCtx,
+  /** where `file` is in the document validated (the config: ['restore'] under a cluster) */
+  base: (string | number)[] = [],
 ): void {
   const seen = new Map<string, string>();
-  const claim = (kind: string, value: string, at: (string | number)[]) => {
-    const k = `${kind}:${value}`;
+  const claim = (kind: string, value: string, at: (string | number)[], scope = '') => {
+    const k = `${kind}:${scope}:${value}`;
     const prev = seen.get(k);
     if (prev !== undefined) {
       ctx.addIssue({
         code: 'custom',
-        path: at,
+        path: [...base, ...at],
         message: `${kind} ${value} is also used by member "${prev}"`,
       });
     } else seen.set(k, String(file.members[at[1] as number]?.name));
@@ -158,13 +172,20 @@ export function refineMembers(
     claim('name', m.name, ['members', i, 'name']);
     m.peerURLs.forEach((u, j) => claim('peer URL', u, ['members', i, 'peerURLs', j]));
     m.clientURLs.forEach((u, j) => claim('client URL', u, ['members', i, 'clientURLs', j]));
-    claim('directory', m.dataDir, ['members', i, 'dataDir']);
-    if (m.walDir) claim('directory', m.walDir, ['members', i, 'walDir']);
+    // directories are per host: members on their own hosts (over ssh, or manual) may share a path
+    const host =
+      m.control.type === 'local'
+        ? 'local'
+        : m.control.type === 'systemd'
+          ? `ssh:${m.control.ssh ?? ''}`
+          : `manual:${m.name}`;
+    claim('directory', m.dataDir, ['members', i, 'dataDir'], host);
+    if (m.walDir) claim('directory', m.walDir, ['members', i, 'walDir'], host);
     const scheme = m.clientURLs.map((u) => u.startsWith('https:'));
     if (scheme.some((s) => s !== !!m.tls)) {
       ctx.addIssue({
         code: 'custom',
-        path: ['members', i, 'tls'],
+        path: [...base, 'members', i, 'tls'],
         message: m.tls ? 'tls is set but a client URL is not https' : 'https client URL needs tls',
       });
     }
@@ -172,7 +193,7 @@ export function refineMembers(
     if (peerScheme.some((s) => s !== !!m.peerTls)) {
       ctx.addIssue({
         code: 'custom',
-        path: ['members', i, 'peerTls'],
+        path: [...base, 'members', i, 'peerTls'],
         message: m.peerTls
           ? 'peerTls is set but a peer URL is not https'
           : 'https peer URL needs peerTls (the peer certificate, key and CA)',
@@ -181,7 +202,7 @@ export function refineMembers(
     if (m.tls?.clientCertAuth && !(file.clientTls?.certFile && file.clientTls.keyFile)) {
       ctx.addIssue({
         code: 'custom',
-        path: ['members', i, 'tls', 'clientCertAuth'],
+        path: [...base, 'members', i, 'tls', 'clientCertAuth'],
         message:
           "the member requires client certificates: set clientTls.certFile and clientTls.keyFile (dr never presents a member's server certificate as its client certificate)",
       });

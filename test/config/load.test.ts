@@ -97,7 +97,7 @@ describe('shipped examples', () => {
     expect(main.auth?.password.reveal()).toBe('s3cret-pw');
     expect(config.server.token?.reveal()).toBe('tok-123');
     expect(main.tls?.caFile).toBe(`${dir}/pki/ca.pem`);
-    expect(main.members?.map((m) => m.control)).toEqual([
+    expect(main.restoreTarget?.members.map((m) => m.control)).toEqual([
       { type: 'systemd', unit: 'etcd.service', ssh: 'ssh -o BatchMode=yes root@10.0.1.11' },
       { type: 'systemd', unit: 'etcd.service', ssh: 'ssh -o BatchMode=yes root@10.0.1.12' },
       { type: 'systemd', unit: 'etcd.service', ssh: 'ssh -o BatchMode=yes root@10.0.1.13' },
@@ -268,10 +268,10 @@ policies:
       'policies.yaml:3:16: clusters[0].endpoints: expected a list, got a string',
       'policies.yaml:4:11: clusters[0].auth: give exactly one of passwordFile or passwordEnv',
       'policies.yaml:9:18: clusters[0].members[0].dataDir: must be an absolute path',
-      'policies.yaml:10:18: clusters[0].members[0].control.unit: a systemd member needs its unit name',
-      'policies.yaml:11:15: clusters[0].members[1].name: duplicate member name "m1" (first at members[0])',
-      'policies.yaml:12:20: clusters[0].members[1].peerURLs[0]: peer URL must be http(s)://host:port',
-      'policies.yaml:15:38: clusters[0].members[1].control.ssh: only a systemd member takes unit and ssh (type is local)',
+      'policies.yaml:10:18: clusters[0].members[0].control.unit: required (a string)',
+      'policies.yaml:11:15: clusters[0].members[1].name: name m1 is also used by member "m1"',
+      'policies.yaml:12:20: clusters[0].members[1].peerURLs[0]: must look like http(s)://host:port (lower-case scheme, explicit port, no path)',
+      'policies.yaml:15:33: clusters[0].members[1].control.ssh: unknown option "ssh"',
       'policies.yaml:17:5: storage[0].name: required (a string)',
       'policies.yaml:21:14: policies[0].storage: needs at least one storage target',
       'policies.yaml:22:15: policies[0].schedule: expected a string, got a number',
@@ -293,7 +293,7 @@ policies:
     expect(err.code).toBe('CONFIG_INVALID');
     expect(err.exitCode).toBe(2);
     expect(err.message).toBe(
-      'config: 1 error in policies.yaml\n  policies.yaml:4:5: clusters[0].password: unknown option "password" (allowed: name, endpoints, tls, auth, dialTimeoutMs, requestTimeoutMs, snapshotFrom, members)',
+      'config: 1 error in policies.yaml\n  policies.yaml:4:5: clusters[0].password: unknown option "password" (allowed: name, endpoints, tls, auth, dialTimeoutMs, requestTimeoutMs, snapshotFrom, members, restore)',
     );
     expect(JSON.stringify(err.toJSON())).not.toContain('hunter2');
     expect((err.details.errors as ConfigError[])[0]).toEqual({
@@ -302,7 +302,7 @@ policies:
       column: 5,
       path: 'clusters[0].password',
       message:
-        'unknown option "password" (allowed: name, endpoints, tls, auth, dialTimeoutMs, requestTimeoutMs, snapshotFrom, members)',
+        'unknown option "password" (allowed: name, endpoints, tls, auth, dialTimeoutMs, requestTimeoutMs, snapshotFrom, members, restore)',
     });
   });
 

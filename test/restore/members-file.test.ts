@@ -106,9 +106,17 @@ describe('members file', () => {
     expect(errorOf(good.replace('/var/lib/etcd-a', 'etcd-a')).message).toMatch(
       /member "a" \(members\[0\]\) field dataDir: must be an absolute path/,
     );
-    expect(errorOf(good.replace('dataDir: /var/lib/etcd-c', 'dataDir: /var/lib/etcd-a')).message).toMatch(
+    const twoLocal = good.replace(
+      'dataDir: /var/lib/etcd-c\n    control: { type: manual }',
+      'dataDir: /var/lib/etcd-a\n    control: { type: local }',
+    );
+    expect(errorOf(twoLocal).message).toMatch(
       /member "c" .* field dataDir: directory \/var\/lib\/etcd-a is also used by member "a"/,
     );
+    // a directory is per host: a manual member (its own host) may use the same path
+    expect(
+      parseMembersYaml(good.replace('dataDir: /var/lib/etcd-c', 'dataDir: /var/lib/etcd-a')).members[2]!.dataDir,
+    ).toBe('/var/lib/etcd-a');
     expect(errorOf(good.replace('name: c', 'name: a')).message).toMatch(/name a is also used/);
     expect(errorOf(good.replace('control: { type: manual }', 'control: { type: docker }')).message).toMatch(
       /member "c" .* field control/,
