@@ -45,20 +45,23 @@ export function tcpAnswers(host: string, port: number, timeoutMs = 1500): Promis
   });
 }
 
+/**
+ * One pass over /proc: the LISTEN sockets of the ports ("listen PORT INODE"), then every fd that is one of
+ * those sockets or a file under the dirs ("/proc/PID/fd/N TARGET"), then "ok".
+ */
 function script(ports: number[], dirs: string[]): string {
   const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  const dirPreds = dirs.map((d) => `-lname ${q(`${d}/*`)} -o -lname ${q(d)}`).join(' -o ');
   return [
+    'preds=""',
     `for port in ${ports.join(' ')}; do`,
     `  hex=$(printf '%04X' "$port")`,
     `  for inode in $(awk -v h=":$hex" 'FNR>1 && $4=="0A" && substr($2, length($2)-4)==h {print $10}' /proc/net/tcp /proc/net/tcp6 2>/dev/null); do`,
-    `    echo "listen $port"`,
-    `    find /proc/[0-9]*/fd -lname "socket:\\[$inode\\]" 2>/dev/null | cut -d/ -f3 | sort -u | sed "s/^/port $port /"`,
+    `    echo "listen $port $inode"`,
+    `    preds="$preds -o -lname socket:\\[$inode\\]"`,
     `  done`,
     `done`,
-    ...dirs.map(
-      (d) =>
-        `find /proc/[0-9]*/fd \\( -lname ${q(`${d}/*`)} -o -lname ${q(d)} \\) 2>/dev/null | cut -d/ -f3 | sort -u | sed ${q(`s|^|file ${d.replace(/[|\\&]/g, '')} |`)}`,
-    ),
+    `find /proc/[0-9]*/fd \\( ${dirPreds} $preds \\) -printf '%p %l\\n' 2>/dev/null`,
     'echo ok',
   ].join('\n');
 }
@@ -94,12 +97,26 @@ export async function inUseFacts(
   const lines = r.stdout.split('\n');
   const hostOk = lines.includes('ok');
   const listening = new Map<number, Set<number>>();
+  const portOfInode = new Map<string, number>();
   const dirPids: InUseFacts['dirPids'] = [];
   for (const l of lines) {
     const w = l.split(' ');
-    if (w[0] === 'listen') listening.set(Number(w[1]), listening.get(Number(w[1])) ?? new Set());
-    else if (w[0] === 'port') listening.get(Number(w[1]))?.add(Number(w[2]));
-    else if (w[0] === 'file') dirPids.push({ dir: w.slice(1, -1).join(' '), pid: Number(w.at(-1)) });
+    if (w[0] === 'listen') {
+      listening.set(Number(w[1]), listening.get(Number(w[1])) ?? new Set());
+      portOfInode.set(w[2]!, Number(w[1]));
+      continue;
+    }
+    const fd = /^\/proc\/(\d+)\/fd\/\d+ (.*)$/.exec(l);
+    if (!fd) continue;
+    const pid = Number(fd[1]);
+    const sock = /^socket:\[(\d+)\]$/.exec(fd[2]!);
+    if (sock) {
+      const port = portOfInode.get(sock[1]!);
+      if (port !== undefined) listening.get(port)!.add(pid);
+      continue;
+    }
+    const dir = dirs.find((d) => fd[2] === d || fd[2]!.startsWith(`${d}/`));
+    if (dir && !dirPids.some((x) => x.pid === pid && x.dir === dir)) dirPids.push({ dir, pid });
   }
   const inUse = ports
     .map((p, i) =>
@@ -131,6 +148,14 @@ async function ownPidOf(m: TargetMember, host: MemberHost, signal?: AbortSignal)
     }
     case 'manual':
       return null;
+    case 'static-pod': {
+      // the kubelet's etcd of this member: the process run with this data dir
+      const r = await host
+        .run(['pgrep', '-f', '--', `--data-dir=${m.dataDir}`], { signal })
+        .catch(() => null);
+      const pid = Number(r?.stdout.trim().split('\n')[0]);
+      return r && r.code === 0 && Number.isInteger(pid) && pid > 0 ? pid : null;
+    }
   }
 }
 

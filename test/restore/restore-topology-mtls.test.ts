@@ -7,7 +7,7 @@
  * dr builds is checked against etcd, not against itself.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -131,7 +131,8 @@ describe('restore of a 3-member cluster with mTLS on client and peer URLs (CLI, 
     const eps = target.members.map((m) => m.clientURLs[0]!);
     const args = ['restore', '--to', 'new-cluster', '--backup', 'latest', '--members', membersFile];
 
-    const dry = await runDr([...args, '--token', 'topo-1', '--dry-run', '--json'], env);
+    const planFile = path.join(dir, 'plan.json');
+    const dry = await runDr([...args, '--token', 'topo-1', '--dry-run', '--json', '--out', planFile], env);
     expect(dry.code).toBe(0);
     expect(dry.json.refusals).toEqual([]);
     const start = dry.json.steps.find((s: { id: string }) => s.id === 'start:new-2').commands[0] as string;
@@ -151,15 +152,42 @@ describe('restore of a 3-member cluster with mTLS on client and peer URLs (CLI, 
     const verify = dry.json.steps.find((s: { id: string }) => s.id === 'verify').commands[0] as string;
     expect(verify).toContain(`--cert ${certs.clientCertFile}`);
 
+    // the reviewed plan file is private, and refuses to run against another members file
+    expect(statSync(planFile).mode & 0o777).toBe(0o600);
+    const changed = path.join(dir, 'members-changed.yaml');
+    await writeFile(changed, yaml.replace('heartbeatInterval: 200', 'heartbeatInterval: 250'));
+    const refused = await runDr(
+      ['restore', '--plan', planFile, '--members', changed, '--yes', '--json'],
+      env,
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stdout + refused.stderr).toMatch(/RESTORE_REFUSED[\s\S]*the members file changed since/);
+    expect(existsSync(path.join(dir, 'new-1'))).toBe(false);
+
+    // the plan runs as reviewed: its token, its cluster and member IDs, its commands
     const r = await runDr(
-      [...args, '--token', 'topo-1', '--yes', '--json', '--journal', path.join(dir, 'j.json')],
+      [
+        'restore',
+        '--plan',
+        planFile,
+        '--members',
+        membersFile,
+        '--yes',
+        '--json',
+        '--journal',
+        path.join(dir, 'j.json'),
+      ],
       env,
       240_000,
     );
     expect(r.stderr).not.toMatch(/exited with code|ETCD_UNREACHABLE/);
     expect(r.code).toBe(0);
     expect(r.json.verification.checks.filter((c: { ok: boolean }) => !c.ok)).toEqual([]);
-    expect(r.json.plan.newCluster.clusterId).toBe(dry.json.newCluster.clusterId);
+    expect(r.json.plan.newCluster).toEqual(dry.json.newCluster);
+    expect(r.json.plan.steps).toEqual(dry.json.steps);
+    // the fetched backup went to the scratch path the plan named, and is gone
+    expect(dry.json.snapshotFile).toMatch(/\/restores\/\.dr-restore-[^/]+\/[^/]+\.db$/);
+    expect(existsSync(path.dirname(dry.json.snapshotFile))).toBe(false);
 
     // etcdctl over mTLS, as an operator would check it
     const list = await etcdctl(eps, 'member', 'list', '-w', 'json');
