@@ -304,7 +304,9 @@ export const WAL_CODES = {
 } as const satisfies Record<string, CodeInfo>;
 
 const SNAP_DAMAGE_RULE: EtcdRule = {
-  does: { warning: 'falls-back', info: 'normal' },
+  // info: a file newer than every WAL snapshot record, which etcd never loads (a crash tore it while etcd
+  // saved it, or a running member is writing it)
+  does: { warning: 'falls-back', info: 'ignores' },
   evidence: 'test: damaged snap files',
 };
 
@@ -334,13 +336,14 @@ export const SNAP_CODES = {
     SNAP_DAMAGE_RULE,
   ),
   SNAP_V2_JSON_INVALID: c(
-    'error',
+    ['error', 'warning'],
     `${SNAP}#bad-crc`,
-    'the v2 store JSON is missing or invalid',
-    does(
-      'refuses-to-start',
-      'not from etcd: the CRC covers the JSON, so a file that passes it holds what etcd wrote; etcd cannot recover its store from it',
-    ),
+    'the v2 store JSON is missing or invalid (warning when the CRC fails too: etcd never reads it)',
+    {
+      does: { error: 'refuses-to-start', warning: 'falls-back' },
+      evidence:
+        'not from etcd: the CRC covers the JSON, so a file that passes it holds what etcd wrote (etcd cannot recover its store from it); with a bad CRC it is part of that damage (test: damaged snap files)',
+    },
   ),
   SNAP_UNREADABLE: c(['warning', 'info'], `${SNAP}#bad-crc`, 'a snap file cannot be read', SNAP_DAMAGE_RULE),
   SNAP_NAME_MISMATCH: c(
@@ -356,10 +359,10 @@ export const SNAP_CODES = {
     does('ignores', 'not from etcd: it skips files it cannot parse'),
   ),
   SNAP_BROKEN_FILE: c(
-    'warning',
+    'info',
     `${SNAP}#broken-snap-file`,
-    'a *.snap.broken file etcd set aside',
-    does('repairs', 'test: damaged snap files'),
+    'a *.snap.broken file etcd set aside (the leftover of a repair it made)',
+    does('normal', 'test: damaged snap files'),
   ),
   SNAP_DEFRAG_LEFTOVER: c(
     'info',

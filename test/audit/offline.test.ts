@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, link, open, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -120,7 +120,7 @@ test('strictly read-only: every file keeps its bytes and mtime, nothing is added
     await auditDataDir(corpus[which]);
     expect(await fingerprint(corpus[which])).toEqual(before);
   }
-});
+}, 180_000); // two full audits of a 150 MB WAL, inline (no worker thread from source)
 
 describe('cross-checks on real mismatched files', () => {
   test('no db: DB_MISSING', async () => {
@@ -176,6 +176,21 @@ describe('cross-checks on real mismatched files', () => {
       /has applied up to index (\d+), but the last entry etcd can read from the WAL is (\d+)/,
     );
     expect(r.findings.some((x) => x.code === 'CROSS_INDEX_BEYOND_COMMIT')).toBe(false);
+  });
+
+  test('a WAL gutted down to its first record (no entry left) under a db that applied hundreds: CROSS_INDEX_BEYOND_WAL', async () => {
+    const segs = (await readdir(path.join(corpus.main, 'member', 'wal')))
+      .filter((n) => n.endsWith('.wal'))
+      .sort();
+    const dest = path.join(work.dir, `case-${caseNo++}`);
+    const { walDir } = await linkWalCopy(corpus.main, dest, segs);
+    for (const n of segs.slice(1)) await rm(path.join(walDir, n));
+    await truncate(path.join(walDir, segs[0]!), 16);
+    await link(path.join(corpus.main, 'member', 'snap', 'db'), path.join(dest, 'member', 'snap', 'db'));
+    const r = await auditDataDir(dest);
+    const f = r.findings.find((x) => x.code === 'CROSS_INDEX_BEYOND_WAL')!;
+    expect(f.severity).toBe('error');
+    expect(f.message).toMatch(/the last entry etcd can read from the WAL is 0\b/);
   });
 
   test('not a data dir: USAGE error', async () => {

@@ -20,8 +20,8 @@ export interface SnapSource {
  * Problems of one snap file's bytes. etcd never starts from a damaged snap file: it sets it aside (3.4 renames
  * it `.broken`) or skips it (3.5 loads the newest file that matches a WAL snapshot record) and falls back to an
  * older one, or to the WAL from index 0. Whether it can start at all is WAL_SNAPSHOT_FILE_MISSING's verdict,
- * so these are warnings, and info for a file newer than every WAL snapshot record on a running member (the
- * file being written).
+ * so these are warnings, and info for a file newer than every WAL snapshot record, which etcd never loads (a
+ * crash tore it while etcd saved it, or the running member is writing it).
  */
 export const SNAP_FILE_DAMAGE: ReadonlySet<string> = new Set([
   'SNAP_EMPTY',
@@ -79,10 +79,10 @@ export async function auditSnap(
     opts.signal?.throwIfAborted();
     if (name.endsWith('.snap.broken')) {
       add(
-        'warning',
+        'info',
         'SNAP_BROKEN_FILE',
         name,
-        `snap: ${label(name)} is a snap file etcd failed to load and set aside`,
+        `snap: ${label(name)} is a snap file etcd failed to load and set aside (it started from another one)`,
         'broken-snap-file',
       );
       continue;
@@ -148,8 +148,16 @@ export async function auditSnap(
           'bad-snap-name',
         );
       }
+      // with a bad CRC etcd never reads the JSON: the damage is the CRC finding's (a warning)
+      const jsonSeverity = res.problems.length > 0 ? 'warning' : 'error';
       if (!snap.data) {
-        add('error', 'SNAP_V2_JSON_INVALID', name, `snap: ${label(name)} holds no v2 store data`, 'bad-crc');
+        add(
+          jsonSeverity,
+          'SNAP_V2_JSON_INVALID',
+          name,
+          `snap: ${label(name)} holds no v2 store data`,
+          'bad-crc',
+        );
         valid = false;
       } else {
         try {
@@ -174,7 +182,7 @@ export async function auditSnap(
         } catch (err) {
           valid = false;
           add(
-            'error',
+            jsonSeverity,
             'SNAP_V2_JSON_INVALID',
             name,
             `snap: the v2 store JSON in ${label(name)} does not parse: ${(err as Error).message}`,

@@ -42,10 +42,12 @@ export async function auditWalAndSnap(
   const newestRecord = w.facts.snapshotRecords.reduce((m, r) => (r.index > m ? r.index : m), 0n);
   const snapDir = opts.snapLabel ?? 'member/snap';
   for (const f of s.findings) {
-    if (!SNAP_FILE_DAMAGE.has(f.code)) continue;
+    const damage =
+      SNAP_FILE_DAMAGE.has(f.code) || (f.code === 'SNAP_V2_JSON_INVALID' && f.severity === 'warning');
+    if (!damage) continue;
     const file = s.facts.files.find((x) => `${snapDir}/${x.name}` === f.file);
     if (!file || file.index <= newestRecord) continue;
-    if (w.facts.live) f.severity = 'info';
+    f.severity = 'info';
     f.message += w.facts.live
       ? '; it is newer than every WAL snapshot record: the snap file the running member is writing'
       : '; it is newer than every WAL snapshot record (torn by a crash while etcd saved it?): etcd never loads it (3.4 sets it aside as .broken), nothing is lost';

@@ -231,6 +231,8 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
   let maxEntryTerm = { termN: 0, term: 0n, index: 0n, file: '', offset: 0 };
   let lastEntryFile = '';
   let lastEntryOffset = 0;
+  /** the highest snapshot record seen before the first entry: the log may start right after it */
+  let snapBeforeFirst = 0n;
 
   for (const [si, seg] of segments.entries()) {
     opts.signal?.throwIfAborted();
@@ -300,6 +302,22 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
               damagedSlots++;
               return;
             }
+          }
+          if (facts.firstIndex === undefined && rec.crcValid) {
+            // etcd keeps entries after the snapshot it starts from and needs the first one to be the next
+            // index ("slice out of range" otherwise): a log that starts at segment 0 starts at entry 1, one
+            // that etcd purged starts at its first segment's name (or right after a snapshot record)
+            const seg0 = (facts.segments[0] ?? seg).index; // the first segment read
+            const expected = snapBeforeFirst > 0n ? snapBeforeFirst + 1n : seg0 > 0n ? seg0 : 1n;
+            if (i > expected)
+              add(
+                'error',
+                'WAL_INDEX_GAP',
+                seg.name,
+                { ...at, index: i.toString() },
+                `wal: the first entry is ${i} (${segLabel} offset ${rec.offset}), but the log starts at ${expected}: entries ${expected}..${i - 1n} are missing`,
+                'index-gap',
+              );
           }
           if (segFacts.firstEntryIndex === undefined) segFacts.firstEntryIndex = i;
           segFacts.lastEntryIndex = i;
@@ -416,6 +434,8 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
         case WalRecordType.Snapshot: {
           try {
             const s = decodeWalSnapshot(rec.data ?? Buffer.alloc(0));
+            if (rec.crcValid && facts.firstIndex === undefined && s.index > snapBeforeFirst)
+              snapBeforeFirst = s.index;
             if (rec.crcValid && intact && rec.intact && (facts.lastIntactIndex ?? 0n) < s.index)
               noteIntact(s.index);
             if (rec.crcValid)
@@ -570,6 +590,13 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
     prevSegment = segFacts;
     facts.segments.push(segFacts);
     recordTypes = [];
+  }
+
+  // no intact entry at all: the WAL holds nothing past where its first segment starts (a segment is named for
+  // the index of the first entry it is meant to hold; older ones were covered by a snapshot and purged)
+  if (facts.lastIntactIndex === undefined && facts.segments.length > 0) {
+    const first = facts.segments[0]!.index;
+    facts.lastIntactIndex = first > 0n ? first - 1n : 0n;
   }
 
   if (facts.lastHardState) {
