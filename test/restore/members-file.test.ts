@@ -115,7 +115,8 @@ describe('members file', () => {
     );
     // a directory is per host: a manual member (its own host) may use the same path
     expect(
-      parseMembersYaml(good.replace('dataDir: /var/lib/etcd-c', 'dataDir: /var/lib/etcd-a')).members[2]!.dataDir,
+      parseMembersYaml(good.replace('dataDir: /var/lib/etcd-c', 'dataDir: /var/lib/etcd-a')).members[2]!
+        .dataDir,
     ).toBe('/var/lib/etcd-a');
     expect(errorOf(good.replace('name: c', 'name: a')).message).toMatch(/name a is also used/);
     expect(errorOf(good.replace('control: { type: manual }', 'control: { type: docker }')).message).toMatch(
