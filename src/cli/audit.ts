@@ -25,7 +25,7 @@ import {
   resolveEtcdOptions,
   type CommandContext,
 } from './context.js';
-import { formatBytes, printJson } from './output.js';
+import { formatBytes, formatHash, printJson } from './output.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
 
@@ -218,7 +218,7 @@ function factLines(r: AuditReport): string[] {
   } else if (r.target.kind === 'snapshot' || r.target.kind === 'backup') {
     if (f.status)
       lines.push(
-        `hash ${f.status.hash}, revision ${f.status.revision}, total keys ${f.status.totalKey}, total size ${f.status.totalSize}`,
+        `hash ${formatHash(f.status.hash)}, revision ${f.status.revision}, total keys ${f.status.totalKey}, total size ${f.status.totalSize}`,
       );
     if (f.trailer)
       lines.push(
@@ -226,7 +226,7 @@ function factLines(r: AuditReport): string[] {
       );
     if (f.manifest)
       lines.push(
-        `manifest: hash ${f.manifest.hash}, revision ${f.manifest.revision}, total keys ${f.manifest.totalKeys}`,
+        `manifest: hash ${formatHash(f.manifest.hash)}, revision ${f.manifest.revision}, total keys ${f.manifest.totalKeys}`,
       );
     if (f.cluster) {
       lines.push(

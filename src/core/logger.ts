@@ -15,7 +15,9 @@ export function createLogger(level: string = process.env.DR_LOG_LEVEL ?? 'warn')
       base: { app: 'etcd-dr' },
       redact: { paths: LOG_REDACT_PATHS, censor: '***' },
       serializers: {
-        err: (e: Error) => {
+        err: (e: unknown) => {
+          // callers log { err } with whatever they caught: an Error, a string, anything
+          if (!(e instanceof Error)) return typeof e === 'string' ? redactText(e) : e;
           const out = stdSerializers.err(e);
           out.message = redactText(out.message);
           if (out.stack) out.stack = redactText(out.stack);

@@ -39,6 +39,8 @@ export function redactUrl(raw: string): string {
  * words): `scheme://user:password@` becomes `scheme://***@`, secret query values become `***`.
  */
 export function redactText(text: string): string {
+  // callers pass messages of foreign errors, which are not always strings
+  if (typeof text !== 'string') return text;
   return text
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s"'<>]*@/gi, '$1***@')
     .replace(

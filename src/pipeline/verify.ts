@@ -37,7 +37,10 @@ export type CheckName =
 export interface VerifyCheck {
   check: CheckName;
   ok: boolean | null; // null: not reached because an earlier stage failed
+  /** for people: a snapshot hash in hex, as `etcdctl snapshot status -w table` prints it */
   detail: string;
+  /** snapshot-status: what the tree walk found, as numbers (JSON prints the hash in decimal, as etcdctl -w json) */
+  found?: { hash: number; revision: string; totalKey: number };
 }
 
 export interface VerifyReport {
@@ -118,7 +121,8 @@ export async function verifyBackup(
 
 async function verifyOnce(backend: Backend, manifest: Manifest, opts: VerifyOptions): Promise<VerifyReport> {
   const checks: VerifyCheck[] = [];
-  const add = (check: CheckName, ok: boolean | null, detail: string) => checks.push({ check, ok, detail });
+  const add = (check: CheckName, ok: boolean | null, detail: string, extra: Partial<VerifyCheck> = {}) =>
+    checks.push({ check, ok, detail, ...extra });
   const storedMeter = new StreamMeter();
   const digest = new SnapshotDigest(`backup ${manifest.id}`);
   const head = new HeadCapture(256 * 1024);
@@ -219,6 +223,7 @@ async function verifyOnce(backend: Backend, manifest: Manifest, opts: VerifyOpti
           (same
             ? ''
             : ` (manifest: hash ${manifest.snapshot.hash.toString(16)} revision ${manifest.snapshot.revision} keys ${manifest.snapshot.totalKeys})`),
+        { found: { hash: st.hash, revision: st.revision.toString(), totalKey: st.totalKey } },
       );
     } catch (err) {
       add('snapshot-status', false, toDrError(err).message);

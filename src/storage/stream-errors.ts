@@ -8,14 +8,34 @@
  * No extra stream stage (each one costs CPU per GiB), and the error object itself is left untouched.
  */
 import type { Readable } from 'node:stream';
-import type { DrError } from '../core/errors.js';
+import { DrError } from '../core/errors.js';
 
 const classified = new WeakMap<object, DrError>();
 
-/** Records, for every error `stream` emits, the storage error `classify` makes of it. Returns stream. */
+/**
+ * Whether err can be the transport's or the file system's own: a system error (code, syscall), a timeout
+ * or an aborted response. A pipeline destroys its source with the error of whichever stage failed, so the
+ * source also emits a decoder's "Data corruption detected" or a digest's DrError: those are verdicts on
+ * the bytes, not storage errors, and must stay exit 1.
+ */
+function isTransportError(err: unknown): boolean {
+  if (!(err instanceof Error) || err instanceof DrError) return false;
+  const e = err as NodeJS.ErrnoException;
+  return (
+    typeof e.code === 'string' ||
+    typeof e.syscall === 'string' ||
+    e.name === 'TimeoutError' ||
+    e.message === 'aborted'
+  );
+}
+
+/**
+ * Records, for every transport error `stream` emits, the storage error `classify` makes of it. Returns
+ * stream.
+ */
 export function classifyStreamErrors<S extends Readable>(stream: S, classify: (err: unknown) => DrError): S {
   stream.on('error', (err: unknown) => {
-    if (typeof err === 'object' && err !== null && !classified.has(err)) classified.set(err, classify(err));
+    if (isTransportError(err) && !classified.has(err as object)) classified.set(err as object, classify(err));
   });
   return stream;
 }

@@ -111,6 +111,14 @@ describe('dr backup to file:// on a real 3-member cluster', () => {
       ['bbolt-meta', true],
       ['snapshot-status', true],
     ]);
+    // one form per output kind: JSON carries the snapshot hash as etcdctl -w json does (a decimal number)
+    // and equal to the manifest's; the table's text shows it in hex, as etcdctl -w table does
+    const found = ok.json.checks.find((x: { check: string }) => x.check === 'snapshot-status').found;
+    const shown = await runDr(['show', firstId, '--json'], env);
+    expect(typeof found.hash).toBe('number');
+    expect(found.hash).toBe(shown.json.snapshot.hash);
+    const deepHuman = await runDr(['verify', firstId, '--deep'], env);
+    expect(deepHuman.stdout).toContain(`hash ${(found.hash >>> 0).toString(16)} `);
     const obj = path.join(storeDir, 'prod', `${firstId}.db.zst`);
     const saved = await readFile(obj);
     const bad = Buffer.from(saved);

@@ -52,12 +52,13 @@ describe('one place for every message', () => {
       log.warn('dialling http://root:pw1@10.0.0.1:2379');
       log.error({ err: new Error('GET https://u:pw2@s3.local/x failed') }, 'storage');
       log.info({ password: 'pw3' }, 'config');
+      log.warn({ err: 'a string, not an Error: http://a:pw4@h:1' }, 'caught');
     `;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     const lines = r.stderr.trim().split('\n');
-    expect(lines).toHaveLength(3);
-    expect(r.stderr).not.toMatch(/pw1|pw2|pw3/);
+    expect(lines).toHaveLength(4);
+    expect(r.stderr).not.toMatch(/pw1|pw2|pw3|pw4/);
     expect(JSON.parse(lines[0]!).msg).toBe('dialling http://***@10.0.0.1:2379');
     expect(JSON.parse(lines[1]!).err.message).toBe('GET https://***@s3.local/x failed');
   });
