@@ -62,6 +62,35 @@ describe('ssh host (bash -c as the transport)', () => {
     ]);
   });
 
+  it('a failed unit is a death with its status and the end of its journal; a running one is not', async () => {
+    let state = 'ActiveState=active\nSubState=running\nResult=success\nExecMainStatus=0\n';
+    const calls: string[] = [];
+    const fake = sshHost('ssh root@h', async (argv) => {
+      calls.push(argv[2]!);
+      if (argv[2]!.startsWith('systemctl show')) return { code: 0, stdout: state, stderr: '' };
+      if (argv[2]!.startsWith('journalctl'))
+        return {
+          code: 0,
+          stdout: 'cannot listen on TLS for 10.0.0.2:2380: KeyFile and CertFile are not presented\n',
+          stderr: '',
+        };
+      return { code: 1, stdout: '', stderr: 'unexpected' };
+    });
+    const c = systemdControl({ unit: 'etcd.service', host: fake });
+    expect(await c.died!()).toBeNull();
+    // a start job still queued (inactive, Result=success) is not a death either
+    state = 'ActiveState=inactive\nSubState=dead\nResult=success\nExecMainStatus=0\n';
+    expect(await c.died!()).toBeNull();
+    state = 'ActiveState=activating\nSubState=auto-restart\nResult=exit-code\nExecMainStatus=1\n';
+    const d = await c.died!();
+    expect(d).toMatchObject({ exitCode: 1, log: 'ssh root@h journalctl -u etcd.service' });
+    expect(d!.status).toMatch(
+      /etcd\.service on ssh root@h is activating\/auto-restart \(Result=exit-code, status 1\)/,
+    );
+    expect(d!.tail).toMatch(/KeyFile and CertFile are not presented/);
+    expect(calls.at(-1)).toBe('journalctl -u etcd.service -n 15 --no-pager -o cat');
+  });
+
   it('a unit that is not there is reported, not thrown', async () => {
     const c = systemdControl({
       unit: 'dr-no-such-unit.service',

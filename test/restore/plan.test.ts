@@ -170,6 +170,79 @@ describe('planRestore (pure)', () => {
     ).toEqual(['start:m1', 'start:m2', 'start:m3', 'start:m4', 'start:m5', 'wait-quorum', 'wait-all']);
   });
 
+  it("ports held by the member's own etcd are fine (the stop step stops it); anything else refuses, a manual member warns", () => {
+    const held = (pid: number) => ({
+      ports: [{ port: 2379, url: 'http://10.0.0.1:2379', pids: [pid] }],
+      dirPids: [{ dir: '/var/lib/etcd/a', pid }],
+      ownPid: 4242,
+    });
+    const own = planRestore({
+      backup: manifest,
+      target,
+      token: 't',
+      now,
+      facts: facts({ a: { inUse: held(4242) } }),
+    });
+    expect(own.refusals).toEqual([]);
+    const other = planRestore({
+      backup: manifest,
+      target,
+      token: 't',
+      now,
+      force: true,
+      facts: facts({ a: { inUse: held(777) } }),
+    });
+    expect(other.refusals.map((r) => [r.code, r.member, r.forceable])).toEqual([
+      ['TARGET_IN_USE', 'a', false],
+      ['TARGET_IN_USE', 'a', false],
+    ]);
+    expect(other.refusals[0]!.message).toContain('port 2379 (http://10.0.0.1:2379) is in use by pid 777');
+    // a listener dr cannot see the owner of is refused too
+    const unseen = planRestore({
+      backup: manifest,
+      target,
+      token: 't',
+      now,
+      facts: facts({
+        a: {
+          inUse: {
+            ports: [{ port: 2379, url: 'http://10.0.0.1:2379', pids: [] }],
+            dirPids: [],
+            ownPid: null,
+          },
+        },
+      }),
+    });
+    expect(unseen.refusals[0]!.message).toMatch(/in use \(by a process dr cannot see\)/);
+    const manualTarget = parseMembers({
+      members: target.members.map((m, i) => (i === 0 ? { ...m, control: { type: 'manual' } } : m)),
+    });
+    const manual = planRestore({
+      backup: manifest,
+      target: manualTarget,
+      token: 't',
+      now,
+      facts: facts({ a: { inUse: held(777) } }),
+    });
+    expect(manual.refusals).toEqual([]);
+    expect(manual.warnings.join('\n')).toMatch(/in use by pid 777 .*checked again then/);
+  });
+
+  it('an old endpoint that cannot be verified refuses (forceable); TLS problems refuse (not forceable)', () => {
+    const f = facts({ b: { tlsProblems: ['member "b" tls: certificate /x.pem does not cover 10.0.0.2'] } });
+    f.oldCluster.unverifiable = [{ endpoint: 'https://10.0.0.9:2379', error: 'ECONNRESET: socket hang up' }];
+    const plan = planRestore({ backup: manifest, target, token: 't', now, facts: f });
+    expect(plan.refusals.map((r) => [r.code, r.forceable])).toEqual([
+      ['TLS_FILE_INVALID', false],
+      ['OLD_CLUSTER_UNVERIFIABLE', true],
+    ]);
+    expect(plan.refusals[1]!.message).toContain(
+      'https://10.0.0.9:2379 answers but its health cannot be verified (ECONNRESET',
+    );
+    const forced = planRestore({ backup: manifest, target, token: 't', now, facts: f, force: true });
+    expect(forced.refusals.map((r) => r.code)).toEqual(['TLS_FILE_INVALID']);
+  });
+
   it('default token: dr-<backup id>-<6 hex>', () => {
     expect(defaultToken('20240301T020000Z-0badf00d', Buffer.from([1, 2, 255]))).toBe(
       'dr-20240301T020000Z-0badf00d-0102ff',
