@@ -40,13 +40,18 @@ export async function writeFileAtomic(
     beforeCommit?: () => void | Promise<void>;
     /** fsync the file and its directory (default). A scratch copy that is re-verified before use may skip it. */
     durable?: boolean;
+    /**
+     * The file's mode from its creation on (the umask may narrow it further). @default 0o600: what dr
+     * writes is a snapshot (every Kubernetes Secret) or a config, for its owner only
+     */
+    mode?: number;
   } = {},
 ): Promise<void> {
   const tmp = path.join(
     path.dirname(target),
     `.${path.basename(target)}.part-${randomBytes(4).toString('hex')}`,
   );
-  const h = await open(tmp, 'wx', 0o644);
+  const h = await open(tmp, 'wx', opts.mode ?? 0o600);
   let closed = false;
   try {
     const durable = opts.durable ?? true;

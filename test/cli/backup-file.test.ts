@@ -3,7 +3,7 @@
  * (agreeing with `etcdctl snapshot status`), verify (and a corrupted object), list, catalog rebuild, gc.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
@@ -59,6 +59,8 @@ describe('dr backup to file:// on a real 3-member cluster', () => {
     const out = path.join(dir, 'fetched.db');
     const r = await runDr(['fetch', firstId, '--out', out, '--json'], env);
     expect(r.code).toBe(0);
+    // the snapshot holds every secret: readable by its owner only, from its creation on
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
     const status = JSON.parse(
       execFileSync('etcdctl', ['snapshot', 'status', out, '-w', 'json'], {
         env: { ...process.env, ETCDCTL_API: '3' },
