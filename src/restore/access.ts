@@ -5,6 +5,7 @@
 import { DrError } from '../core/errors.js';
 import { localControl } from './control/local.js';
 import { manualControl } from './control/manual.js';
+import { staticPodControl } from './control/static-pod.js';
 import { systemdControl } from './control/systemd.js';
 import type { MemberControl, Prompt } from './control/types.js';
 import { memberEtcdArgv } from './etcd-command.js';
@@ -24,7 +25,8 @@ export function memberAccess(
   const hostFor =
     o.hostFor ??
     ((m: TargetMember) => {
-      const prefix = m.control.type === 'systemd' ? m.control.ssh : undefined;
+      const prefix =
+        m.control.type === 'systemd' || m.control.type === 'static-pod' ? m.control.ssh : undefined;
       if (!prefix) return localHost;
       if (!hosts.has(prefix)) hosts.set(prefix, sshHost(prefix));
       return hosts.get(prefix)!;
@@ -46,6 +48,9 @@ export function memberAccess(
         break;
       case 'systemd':
         c = systemdControl({ unit: m.control.unit, host: hostFor(m) });
+        break;
+      case 'static-pod':
+        c = staticPodControl({ ...common, spec: m.control, host: hostFor(m) });
         break;
       case 'manual':
         c = manualControl({

@@ -56,9 +56,18 @@ const controlSchema = z
       ssh: z.string().min(1).optional(),
     }),
     z.strictObject({ type: z.literal('manual') }),
+    z.strictObject({
+      type: z.literal('static-pod'),
+      /** the kubelet's static pod manifest of this member's etcd (kubeadm: /etc/kubernetes/manifests/etcd.yaml) */
+      manifest: absPath,
+      /** where the manifest waits while the member is stopped (default <manifest dir>/../etcd-dr-stopped) */
+      stoppedDir: absPath.optional(),
+      /** command prefix that runs a command on the member's host, e.g. "ssh -i key root@host" */
+      ssh: z.string().min(1).optional(),
+    }),
   ])
   .describe(
-    'how dr stops and starts the member: { type: local } (dr runs etcd), { type: systemd, unit, ssh? } (systemctl, optionally through an ssh command prefix), { type: manual } (dr prints the commands and waits)',
+    'how dr stops and starts the member: { type: local } (dr runs etcd), { type: systemd, unit, ssh? } (systemctl, optionally through an ssh command prefix), { type: manual } (dr prints the commands and waits), { type: static-pod, manifest, stoppedDir?, ssh? } (kubeadm: the static pod manifest is moved out of the kubelet folder and back)',
   );
 
 export const memberSchema = z.strictObject({
@@ -176,7 +185,7 @@ export function refineMembers(
     const host =
       m.control.type === 'local'
         ? 'local'
-        : m.control.type === 'systemd'
+        : m.control.type === 'systemd' || m.control.type === 'static-pod'
           ? `ssh:${m.control.ssh ?? ''}`
           : `manual:${m.name}`;
     claim('directory', m.dataDir, ['members', i, 'dataDir'], host);

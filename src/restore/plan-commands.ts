@@ -5,6 +5,8 @@
  */
 import { localLogFile, memberEtcdArgv, type EtcdCommandContext } from './etcd-command.js';
 import { shellLine, shellQuote } from './host.js';
+import path from 'node:path';
+import { stoppedPath } from './control/static-pod.js';
 import type { TargetMember } from './members-file.js';
 
 export function controlCommands(
@@ -31,10 +33,25 @@ export function controlCommands(
       return action === 'stop'
         ? [`stop etcd member ${m.name} (e.g. systemctl stop etcd) and confirm`]
         : [`${shellLine(memberEtcdArgv(m, etcd))}   # start it like this, then confirm`];
+    case 'static-pod': {
+      const stopped = stoppedPath(m.control);
+      return action === 'stop'
+        ? [
+            hostCmd(m, shellLine(['mkdir', '-p', path.dirname(stopped)])),
+            hostCmd(m, shellLine(['mv', '-T', m.control.manifest, stopped])),
+            `# then wait until nothing accepts connections on ${m.clientURLs[0]} (the kubelet stopped the pod)`,
+          ]
+        : [
+            `# dr writes ${stopped}.dr-new: ${stopped} with --name=${m.name} --data-dir=${m.dataDir} --initial-cluster=${etcd.initialCluster} --initial-cluster-state=new --initial-cluster-token=${etcd.token}`,
+            hostCmd(m, shellLine(['mv', '-T', `${stopped}.dr-new`, m.control.manifest])),
+          ];
+    }
   }
 }
 
 /** A command as it runs on the member's host: through its ssh prefix, as one quoted argument. */
 export function hostCmd(m: TargetMember, cmd: string): string {
-  return m.control.type === 'systemd' && m.control.ssh ? `${m.control.ssh} ${shellQuote(cmd)}` : cmd;
+  return (m.control.type === 'systemd' || m.control.type === 'static-pod') && m.control.ssh
+    ? `${m.control.ssh} ${shellQuote(cmd)}`
+    : cmd;
 }

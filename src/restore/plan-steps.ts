@@ -77,7 +77,10 @@ export function buildSteps(
     };
     // dr's fetch checks the file against etcd's trailer and the manifest's sha256 where this host reads
     // it; a member reached over ssh gets an uploaded copy, which its restore tool checks itself
-    const skipHashCheck = !(m.control.type === 'systemd' && m.control.ssh);
+    const skipHashCheck = !(
+      (m.control.type === 'systemd' || m.control.type === 'static-pod') &&
+      m.control.ssh
+    );
     const argv = restoreArgv(tool, {
       skipHashCheck,
       snapshotFile: ctx.snapshotFile,

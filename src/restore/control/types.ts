@@ -4,7 +4,7 @@
  * operator and waits. Every method is idempotent: a resumed restore calls them again.
  */
 export interface MemberControl {
-  readonly type: 'local' | 'systemd' | 'manual';
+  readonly type: 'local' | 'systemd' | 'manual' | 'static-pod';
   /** can this member be stopped and started this way (binary present, unit known, ...) */
   check(signal?: AbortSignal): Promise<{ ok: boolean; detail: string }>;
   stop(signal?: AbortSignal): Promise<void>;
