@@ -167,6 +167,8 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
         etcdutl: ctx.plan.target.binaries.etcdutl,
         etcdctl: ctx.plan.target.binaries.etcdctl,
         signal: ctx.deps.signal,
+        // the same refusal as at plan time: a tool older than the etcd that wrote the backup never runs
+        backupVersion: ctx.plan.backup.etcdVersion,
       });
       ctx.tools.set(host, tools);
     }

@@ -74,6 +74,7 @@ export async function executeRestore(plan: RestorePlan, opts: ExecuteOptions): P
     controlFor: ctx.controlFor,
     tls: ctx.tls,
     signal: opts.signal,
+    backupVersion: opts.manifest.source.etcdVersion,
   });
   const again = planRestore({
     backup: opts.manifest,
