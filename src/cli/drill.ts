@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { DrError, EXIT } from '../core/errors.js';
 import { drillError, runDrill, type DrillResult } from '../drill/drill.js';
-import { addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import { addConfigOption, addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
 import { printJson, printLines, printTable } from './output.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
@@ -48,6 +48,7 @@ export function registerDrill(program: Command): void {
       'restore a backup into a throwaway local cluster, verify it against the backup, time it (RTO), remove it',
     );
   addStorageOption(cmd);
+  addConfigOption(cmd);
   addJsonOption(cmd);
   cmd
     .option('--backup <id>', 'backup id, or "latest"')

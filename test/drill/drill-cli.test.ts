@@ -156,6 +156,28 @@ describe('dr drill', () => {
     expect(readdirSync(work)).toEqual([]);
   });
 
+  it("--config takes the daemon config's storage target and catalog", async () => {
+    const cfg = path.join(dir, 'dr.yaml');
+    writeFileSync(
+      cfg,
+      `clusters:\n  - name: prod\n    endpoints: [${c.endpoints.map((e) => JSON.stringify(e)).join(', ')}]\nstorage:\n  - name: disk\n    url: ${env.DR_STORAGE}\ncatalog:\n  path: ./cfg-catalog.sqlite\n`,
+    );
+    const r = await runDr(
+      ['drill', '--config', cfg, '--backup', 'latest', '--work-dir', work, '--json'],
+      {},
+      240_000,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.ok).toBe(true);
+    const cat = Catalog.open(path.join(dir, 'cfg-catalog.sqlite'));
+    try {
+      expect(cat.recentDrills().map((x) => x.backupId)).toEqual([manifest.id]);
+    } finally {
+      cat.close();
+    }
+    expect(readdirSync(work)).toEqual([]);
+  });
+
   it('rejects a bad --members', async () => {
     const r = await runDr(['drill', '--backup', 'latest', '--members', '2'], env);
     expect(r.code).toBe(2);
