@@ -225,7 +225,8 @@ export const drillSchema = z
       'cron expression of the drills, in the policy\'s time zone (e.g. "0 4 * * 0": Sundays at 04:00)',
     ),
     members: z
-      .union([z.literal(1), z.literal(3)])
+      .int()
+      .refine((v) => v === 1 || v === 3, { error: 'must be 1 or 3' })
       .default(1)
       .describe('members of the throwaway cluster the newest backup is restored into (1 or 3)'),
     storage: name('storage').optional().meta({
