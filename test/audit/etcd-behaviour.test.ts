@@ -290,7 +290,9 @@ describe('ERROR: no snap file to start from and the WAL purged past index 0', ()
     }
     expect((await readdir(walDir(d))).sort()[0]).not.toBe('0000000000000000-0000000000000000.wal');
     const healthy = await auditDataDir(d);
-    expect(healthy.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    expect(
+      healthy.findings.filter((f) => f.severity !== 'info').map((f) => `${f.code}: ${f.message}`),
+    ).toEqual([]);
     for (const n of (await readdir(snapDir(d))).filter((x) => x.endsWith('.snap'))) {
       const file = path.join(snapDir(d), n);
       const b = await readFile(file);

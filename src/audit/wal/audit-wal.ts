@@ -308,7 +308,9 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
             // index ("slice out of range" otherwise): a log that starts at segment 0 starts at entry 1, one
             // that etcd purged starts at its first segment's name (or right after a snapshot record)
             const seg0 = (facts.segments[0] ?? seg).index; // the first segment read
-            const expected = snapBeforeFirst > 0n ? snapBeforeFirst + 1n : seg0 > 0n ? seg0 : 1n;
+            // (a snapshot record can be written after entries past it: take the later of the two starts)
+            const byName = seg0 > 0n ? seg0 : 1n;
+            const expected = snapBeforeFirst + 1n > byName ? snapBeforeFirst + 1n : byName;
             if (i > expected)
               add(
                 'error',
@@ -517,7 +519,18 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
     // etcd reads no record after a problem that stops it (or that its repair truncates at)
     if (res.end === 'torn' || res.end === 'corrupt') intact = false;
 
-    if (res.records === 0) {
+    if (res.records === 0 && isLast && res.end === 'zero-tail' && si > 0)
+      // etcd renames its preallocated segment into place before it writes the segment's first records: a
+      // member stopped in between leaves it all zeros, and etcd appends to it at its next start
+      add(
+        'info',
+        'WAL_SEGMENT_EMPTY',
+        seg.name,
+        { offset: 0 },
+        `wal: ${label(seg.name)}, the last segment, is all zeros: etcd had just started it when the member stopped, and goes on writing into it`,
+        'corrupt-record',
+      );
+    else if (res.records === 0) {
       add(
         'error',
         'WAL_SEGMENT_EMPTY',
