@@ -227,7 +227,10 @@ describe('snapshot files', () => {
     const { file } = await withTrailer();
     const size = (await stat(file)).size;
     const fh = await open(file, 'r+');
-    await fh.write(Buffer.from([0xff]), 0, 1, size - 5);
+    // flip it (writing a fixed value would change nothing when the trailer already holds it)
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, size - 5);
+    await fh.write(Buffer.from([b[0]! ^ 0xff]), 0, 1, size - 5);
     await fh.close();
     const r = await auditSnapshotFile(file);
     expect(codes(r.findings)).toEqual(['SNAPSHOT_TRAILER_MISMATCH']);
