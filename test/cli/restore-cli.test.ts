@@ -271,7 +271,7 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
     expect(await asideDirs()).toEqual([]);
     expect((await statusOf(eps[0]!)).clusterId).toBe(firstRestoreClusterId);
     expect(await everything(eps)).toBe(before);
-  }, 30_000);
+  }, 120_000);
 
   it('in place with --force, killed -9 after the second data dir is written, completed by --resume', async () => {
     await etcdctl(eps, 'put', '/registry/lost/after-backup', 'x'); // not in the backup: must be gone after
