@@ -340,13 +340,13 @@ export const SNAP_CODES = {
     SNAP_DAMAGE_RULE,
   ),
   SNAP_V2_JSON_INVALID: c(
-    ['error', 'warning'],
+    ['error', 'warning', 'info'],
     `${SNAP}#bad-crc`,
-    'the v2 store JSON is missing or invalid (warning when the CRC fails too: etcd never reads it)',
+    'the v2 store JSON is missing or invalid (warning when the CRC fails too: etcd never reads it; info when missing from a 3.6+ member, whose membership is in the v3 store)',
     {
-      does: { error: 'refuses-to-start', warning: 'falls-back' },
+      does: { error: 'refuses-to-start', warning: 'falls-back', info: 'normal' },
       evidence:
-        'not from etcd: the CRC covers the JSON, so a file that passes it holds what etcd wrote (etcd cannot recover its store from it); with a bad CRC it is part of that damage (test: damaged snap files)',
+        'not from etcd: the CRC covers the JSON, so a file that passes it holds what etcd wrote (etcd cannot recover its store from it); with a bad CRC it is part of that damage (test: damaged snap files). info: a 3.6+ db (meta/storageVersion) takes membership from the members bucket and 3.8 plans to stop writing v2 data; no 3.6+ binary is packaged where we can fetch it, so this case is tested on synthetic snap files only (test/audit/snap-v3-membership.test.ts)',
     },
   ),
   SNAP_UNREADABLE: c(['warning', 'info'], `${SNAP}#bad-crc`, 'a snap file cannot be read', SNAP_DAMAGE_RULE),

@@ -16,6 +16,7 @@ import { DrError } from '../core/errors.js';
 import { openFileSource } from '../formats/file-byte-source.js';
 import { hexId } from '../formats/raft/member-json.js';
 import { snapshotStatus, type SnapshotStatus } from '../formats/bbolt/snapshot-status.js';
+import { membershipSource } from '../formats/mvcc/buckets.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { finding } from './codes.js';
 import { crossCheckDataDir } from './cross-checks.js';
@@ -124,6 +125,7 @@ export async function auditDataDir(dir: string, opts: OfflineAuditOptions = {}):
     snapLabel,
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(db?.consistentIndex != null ? { appliedIndex: db.consistentIndex } : {}),
+    ...(db ? { membershipSource: membershipSource(db.schema) } : {}),
   }).catch(async (err: unknown) => {
     await dbRun.catch(() => {});
     throw err;

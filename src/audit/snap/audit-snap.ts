@@ -54,6 +54,13 @@ export interface SnapAuditOptions {
   /** prefix for Finding.file, e.g. 'member/snap' */
   dirLabel?: string;
   signal?: AbortSignal;
+  /**
+   * Where etcd takes membership from (the db's storage version, formats/mvcc/buckets.ts membershipSource).
+   * From 3.6 on it is the members bucket: the v2 store in a snap file is no longer read for it (3.7 starts
+   * from the v3 store alone, 3.8 plans to stop writing it), so a snap without v2 data, or with stale v2
+   * members, is normal there. @default 'v2-store' (3.4, 3.5, and a data dir whose db is unreadable)
+   */
+  membershipSource?: 'v2-store' | 'members-bucket';
 }
 
 const RUNBOOK = 'runbooks/corrupt-snap.md';
@@ -150,7 +157,16 @@ export async function auditSnap(
       }
       // with a bad CRC etcd never reads the JSON: the damage is the CRC finding's (a warning)
       const jsonSeverity = res.problems.length > 0 ? 'warning' : 'error';
-      if (!snap.data) {
+      const v3Membership = opts.membershipSource === 'members-bucket';
+      if (!snap.data && v3Membership) {
+        add(
+          'info',
+          'SNAP_V2_JSON_INVALID',
+          name,
+          `snap: ${label(name)} holds no v2 store data; this member's db (storage version 3.6+) keeps membership in its members bucket, which etcd reads instead`,
+          'bad-crc',
+        );
+      } else if (!snap.data) {
         add(
           jsonSeverity,
           'SNAP_V2_JSON_INVALID',
@@ -171,7 +187,8 @@ export async function auditSnap(
           const inStore = new Set(v2.members.map((m) => hexId(m.id)));
           const onlyConf = [...inConf].filter((x) => !inStore.has(x));
           const onlyStore = [...inStore].filter((x) => !inConf.has(x));
-          if (onlyConf.length || onlyStore.length)
+          // from 3.6 on the v2 store's members are not read: the members bucket is checked against raft instead
+          if ((onlyConf.length || onlyStore.length) && !v3Membership)
             add(
               'warning',
               'SNAP_MEMBERS_MISMATCH',

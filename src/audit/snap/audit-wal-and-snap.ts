@@ -7,7 +7,13 @@ import path from 'node:path';
 import type { Finding } from '../finding.js';
 import { auditWal, type WalFacts, type WalSource } from '../wal/audit-wal.js';
 import { openWalDir } from '../wal/read-wal-dir.js';
-import { auditSnap, SNAP_FILE_DAMAGE, type SnapFacts, type SnapSource } from './audit-snap.js';
+import {
+  auditSnap,
+  SNAP_FILE_DAMAGE,
+  type SnapAuditOptions,
+  type SnapFacts,
+  type SnapSource,
+} from './audit-snap.js';
 import { crossCheckWalSnap, type WalSnapCrossCheck } from './cross-check-wal-snap.js';
 import { openSnapDir } from './read-snap-dir.js';
 
@@ -22,7 +28,13 @@ export interface WalAndSnapAudit {
 export async function auditWalAndSnap(
   wal: WalSource,
   snap: SnapSource,
-  opts: { walLabel?: string; snapLabel?: string; signal?: AbortSignal; appliedIndex?: bigint } = {},
+  opts: {
+    walLabel?: string;
+    snapLabel?: string;
+    signal?: AbortSignal;
+    appliedIndex?: bigint;
+    membershipSource?: SnapAuditOptions['membershipSource'];
+  } = {},
 ): Promise<WalAndSnapAudit> {
   const w = await auditWal(wal, {
     dirLabel: opts.walLabel ?? 'member/wal',
@@ -31,6 +43,7 @@ export async function auditWalAndSnap(
   const s = await auditSnap(snap, {
     dirLabel: opts.snapLabel ?? 'member/snap',
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.membershipSource ? { membershipSource: opts.membershipSource } : {}),
   });
   const { findings: crossFindings, ...cross } = crossCheckWalSnap(w.facts, s.facts, {
     walDir: opts.walLabel ?? 'member/wal',

@@ -330,7 +330,18 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
           const term = Number(entry.term);
           if (term > maxEntryTerm.termN)
             maxEntryTerm = { termN: term, term: entry.term, index: i, file: seg.name, offset: rec.offset };
-          if (prevN !== undefined) {
+          if (rec.crcValid && term === 0)
+            // raft gives every entry it writes a term of at least 1: a term-0 entry is bytes of another
+            // record read as an entry (the record type is outside the CRC, so a flipped type passes it)
+            add(
+              'error',
+              'WAL_TERM_DECREASE',
+              seg.name,
+              { ...at, index: i.toString() },
+              `wal: entry ${i} at offset ${rec.offset} in ${segLabel} has term 0, which raft never writes: a damaged record type (another record read as an entry)?`,
+              'index-gap',
+            );
+          else if (prevN !== undefined) {
             if (n > prevN + 1) {
               if (n > prevN + 1 + damagedSlots)
                 add(

@@ -157,3 +157,22 @@ test('v2 store JSON and entry payloads: arbitrary bytes give a result or a plain
     }
   }
 });
+
+test('WAL: a state record whose type byte reads as an entry (the type is outside the CRC) is reported', async () => {
+  // every state record after the first entry, one at a time: 0x08 0x03 (type 3) becomes 0x08 0x02 (entry)
+  const states: number[] = [];
+  let sawEntry = false;
+  decodeWalSegment(walBytes, { isLast: true }, (rec) => {
+    if (rec.type === 2) sawEntry = true;
+    else if (rec.type === 3 && sawEntry) states.push(rec.offset);
+  });
+  expect(states.length).toBeGreaterThan(0);
+  const base = await audit(walBytes);
+  for (const off of states) {
+    const buf = Buffer.from(walBytes);
+    expect(buf.subarray(off + 8, off + 10)).toEqual(Buffer.from([0x08, 0x03]));
+    buf[off + 9] = 0x02;
+    const { r, said } = await audit(buf);
+    if (!isPrefix(said, base.said)) expect(r.findings.filter((f) => f.severity === 'error')).not.toEqual([]);
+  }
+});
