@@ -29,7 +29,8 @@ const STARTS_ETCD = [
   /\[\s*['"](sandbox|restore|daemon)['"]/,
 ];
 
-const IMPORT = /(?:import|export)\s[^'"]*?from\s+['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+const IMPORT =
+  /(?:import|export)\s[^'"]*?from\s+['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
 function resolveLocal(from: string, spec: string): string | undefined {
   const base = path.resolve(path.dirname(from), spec);
@@ -61,7 +62,11 @@ function startsEtcd(file: string, seen: Map<string, boolean>): boolean {
 
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.test.ts') ? [path.join(dir, e.name)] : [],
+    e.isDirectory()
+      ? walk(path.join(dir, e.name))
+      : e.name.endsWith('.test.ts')
+        ? [path.join(dir, e.name)]
+        : [],
   );
 }
 

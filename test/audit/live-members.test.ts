@@ -27,7 +27,9 @@ interface Finding {
   message: string;
 }
 
-async function audit(dataDir: string): Promise<{ code: number | null; findings: Finding[]; facts: { wal: { live: boolean } } }> {
+async function audit(
+  dataDir: string,
+): Promise<{ code: number | null; findings: Finding[]; facts: { wal: { live: boolean } } }> {
   const r = await runDr(['audit', '--data-dir', dataDir, '--json']);
   expect(r.stderr).not.toMatch(/\n\s+at /); // never a stack trace
   expect(r.json, r.stdout + r.stderr).toBeDefined();
