@@ -13,20 +13,10 @@
  * silent restore without the bump.
  */
 import type { MembersFile } from './members-file.js';
-import type { PlanInput, Refusal } from './plan-types.js';
+import type { PlanInput, PlannedBump, Refusal } from './plan-types.js';
 
 /** What etcd maintainers suggest as the smallest bump when nothing better is known. */
 export const SUGGESTED_BUMP = 1_000_000_000;
-
-export interface PlannedBump {
-  /** N: how many revisions the store is moved up */
-  revision: number;
-  markCompacted: true;
-  /** the backup's revision, and the restored cluster's revision after the bump (both as strings: int64) */
-  fromRevision: string;
-  toRevision: string;
-  why: string;
-}
 
 export function planBump(
   input: Pick<PlanInput, 'backup' | 'facts' | 'bumpRevision'>,

@@ -1,5 +1,4 @@
 /** The restore plan's types: the facts it is made from, its steps, refusals and the plan itself. */
-import type { PlannedBump } from './plan-bump.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { DirFact, FileOwner } from './host.js';
 import type { MembersFile, TargetMember } from './members-file.js';
@@ -161,4 +160,15 @@ export interface RestorePlan {
   target: MembersFile;
   /** the revision bump and why (absent or null: none; see plan-bump.ts) */
   bump?: PlannedBump | null;
+}
+
+/** `--bump-revision N --mark-compacted` as planned (plan-bump.ts) */
+export interface PlannedBump {
+  /** N: how many revisions the store is moved up */
+  revision: number;
+  markCompacted: true;
+  /** the backup's revision, and the restored cluster's revision after the bump (both as strings: int64) */
+  fromRevision: string;
+  toRevision: string;
+  why: string;
 }
