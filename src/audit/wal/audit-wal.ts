@@ -515,14 +515,18 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
           ? ` (${res.recovered} record(s) recovered after it)`
           : '';
       // the member runs: its last record is being written while we read it (etcd fsyncs before it acks)
-      const inFlight = liveTail && p.code === 'WAL_TORN_TAIL';
+      // (or etcd is writing records past what it wrote when we read the length field: bytes of a write in
+      // progress beyond a still-zero length field)
+      const inFlight =
+        (liveTail && p.code === 'WAL_TORN_TAIL') ||
+        (isLast && src.live === true && p.code === 'WAL_TAIL_NOT_ZERO');
       add(
         inFlight ? 'info' : meta.severity,
         p.code,
         seg.name,
         { offset: p.offset, ...(p.record !== undefined ? { record: p.record } : {}) },
         inFlight
-          ? `wal: ${label(seg.name)}: the last record is being written by the running member (${p.message})`
+          ? `wal: ${label(seg.name)}: the running member is writing its last records while we read (${p.message})`
           : `wal: ${label(seg.name)}: ${p.message}${after}`,
         meta.anchor,
       );
