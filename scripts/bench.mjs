@@ -387,6 +387,36 @@ try {
   s3.child.kill('SIGTERM');
 }
 
+/**
+ * BENCH_RESTORE_REPS runs of each side, interleaved and alternating which goes first; the ratio is of the
+ * medians. byHand returns seconds; withDr returns a dr() result whose JSON says ok.
+ */
+async function interleaved(byHand, withDr) {
+  const hand = [];
+  const drRuns = [];
+  for (let i = 0; i < restoreReps; i++) {
+    if (i % 2 === 0) {
+      hand.push(await byHand());
+      drRuns.push(await withDr());
+    } else {
+      drRuns.push(await withDr());
+      hand.push(await byHand());
+    }
+  }
+  const manualSeconds = median(hand);
+  const drSeconds = median(drRuns.map((r) => r.seconds));
+  return {
+    reps: restoreReps,
+    manualSeconds,
+    manualRuns: hand,
+    drSeconds,
+    drRuns: drRuns.map((r) => r.seconds),
+    ratio: ratio(drSeconds, manualSeconds),
+    verified: drRuns.every((r) => r.json.ok),
+    drPeakRssMB: mb(Math.max(...drRuns.map((r) => r.rss))),
+  };
+}
+
 async function restoreRound(backupId) {
   const ports = [];
   for (let i = 0; i < 12; i++) ports.push(await freePort());
@@ -493,29 +523,7 @@ async function restoreRound(backupId) {
     return r;
   }
 
-  const hand = [];
-  const drRuns = [];
-  for (let i = 0; i < restoreReps; i++) {
-    if (i % 2 === 0) {
-      hand.push(await byHand());
-      drRuns.push(await withDr());
-    } else {
-      drRuns.push(await withDr());
-      hand.push(await byHand());
-    }
-  }
-  const manualSeconds = median(hand);
-  const drSeconds = median(drRuns.map((r) => r.seconds));
-  const row = {
-    reps: restoreReps,
-    manualSeconds,
-    manualRuns: hand,
-    drSeconds,
-    drRuns: drRuns.map((r) => r.seconds),
-    ratio: ratio(drSeconds, manualSeconds),
-    verified: drRuns.every((r) => r.json.ok),
-    drPeakRssMB: mb(Math.max(...drRuns.map((r) => r.rss))),
-  };
+  const row = await interleaved(byHand, withDr);
   log('restore', JSON.stringify(row));
   return row;
 }
@@ -578,29 +586,7 @@ async function drillRound(backupId) {
   }
   const withDr = () =>
     dr(['drill', '--backup', backupId, '--members', '1', '--storage', `file://${path.join(work, 'store')}`]);
-  const hand = [];
-  const drRuns = [];
-  for (let i = 0; i < restoreReps; i++) {
-    if (i % 2 === 0) {
-      hand.push(await byHand());
-      drRuns.push(await withDr());
-    } else {
-      drRuns.push(await withDr());
-      hand.push(await byHand());
-    }
-  }
-  const manualSeconds = median(hand);
-  const drSeconds = median(drRuns.map((r) => r.seconds));
-  const row = {
-    reps: restoreReps,
-    manualSeconds,
-    manualRuns: hand,
-    drSeconds,
-    drRuns: drRuns.map((r) => r.seconds),
-    ratio: ratio(drSeconds, manualSeconds),
-    verified: drRuns.every((r) => r.json.ok),
-    drPeakRssMB: mb(Math.max(...drRuns.map((r) => r.rss))),
-  };
+  const row = await interleaved(byHand, withDr);
   log('drill', JSON.stringify(row));
   return row;
 }

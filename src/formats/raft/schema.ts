@@ -1,6 +1,6 @@
 /**
- * etcd's protobuf messages as a protobufjs JSON descriptor, written from the format reference
- * (../shared/reference/etcd-on-disk-format.md §2.3, §2.8, §2.9, §3). Field names are camelCase; numbers and
+ * etcd's protobuf messages as a protobufjs JSON descriptor, written from etcd's .proto files (walpb, raftpb,
+ * snappb, etcdserverpb: WAL records, entries, snapshots, requests). Field names are camelCase; numbers and
  * wire types are etcd's. Only decoding matters here, so proto2/proto3 differences (presence, packing on
  * encode) are not modelled; repeated scalars are accepted packed and unpacked by protobufjs.
  */
