@@ -1,5 +1,5 @@
 /**
- * The IDs etcd derives at bootstrap and at `snapshot restore` (format reference §7): no time component,
+ * The IDs etcd derives at bootstrap and at `snapshot restore` (docs/format.md §7): no time component,
  * so a restore's new cluster ID and member IDs can be shown in the plan before anything runs.
  *
  *   member ID  = first 8 bytes (big-endian) of SHA-1(sorted peer URLs concatenated + cluster token)

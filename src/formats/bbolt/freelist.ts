@@ -1,5 +1,5 @@
 /**
- * The freelist page (format reference §4.5), present only when meta.freelist is not all ones. etcd on Linux
+ * The freelist page (docs/format.md §4.5), present only when meta.freelist is not all ones. etcd on Linux
  * never persists one, so this matters for files written by other bbolt users or by tools that opened an etcd
  * db read-write.
  */

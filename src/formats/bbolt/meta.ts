@@ -1,5 +1,5 @@
 /**
- * The two meta pages (format reference §4.2). A meta is valid when magic, version and its FNV-1a 64 checksum
+ * The two meta pages (docs/format.md §4.2). A meta is valid when magic, version and its FNV-1a 64 checksum
  * over the first 56 bytes of the meta struct all match; the current meta is the valid one with the higher
  * txid. Page size is read from meta 0 when it is valid, otherwise found by probing for a valid meta 1 at
  * 1 KiB << i, as bbolt does.

@@ -1,5 +1,5 @@
 /**
- * Page header and element layout (format reference §4.1, §4.3). Offsets are relative to the start of a page
+ * Page header and element layout (docs/format.md §4.1, §4.3). Offsets are relative to the start of a page
  * buffer; element `pos` fields are relative to the element itself.
  */
 import type { Endian } from './endian.js';

@@ -1,5 +1,5 @@
 /**
- * What `etcdctl snapshot status -w json` prints, computed from the file itself (format reference §5):
+ * What `etcdctl snapshot status -w json` prints, computed from the file itself (docs/format.md §5):
  * hash = CRC32C over every top-level bucket name followed by each of its (k, v) in key order; revision =
  * main revision of the last key in `key`; totalKey = pairs across all top-level buckets; totalSize =
  * pgid × pageSize. Read page by page; bytes past pgid × pageSize (etcd's sha256 trailer) are ignored.

@@ -1,5 +1,5 @@
 /**
- * Decoders for etcd's small buckets (format reference §5): meta, members, members_removed, cluster, lease,
+ * Decoders for etcd's small buckets (docs/format.md §5): meta, members, members_removed, cluster, lease,
  * auth, authUsers, authRoles, alarm. Each takes the bytes bbolt stored and returns a value; none does I/O.
  * uint64 IDs inside JSON are bigger than 2^53, so JSON goes through lossless-json with bigint integers.
  */
@@ -40,7 +40,7 @@ export interface EtcdMeta {
   scheduledCompactRev: bigint | null;
   finishedCompactRev: bigint | null;
   storageVersion: string | null;
-  /** 3.4, 3.5 or 3.6+ by the keys present (see the reference's schema detection) */
+  /** 3.4, 3.5 or 3.6+ by the keys present (docs/format.md §5, the meta keys) */
   schema: '3.4' | '3.5' | '3.6+';
   /** keys not listed above */
   other: string[];

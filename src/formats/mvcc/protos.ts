@@ -1,5 +1,5 @@
 /**
- * The protobuf messages stored in etcd's backend buckets (format reference §5), declared with protobufjs
+ * The protobuf messages stored in etcd's backend buckets (docs/format.md §5), declared with protobufjs
  * reflection so decoding is the library's, not hand-rolled varint code. int64/uint64 fields decode to Long
  * and are turned into bigint by `big()`.
  */

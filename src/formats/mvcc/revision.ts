@@ -1,5 +1,5 @@
 /**
- * The `key` bucket's keys (format reference §5): main revision (int64 BE), '_', sub revision (int64 BE),
+ * The `key` bucket's keys (docs/format.md §5): main revision (int64 BE), '_', sub revision (int64 BE),
  * plus a trailing 't' for a tombstone. Byte order equals (main, sub) order.
  */
 export interface Revision {

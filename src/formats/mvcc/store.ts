@@ -1,6 +1,6 @@
 /**
  * Reading etcd's key-value history offline, straight from a backend file or snapshot: the live keys as of a
- * revision (`etcdctl get --rev`) and HashKV (format reference §5), with the key index rebuilt from the `key`
+ * revision (`etcdctl get --rev`) and HashKV (docs/format.md §5), with the key index rebuilt from the `key`
  * bucket. Memory holds one small entry per user key, never the values.
  */
 import { crc32c } from '@node-rs/crc32';

@@ -1,6 +1,6 @@
 /**
- * A `.snap` file (§3): one snappb.Snapshot {crc = CRC32C(data) seeded with 0, data = raftpb.Snapshot}.
- * Bytes in, a result out; never throws. `problems` uses the same codes as the audit findings.
+ * A `.snap` file (docs/format.md §3): one snappb.Snapshot {crc = CRC32C(data) seeded with 0,
+ * data = raftpb.Snapshot}. Bytes in, a result out; never throws. `problems` uses the same codes as the audit findings.
  */
 import { crc32c } from '@node-rs/crc32';
 import { T, strictDecode } from '../raft/proto.js';

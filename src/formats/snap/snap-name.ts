@@ -1,7 +1,7 @@
 /**
- * Snap file names (§3): `%016x-%016x.snap` = <term>-<index>.snap. etcd loads them newest first (reverse
- * lexical order) and renames one that fails to load to `<name>.broken`. `%016x.snap.db` files are whole
- * bbolt backends received from a leader, named by the snapshot index.
+ * Snap file names (docs/format.md §3): `%016x-%016x.snap` = <term>-<index>.snap. etcd loads them newest
+ * first (reverse lexical order) and renames one that fails to load to `<name>.broken`. `%016x.snap.db` files
+ * are whole bbolt backends received from a leader, named by the snapshot index.
  */
 export interface SnapName {
   name: string;

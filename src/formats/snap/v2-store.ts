@@ -1,5 +1,5 @@
 /**
- * The v2 store JSON inside a snap file (§3): in v3 clusters it only holds membership —
+ * The v2 store JSON inside a snap file (docs/format.md §3): in v3 clusters it only holds membership —
  * /0/members/<hexid>/raftAttributes {"peerURLs":[...],"isLearner":bool}, /0/members/<hexid>/attributes
  * {"name":...,"clientURLs":[...]}, /0/removed_members/<hexid>, /0/version. Integers are parsed as bigint.
  * Throws on JSON that is not a v2 store (callers turn that into a finding).
