@@ -2,14 +2,15 @@
  * A Writable into an open file that writes in batches and flushes behind itself.
  *
  * - Batches: while one write is in flight the chunks behind it pile up (up to 1 MiB) and go out as one
- *   writev. A 1 GiB fetch was ~8,000 awaited 128 KiB writes, each a round trip through libuv's thread pool.
- *   Not more than 1 MiB: a longer queue keeps the buffers it holds alive past V8's scavenges, and a 2 GiB
- *   backup then cost 0.8 s more CPU and 7 MB more RSS than with 1 MiB (4 MiB measured against 1 MiB).
+ *   writev, instead of one awaited write per chunk, each a round trip through libuv's thread pool.
+ *   Not more than 1 MiB: a longer queue keeps the buffers it holds alive past V8's scavenges, which costs
+ *   CPU and RSS.
  * - Flush behind: every `syncEveryBytes` written, an fdatasync starts in the background (one at a time,
  *   never awaited by the writes). The kernel otherwise holds gigabytes of dirty pages until the final
- *   fsync, which then writes them all while the caller waits: 0.15 s for a 370 MB backup, 0.4 s for
- *   `etcdctl`'s 1 GiB file. RocksDB's bytes_per_sync does the same. The caller still makes the file
- *   durable with fsync at the end; finish() waits for a flush in progress and reports its failure.
+ *   fsync, which then writes them all while the caller waits. RocksDB's bytes_per_sync does the same. The
+ *   caller still makes the file durable with fsync at the end; finish() waits for a flush in progress and
+ *   reports its failure.
+ * Figures: docs/benchmarks.md, "Figures behind design choices in the code".
  */
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';

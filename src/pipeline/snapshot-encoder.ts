@@ -2,7 +2,8 @@
  * The backup's one processing step: every piece of the snapshot is hashed (SnapshotHasher), summarised
  * for `snapshot status` (StreamingSnapshotStatus) and compressed (ZstdEncoder) while it is still in the
  * CPU cache, and the compressed output is counted and hashed as it leaves. One Transform instead of four
- * chained streams: on the two cores dr shares with etcd, each stream stage cost ~0.5 s of CPU per 2 GiB.
+ * chained streams: on the two cores dr shares with etcd, every stream stage costs CPU that is backup time
+ * (figures: docs/benchmarks.md, "Figures behind design choices in the code").
  *
  * Failures of the snapshot itself (a trailer that does not match, a db bbolt cannot read) are raised in
  * flush(), before the consumer sees the end, so an upload of a bad snapshot is aborted, never completed.

@@ -6,9 +6,8 @@
  * is what kept V8's garbage collector busiest.
  *
  * Why 256 KiB and not 1 MiB: a 1 MiB slab stays referenced until it is full and written, long enough to
- * outlive two scavenges and be promoted, and promoted buffers are freed only by full collections. A 1 GiB
- * backup made ~40 of those with 1 MiB slabs and ~1 with 256 KiB ones, for 4 % less CPU and 3 % less wall
- * time (interleaved runs against the bench member).
+ * outlive two scavenges and be promoted, and promoted buffers are freed only by full collections (figures:
+ * docs/benchmarks.md, "Figures behind design choices in the code").
  */
 import { createRequire } from 'node:module';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
@@ -31,9 +30,10 @@ export interface ZstdEncoderParameters {
 
 /**
  * zstd runs on its own thread so that compression stays off the event loop (one: on two cores shared with
- * etcd a second one measured no faster, and each costs its buffers); 1 MiB jobs and a 1 MiB window
- * bound its buffers (the default 8 MiB jobs cost ~80 MB of RSS) at a negligible cost in ratio for bbolt's
- * 4 KiB pages. The frame checksum lets `dr verify` and `dr fetch` detect corruption on their own.
+ * etcd a second one is no faster, and each costs its buffers); 1 MiB jobs and a 1 MiB window bound its
+ * buffers (the default 8 MiB jobs cost far more RSS) at a negligible cost in ratio for bbolt's 4 KiB pages.
+ * The frame checksum lets `dr verify` and `dr fetch` detect corruption on their own. Figures:
+ * docs/benchmarks.md, "Figures behind design choices in the code".
  */
 export function defaultZstdParameters(level: number): ZstdEncoderParameters {
   return { level, workers: 1, jobSize: 1 << 20, windowLog: 20, checksum: true };

@@ -1,6 +1,6 @@
 /**
  * The backup's own HashKV at a revision, computed from the snapshot file (formats/mvcc/store.ts). It reads
- * the whole db (~1.5 s of CPU per GiB), so the restore runs it on a worker thread while etcd's restore tool
+ * the whole db (CPU: docs/benchmarks.md), so the restore runs it on a worker thread while etcd's restore tool
  * writes the data dirs. Run from the TypeScript sources (the unit tests) there is no compiled worker file,
  * and it runs in-process instead: both paths call the same offlineHashKV.
  */

@@ -146,7 +146,7 @@ export function buildSteps(
   };
   // Every member is started, one after the other in plan order, before the first wait: a restored member
   // spends seconds loading its db before it can vote, and the members load in parallel (waiting for a
-  // leader among the first quorum before starting the rest made a 3-member restore of 1 GiB ~3 s slower).
+  // leader among the first quorum before starting the rest made a restore slower: docs/benchmarks.md).
   planned.forEach((p) => steps.push(startStep(p)));
   const all = planned.map((p) => p.clientURLs[0]).join(',');
   // what dr's own probe presents, as etcdctl flags: the checks can be copied and run as they are

@@ -34,7 +34,7 @@ export interface RestoreArgs {
   /**
    * Leave out the tool's own sha256 check of the snapshot. Only for a file dr has itself just checked
    * against etcd's trailer and the manifest, on the same host (see plan.ts): the tool's check reads and
-   * hashes the whole db again, about 2.3 s of CPU per member and GiB with etcd 3.4's Go sha256.
+   * hashes the whole db again, per member (its cost: docs/benchmarks.md).
    */
   skipHashCheck?: boolean;
   /**

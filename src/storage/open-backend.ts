@@ -34,7 +34,8 @@ type Factory<U extends StorageUrl> = (url: U, opts: OpenBackendOptions) => Backe
 /** One entry per scheme; a new backend adds its folder, its URL form in url.ts, and a line here. */
 const FACTORIES: { [S in StorageUrl['scheme']]: Factory<Extract<StorageUrl, { scheme: S }>> } = {
   file: (url, opts) => new LocalBackend(url.dir, { clock: opts.clock ?? systemClock }),
-  // The AWS SDK is loaded only when an s3:// URL is used: it costs ~45 MB and ~0.3 s at start-up.
+  // The AWS SDK is loaded only when an s3:// URL is used: it costs memory and start-up time
+  // (docs/benchmarks.md).
   s3: async (url, opts) =>
     new (await import('./s3/s3-backend.js')).S3Backend(url, {
       clock: opts.clock ?? systemClock,

@@ -36,7 +36,7 @@ export interface S3StorageUrl {
   maxAttempts: number;
   /** Multipart part size in MiB; memory per upload is about queueSize x partSizeMiB. @default 16 */
   partSizeMiB: number;
-  /** Parts uploaded concurrently. 2 keeps a backup's memory near 220 MB with 16 MiB parts (4: ~270 MB, measured on a 1 GiB snapshot). @default 2 */
+  /** Parts uploaded concurrently; each holds a part in memory (figures: docs/benchmarks.md). @default 2 */
   queueSize: number;
   /** TCP connect timeout. @default 10000 */
   connectTimeoutMs: number;
