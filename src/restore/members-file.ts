@@ -62,12 +62,17 @@ const controlSchema = z
       manifest: absPath,
       /** where the manifest waits while the member is stopped (default <manifest dir>/../etcd-dr-stopped) */
       stoppedDir: absPath.optional(),
+      /**
+       * the CRI command that lists the node's containers (default `crictl`, as kubeadm nodes have it); dr asks
+       * it whether the etcd container exited after the start, and for its exit code and log
+       */
+      crictl: z.string().min(1).optional(),
       /** command prefix that runs a command on the member's host, e.g. "ssh -i key root@host" */
       ssh: z.string().min(1).optional(),
     }),
   ])
   .describe(
-    'how dr stops and starts the member: { type: local } (dr runs etcd), { type: systemd, unit, ssh? } (systemctl, optionally through an ssh command prefix), { type: manual } (dr prints the commands and waits), { type: static-pod, manifest, stoppedDir?, ssh? } (kubeadm: the static pod manifest is moved out of the kubelet folder and back)',
+    'how dr stops and starts the member: { type: local } (dr runs etcd), { type: systemd, unit, ssh? } (systemctl, optionally through an ssh command prefix), { type: manual } (dr prints the commands and waits), { type: static-pod, manifest, stoppedDir?, crictl?, ssh? } (kubeadm: the static pod manifest is moved out of the kubelet folder and back; crictl reports a container that exits)',
   );
 
 export const memberSchema = z.strictObject({

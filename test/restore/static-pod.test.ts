@@ -5,8 +5,10 @@
  * data dirs, start writes the manifests back with the new cluster's flags, and the stand-ins run them.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isDrError } from '../../src/core/errors.js';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { rewriteManifest, stoppedPath } from '../../src/restore/control/static-pod.js';
 import { executeRestore } from '../../src/restore/execute.js';
@@ -158,7 +160,11 @@ describe('restore with static-pod control (kubelet stand-in, real etcd)', () => 
         peerURLs: [n.peer],
         clientURLs: [n.client],
         dataDir: n.dataDir,
-        control: { type: 'static-pod', manifest: path.join(n.root, 'manifests', 'etcd.yaml') },
+        control: {
+          type: 'static-pod',
+          manifest: path.join(n.root, 'manifests', 'etcd.yaml'),
+          crictl: kubelets[nodes.indexOf(n)]!.crictl,
+        },
       })),
     });
   });
@@ -213,4 +219,48 @@ describe('restore with static-pod control (kubelet stand-in, real etcd)', () => 
       ]);
     }
   });
+
+  it('reports a member whose container exits after the start at once, with its exit code and log (crictl)', async () => {
+    const plan = await prepareRestore({
+      manifest,
+      target,
+      now: new Date(),
+      snapshotFile: snapshot,
+      force: true,
+    });
+    expect(plan.refusals).toEqual([]);
+    const cp2 = target.members[1]!;
+    const peerPort = Number(new URL(cp2.peerURLs[0]!).port);
+    let squatter: Server | undefined;
+    let err: unknown;
+    try {
+      await executeRestore(plan, {
+        manifest,
+        source: { file: snapshot },
+        journalFile: path.join(work.dir, 'j2.json'),
+        // the waits' own timeouts lie far beyond the test's: only the death report can end this in time
+        timeouts: { quorumMs: 3_600_000, allMs: 3_600_000 },
+        // after cp-1 is started and before cp-2 is, something else takes cp-2's peer port: its etcd exits,
+        // and the kubelet (stand-in) restarts it after a back-off, as kubelets do
+        afterStep: async (id) => {
+          if (id !== 'start:cp-1') return;
+          squatter = createServer();
+          await new Promise<void>((resolve) => squatter!.listen(peerPort, '127.0.0.1', resolve));
+        },
+      });
+    } catch (e) {
+      err = e;
+    } finally {
+      squatter?.close();
+    }
+    expect(isDrError(err)).toBe(true);
+    if (!isDrError(err)) return;
+    expect(err.code).toBe('ETCD_REQUEST_FAILED');
+    expect(err.message).toMatch(
+      /member cp-2 container etcd \([0-9a-f]{13}\) of its static pod on [^\n]* exited with code [1-9]\d*, Error after it was started/,
+    );
+    expect(err.message).toMatch(/its log \([^)]*crictl logs [0-9a-f]{13}\)/);
+    expect(err.message).toMatch(/address already in use/);
+    expect(err.message).toMatch(/not done: wait-quorum, wait-all, verify/);
+  }, 120_000);
 });

@@ -10,6 +10,11 @@
  *    volume when the data dir moved), first next to the stopped copy, then renamed into the folder in one
  *    step, so the kubelet never reads half a file. The stopped copy is kept (dr deletes nothing it moved).
  *
+ *  - died: the kubelet restarts a container that exits, so the member's death shows only in the container
+ *    runtime: `crictl ps -a` lists the etcd container of this pod in state CONTAINER_EXITED, created after
+ *    the start; `crictl inspect` gives its exit code and `crictl logs --tail` the end of its log. Without
+ *    crictl (or when it fails) dr cannot tell, and the waits go on as before.
+ *
  * Both are idempotent: a resumed restore calls them again. Through the member's `ssh` prefix, the files are
  * moved on its host.
  */
@@ -25,6 +30,8 @@ export interface StaticPodSpec {
   type: 'static-pod';
   manifest: string;
   stoppedDir?: string;
+  /** @default 'crictl' */
+  crictl?: string;
   ssh?: string;
 }
 
@@ -61,12 +68,15 @@ export function tcpListening(url: string): Promise<boolean> {
   });
 }
 
-function etcdCommand(doc: ReturnType<typeof parseDocument>): YAMLSeq {
+function etcdContainer(doc: ReturnType<typeof parseDocument>): YAMLMap | undefined {
   const containers = doc.getIn(['spec', 'containers']);
   if (!isSeq(containers)) throw new Error('no spec.containers');
   const maps = containers.items.filter(isMap) as YAMLMap[];
-  const etcd = maps.find((c) => c.get('name') === 'etcd') ?? maps[0];
-  const cmd = etcd?.get('command', true);
+  return maps.find((c) => c.get('name') === 'etcd') ?? maps[0];
+}
+
+function etcdCommand(doc: ReturnType<typeof parseDocument>): YAMLSeq {
+  const cmd = etcdContainer(doc)?.get('command', true);
   if (!isSeq(cmd)) throw new Error('the etcd container has no command list');
   return cmd as YAMLSeq;
 }
@@ -121,6 +131,51 @@ export function rewriteManifest(
   return doc.toString();
 }
 
+/** which containers `crictl ps` shows for this static pod: its namespace, pod name prefix and container name */
+export function podIdentity(text: string): { namespace: string; podPrefix: string; container: string } {
+  const doc = parseDocument(text);
+  const str = (v: unknown, d: string) => (typeof v === 'string' && v ? v : d);
+  return {
+    namespace: str(doc.getIn(['metadata', 'namespace']), 'kube-system'),
+    // the kubelet names a static pod <metadata.name>-<node name>
+    podPrefix: `${str(doc.getIn(['metadata', 'name']), 'etcd')}-`,
+    container: str(etcdContainer(doc)?.get('name'), 'etcd'),
+  };
+}
+
+interface CriContainer {
+  id: string;
+  state?: string;
+  /** nanoseconds since the epoch, as a decimal string */
+  createdAt?: string;
+  metadata?: { name?: string };
+  labels?: Record<string, string>;
+}
+
+/**
+ * The newest container of this pod that exited after `sinceNs`, from `crictl ps -a -o json`; null when none did.
+ */
+export function exitedContainer(
+  psJson: string,
+  pod: ReturnType<typeof podIdentity>,
+  sinceNs: bigint,
+): CriContainer | null {
+  const list = ((JSON.parse(psJson) as { containers?: CriContainer[] }).containers ?? []).filter((c) => {
+    const l = c.labels ?? {};
+    const name = l['io.kubernetes.container.name'] ?? c.metadata?.name;
+    return (
+      name === pod.container &&
+      (l['io.kubernetes.pod.namespace'] ?? pod.namespace) === pod.namespace &&
+      (l['io.kubernetes.pod.name'] ?? pod.podPrefix).startsWith(pod.podPrefix) &&
+      c.state === 'CONTAINER_EXITED' &&
+      /^\d+$/.test(c.createdAt ?? '') &&
+      BigInt(c.createdAt!) >= sinceNs
+    );
+  });
+  list.sort((a, b) => (BigInt(b.createdAt!) > BigInt(a.createdAt!) ? 1 : -1));
+  return list[0] ?? null;
+}
+
 export function staticPodControl(o: StaticPodOptions): MemberControl {
   const { host, spec } = o;
   const stopped = stoppedPath(spec);
@@ -134,6 +189,16 @@ export function staticPodControl(o: StaticPodOptions): MemberControl {
     const r = await host.run(argv, { signal });
     if (r.code !== 0) throw fail(what, r.stderr.trim() || `exit ${r.code}`);
     return r.stdout;
+  };
+  const crictl = spec.crictl ?? 'crictl';
+  /** the host's clock when start() put the manifest in place (containers created since are this restore's) */
+  let startedNs: bigint | null = null;
+  let pod: ReturnType<typeof podIdentity> | null = null;
+  const hostNowNs = async (signal?: AbortSignal) => {
+    const r = await host.run(['date', '+%s%N'], { signal });
+    return r.code === 0 && /^\d+$/.test(r.stdout.trim())
+      ? BigInt(r.stdout.trim())
+      : BigInt(Date.now()) * 1_000_000n;
   };
   const readManifest = async (): Promise<{ file: string; text: string } | null> => {
     for (const file of [spec.manifest, stopped]) {
@@ -191,6 +256,8 @@ export function staticPodControl(o: StaticPodOptions): MemberControl {
         initialCluster: o.initialCluster,
         token: o.token,
       });
+      pod = podIdentity(text);
+      startedNs = await hostNowNs(signal);
       if (m.file === spec.manifest && m.text === text) return; // started by an earlier run
       const tmp = `${stopped}.dr-new`;
       await sh(['mkdir', '-p', path.dirname(stopped)], `mkdir ${path.dirname(stopped)}`, signal);
@@ -200,6 +267,35 @@ export function staticPodControl(o: StaticPodOptions): MemberControl {
         signal,
       );
       await host.rename(tmp, spec.manifest);
+    },
+    async died(signal) {
+      if (startedNs === null || pod === null) return null;
+      const ps = await host.run([crictl, 'ps', '-a', '--name', pod.container, '-o', 'json'], { signal });
+      if (ps.code !== 0) return null; // no crictl here: cannot tell, the wait goes on
+      const c = exitedContainer(ps.stdout, pod, startedNs);
+      if (!c) return null;
+      const short = c.id.slice(0, 13);
+      const inspect = await host.run([crictl, 'inspect', c.id], { signal });
+      let exitCode: number | null = null;
+      let reason = '';
+      if (inspect.code === 0) {
+        try {
+          const st = (JSON.parse(inspect.stdout) as { status?: { exitCode?: number; reason?: string } })
+            .status;
+          exitCode = typeof st?.exitCode === 'number' ? st.exitCode : null;
+          reason = st?.reason ? `, ${st.reason}` : '';
+        } catch {
+          /* the status line below says what is known */
+        }
+      }
+      const logs = await host.run([crictl, 'logs', '--tail', '15', c.id], { signal });
+      return {
+        status: `container ${pod.container} (${short}) of its static pod on ${host.label} exited${exitCode !== null ? ` with code ${exitCode}` : ''}${reason}`,
+        exitCode,
+        log: `${host.remote ? `${host.label} ` : ''}${crictl} logs ${short}`,
+        // crictl logs prints the container's stdout and stderr on its own; etcd logs on stderr
+        tail: logs.code === 0 ? `${logs.stdout}${logs.stderr}`.trimEnd() : '',
+      };
     },
   };
 }
