@@ -7,8 +7,13 @@
  * the backup's (etcd-binaries.ts). The measured RTO is the time from the drill's start to a verified
  * cluster: fetch, restore, start, quorum, verification. Whatever happens, every member it started is
  * stopped and the temporary directory removed; `cleanedUp` says whether that worked.
+ *
+ * A drill killed with SIGKILL cannot clean up: its detached members keep running and its directory stays.
+ * Each drill dir holds `drill.owner` (the pid of the dr process that made it); the next drill in the same
+ * parent folder stops the members of every drill dir whose owner is gone and removes the dir
+ * (`reapStaleDrills`), so nothing outlives a killed drill by more than one drill.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +24,7 @@ import type { Manifest } from '../manifest/manifest.js';
 import { localControl, runningPid } from '../restore/control/local.js';
 import { executeRestore, type RestoreEvent } from '../restore/execute.js';
 import { readJournal } from '../restore/journal.js';
-import { parseMembers, type MembersFile } from '../restore/members-file.js';
+import { parseMembers, type MembersFile, type TargetMember } from '../restore/members-file.js';
 import { prepareRestore } from '../restore/prepare.js';
 import type { VerifyCheck, VerifyReport } from '../restore/verify.js';
 import type { Backend } from '../storage/backend.js';
@@ -83,6 +88,71 @@ export async function freeLoopbackPorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
+const OWNER_FILE = 'drill.owner';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Stops the members of drills whose dr process is gone (killed) and removes their directories, in
+ * `parent`. Returns the directories removed. A dir without an owner file is left alone unless it is older
+ * than a day (a drill killed between mkdtemp and writing the file).
+ */
+export async function reapStaleDrills(parent: string, log: Logger = silentLogger): Promise<string[]> {
+  let names: string[];
+  try {
+    names = (await readdir(parent)).filter((n) => n.startsWith('dr-drill-'));
+  } catch {
+    return [];
+  }
+  const reaped: string[] = [];
+  for (const name of names) {
+    const dir = path.join(parent, name);
+    const owner = Number((await readFile(path.join(dir, OWNER_FILE), 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(owner) && owner > 0) {
+      if (owner === process.pid || processAlive(owner)) continue;
+    } else {
+      const { mtimeMs } = await stat(dir).catch(() => ({ mtimeMs: Date.now() }));
+      if (Date.now() - mtimeMs < 86_400_000) continue;
+    }
+    const entries = await readdir(dir).catch(() => [] as string[]);
+    const members = entries
+      .filter((n) => n.endsWith('.pid'))
+      .map((n) => path.join(dir, n.slice(0, -'.pid'.length)));
+    let stopped = true;
+    for (const dataDir of members) {
+      try {
+        await localControl({
+          member: { name: path.basename(dataDir), dataDir } as TargetMember,
+          initialCluster: '',
+          token: '',
+          stopGraceMs: 5000,
+        }).stop();
+        if ((await runningPid(dataDir)) !== null) throw new Error('still running');
+      } catch (err) {
+        stopped = false;
+        log.warn(
+          { dir, dataDir, err: (err as Error).message },
+          'drill: could not stop a member a killed drill left',
+        );
+      }
+    }
+    if (!stopped) continue;
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 }).then(
+      () => reaped.push(dir),
+      (err: Error) => log.warn({ dir, err: err.message }, 'drill: could not remove what a killed drill left'),
+    );
+  }
+  if (reaped.length > 0) log.info({ dirs: reaped }, 'drill: removed what killed drills left');
+  return reaped;
+}
+
 export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   const clock = o.clock ?? systemClock;
   const log = (o.logger ?? silentLogger).child({ component: 'drill', backup: o.manifest.id });
@@ -121,7 +191,10 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       signal: o.signal,
     });
     result.etcdVersion = bins.version;
-    dir = await mkdtemp(path.join(o.workDir ?? os.tmpdir(), `dr-drill-${m.id}-`));
+    const parent = o.workDir ?? os.tmpdir();
+    await reapStaleDrills(parent, log);
+    dir = await mkdtemp(path.join(parent, `dr-drill-${m.id}-`));
+    await writeFile(path.join(dir, OWNER_FILE), `${process.pid}\n`, { mode: 0o600 });
     const ports = await freeLoopbackPorts(2 * n);
     target = parseMembers(
       {

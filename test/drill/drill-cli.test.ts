@@ -8,10 +8,11 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
-import { filesBelow, runDr } from '../helpers/dr.js';
+import { filesBelow, runDr, spawnDr } from '../helpers/dr.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { etcdVersion } from '../helpers/etcd-version.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/until.js';
 
 /** pids of processes whose command line mentions dir (an etcd the drill left running) */
 function processesUnder(dir: string): number[] {
@@ -25,6 +26,17 @@ function processesUnder(dir: string): number[] {
     }
   }
   return pids;
+}
+
+/** pids of etcd members whose command line mentions dir */
+function etcdsUnder(dir: string): number[] {
+  return processesUnder(dir).filter((p) => {
+    try {
+      return path.basename(readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]!) === 'etcd';
+    } catch {
+      return false;
+    }
+  });
 }
 
 describe('dr drill', () => {
@@ -110,6 +122,31 @@ describe('dr drill', () => {
     } finally {
       cat.close();
     }
+  });
+
+  it('a drill killed with SIGKILL leaves its member running; the next drill stops it and removes its directory', async () => {
+    const killed = spawnDr(['drill', '--backup', 'latest', '--work-dir', work, '--json'], env);
+    const exited = new Promise<void>((r) => killed.once('exit', () => r()));
+    try {
+      // killed once its throwaway member runs: nothing in dr can clean up after a SIGKILL
+      // (dr itself and etcd's restore tool name the work dir too: wait for an etcd member)
+      await until('the drill member to run', () => etcdsUnder(work).length > 0, 120_000, 100);
+    } finally {
+      killed.kill('SIGKILL');
+      await exited;
+    }
+    const left = readdirSync(work);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(/^dr-drill-/);
+    expect(etcdsUnder(work).length).toBeGreaterThan(0);
+    const r = await runDr(['drill', '--backup', 'latest', '--work-dir', work, '--json'], env, 240_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.ok).toBe(true);
+    expect(r.json.cleanedUp).toBe(true);
+    expect(readdirSync(work)).toEqual([]);
+    expect(
+      processesUnder(work).map((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')),
+    ).toEqual([]);
   });
 
   it('fails (exit 1) when the restored cluster does not match what the backup says, and still cleans up', async () => {

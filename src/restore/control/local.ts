@@ -110,6 +110,9 @@ export function localControl(o: LocalControlOptions): MemberControl {
         signal?.throwIfAborted();
         if (Date.now() > deadline) {
           process.kill(pid, 'SIGKILL');
+          // a killed process is gone only once the kernel has torn it down: wait for that too
+          for (let i = 0; i < 50 && alive(pid) && (await runningPid(dataDir)) === pid; i++)
+            await new Promise((r) => setTimeout(r, 100));
           break;
         }
         await new Promise((r) => setTimeout(r, 100));
