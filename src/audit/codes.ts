@@ -12,8 +12,9 @@ import { DB_CODES } from './db/codes.js';
 /**
  * What etcd itself does with data that carries a finding, which decides the severity:
  * error = refuses-to-start, loses-committed-data or serves-wrong-data; warning = repairs or falls-back
- * (or ignores damage that is still worth a look); info = normal (a state of a live or cleanly stopped
- * member) or ignores.
+ * (or ignores damage that is still worth a look), keeps-alarm (starts, serves every key, raises a saved
+ * alarm again) or stops-as-removed (applies its own removal from the cluster and stops: the cluster holds
+ * the data, the dir is a leftover); info = normal (a state of a live or cleanly stopped member) or ignores.
  */
 export type EtcdBehaviour =
   | 'refuses-to-start'
@@ -22,6 +23,8 @@ export type EtcdBehaviour =
   | 'repairs'
   | 'falls-back'
   | 'ignores'
+  | 'keeps-alarm'
+  | 'stops-as-removed'
   | 'normal';
 
 export const SEVERITY_OF_BEHAVIOUR: Record<EtcdBehaviour, readonly Severity[]> = {
@@ -31,6 +34,8 @@ export const SEVERITY_OF_BEHAVIOUR: Record<EtcdBehaviour, readonly Severity[]> =
   repairs: ['warning'],
   'falls-back': ['warning'],
   ignores: ['warning', 'info'],
+  'keeps-alarm': ['warning'],
+  'stops-as-removed': ['warning'],
   normal: ['info'],
 };
 
@@ -38,8 +43,9 @@ export interface EtcdRule {
   /** per severity the code is emitted with */
   does: Partial<Record<Severity, EtcdBehaviour>>;
   /**
-   * How we know: `test: <title words>` names the test in test/audit/etcd-behaviour.test.ts (or the live-member
-   * tests in test/audit/live-members.test.ts) that hands such bytes from a real member to a real etcd;
+   * How we know: `test: <title words>` names the test in test/audit/etcd-behaviour.test.ts,
+   * test/audit/etcd-behaviour-states.test.ts (or the live-member tests in test/audit/live-members.test.ts)
+   * that hands such bytes from a real member to a real etcd;
    * `not from etcd: <why>` says why a real member never writes such data (only damage or another tool does).
    */
   evidence: string;
@@ -131,20 +137,23 @@ export const WAL_CODES = {
     ),
   ),
   WAL_SEGMENT_EMPTY: c(
-    ['error', 'info'],
+    ['error', 'warning'],
     `${WAL}#corrupt-record`,
-    'a segment holds no record (info: the last one, all zeros, just started when the member stopped)',
+    'a segment holds no record (warning: the last one, all zeros: etcd starts and writes on into it)',
     {
-      does: { error: 'refuses-to-start', info: 'normal' },
+      does: { error: 'refuses-to-start', warning: 'ignores' },
       evidence:
-        'not tested: the info case is a member stopped between renaming its new segment into place and writing to it (etcd appends to it); the error case is not from etcd, only damage empties a segment with segments after it',
+        "test: WAL_SEGMENT_EMPTY (synthetic damage: etcd writes a new segment's crc, metadata and state records and fsyncs them before it renames the segment into place, and creates the WAL in a temporary dir it renames once segment 0 holds its records, so only damage empties a segment; etcd reads a zeroed last segment as the end of the WAL and appends to it); the error case: with segments after it the next crc record breaks the chain (WAL_DAMAGE)",
     },
   ),
   WAL_SEGMENT_NO_CRC_RECORD: c(
-    'error',
+    ['error', 'warning'],
     `${WAL}#corrupt-record`,
-    'a segment does not start with a crc record',
-    does('refuses-to-start', WAL_DAMAGE),
+    'a segment does not start with a crc record (warning: its records continue the CRC chain, etcd wrote them into a zeroed segment)',
+    {
+      does: { error: 'refuses-to-start', warning: 'ignores' },
+      evidence: `${WAL_DAMAGE}; warning: test: WAL_SEGMENT_EMPTY (etcd appends to a zeroed last segment without writing its header records, and reads it back)`,
+    },
   ),
   WAL_SEGMENT_NO_METADATA: c(
     'error',
@@ -391,7 +400,10 @@ export const SNAP_CODES = {
     'warning',
     `${SNAP}#members-mismatch`,
     "the WAL's node is not in the membership",
-    does('ignores', 'not tested: the data dir of a removed member; etcd starts and stops itself as removed'),
+    does(
+      'stops-as-removed',
+      'test: WAL_NODE_NOT_MEMBER (the data dir of a member removed from a 2-member cluster: etcd started on it applies its own removal and stops, "the member has been permanently removed from the cluster")',
+    ),
   ),
   SNAP_CONFSTATE_MISMATCH: c(
     'error',
@@ -420,7 +432,7 @@ export const SNAP_CODES = {
     'a snap file newer than every WAL snapshot record',
     does(
       'ignores',
-      'not tested: a crash between saving the snap file and its WAL record; etcd 3.5 loads only files a WAL record names',
+      'test: SNAP_ORPHAN (synthetic: etcd saves the snap file before its WAL record, a crash in between leaves it; etcd 3.4 and 3.5 load only a snap file a WAL snapshot record names)',
     ),
   ),
 } as const satisfies Record<string, CodeInfo>;
@@ -476,20 +488,26 @@ export const CROSS_CODES = {
     'a .snap.db from the leader that etcd swaps in at the next start',
     does(
       'normal',
-      'not tested: a crash between receiving a leader snapshot and swapping it in; etcd swaps it in at start',
+      'test: CROSS_SNAP_DB_PENDING (a follower killed after persisting a leader snapshot and before swapping its db in; etcd renames the .snap.db over member/snap/db at start)',
     ),
   ),
   CROSS_SNAP_DB_LEFTOVER: c(
     'info',
     `${SNAP}#snap-db`,
     'a .snap.db the db has already moved past',
-    does('ignores', 'not tested: a crash right after the swap; etcd ignores it'),
+    does(
+      'ignores',
+      'test: CROSS_SNAP_DB_LEFTOVER (a received db whose snapshot the member never applied, catching up from the log instead; etcd ignores it at start and deletes every .snap.db older than its next snapshot)',
+    ),
   ),
   CROSS_MEMBERS_STALE: c(
     'info',
     `${DB}#members`,
     'members bucket differs from the raft membership in a 3.4 db (expected after a 3.4 restore)',
-    does('ignores', 'not tested here: 3.4 reads membership from the v2 store (see the restore tests)'),
+    does(
+      'ignores',
+      'test: CROSS_MEMBERS_STALE (etcd 3.4 `snapshot restore`; 3.4 and 3.5 read membership from the v2 store, 3.5 restores rewrite the bucket)',
+    ),
   ),
   CROSS_MEMBERS_MISMATCH: c(
     'warning',
@@ -630,15 +648,15 @@ const DB_RULES: Partial<Record<keyof typeof DB_CODES, EtcdRule>> = {
   DB_COMPACTION_INTERRUPTED: {
     does: { warning: 'repairs', info: 'normal' },
     evidence:
-      'not tested: a member killed during a compaction (info while it runs one); etcd finishes the compaction at start',
+      'test: DB_COMPACTION_INTERRUPTED (info while the member compacts; killed mid-way, etcd resumes the compaction at start)',
   },
   DB_COMPACTION_LEFTOVER: does('ignores', `${DB_DAMAGE}; etcd compacts the revisions at its next compaction`),
   DB_MEMBER_INVALID: does('refuses-to-start', DB_DAMAGE),
   DB_LEASE_INVALID: does('refuses-to-start', DB_DAMAGE),
   DB_AUTH_INVALID: does('refuses-to-start', DB_DAMAGE),
   DB_ALARM_ACTIVE: does(
-    'ignores',
-    'not tested here: a raised alarm is saved in the db and etcd raises it again at start (writes stay refused for NOSPACE)',
+    'keeps-alarm',
+    'test: DB_ALARM_ACTIVE (a raised alarm is saved in the db; etcd raises it again at start, and for NOSPACE refuses writes until `alarm disarm`)',
   ),
   DB_ALARM_INVALID: does('refuses-to-start', DB_DAMAGE),
 };

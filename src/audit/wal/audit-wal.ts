@@ -269,8 +269,10 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
       validEnd: 0,
     };
     let recordTypes: number[] = [];
+    let firstCrcValid = false;
     const handleRecord = (rec: import('../../formats/wal/segment-decoder.js').WalRecord) => {
       if (recordTypes.length < 2) recordTypes.push(rec.type);
+      if (rec.ordinal === 0) firstCrcValid = rec.crcValid && !rec.resynced;
       const at = { offset: rec.offset, record: rec.ordinal };
       const payloadError = (what: string, err: unknown) =>
         add(
@@ -535,14 +537,17 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
     if (res.end === 'torn' || res.end === 'corrupt') intact = false;
 
     if (res.records === 0 && isLast && res.end === 'zero-tail' && si > 0)
-      // etcd renames its preallocated segment into place before it writes the segment's first records: a
-      // member stopped in between leaves it all zeros, and etcd appends to it at its next start
+      // etcd never leaves this: its cut writes the new segment's crc, metadata and state records into the
+      // preallocated file and fsyncs it before renaming it into place (and Create renames the whole WAL dir
+      // only once segment 0 holds its records). A lost write or a zeroing tool did it. etcd reads the WAL as
+      // ending with the segment before (a zero length field is its end) and appends to this file, so it
+      // starts; whatever the file held is gone (the db cross-check tells whether applied entries were in it)
       add(
-        'info',
+        'warning',
         'WAL_SEGMENT_EMPTY',
         seg.name,
         { offset: 0 },
-        `wal: ${label(seg.name)}, the last segment, is all zeros: etcd had just started it when the member stopped, and goes on writing into it`,
+        `wal: ${label(seg.name)}, the last segment, is all zeros: etcd never renames a segment into place before its first records are on disk, so damage erased what it held; etcd starts, reads the WAL up to the segment before and writes on into this one`,
         'corrupt-record',
       );
     else if (res.records === 0) {
@@ -555,16 +560,26 @@ export async function auditWal(src: WalSource, opts: WalAuditOptions = {}): Prom
         'corrupt-record',
       );
     } else {
+      // no header records, but the records continue the CRC chain of the segment before: what etcd leaves
+      // when it appends to a zeroed last segment (WAL_SEGMENT_EMPTY). etcd reads it as it is (the chain holds;
+      // the metadata comes from the earlier segments), so it is that damage's trace, not a refusal to start
+      const headerless =
+        recordTypes[0] !== WalRecordType.Crc &&
+        si > 0 &&
+        firstCrcValid &&
+        !res.problems.some((p) => p.code === 'WAL_CRC_MISMATCH');
       if (recordTypes[0] !== WalRecordType.Crc)
         add(
-          'error',
+          headerless ? 'warning' : 'error',
           'WAL_SEGMENT_NO_CRC_RECORD',
           seg.name,
           { offset: 0, record: 0 },
-          `wal: ${label(seg.name)} starts with a ${WAL_RECORD_TYPE_NAMES[recordTypes[0]!] ?? `type ${recordTypes[0]}`} record, not the crc record every segment starts with`,
+          headerless
+            ? `wal: ${label(seg.name)} has no crc and metadata records at its start, but its records continue the CRC chain of the segment before: etcd wrote them into a segment that had been zeroed (what it held before is lost); etcd reads it`
+            : `wal: ${label(seg.name)} starts with a ${WAL_RECORD_TYPE_NAMES[recordTypes[0]!] ?? `type ${recordTypes[0]}`} record, not the crc record every segment starts with`,
           'corrupt-record',
         );
-      if (res.records > 1 && recordTypes[1] !== WalRecordType.Metadata)
+      if (!headerless && res.records > 1 && recordTypes[1] !== WalRecordType.Metadata)
         add(
           'error',
           'WAL_SEGMENT_NO_METADATA',
