@@ -17,7 +17,7 @@ import type { Clock } from '../core/clock.js';
 import { toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { collectStorageGarbage, type GcResult } from '../pipeline/gc.js';
-import type { StorageTarget } from './retention-run.js';
+import type { StorageTarget } from '../storage/backend.js';
 
 /** The floor of a leftover's age before it is removed (as `dr gc --min-age`'s default). */
 export const MIN_AGE_MS = 3600_000;
