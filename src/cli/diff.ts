@@ -8,7 +8,8 @@ import type { Command } from 'commander';
 import type { ExitCode } from '../core/errors.js';
 import { diffKeys, type DiffSummary } from '../diff/diff-keys.js';
 import { openFileSource } from '../formats/file-byte-source.js';
-import { JsonArrayStream, TextOut } from '../inspect/json-stream.js';
+import { JsonArrayStream, TextOut, streamJson, untilReaderCloses } from '../inspect/json-stream.js';
+import { parseRevisionFlag, valueDisplay } from '../inspect/options.js';
 import {
   checkRevision,
   liveKeys,
@@ -18,14 +19,7 @@ import {
 } from '../inspect/keys-view.js';
 import { keyChangeJson, keyChangeLine } from '../inspect/render.js';
 import { addJsonOption, addStorageOption, type CommandContext } from './context.js';
-import {
-  openDbArg,
-  parseRevisionFlag,
-  streamJson,
-  untilReaderCloses,
-  valueDisplay,
-  type OpenedDbArg,
-} from './inspect.js';
+import { openDbArg, type OpenedDbArg } from './db-arg.js';
 import { action } from './run.js';
 
 interface DiffOpts {
@@ -110,10 +104,15 @@ async function runDiff(ctx: CommandContext, refA: string, refB: string, opts: Di
         { a: sideJson(a), b: sideJson(b), prefix: opts.prefix ?? null, values: show.values },
         'changes',
       );
-      return await streamJson(json, out, async () => {
-        const summary = diffKeys(keysA, keysB, (c) => json.item(keyChangeJson(c, show)), step);
-        return { tail: { summary }, code: codeFor(summary) };
-      });
+      return await streamJson(
+        json,
+        out,
+        async () => {
+          const summary = diffKeys(keysA, keysB, (c) => json.item(keyChangeJson(c, show)), step);
+          return { tail: { summary }, code: codeFor(summary) };
+        },
+        process.stderr,
+      );
     }
     out.write(
       `--- A ${a.arg.label} at revision ${a.revision}\n+++ B ${b.arg.label} at revision ${b.revision}\n`,

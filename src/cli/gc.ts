@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DrError } from '../core/errors.js';
-import { collectGarbage } from '../pipeline/gc.js';
+import { collectStorageGarbage } from '../pipeline/gc.js';
 import { addJsonOption, addStorageOption, openStorage } from './context.js';
 import { formatBytes, printJson, printTable } from './output.js';
 import { action } from './run.js';
@@ -27,7 +27,7 @@ export function registerGc(program: Command): void {
             throw new DrError('USAGE', `--min-age: "${opts.minAge}" is not a number of seconds`);
           const backend = await openStorage(ctx);
           try {
-            const r = await collectGarbage(backend, {
+            const r = await collectStorageGarbage(backend, {
               clock: ctx.clock,
               minAgeMs: minAge * 1000,
               dryRun: Boolean(opts.dryRun),

@@ -35,7 +35,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   daemon: async () => (await import('./daemon.js')).registerDaemon,
   config: async () => (await import('./config.js')).registerConfig,
   audit: async () => (await import('./audit.js')).registerAudit,
-  inspect: async () => (await import('./inspect.js')).registerInspect,
+  inspect: async () => (await import('./inspect/index.js')).registerInspect,
   diff: async () => (await import('./diff.js')).registerDiff,
   sandbox: async () => (await import('./sandbox.js')).registerSandbox,
 };

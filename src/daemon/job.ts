@@ -5,26 +5,7 @@
  * metrics. Jobs live in memory: the catalog's attempt table is the durable history.
  */
 import { randomUUID } from 'node:crypto';
-
-export type JobKind = 'backup' | 'verify';
-export type JobTrigger = 'schedule' | 'api' | 'catch-up' | 'periodic-verify';
-export type JobState = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled';
-
-export interface JobView {
-  id: string;
-  kind: JobKind;
-  cluster: string;
-  policy: string;
-  trigger: JobTrigger;
-  state: JobState;
-  attempts: number;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  nextAttemptAt: string | null;
-  backupId: string | null;
-  error: { code: string; message: string } | null;
-}
+import type { JobKind, JobState, JobTrigger, JobView } from '../http/api-types.js';
 
 export class Job {
   readonly id = randomUUID();

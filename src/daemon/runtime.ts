@@ -11,7 +11,7 @@ import type { EtcdClient } from '../etcd/client.js';
 import type { EtcdConnectionOptions } from '../etcd/types.js';
 import type { BackupJobSpec } from '../jobs/backup-job.js';
 import { retentionRules } from '../jobs/prune.js';
-import type { StorageTarget } from '../jobs/retention-run.js';
+import type { StorageTarget } from '../storage/backend.js';
 import type { Backend } from '../storage/backend.js';
 
 export type OpenBackend = (url: string, opts: { logger: Logger }) => Promise<Backend>;

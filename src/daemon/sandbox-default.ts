@@ -11,10 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { loadConfig, type Config } from '../config/load.js';
 import type { Logger } from '../core/logger.js';
-import { writeFileAtomic } from '../core/safe-file.js';
+import { writeTextAtomic } from '../core/safe-file.js';
 import { defaultSandboxDir, sandboxUp } from '../sandbox/sandbox.js';
 
 export const SANDBOX_LISTEN = '127.0.0.1:9464';
@@ -71,6 +70,6 @@ export async function prepareSandboxConfig(opts: {
   if (!existsSync(tokenFile))
     await writeFile(tokenFile, randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
   const file = path.join(dir, 'daemon.yaml');
-  await writeFileAtomic(file, Readable.from([Buffer.from(sandboxConfigText(up.endpoints, opts.listen))]), []);
+  await writeTextAtomic(file, sandboxConfigText(up.endpoints, opts.listen));
   return { file, tokenFile, config: loadConfig(file, { env: opts.env }) };
 }

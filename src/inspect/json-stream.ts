@@ -4,6 +4,7 @@
  * in memory. Output goes through a small buffer; `flush()` resolves once the sink has drained, so a slow
  * reader (a pipe into `less`) throttles the decoder instead of the process buffering everything.
  */
+import { toDrError, type ExitCode } from '../core/errors.js';
 
 /** The part of a Writable this needs (process.stdout in the CLI, a collector in tests). */
 export interface TextSink {
@@ -91,5 +92,45 @@ export class JsonArrayStream {
     const t = jsonText(tail).slice(1, -1);
     this.out.write(`\n]${t ? ',' : ''}${t}}\n`);
     this.open = false;
+  }
+}
+
+/** A command body whose reader may go away early (`| head`): that ends it quietly with exit 0. */
+export function untilReaderCloses<A extends unknown[]>(
+  body: (...args: A) => Promise<ExitCode>,
+): (...args: A) => Promise<ExitCode> {
+  return async (...args) => {
+    try {
+      return await body(...args);
+    } catch (err) {
+      if (err instanceof OutputClosedError) return 0;
+      throw err;
+    }
+  };
+}
+
+/**
+ * Runs the body of a streaming JSON command whose document has begun. From then on a failure cannot be printed as a second
+ * document: it closes the document with `ok: false` and the error instead, and the exit code says so.
+ */
+export async function streamJson(
+  json: JsonArrayStream,
+  out: TextOut,
+  body: () => Promise<{ tail: Record<string, unknown>; code: ExitCode }>,
+  /** where the error is told to a person as well (the CLI's stderr) */
+  stderr: { write(text: string): unknown },
+): Promise<ExitCode> {
+  try {
+    const { tail, code } = await body();
+    json.end({ ok: true, ...tail });
+    await out.flush();
+    return code;
+  } catch (err) {
+    if (err instanceof OutputClosedError) return 0;
+    const e = toDrError(err);
+    json.end({ ok: false, error: e.toJSON() });
+    await out.flush();
+    stderr.write(`dr: error ${e.code}: ${e.message}\n`);
+    return e.exitCode;
   }
 }

@@ -21,12 +21,8 @@ import { StreamMeter } from '../pipeline/stream-meter.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
 import { storageErrorOf } from '../storage/stream-errors.js';
-import {
-  runRetention,
-  type RetentionDeps,
-  type RetentionReport,
-  type StorageTarget,
-} from './retention-run.js';
+import { runRetention, type RetentionDeps, type RetentionReport } from './retention-run.js';
+import type { StorageTarget } from '../storage/backend.js';
 
 export interface BackupJobSpec {
   cluster: string;

@@ -16,8 +16,8 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Clock } from '../core/clock.js';
 import { toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { collectGarbage, type GcResult } from '../pipeline/gc.js';
-import type { StorageTarget } from './retention-run.js';
+import { collectStorageGarbage, type GcResult } from '../pipeline/gc.js';
+import type { StorageTarget } from '../storage/backend.js';
 
 /** The floor of a leftover's age before it is removed (as `dr gc --min-age`'s default). */
 export const MIN_AGE_MS = 3600_000;
@@ -58,7 +58,7 @@ export async function cleanupLeftovers(
     const minAgeMs = opts.minAgeMs ?? leftoverMinAgeMs(deps.catalog, t.backend.location);
     const report: CleanupReport = { storage: t.name, minAgeMs };
     try {
-      const result = await collectGarbage(t.backend, {
+      const result = await collectStorageGarbage(t.backend, {
         clock: deps.clock,
         minAgeMs,
         dryRun: false,

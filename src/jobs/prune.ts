@@ -12,8 +12,8 @@ import {
   type RetentionDeps,
   type RetentionReport,
   type RetentionScope,
-  type StorageTarget,
 } from './retention-run.js';
+import type { StorageTarget } from '../storage/backend.js';
 
 export interface PruneItem {
   target: StorageTarget;

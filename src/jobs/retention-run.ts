@@ -14,14 +14,7 @@ import type { Logger } from '../core/logger.js';
 import { manifestKey } from '../manifest/layout.js';
 import type { DrMetrics } from '../metrics/metrics.js';
 import { applyRetention, type RetentionInput, type RetentionPolicy } from '../retention/apply-retention.js';
-import type { Backend } from '../storage/backend.js';
-
-/** One storage target as the config names it. */
-export interface StorageTarget {
-  /** name in the config (metric label); for a bare --storage URL, the redacted URL */
-  name: string;
-  backend: Backend;
-}
+import type { StorageTarget } from '../storage/backend.js';
 
 export interface RetentionScope {
   cluster: string;

@@ -15,7 +15,7 @@ export interface GcResult {
   incompleteUploadsRemoved: number;
 }
 
-export async function collectGarbage(
+export async function collectStorageGarbage(
   storage: Backend,
   opts: { clock: Clock; minAgeMs: number; dryRun: boolean; cluster?: string; signal?: AbortSignal },
 ): Promise<GcResult> {

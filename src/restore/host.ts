@@ -5,9 +5,10 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
-import { access, chmod, open, readFile, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { access, chmod, readFile, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { DrError } from '../core/errors.js';
+import { fsyncDir } from '../core/safe-file.js';
 
 export interface CommandResult {
   code: number;
@@ -179,15 +180,6 @@ export const localHost: MemberHost = {
     return localFile;
   },
 };
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** POSIX single-quote quoting for a command string handed to a remote shell. */
 export function shellQuote(arg: string): string {

@@ -3,12 +3,10 @@
  * directory) after every step change, so a crash leaves either the previous or the next state on disk.
  * It holds the whole plan and the manifest: `resumeRestore(journalFile)` needs nothing else.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { DrError } from '../core/errors.js';
+import { writeTextAtomic } from '../core/safe-file.js';
 import type { Manifest } from '../manifest/manifest.js';
-import { fsyncDir } from './host.js';
 import type { RestorePlan } from './plan.js';
 import type { VerifyReport } from './verify.js';
 
@@ -111,15 +109,4 @@ export class JournalWriter {
   }
 }
 
-export async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
-  const h = await open(tmp, 'w', 0o600);
-  try {
-    await h.writeFile(text);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  await rename(tmp, file);
-  await fsyncDir(path.dirname(file));
-}
+export const writeAtomic = writeTextAtomic;

@@ -62,3 +62,10 @@ export interface Backend {
   cleanupIncomplete(prefix: string, olderThanMs: number, opts?: OpOptions): Promise<number>;
   close(): Promise<void>;
 }
+
+/** One storage target as the config names it. */
+export interface StorageTarget {
+  /** name in the config (metric label); for a bare --storage URL, the redacted URL */
+  name: string;
+  backend: Backend;
+}

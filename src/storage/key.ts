@@ -2,19 +2,8 @@
  * Object keys and temporary names, shared by every backend so that a key means the same thing in a
  * directory and in a bucket.
  */
-import { randomBytes } from 'node:crypto';
 import { DrError } from '../core/errors.js';
-
-/** `<final>.tmp-<16 hex>`: the name a local put writes to before its rename. */
-const TEMP_SUFFIX = /\.tmp-[0-9a-f]{16}$/;
-
-export function tempNameFor(finalName: string): string {
-  return `${finalName}.tmp-${randomBytes(8).toString('hex')}`;
-}
-
-export function isTempName(name: string): boolean {
-  return TEMP_SUFFIX.test(name);
-}
+import { isTempName } from '../core/safe-file.js';
 
 /**
  * A key is '/'-separated, relative, without empty, '.' or '..' segments (so it cannot escape the root

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DrError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
-import type { JobView } from '../../src/daemon/job.js';
+import type { JobView } from '../../src/http/api-types.js';
 import { buildHttpServer, sameSecret, type ApiDaemon } from '../../src/http/server.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 

@@ -1,7 +1,7 @@
 // Runs `dr inspect` / `dr diff` from dist without src/cli/main.ts, for the tests of this folder while the
 // commands are not yet registered there (see inspect.test.ts). Mirrors main.ts: usage errors exit 2.
 import { Command, CommanderError } from 'commander';
-import { registerInspect } from '../../dist/cli/inspect.js';
+import { registerInspect } from '../../dist/cli/inspect/index.js';
 import { registerDiff } from '../../dist/cli/diff.js';
 
 const program = new Command('dr').exitOverride();

@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { createEtcdClient, type EtcdClient } from '../../src/etcd/client.js';
 import { runBackupJob, type BackupJobSpec } from '../../src/jobs/backup-job.js';
 import { prune } from '../../src/jobs/prune.js';
-import type { StorageTarget } from '../../src/jobs/retention-run.js';
+import type { StorageTarget } from '../../src/storage/backend.js';
 import { listStorage } from '../../src/manifest/manifest-store.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { openBackend } from '../../src/storage/open-backend.js';

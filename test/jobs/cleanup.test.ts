@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { cleanupLeftovers, LeftoverCleaner, leftoverMinAgeMs, MIN_AGE_MS } from '../../src/jobs/cleanup.js';
-import type { StorageTarget } from '../../src/jobs/retention-run.js';
+import type { StorageTarget } from '../../src/storage/backend.js';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import type { Backend } from '../../src/storage/backend.js';
 import { openBackend } from '../../src/storage/open-backend.js';

@@ -1,21 +1,20 @@
 /**
  * file:// backend: objects are files under one root directory, keys map to relative paths.
  *
- * put writes `<final>.tmp-<random>` beside the final name (same directory, so the rename is atomic on
- * the same file system), fsyncs it, renames it, then fsyncs the directory (and any directory it had to
- * create) so the object survives a power cut the moment put returns. Until the rename nothing is
+ * put writes through core's atomic writer: `<final>.tmp-<random>` beside the final name (same
+ * directory, so the rename is atomic on the same file system), fsync, rename, then fsync the directory
+ * (and any directory it had to create) so the object survives a power cut the moment put returns. Until the rename nothing is
  * visible; a failed or aborted put removes its temp file. Files are created 0600: snapshots hold
  * every Secret of the cluster.
  */
-import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { DrError, isAbortError } from '../../core/errors.js';
-import { FileSink } from '../../core/file-sink.js';
+import { finalNameOf, isTempName, tempNameFor, writeFileAtomic } from '../../core/safe-file.js';
 import type { Backend, ObjectInfo, OpOptions, PutOptions } from '../backend.js';
-import { assertValidKey, assertValidPrefix, isTempName, tempNameFor } from '../key.js';
+import { assertValidKey, assertValidPrefix } from '../key.js';
 import { checkSignal } from '../cancel.js';
 import { classifyStreamErrors } from '../stream-errors.js';
 import { fsError } from './fs-errors.js';
@@ -65,58 +64,32 @@ export class LocalBackend implements Backend {
       throw fsError(err, what);
     }
 
-    const tmp = tempNameFor(final);
     // The body's own failure is rethrown unchanged: its producer (e.g. the snapshot stream) knows what
-    // went wrong better than storage does. pipeline() forwards each stream's error to the others, so
-    // the first one to fail is the origin: a write error (ENOSPC) also shows up later on the body.
-    let origin: 'body' | 'file' | undefined;
-    const fromBody = (): void => {
-      origin ??= 'body';
-    };
-    const fromFile = (): void => {
-      origin ??= 'file';
-    };
-    body.once('error', fromBody);
-    let fh: FileHandle;
+    // went wrong better than storage does. The writer says which side failed first: a write error
+    // (ENOSPC) also shows up later on the body.
+    let origin: 'source' | 'file' | undefined;
     try {
-      fh = await open(tmp, 'wx', 0o600);
+      return await writeFileAtomic(final, body, [], {
+        signal,
+        onProgress,
+        // A directory created for this object must itself be made durable in its parent.
+        syncDirsUpTo: firstCreated ? path.dirname(firstCreated) : dir,
+        // Abort wins until the rename, the commit point.
+        beforeCommit: () => {
+          if (signal?.aborted) throw new DrError('ABORTED', `${what}: cancelled`, { transient: false });
+        },
+        onFailure: (side) => {
+          origin = side;
+        },
+      });
     } catch (err) {
-      body.off('error', fromBody);
-      body.destroy();
-      throw fsError(err, what);
-    }
-    const file = new FileSink(fh, { onProgress });
-    file.once('error', fromFile);
-    try {
-      await pipeline(body, file, signal ? { signal } : {});
-      await fh.sync();
-      await fh.close();
-      // Abort wins until the rename, the commit point.
-      if (signal?.aborted) throw new DrError('ABORTED', `${what}: cancelled`, { transient: false });
-      await rename(tmp, final);
-    } catch (err) {
-      await fh.close().catch(() => undefined); // already closed after a good write: harmless
-      await rm(tmp, { force: true }).catch(() => undefined);
       // Checked first: pipeline destroys the body with the AbortError, which then looks like a body error.
       if (signal?.aborted || isAbortError(err)) {
         throw new DrError('ABORTED', `${what}: cancelled`, { transient: false }, { cause: err });
       }
-      if (origin === 'body') throw err;
+      if (origin === 'source') throw err;
       throw fsError(err, what);
-    } finally {
-      body.off('error', fromBody);
     }
-    try {
-      // A directory created for this object must itself be made durable in its parent.
-      const stop = firstCreated ? path.dirname(firstCreated) : dir;
-      for (let d = dir; ; d = path.dirname(d)) {
-        await fsyncDir(d);
-        if (d === stop || d === path.dirname(d)) break;
-      }
-    } catch (err) {
-      throw fsError(err, `${what}: fsync of the directory`);
-    }
-    return { size: file.bytes };
   }
 
   async get(key: string, opts: OpOptions = {}): Promise<Readable> {
@@ -259,20 +232,11 @@ export class LocalBackend implements Backend {
           if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix)) yield* walk(file, key);
         } else if (e.isFile()) {
           const temp = isTempName(e.name);
-          const keyOfObject = temp ? key.replace(/\.tmp-[0-9a-f]{16}$/, '') : key;
+          const keyOfObject = finalNameOf(key);
           if (keyOfObject.startsWith(prefix)) yield { key, file, temp };
         }
       }
     }
     yield* walk(root, '');
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
