@@ -1,9 +1,9 @@
 /**
- * Edges of the hand-made HTTP/2 + gRPC call that a real etcd does not produce on demand (padding, PING,
- * CONTINUATION, flow control past the window, RST_STREAM, GOAWAY, a malformed or cut-off
- * response, a non-gRPC answer), against a small HTTP/2 server started here. The real paths (TLS, mTLS,
- * auth, permission denied, a member killed mid-stream, backpressure) are tested against etcd in
- * client.test.ts, tls.test.ts, auth.test.ts and snapshot-fault.test.ts.
+ * Edges of the snapshot call (gRPC over Node's HTTP/2 client) that a real etcd does not produce on demand
+ * (padding, PING, CONTINUATION, flow control past the window with pauses, RST_STREAM, GOAWAY, a
+ * malformed or cut-off response, a non-gRPC answer), against a small HTTP/2 server started here. The real
+ * paths (TLS, mTLS, auth, permission denied, a member killed mid-stream, backpressure) are tested against
+ * etcd in client.test.ts, tls.test.ts, snapshot-mtls.test.ts, auth.test.ts and snapshot-fault.test.ts.
  */
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +24,9 @@ type Behaviour = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHe
 /** 1 MiB of blob in 32 KiB messages, each message's bytes set to its index */
 const BIG_MESSAGES = 32;
 const bigBlob = (i: number) => Buffer.alloc(32 << 10, i);
+const FLOOD_MESSAGES = 256;
+/** bytes the flood server has handed to its connection so far */
+let flushed = 0;
 const behaviours: Record<string, Behaviour> = {
   // Padded frames (this server pads every frame), a PING and a SETTINGS change mid-stream, more data than
   // the test's 64 KiB window, and trailers too large for one frame (HEADERS + CONTINUATION)
@@ -57,6 +60,30 @@ const behaviours: Record<string, Behaviour> = {
       () => s.session?.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from('calm')),
       20,
     );
+  },
+  // a graceful shutdown that keeps our stream: the response still finishes
+  graceful: (s) => {
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+    s.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, s.id);
+    setTimeout(() => s.end(frame(encode({ remaining_bytes: '0', blob: Buffer.from('after goaway') }))), 20);
+  },
+  // 8 MiB as fast as the client's window allows, counting what has left the server (write callbacks)
+  flood: (s) => {
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+    s.on('error', () => undefined);
+    flushed = 0;
+    let i = 0;
+    const next = () => {
+      if (i === FLOOD_MESSAGES) return s.end();
+      const left = String((FLOOD_MESSAGES - i - 1) * (32 << 10));
+      const msg = frame(encode({ remaining_bytes: left, blob: bigBlob(i++ % 256) }));
+      const more = s.write(msg, () => (flushed += msg.length));
+      if (more) setImmediate(next);
+      else s.once('drain', next);
+    };
+    next();
   },
   ok: (s, h) => {
     s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
@@ -105,7 +132,7 @@ function run(address: string, token?: string) {
   });
 }
 
-/** The call's pieces, copied (they are views of a reused read buffer), read with pauses along the way. */
+/** The call's pieces, copied (they are views of the received chunks), read with pauses along the way. */
 function runBig(address: string) {
   return new Promise<{ bytes: Buffer; error?: SnapshotCallError; pauses: number }>((resolve) => {
     const call = startSnapshotCall({ address, secure: false, dialTimeoutMs: 2000, windowBytes: 64 << 10 });
@@ -180,6 +207,44 @@ describe('snapshot call over HTTP/2, against a server that misbehaves', () => {
     expect(r.bytes.equals(Buffer.concat(Array.from({ length: BIG_MESSAGES }, (_, i) => bigBlob(i))))).toBe(
       true,
     );
+  });
+
+  it('holds the server at the flow-control window while paused, and reads the rest on resume', async () => {
+    const window = 256 << 10;
+    const r = await new Promise<{ bytes: number; error?: SnapshotCallError; flushedWhilePaused: number }>(
+      (resolve) => {
+        const call = startSnapshotCall({
+          address: addressFor.flood!,
+          secure: false,
+          dialTimeoutMs: 2000,
+          windowBytes: window,
+        });
+        let bytes = 0;
+        let flushedWhilePaused = -1;
+        call.on('blob', (b) => {
+          bytes += b.length;
+          if (flushedWhilePaused < 0 && bytes >= 64 << 10) {
+            flushedWhilePaused = 0;
+            call.pause();
+            setTimeout(() => {
+              flushedWhilePaused = flushed;
+              call.resume();
+            }, 300);
+          }
+        });
+        call.on('error', (error) => resolve({ bytes, error, flushedWhilePaused }));
+        call.on('end', () => resolve({ bytes, flushedWhilePaused }));
+      },
+    );
+    expect(r.error).toBeUndefined();
+    expect(r.bytes).toBe(FLOOD_MESSAGES * (32 << 10));
+    // what we read before pausing, the window, and the server's own buffering: far from the 8 MiB
+    expect(r.flushedWhilePaused).toBeGreaterThan(64 << 10);
+    expect(r.flushedWhilePaused).toBeLessThan(1024 * 1024);
+  });
+
+  it('finishes a response after a graceful GOAWAY that keeps its stream', async () => {
+    expect(await run(addressFor.graceful!)).toEqual({ blobs: 'after goaway' });
   });
 
   it('reports a reset stream and a GOAWAY with their HTTP/2 codes', async () => {
