@@ -88,7 +88,10 @@ const behaviours: Record<string, Behaviour> = {
   ok: (s, h) => {
     s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
-    s.end(frame(encode({ remaining_bytes: '0', blob: Buffer.from(`token=${String(h['token'])}`) })));
+    // the token arrives marked never-indexed (HPACK), so no proxy or table keeps it
+    const sensitive = (h as Record<symbol, string[] | undefined>)[http2.sensitiveHeaders] ?? [];
+    const token = `token=${String(h['token'])}${sensitive.includes('token') ? ' (sensitive)' : ''}`;
+    s.end(frame(encode({ remaining_bytes: '0', blob: Buffer.from(token) })));
   },
   denied: (s) => {
     s.respond(
@@ -172,8 +175,8 @@ describe('snapshot call over HTTP/2, against a server that misbehaves', () => {
     for (const s of servers) s.close();
   });
 
-  it('receives the blob and sends the auth token as the `token` header', async () => {
-    expect(await run(addressFor.ok!, 'tok123')).toEqual({ blobs: 'token=tok123' });
+  it('receives the blob and sends the auth token as a sensitive `token` header', async () => {
+    expect(await run(addressFor.ok!, 'tok123')).toEqual({ blobs: 'token=tok123 (sensitive)' });
   });
 
   it('reports a status sent without a body (trailers only) with its code and decoded message', async () => {
@@ -268,7 +271,7 @@ describe('snapshot call over HTTP/2, against a server that misbehaves', () => {
     await new Promise<void>((resolve) => s.listen(0, '::1', resolve));
     try {
       const address = `[::1]:${(s.address() as AddressInfo).port}`;
-      expect(await run(address, 't6')).toEqual({ blobs: 'token=t6' });
+      expect(await run(address, 't6')).toEqual({ blobs: 'token=t6 (sensitive)' });
       expect(authority).toBe(address);
     } finally {
       s.close();
