@@ -1,15 +1,20 @@
 /**
  * Edges of the snapshot call (gRPC over Node's HTTP/2 client) that a real etcd does not produce on demand
  * (padding, PING, CONTINUATION, flow control past the window with pauses, RST_STREAM, GOAWAY, a
- * malformed or cut-off response, a non-gRPC answer), against a small HTTP/2 server started here. The real
+ * malformed or cut-off response, a non-gRPC answer, TLS by IP and by host name), against small HTTP/2
+ * servers started here. The real
  * paths (TLS, mTLS, auth, permission denied, a member killed mid-stream, backpressure) are tested against
  * etcd in client.test.ts, tls.test.ts, snapshot-mtls.test.ts, auth.test.ts and snapshot-fault.test.ts.
  */
+import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { etcdServices } from '../../src/etcd/grpc-services.js';
 import { startSnapshotCall, type SnapshotCallError } from '../../src/etcd/snapshot-call.js';
+import { readTlsMaterial } from '../../src/etcd/tls-credentials.js';
+import type { TlsFiles } from '../../src/etcd/types.js';
+import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { freePort } from '../helpers/ports.js';
 
 const encode = (msg: object): Buffer =>
@@ -125,9 +130,15 @@ const behaviours: Record<string, Behaviour> = {
   },
 };
 
-function run(address: string, token?: string) {
+function run(address: string, token?: string, tls?: TlsFiles) {
   return new Promise<{ blobs: string; error?: SnapshotCallError }>((resolve) => {
-    const call = startSnapshotCall({ address, secure: false, token, dialTimeoutMs: 2000 });
+    const call = startSnapshotCall({
+      address,
+      secure: tls !== undefined,
+      tls: tls && readTlsMaterial(tls),
+      token,
+      dialTimeoutMs: 2000,
+    });
     let blobs = '';
     call.on('blob', (b) => (blobs += b.toString()));
     call.on('error', (error) => resolve({ blobs, error }));
@@ -284,5 +295,36 @@ describe('snapshot call over HTTP/2, against a server that misbehaves', () => {
       code: 14,
       details: expect.stringMatching(/ECONNREFUSED/),
     });
+  });
+});
+
+describe('snapshot call over TLS, against an HTTP/2 server that requires client certificates', () => {
+  let certs: TestCerts;
+  let server: http2.Http2SecureServer;
+  let address = '';
+  beforeAll(async () => {
+    certs = await makeTestCerts();
+    server = http2.createSecureServer({
+      ca: readFileSync(certs.caFile),
+      cert: readFileSync(certs.serverCertFile),
+      key: readFileSync(certs.serverKeyFile),
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
+    server.on('stream', (stream, headers) => behaviours.ok!(stream, headers));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server?.close();
+    await certs?.cleanup();
+  });
+
+  it('streams with the CA and client certificate, by IP address and by host name', async () => {
+    const tls = { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile };
+    expect(await run(address, 'tt', tls)).toEqual({ blobs: 'token=tt (sensitive)' });
+    // the host name is the TLS server name, checked against the certificate's DNS names
+    const byName = address.replace('127.0.0.1', 'localhost');
+    expect(await run(byName, 'tn', tls)).toEqual({ blobs: 'token=tn (sensitive)' });
   });
 });

@@ -7,8 +7,15 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classifyEtcdError } from '../../src/etcd/classify-error.js';
 import { createEtcdClient, type EtcdClient } from '../../src/etcd/client.js';
-import { DEFAULT_WINDOW_BYTES } from '../../src/etcd/snapshot-call.js';
+import {
+  DEFAULT_WINDOW_BYTES,
+  startSnapshotCall,
+  type SnapshotCallError,
+} from '../../src/etcd/snapshot-call.js';
+import { readTlsMaterial } from '../../src/etcd/tls-credentials.js';
+import type { TlsFiles } from '../../src/etcd/types.js';
 import { bufferSource } from '../../src/formats/byte-source.js';
 import { readMetas, type MetaPage } from '../../src/formats/bbolt/meta.js';
 import { makeTestCerts, mtlsClient, mtlsServer, type TestCerts } from '../helpers/certs.js';
@@ -82,5 +89,30 @@ describe('snapshot over mTLS with --client-cert-auth, larger than the flow-contr
     const rewritten = [0, 1, mine.root, etcdctl.root];
     expect(differing.filter((p) => !rewritten.includes(p))).toEqual([]);
     expect(page(ours, mine.root).subarray(8).equals(page(theirs, etcdctl.root).subarray(8))).toBe(true);
+  });
+
+  it('fails the call itself, not only grpc-js, with an error classify-error reads as TLS', async () => {
+    // the client always asks grpc-js first; this is the snapshot call's own handshake with etcd
+    const address = c.endpoints[0]!.replace('https://', '');
+    const callError = (tls: TlsFiles) =>
+      new Promise<SnapshotCallError | undefined>((resolve) => {
+        const call = startSnapshotCall({
+          address,
+          secure: true,
+          tls: readTlsMaterial(tls),
+          dialTimeoutMs: 3000,
+        });
+        call.on('error', resolve);
+        call.on('end', () => resolve(undefined));
+      });
+    for (const tls of [
+      { caFile: certs.caFile, certFile: certs.otherClientCertFile, keyFile: certs.otherClientKeyFile },
+      { caFile: certs.caFile },
+      { caFile: certs.otherCaFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile },
+    ]) {
+      const err = await callError(tls);
+      expect(err).toMatchObject({ code: 14 });
+      expect(classifyEtcdError(err, address, 'snapshot')).toMatchObject({ code: 'ETCD_TLS_FAILED' });
+    }
   });
 });
