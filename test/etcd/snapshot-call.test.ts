@@ -2,9 +2,9 @@
  * Edges of the snapshot call (gRPC over Node's HTTP/2 client) that a real etcd does not produce on demand
  * (padding, PING, CONTINUATION, flow control past the window with pauses, RST_STREAM, GOAWAY, a
  * malformed or cut-off response, a non-gRPC answer, TLS by IP and by host name), against small HTTP/2
- * servers started here. The real
- * paths (TLS, mTLS, auth, permission denied, a member killed mid-stream, backpressure) are tested against
- * etcd in client.test.ts, tls.test.ts, snapshot-mtls.test.ts, auth.test.ts and snapshot-fault.test.ts.
+ * servers started here. The real paths (TLS, mTLS, auth, permission denied, a member killed mid-stream,
+ * backpressure) are tested against etcd in client.test.ts, tls.test.ts, snapshot-mtls.test.ts,
+ * auth.test.ts and snapshot-fault.test.ts.
  */
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
