@@ -2,8 +2,11 @@
 /**
  * npm run bench: measures dr against the baselines named in the issues, in one run, on this machine.
  *
- *   backup   `dr backup` to file:// and to s3 (s3rver) vs `etcdctl snapshot save` of the same db (1 GiB),
- *            and dr's peak RSS at 1 GiB and at 2 GiB (memory must not grow with db size)
+ *   mtls     the headline: `dr backup` to file:// vs `etcdctl snapshot save` of the same db over mTLS with
+ *            client certificates (how etcd is run), at 1 GiB and 2 GiB: wall time, CPU time of each client,
+ *            dr's peak RSS
+ *   backup   `dr backup` to file:// and to s3 (s3rver) vs `etcdctl snapshot save` of the same db over plain
+ *            HTTP (1 GiB), and dr's peak RSS at 1 GiB and at 2 GiB (memory must not grow with db size)
  *   audit    `dr audit --data-dir` of the member's data dir (1 GiB db + its WAL): time, MB/s, peak RSS
  *   restore  `dr restore --to new-cluster` of a 3-member cluster from the 1 GiB backup vs the same work by hand
  *            (etcdutl/etcdctl snapshot restore x3, then starting the members), each timed to "every member healthy"
@@ -14,9 +17,12 @@
  * etcd is 3.5 (what users run) when scripts/setup.sh installed it in .tools/, else the etcd on PATH; the
  * report names the version.
  *
+ * The member serves the same db on two client URLs: plain http, and https with --client-cert-auth
+ * (certificates made here with openssl: an EC P-256 CA, server and client certificate, as cfssl makes them).
+ *
  * The db is filled with Kubernetes-like objects: JSON ConfigMaps and Secrets of varied sizes under /registry/.
  * Results go to stdout (a table) and .bench/results.json. Set BENCH_GIB=0.25 for a quick rehearsal; set
- * BENCH_SKIP=restore,drill,audit,2g to leave parts out; BENCH_REPS (default 5) runs of each backup and
+ * BENCH_SKIP=restore,drill,audit,2g,mtls to leave parts out; BENCH_REPS (default 5) runs of each backup and
  * BENCH_RESTORE_REPS (default 2) of each restore, interleaved.
  */
 import { spawn } from 'node:child_process';
@@ -70,7 +76,29 @@ async function freePort() {
   });
 }
 
-function run(cmd, args, opts = {}) {
+/** bash's `times` line for its children ("0m1.234s 0m0.567s": user, system) in seconds */
+function childCpuSeconds(err) {
+  const m = err
+    .trimEnd()
+    .split('\n')
+    .at(-1)
+    .match(/^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/);
+  if (!m) throw new Error(`no CPU times in: ${err.slice(-200)}`);
+  return Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
+}
+
+/**
+ * Runs a command; with `cpu: true`, under bash, whose `times` (printed last on stderr) gives the CPU the
+ * command used (user + system, its own children included), returned as cpuSeconds.
+ */
+function run(cmd, args, { cpu = false, ...opts } = {}) {
+  if (cpu) {
+    const script = '"$@"; s=$?; times >&2; exit $s';
+    return run('bash', ['-c', script, 'bash', cmd, ...args], opts).then((r) => ({
+      ...r,
+      cpuSeconds: childCpuSeconds(r.err),
+    }));
+  }
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
@@ -87,12 +115,13 @@ function run(cmd, args, opts = {}) {
 }
 
 /** Runs dr with the RSS probe; returns wall seconds, peak RSS bytes and parsed JSON output. */
-async function dr(args, env = {}) {
+async function dr(args, env = {}, { cpu = false } = {}) {
   const rssFile = path.join(work, `rss-${Date.now()}-${Math.random()}`);
   const r = await run(
     process.execPath,
     ['--import', path.join(root, 'scripts/rss-probe.mjs'), dist('cli/main.js'), ...args, '--json'],
     {
+      cpu,
       env: { ...process.env, DR_CATALOG: path.join(work, 'catalog.sqlite'), DR_RSS_FILE: rssFile, ...env },
     },
   );
@@ -101,10 +130,73 @@ async function dr(args, env = {}) {
   return { ...r, rss, json: JSON.parse(r.out) };
 }
 
-// ---- a single etcd member with room for 2+ GiB -------------------------------------------------------------
+// ---- certificates for mTLS (EC P-256, as cfssl makes them) --------------------------------------------------
+function makeCerts() {
+  const dir = path.join(work, 'certs');
+  mkdirSync(dir);
+  const openssl = (args) => run('openssl', args, { cwd: dir });
+  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const leaf = async (name, cn, ext) => {
+    writeFileSync(path.join(dir, `${name}.ext`), ext);
+    await openssl(['req', ...newKey, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
+    await openssl(
+      ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'].concat([
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '30',
+        '-extfile',
+        `${name}.ext`,
+      ]),
+    );
+  };
+  return (async () => {
+    await openssl(
+      [
+        'req',
+        '-x509',
+        ...newKey,
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.crt',
+        '-days',
+        '30',
+        '-subj',
+        '/CN=bench-ca',
+      ].concat([
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ]),
+    );
+    const usage = 'keyUsage=critical,digitalSignature,keyEncipherment\n';
+    await leaf(
+      'server',
+      'localhost',
+      `subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n${usage}`,
+    );
+    await leaf('client', 'bench-client', `extendedKeyUsage=clientAuth\n${usage}`);
+    const f = (n) => path.join(dir, n);
+    return {
+      ca: f('ca.crt'),
+      serverCert: f('server.crt'),
+      serverKey: f('server.key'),
+      cert: f('client.crt'),
+      key: f('client.key'),
+    };
+  })();
+}
+const certs = await makeCerts();
+/** the client side of mTLS, as etcdctl and dr take it */
+const tlsFlags = ['--cacert', certs.ca, '--cert', certs.cert, '--key', certs.key];
+
+// ---- a single etcd member with room for 2+ GiB, on a plain and an mTLS client URL --------------------------
 async function startEtcd(name, dataDir) {
-  const [cp, pp] = [await freePort(), await freePort()];
+  const [cp, pp, tp] = [await freePort(), await freePort(), await freePort()];
   const clientUrl = `http://127.0.0.1:${cp}`;
+  const tlsUrl = `https://127.0.0.1:${tp}`;
   const peerUrl = `http://127.0.0.1:${pp}`;
   const m = startMember({
     name,
@@ -122,10 +214,16 @@ async function startEtcd(name, dataDir) {
       '1000000',
       '--auto-compaction-retention',
       '0',
+      // the same db on both URLs (the later flags win); --client-cert-auth applies to the https one
+      '--listen-client-urls',
+      `${clientUrl},${tlsUrl}`,
+      '--advertise-client-urls',
+      `${clientUrl},${tlsUrl}`,
     ],
+    tls: { certFile: certs.serverCert, keyFile: certs.serverKey, caFile: certs.ca, clientCertAuth: true },
   });
   await waitHealthy(clientUrl, { timeoutMs: 60_000 });
-  return { m, clientUrl };
+  return { m, clientUrl, tlsUrl };
 }
 
 // ---- Kubernetes-like objects -------------------------------------------------------------------------------
@@ -341,6 +439,53 @@ try {
     log(label, JSON.stringify(row));
     return row;
   }
+  /**
+   * The headline: the same backup over mTLS with client certificates, each side BENCH_REPS times,
+   * interleaved and alternating which goes first; medians of wall and CPU time (user + system, from the
+   * shell's `times`), dr's peak RSS the largest of its runs.
+   */
+  async function mtlsRound(label) {
+    const snapFile = path.join(work, `etcdctl-mtls-${label}.db`);
+    const base = [];
+    const mine = [];
+    let size = 0;
+    const etcdctl = async () => {
+      const args = ['--endpoints', etcd.tlsUrl, ...tlsFlags, 'snapshot', 'save', snapFile];
+      const r = await run('etcdctl', args, { cpu: true, env: { ...process.env, ETCDCTL_API: '3' } });
+      size = statSync(snapFile).size;
+      rmSync(snapFile);
+      base.push(r);
+    };
+    const drFile = async () => {
+      const store = `file://${path.join(work, 'store-mtls')}`;
+      const args = ['backup', '--endpoints', etcd.tlsUrl, ...tlsFlags, '--storage', store];
+      mine.push(await dr([...args, '--cluster-name', 'bench-mtls'], {}, { cpu: true }));
+    };
+    for (let i = 0; i < reps; i++) {
+      for (const step of i % 2 === 0 ? [etcdctl, drFile] : [drFile, etcdctl]) await step();
+    }
+    const etcdctlSeconds = median(base.map((r) => r.seconds));
+    const drFileSeconds = median(mine.map((r) => r.seconds));
+    const row = {
+      dbBytes: size,
+      reps,
+      etcdctlSeconds,
+      etcdctlRuns: base.map((r) => r.seconds),
+      etcdctlCpuSeconds: median(base.map((r) => r.cpuSeconds)),
+      etcdctlCpuRuns: base.map((r) => r.cpuSeconds),
+      drFileSeconds,
+      drFileRuns: mine.map((r) => r.seconds),
+      drFileCpuSeconds: median(mine.map((r) => r.cpuSeconds)),
+      drFileCpuRuns: mine.map((r) => r.cpuSeconds),
+      drFileRatio: ratio(drFileSeconds, etcdctlSeconds),
+      drFilePeakRssMB: mb(Math.max(...mine.map((r) => r.rss))),
+      storedBytes: mine[0].json.stored.size,
+    };
+    log(`mtls ${label}`, JSON.stringify(row));
+    return row;
+  }
+
+  if (!skip.has('mtls')) results.mtls = { '1g': await mtlsRound('1g') };
   results.backup = { '1g': await backupRound('1g') };
 
   if (!skip.has('audit')) {
@@ -376,6 +521,10 @@ try {
   if (!skip.has('2g')) {
     log(`filling etcd to ${((2 * target) / GIB).toFixed(2)} GiB`);
     results.fill2 = await fillTo(etcd.clientUrl, 2 * target, fill1.next);
+    if (results.mtls) {
+      results.mtls['2g'] = await mtlsRound('2g');
+      results.mtls.rssGrowth = ratio(results.mtls['2g'].drFilePeakRssMB, results.mtls['1g'].drFilePeakRssMB);
+    }
     results.backup['2g'] = await backupRound('2g');
     results.backup.rssGrowth = ratio(
       results.backup['2g'].drFilePeakRssMB,
@@ -591,17 +740,31 @@ async function drillRound(backupId) {
   return row;
 }
 
-writeFileSync(path.join(work, 'results.json'), JSON.stringify(results, null, 2));
+// the mTLS rows are the headline: first in the file and in the table
+const { mtls, ...rest } = results;
+writeFileSync(
+  path.join(work, 'results.json'),
+  JSON.stringify(mtls ? { headline: 'mtls', mtls, ...rest } : results, null, 2),
+);
 const b = results.backup['1g'];
 const lines = [
   '',
   `etcd-dr benchmark (${results.machine.cores} cores, node ${results.machine.node}, etcd ${results.etcd})`,
-  `backup, ${mb(b.dbBytes)} MB db, ${results.fill.keys} keys:`,
+];
+for (const [label, t] of Object.entries(mtls ?? {}).filter(([, t]) => typeof t === 'object')) {
+  lines.push(
+    `backup over mTLS (client certificates), ${mb(t.dbBytes)} MB db, to file://, medians of ${t.reps} interleaved runs:`,
+    `  etcdctl snapshot save        ${t.etcdctlSeconds.toFixed(2)} s   CPU ${t.etcdctlCpuSeconds.toFixed(2)} s   (baseline)`,
+    `  dr backup -> file://         ${t.drFileSeconds.toFixed(2)} s   CPU ${t.drFileCpuSeconds.toFixed(2)} s   ratio ${t.drFileRatio}x   peak RSS ${t.drFilePeakRssMB} MB${label === '2g' ? ` (x${mtls.rssGrowth} of 1g)` : ''}`,
+  );
+}
+lines.push(
+  `backup over plain HTTP, ${mb(b.dbBytes)} MB db, ${results.fill.keys} keys:`,
   `  (medians of ${b.reps} interleaved runs each)`,
   `  etcdctl snapshot save        ${b.etcdctlSeconds.toFixed(2)} s   (baseline)`,
   `  dr backup -> file://         ${b.drFileSeconds.toFixed(2)} s   ratio ${b.drFileRatio}x   peak RSS ${b.drFilePeakRssMB} MB   stored ${mb(b.storedBytes)} MB`,
   `  dr backup -> s3 (s3rver)     ${b.drS3Seconds.toFixed(2)} s   ratio ${b.drS3Ratio}x   peak RSS ${b.drS3PeakRssMB} MB`,
-];
+);
 if (results.backup['2g']) {
   const c = results.backup['2g'];
   lines.push(

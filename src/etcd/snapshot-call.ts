@@ -1,41 +1,25 @@
 /**
- * The Maintenance.Snapshot call, made over a plain TCP or TLS socket that speaks just enough HTTP/2 for
- * one gRPC stream, rather than through grpc-js or Node's http2 module.
+ * The Maintenance.Snapshot call over Node's own HTTP/2 client (`node:http2`), rather than through grpc-js.
  *
- * Why: a snapshot is gigabytes in 16 KiB HTTP/2 frames. grpc-js reassembles every 32 KiB message and
- * passes it through several streams (4.6 s of CPU to drain 2 GiB); Node's http2 still makes a buffer, an
- * event and a stream push per frame and a fresh 64 KiB buffer per socket read (1.8–2.2 s for 1.08 GB).
- * Here the socket reads into one reused buffer (net's `onread`), frames are parsed in place and each
- * blob is handed on as views of that buffer: 0.9 s for the same 1.08 GB, measured on the bench member.
- * On the two cores dr shares with etcd, that CPU is wall time.
+ * Why not grpc-js: a snapshot is gigabytes in 32 KiB gRPC messages. grpc-js reassembles every message,
+ * decodes it into an object and passes it through several streams (4.6 s of CPU to drain 2 GiB). Here each
+ * DATA chunk Node hands over goes straight into SnapshotResponseDecoder, which passes the blob on as slices
+ * of that chunk. Over mTLS (how etcd is run) this measured at most ~0.35 s of CPU a GiB more than the
+ * hand-made HTTP/2 client it replaced (src/etcd/README.md), and leaves framing, HPACK, flow control,
+ * SETTINGS/PING and TLS to Node.
  *
- * Everything else (status, member list, auth, HashKV) stays on grpc-js; this call reuses its endpoint,
- * TLS material and auth token. Failures are raised in grpc-js's shape ({ code, details }) so that
- * classify-error.ts treats both alike: a connection or TLS failure is UNAVAILABLE with Node's reason, an
- * error status from etcd keeps its code.
+ * Everything else (status, member list, auth, HashKV) stays on grpc-js; this call reuses its endpoint, TLS
+ * material (CA, client certificate and key, server name) and auth token. Failures are raised in grpc-js's
+ * shape ({ code, details }) so that classify-error.ts treats both alike: a connection or TLS failure is
+ * UNAVAILABLE with Node's reason (the OpenSSL text for TLS), an error status from etcd keeps its code.
  *
- * What the client side of HTTP/2 needs and this does: the preface and SETTINGS (push off, our window),
- * SETTINGS and PING acknowledgements, WINDOW_UPDATE as data is consumed, HPACK (hpack.ts), padding,
- * CONTINUATION, RST_STREAM and GOAWAY. It opens exactly one stream and sends no data beyond its request.
+ * One session per call, one stream per session: the call owns its connection, and closing it is how a
+ * cancelled or failed call tells etcd to stop.
  */
 import { EventEmitter } from 'node:events';
+import http2 from 'node:http2';
 import net from 'node:net';
-import tls from 'node:tls';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { HeaderBlockDecoder, HpackError, encodeHeaderBlock } from './hpack.js';
-import { FrameReader, Http2ProtocolError } from './http2-frame-reader.js';
-import {
-  CLIENT_PREFACE,
-  DEFAULT_WINDOW,
-  Flag,
-  FrameType,
-  Setting,
-  errorCodeText,
-  frame,
-  headerFrames,
-  settingsFrame,
-  windowUpdateFrame,
-} from './http2-wire.js';
 import { SnapshotDecodeError, SnapshotResponseDecoder } from './snapshot-response-decoder.js';
 import type { TlsMaterial } from './tls-credentials.js';
 
@@ -44,12 +28,14 @@ export interface SnapshotCallOptions {
   address: string;
   secure: boolean;
   tls?: TlsMaterial;
-  /** etcd auth token, sent as the `token` header */
+  /** etcd auth token, sent as the `token` header (marked sensitive: never HPACK-indexed) */
   token?: string;
   /**
-   * HTTP/2 flow-control window for the stream and the connection: how far etcd may send ahead of what dr
-   * has consumed. 2 MiB keeps a loopback or LAN link full (64 KiB, HTTP/2's default, made etcd wait for a
-   * WINDOW_UPDATE every two messages) while bounding what a paused call leaves in the socket. @default 2 MiB
+   * HTTP/2 flow-control window for the stream (SETTINGS_INITIAL_WINDOW_SIZE) and the connection
+   * (`setLocalWindowSize`): how far etcd may send ahead of what dr has consumed. HTTP/2's 64 KiB default
+   * makes etcd wait for a WINDOW_UPDATE every other message; 4 MiB keeps a LAN link full (a 1 ms round
+   * trip at 1 GB/s is 1 MiB in flight) and bounds what a call paused for a slow consumer leaves buffered
+   * (well under Node's 10 MB per-session memory limit). @default 4 MiB
    */
   windowBytes?: number;
   /** connect + TLS handshake limit @default 5000 */
@@ -67,7 +53,7 @@ export class SnapshotCallError extends Error {
 }
 
 export interface SnapshotCall {
-  /** a piece of the snapshot: a view of the read buffer, valid only during the call (copy it to keep it) */
+  /** a piece of the snapshot: a view of a received chunk, valid only during the call (copy it to keep it) */
   on(event: 'blob', listener: (piece: Buffer) => void): this;
   on(event: 'remaining', listener: (bytes: bigint) => void): this;
   on(event: 'error', listener: (err: SnapshotCallError) => void): this;
@@ -79,16 +65,29 @@ export interface SnapshotCall {
 }
 
 const PATH = '/etcdserverpb.Maintenance/Snapshot';
-const STREAM = 1;
-/** an empty SnapshotRequest: flag 0, length 0 */
+/** an empty SnapshotRequest: flag 0 (not compressed), length 0 */
 const EMPTY_REQUEST = Buffer.from([0, 0, 0, 0, 0]);
-/** socket reads land here; 256 KiB is what a loopback read delivers at most */
-const READ_BUFFER = 256 << 10;
-/** a response header block larger than this is refused (etcd's are ~100 bytes) */
-const MAX_HEADER_BLOCK = 64 << 10;
+export const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
 
-function decodeGrpcMessage(raw: string | undefined): string {
-  if (!raw) return '';
+/** HTTP/2 error codes worth a name in a message (RFC 9113 section 7) */
+const ERROR_CODE_NAME: Record<number, string> = {
+  0: 'NO_ERROR',
+  1: 'PROTOCOL_ERROR',
+  2: 'INTERNAL_ERROR',
+  3: 'FLOW_CONTROL_ERROR',
+  6: 'FRAME_SIZE_ERROR',
+  7: 'REFUSED_STREAM',
+  8: 'CANCEL',
+  9: 'COMPRESSION_ERROR',
+  11: 'ENHANCE_YOUR_CALM',
+};
+
+export function errorCodeText(code: number): string {
+  return `HTTP/2 code ${code}${ERROR_CODE_NAME[code] ? ` ${ERROR_CODE_NAME[code]}` : ''}`;
+}
+
+function decodeGrpcMessage(raw: unknown): string {
+  if (typeof raw !== 'string' || !raw) return '';
   try {
     return decodeURIComponent(raw);
   } catch {
@@ -102,245 +101,135 @@ function splitAddress(address: string): { host: string; port: number } {
   return { host, port: Number(address.slice(at + 1)) };
 }
 
-class RawSnapshotCall extends EventEmitter implements SnapshotCall {
-  private readonly socket: net.Socket;
-  private readonly reader: FrameReader;
+class Http2SnapshotCall extends EventEmitter implements SnapshotCall {
+  private readonly session: http2.ClientHttp2Session;
+  private readonly stream: http2.ClientHttp2Stream;
   private readonly decoder: SnapshotResponseDecoder;
-  private readonly hpack = new HeaderBlockDecoder();
-  private readonly window: number;
   private readonly dial: NodeJS.Timeout;
-  /** a header block being collected (HEADERS then CONTINUATION), and whether it ends the stream */
-  private block: Buffer[] | null = null;
-  private blockBytes = 0;
-  private blockEndsStream = false;
-  private responseSeen = false;
   private statusSeen = false;
-  /** bytes consumed since the last WINDOW_UPDATE */
-  private unacknowledged = 0;
   private done = false;
-  private paused = false;
 
   constructor(o: SnapshotCallOptions) {
     super();
-    this.window = o.windowBytes ?? 2 * 1024 * 1024;
+    const window = o.windowBytes ?? DEFAULT_WINDOW_BYTES;
     const dialTimeoutMs = o.dialTimeoutMs ?? 5000;
     this.decoder = new SnapshotResponseDecoder({
       blob: (piece) => this.emit('blob', piece),
       remaining: (bytes) => this.emit('remaining', bytes),
     });
-    this.reader = new FrameReader({
-      data: (stream, piece) => this.onData(stream, piece),
-      dataEnd: (stream, flowBytes, flags) => this.onDataEnd(stream, flowBytes, flags),
-      frame: (type, flags, stream, payload) => this.onFrame(type, flags, stream, payload),
-    });
 
     const { host, port } = splitAddress(o.address);
-    const onread = {
-      buffer: Buffer.allocUnsafe(READ_BUFFER),
-      callback: (n: number, buf: Buffer): boolean => this.onBytes(buf.subarray(0, n)),
-    };
-    // Node's TLS sockets honour `onread` as plain ones do (Node 20); only the type definitions lack it
-    const tlsOptions: tls.ConnectionOptions & Pick<net.TcpNetConnectOpts, 'onread'> = {
-      host,
-      port,
-      servername: net.isIP(host) ? undefined : host,
-      ALPNProtocols: ['h2'],
-      ca: o.tls?.ca ?? undefined,
-      cert: o.tls?.cert ?? undefined,
-      key: o.tls?.key ?? undefined,
-      onread,
-    };
-    const socket = o.secure ? tls.connect(tlsOptions) : net.connect({ host, port, onread });
-    this.socket = socket;
+    const authority = `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
+    // As grpc-js, the endpoint's host name is the TLS server name (Node sets it; an IP address is checked
+    // against the certificate's IP SANs, without SNI).
+    this.session = http2.connect(`${o.secure ? 'https' : 'http'}://${authority}`, {
+      settings: { enablePush: false, initialWindowSize: window },
+      ...(o.secure
+        ? { ca: o.tls?.ca ?? undefined, cert: o.tls?.cert ?? undefined, key: o.tls?.key ?? undefined }
+        : {}),
+    });
     this.dial = setTimeout(
       () => this.fail(GrpcStatus.UNAVAILABLE, `no connection within ${dialTimeoutMs} ms`),
       dialTimeoutMs,
     );
-    socket.setNoDelay(true);
-    socket.once(o.secure ? 'secureConnect' : 'connect', () => {
+    this.session.once('connect', (session: http2.ClientHttp2Session) => {
       clearTimeout(this.dial);
-      if (!this.done) this.sendRequest(o, host, port);
+      // the connection's window starts at 64 KiB whatever SETTINGS say: raise it to the stream's
+      if (!this.done) session.setLocalWindowSize(window);
     });
-    socket.on('error', (err: NodeJS.ErrnoException) => this.fail(GrpcStatus.UNAVAILABLE, err.message));
-    socket.on('close', () => {
-      clearTimeout(this.dial);
-      this.fail(GrpcStatus.UNAVAILABLE, 'the connection was lost before the response ended');
+    this.session.on('error', (err: Error) => this.fail(GrpcStatus.UNAVAILABLE, err.message));
+    this.session.on('goaway', (code: number, lastStreamId: number, debug?: Buffer) => {
+      // code 0 with our stream taken is a graceful shutdown that lets the response finish
+      const ours = this.stream.id ?? 1;
+      if (code === 0 && lastStreamId >= ours) return;
+      const text = debug?.toString('utf8').trim();
+      this.fail(
+        GrpcStatus.UNAVAILABLE,
+        `the server sent GOAWAY (${errorCodeText(code)})${text ? `: ${text}` : ''}`,
+      );
+    });
+    this.session.on('close', () =>
+      this.fail(GrpcStatus.UNAVAILABLE, 'the connection was lost before the response ended'),
+    );
+
+    // (the types do not know the sensitiveHeaders symbol key)
+    const headers: http2.OutgoingHttpHeaders & { [k: symbol]: string[] } = {
+      ':method': 'POST',
+      ':path': PATH,
+      // Node would write an IPv6 authority without its brackets
+      ':authority': authority,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    };
+    if (o.token) {
+      headers.token = o.token;
+      headers[http2.sensitiveHeaders] = ['token'];
+    }
+    const stream = this.session.request(headers, { endStream: false });
+    this.stream = stream;
+    stream.end(EMPTY_REQUEST);
+    stream.on('response', (h) => this.onResponse(h));
+    stream.on('trailers', (h) => this.onStatus(h));
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('end', () => this.onStreamEnd());
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ERR_HTTP2_STREAM_ERROR') this.failReset();
+      else this.fail(GrpcStatus.UNAVAILABLE, err.message);
+    });
+    stream.on('close', () => {
+      if (this.done) return;
+      // closed neither by END_STREAM nor by an error event: the connection went or the stream was reset
+      if (this.session.destroyed || this.session.closed)
+        this.fail(GrpcStatus.UNAVAILABLE, 'the connection was lost before the response ended');
+      else this.failReset();
     });
   }
 
-  private sendRequest(o: SnapshotCallOptions, host: string, port: number): void {
-    const authority = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-    const fields: [string, string][] = [
-      [':method', 'POST'],
-      [':scheme', o.secure ? 'https' : 'http'],
-      [':path', PATH],
-      [':authority', authority],
-      ['content-type', 'application/grpc+proto'],
-      ['te', 'trailers'],
-    ];
-    if (o.token) fields.push(['token', o.token]);
-    this.socket.write(
-      Buffer.concat([
-        CLIENT_PREFACE,
-        settingsFrame([
-          [Setting.ENABLE_PUSH, 0],
-          [Setting.INITIAL_WINDOW_SIZE, this.window],
-        ]),
-        // the connection's window starts at 64 KiB whatever SETTINGS say: raise it to match the stream's
-        windowUpdateFrame(0, this.window - DEFAULT_WINDOW),
-        ...headerFrames(STREAM, encodeHeaderBlock(fields, ['token']), false),
-        frame(FrameType.DATA, Flag.END_STREAM, STREAM, EMPTY_REQUEST),
-      ]),
+  private failReset(): void {
+    this.fail(
+      GrpcStatus.UNAVAILABLE,
+      `the stream was reset before the response ended (${errorCodeText(this.stream.rstCode ?? -1)})`,
     );
   }
 
-  /** One socket read; returning false pauses reading. */
-  private onBytes(bytes: Buffer): boolean {
-    if (this.done) return false;
-    try {
-      this.reader.push(bytes);
-    } catch (err) {
-      if (err instanceof SnapshotDecodeError)
-        this.fail(GrpcStatus.INTERNAL, `malformed snapshot response: ${err.message}`);
-      else if (err instanceof Http2ProtocolError || err instanceof HpackError)
-        this.fail(GrpcStatus.INTERNAL, `HTTP/2 protocol error from the server: ${err.message}`);
-      else this.fail(GrpcStatus.INTERNAL, String(err));
-      return false;
+  private onResponse(h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
+    // a status in the response headers is a trailers-only response: an error before any data
+    if (this.onStatus(h)) return;
+    if (h[':status'] !== 200) {
+      this.fail(GrpcStatus.UNAVAILABLE, `the server answered HTTP ${h[':status']}, not gRPC`);
+      return;
     }
-    if (this.done) return false;
-    // acknowledged in batches of half the window: one pair of frames per MiB, not per 16 KiB frame
-    if (this.unacknowledged >= this.window / 2) {
-      const n = this.unacknowledged;
-      this.unacknowledged = 0;
-      this.socket.write(Buffer.concat([windowUpdateFrame(0, n), windowUpdateFrame(STREAM, n)]));
-    }
-    return !this.paused;
+    const ct = h['content-type'] ?? '';
+    if (!ct.startsWith('application/grpc'))
+      this.fail(GrpcStatus.UNAVAILABLE, `the server answered with content-type "${ct}", not gRPC`);
   }
 
-  private onData(stream: number, piece: Buffer): void {
-    if (this.done || stream !== STREAM) return;
-    if (this.block) throw new Http2ProtocolError('DATA inside a header block');
-    if (!this.responseSeen) throw new Http2ProtocolError('DATA before the response headers');
-    this.decoder.write(piece);
-  }
-
-  private onDataEnd(stream: number, flowBytes: number, flags: number): void {
-    // the connection's window counts every stream's DATA (a server sends none on others, but may)
-    this.unacknowledged += flowBytes;
-    if (stream === STREAM && flags & Flag.END_STREAM) this.onStreamEnd();
-  }
-
-  private onFrame(type: number, flags: number, stream: number, payload: Buffer): void {
-    if (this.done) return;
-    if (this.block && type !== FrameType.CONTINUATION)
-      throw new Http2ProtocolError(`frame type ${type} inside a header block`);
-    switch (type) {
-      case FrameType.SETTINGS:
-        if (stream !== 0) throw new Http2ProtocolError('SETTINGS on a stream');
-        if (flags & Flag.ACK) return;
-        if (payload.length % 6 !== 0)
-          throw new Http2ProtocolError('SETTINGS of a length not a multiple of 6');
-        this.socket.write(frame(FrameType.SETTINGS, Flag.ACK, 0));
-        return;
-      case FrameType.PING:
-        if (payload.length !== 8) throw new Http2ProtocolError('PING of a length other than 8');
-        if (!(flags & Flag.ACK)) this.socket.write(frame(FrameType.PING, Flag.ACK, 0, payload));
-        return;
-      case FrameType.GOAWAY: {
-        if (payload.length < 8) throw new Http2ProtocolError('GOAWAY shorter than 8 bytes');
-        const lastStream = payload.readUInt32BE(0) & 0x7fffffff;
-        const code = payload.readUInt32BE(4);
-        const debug = payload.subarray(8).toString('utf8').trim();
-        // code 0 with our stream taken is a graceful shutdown that lets the response finish
-        if (code !== 0 || lastStream < STREAM)
-          this.fail(
-            GrpcStatus.UNAVAILABLE,
-            `the server sent GOAWAY (${errorCodeText(code)})${debug ? `: ${debug}` : ''}`,
-          );
-        return;
-      }
-      case FrameType.RST_STREAM:
-        if (stream === STREAM) {
-          const code = payload.length >= 4 ? payload.readUInt32BE(0) : -1;
-          this.fail(
-            GrpcStatus.UNAVAILABLE,
-            `the stream was reset before the response ended (${errorCodeText(code)})`,
-          );
-        }
-        return;
-      case FrameType.HEADERS:
-        if (stream !== STREAM) return;
-        this.startBlock(flags, payload);
-        return;
-      case FrameType.CONTINUATION:
-        if (!this.block || stream !== STREAM) throw new Http2ProtocolError('CONTINUATION without HEADERS');
-        this.addToBlock(payload, flags);
-        return;
-      case FrameType.PUSH_PROMISE:
-        throw new Http2ProtocolError('PUSH_PROMISE although push is disabled');
-      default:
-        return; // WINDOW_UPDATE (we send only the request), PRIORITY, extensions
-    }
-  }
-
-  private startBlock(flags: number, payload: Buffer): void {
-    let start = 0;
-    let end = payload.length;
-    if (flags & Flag.PADDED) {
-      const pad = payload[0] ?? 0;
-      start = 1;
-      end -= pad;
-    }
-    if (flags & Flag.PRIORITY) start += 5;
-    if (start > end) throw new Http2ProtocolError('HEADERS shorter than its padding and priority');
-    this.block = [];
-    this.blockBytes = 0;
-    this.blockEndsStream = (flags & Flag.END_STREAM) !== 0;
-    this.addToBlock(payload.subarray(start, end), flags);
-  }
-
-  private addToBlock(fragment: Buffer, flags: number): void {
-    this.block!.push(fragment);
-    this.blockBytes += fragment.length;
-    if (this.blockBytes > MAX_HEADER_BLOCK)
-      throw new Http2ProtocolError(`a header block over ${MAX_HEADER_BLOCK} bytes`);
-    if (!(flags & Flag.END_HEADERS)) return;
-    const block = Buffer.concat(this.block!);
-    this.block = null;
-    this.onHeaders(this.hpack.decode(block), this.blockEndsStream);
-  }
-
-  private onHeaders(h: Map<string, string>, endStream: boolean): void {
-    const first = !this.responseSeen;
-    this.responseSeen = true;
-    // a status in the first block is a trailers-only response: an error before any data
-    if (!this.onStatus(h) && first) {
-      const st = Number(h.get(':status'));
-      if (st !== 200) {
-        this.fail(GrpcStatus.UNAVAILABLE, `the server answered HTTP ${h.get(':status')}, not gRPC`);
-        return;
-      }
-      const ct = h.get('content-type') ?? '';
-      if (!ct.startsWith('application/grpc')) {
-        this.fail(GrpcStatus.UNAVAILABLE, `the server answered with content-type "${ct}", not gRPC`);
-        return;
-      }
-    }
-    if (endStream) this.onStreamEnd();
-  }
-
-  private onStatus(h: Map<string, string>): boolean {
-    const raw = h.get('grpc-status');
+  private onStatus(h: http2.IncomingHttpHeaders): boolean {
+    const raw = h['grpc-status'];
     if (raw === undefined) return false;
     this.statusSeen = true;
     const code = Number(raw);
-    if (code !== GrpcStatus.OK) this.fail(code, decodeGrpcMessage(h.get('grpc-message')) || `status ${code}`);
+    if (code !== GrpcStatus.OK) this.fail(code, decodeGrpcMessage(h['grpc-message']) || `status ${code}`);
     return true;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.done) return;
+    try {
+      this.decoder.write(chunk);
+    } catch (err) {
+      if (err instanceof SnapshotDecodeError)
+        this.fail(GrpcStatus.INTERNAL, `malformed snapshot response: ${err.message}`);
+      else this.fail(GrpcStatus.INTERNAL, String(err));
+    }
   }
 
   private onStreamEnd(): void {
     if (this.done) return;
-    if (!this.statusSeen) this.fail(GrpcStatus.UNKNOWN, 'the response ended without a gRPC status');
+    // Node ends the stream's data when the connection drops, too; then the session is already gone
+    if (this.session.destroyed)
+      this.fail(GrpcStatus.UNAVAILABLE, 'the connection was lost before the response ended');
+    else if (!this.statusSeen) this.fail(GrpcStatus.UNKNOWN, 'the response ended without a gRPC status');
     else if (!this.decoder.atBoundary) this.fail(GrpcStatus.INTERNAL, 'the response ended inside a message');
     else {
       this.done = true;
@@ -359,21 +248,17 @@ class RawSnapshotCall extends EventEmitter implements SnapshotCall {
   private close(): void {
     clearTimeout(this.dial);
     // the stream is over or abandoned either way; the server sees the connection close and drops the call
-    if (!this.socket.destroyed) this.socket.destroy();
+    if (!this.session.destroyed) this.session.destroy();
   }
 
   pause(): void {
-    if (!this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
+    // Node stops reading the stream's data once its small internal buffer fills, no WINDOW_UPDATE goes
+    // out, and etcd stops at the window
+    this.stream.pause();
   }
 
   resume(): void {
-    if (this.paused) {
-      this.paused = false;
-      if (!this.done) this.socket.resume();
-    }
+    if (!this.done) this.stream.resume();
   }
 
   cancel(): void {
@@ -383,5 +268,5 @@ class RawSnapshotCall extends EventEmitter implements SnapshotCall {
 
 /** Starts the call at once; listen for 'blob', 'remaining', 'error' and 'end'. */
 export function startSnapshotCall(o: SnapshotCallOptions): SnapshotCall {
-  return new RawSnapshotCall(o);
+  return new Http2SnapshotCall(o);
 }
