@@ -39,6 +39,8 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /opt/etcd-3.5/usr/bin/etcdutl /opt/etcd-3.5/usr/bin/etcdctl /usr/local/bin/
 COPY policies ./policies
+# etcd's .proto files, read at run time from beside dist/ (gRPC client and WAL/snap decoders)
+COPY proto ./proto
 RUN chmod 0755 dist/cli/main.js && ln -s /opt/etcd-dr/dist/cli/main.js /usr/local/bin/dr
 ENV NODE_ENV=production ETCDCTL_API=3
 USER etcd-dr

@@ -1,11 +1,10 @@
 /**
- * etcd's v3 gRPC services, loaded from the .proto files the `etcd3` package ships (we use its protos only,
- * not its client). Longs arrive as decimal strings and are turned into bigint by the caller.
+ * etcd's v3 gRPC services, loaded from etcd's own rpc.proto (vendored with the files it imports: see
+ * src/formats/raft/etcd-protos.ts). Longs arrive as decimal strings and are turned into bigint by the caller.
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { ETCD_PROTO_FILES, etcdProtoIncludeDirs } from '../formats/raft/etcd-protos.js';
 
 export type ServiceName = 'KV' | 'Lease' | 'Cluster' | 'Maintenance' | 'Auth';
 export type ServiceClientCtor = grpc.ServiceClientConstructor;
@@ -14,15 +13,13 @@ let cached: Record<ServiceName, ServiceClientCtor> | undefined;
 
 export function etcdServices(): Record<ServiceName, ServiceClientCtor> {
   if (cached) return cached;
-  const require = createRequire(import.meta.url);
-  const protoDir = path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto');
-  const def = protoLoader.loadSync(path.join(protoDir, 'rpc.proto'), {
+  const def = protoLoader.loadSync(ETCD_PROTO_FILES.rpc, {
     keepCase: true,
     longs: String,
     enums: String,
     defaults: true,
     oneofs: true,
-    includeDirs: [protoDir],
+    includeDirs: etcdProtoIncludeDirs(),
   });
   const pkg = grpc.loadPackageDefinition(def).etcdserverpb as Record<string, ServiceClientCtor>;
   cached = {

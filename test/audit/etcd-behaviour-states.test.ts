@@ -20,7 +20,7 @@ import { cp, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { crc32c } from '@node-rs/crc32';
-import { Etcd3 } from 'etcd3';
+import { TestEtcdClient } from '../helpers/etcd-test-client.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Finding } from '../../src/audit/finding.js';
 import { auditDataDir } from '../../src/audit/offline.js';
@@ -64,7 +64,7 @@ const notInfo = (fs: Finding[]) =>
   fs.filter((f) => f.severity !== 'info').map((f) => `${f.code}: ${f.message}`);
 const hex16 = (n: bigint) => n.toString(16).padStart(16, '0');
 
-async function putKeys(client: Etcd3, from: number, to: number): Promise<void> {
+async function putKeys(client: TestEtcdClient, from: number, to: number): Promise<void> {
   for (let i = from; i < to; i += 20)
     await Promise.all(
       Array.from({ length: Math.min(20, to - i) }, (_, j) =>
@@ -91,7 +91,7 @@ describe('snap and .snap.db files a crash leaves (one member, a snapshot every 5
   beforeAll(async () => {
     const cluster = await startTestCluster({ size: 1, extraArgs: ['--snapshot-count', '50'] });
     try {
-      let client = new Etcd3({ hosts: cluster.endpoints });
+      let client = new TestEtcdClient({ hosts: cluster.endpoints });
       try {
         await putKeys(client, 0, KEYS / 2);
       } finally {
@@ -103,7 +103,7 @@ describe('snap and .snap.db files a crash leaves (one member, a snapshot every 5
       await cp(path.join(snapDir(m.spec.dataDir), 'db'), olderDb);
       cluster.members[0] = startMember(m.spec);
       await waitHealthy(m.spec.clientUrl, { timeoutMs: 30_000 });
-      client = new Etcd3({ hosts: cluster.endpoints });
+      client = new TestEtcdClient({ hosts: cluster.endpoints });
       try {
         await putKeys(client, KEYS / 2, KEYS);
       } finally {
@@ -290,7 +290,7 @@ describe('DB_ALARM_ACTIVE: a member that raised NOSPACE and was stopped', () => 
     let d: string;
     let written = 0;
     try {
-      const client = new Etcd3({ hosts: cluster.endpoints });
+      const client = new TestEtcdClient({ hosts: cluster.endpoints });
       const value = Buffer.alloc(16 * 1024, 1);
       try {
         // the quota check refuses the put that would pass the quota and raises the alarm
@@ -356,7 +356,7 @@ describe('DB_COMPACTION_INTERRUPTED: a member killed during a compaction', () =>
     let compactRev: number;
     try {
       const m = cluster.members[0]!;
-      const client = new Etcd3({ hosts: cluster.endpoints });
+      const client = new TestEtcdClient({ hosts: cluster.endpoints });
       try {
         for (let i = 0; i < 1000; i += 25)
           await Promise.all(
@@ -410,7 +410,7 @@ describe('WAL_NODE_NOT_MEMBER: the data dir of a removed member', () => {
     let d: string;
     let victimName: string;
     try {
-      const client = new Etcd3({ hosts: cluster.endpoints });
+      const client = new TestEtcdClient({ hosts: cluster.endpoints });
       try {
         await putKeys(client, 0, 50);
       } finally {

@@ -13,7 +13,6 @@
  */
 import { cp, open, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   AUDIT_CODES,
@@ -34,6 +33,7 @@ import { startTestCluster } from '../helpers/etcd-cluster.js';
 import { startEtcd } from '../helpers/etcd-on-copy.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
+import { TestEtcdClient } from '../helpers/etcd-test-client.js';
 
 const KEYS = 400;
 
@@ -47,7 +47,7 @@ let caseNo = 0;
 async function makeMember(name: string, extraArgs: string[]): Promise<string> {
   const cluster = await startTestCluster({ size: 1, extraArgs });
   try {
-    const client = new Etcd3({ hosts: cluster.endpoints });
+    const client = new TestEtcdClient({ hosts: cluster.endpoints });
     try {
       for (let i = 0; i < KEYS; i += 20)
         await Promise.all(
@@ -193,7 +193,7 @@ describe('ERROR: no snap file to start from and the WAL purged past index 0', ()
     });
     let d: string;
     try {
-      const client = new Etcd3({ hosts: cluster.endpoints });
+      const client = new TestEtcdClient({ hosts: cluster.endpoints });
       const big = Buffer.alloc(1 << 20, 7);
       try {
         const wal = walDir(cluster.members[0]!.spec.dataDir);

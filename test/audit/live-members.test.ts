@@ -5,7 +5,6 @@
  * Only info findings are allowed: the preallocated `*.tmp` segment, a db ahead of the last HardState on disk,
  * the record in flight at the end of the WAL.
  */
-import { Etcd3 } from 'etcd3';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -14,9 +13,10 @@ import { runDr } from '../helpers/dr.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { freePorts } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
+import { TestEtcdClient } from '../helpers/etcd-test-client.js';
 
 let cluster: TestCluster;
-let client: Etcd3;
+let client: TestEtcdClient;
 let writing = true;
 let written = 0;
 let writers: Promise<void>[] = [];
@@ -84,7 +84,7 @@ const dataDirs = () => cluster.members.slice(0, 3).map((m) => m.spec.dataDir);
 
 beforeAll(async () => {
   cluster = await startTestCluster({ size: 3 });
-  client = new Etcd3({ hosts: cluster.endpoints, dialTimeout: 5000 });
+  client = new TestEtcdClient({ hosts: cluster.endpoints, dialTimeout: 5000 });
   startWriters(4);
   await until('writes flowing', () => written > 200, 60_000);
 }, 180_000);

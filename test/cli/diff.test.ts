@@ -4,20 +4,20 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { saveSnapshot } from '../formats/bbolt/etcd-corpus.js';
 import { runDr } from '../helpers/dr.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runInspect } from '../inspect/run-inspect.js';
+import { TestEtcdClient } from '../helpers/etcd-test-client.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
 const SECRET = 'token-value-that-must-not-print';
 
 let cluster: TestCluster;
-let client: Etcd3;
+let client: TestEtcdClient;
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 let a: string;
 let b: string;
@@ -34,7 +34,7 @@ const expected = {
 beforeAll(async () => {
   tmp = await tempDir('dr-diff-');
   cluster = await startTestCluster({ size: 1 });
-  client = new Etcd3({ hosts: cluster.endpoints[0]! });
+  client = new TestEtcdClient({ hosts: cluster.endpoints[0]! });
   for (let i = 0; i < 50; i++) await client.put(`/app/keep/${String(i).padStart(2, '0')}`).value(`keep-${i}`);
   for (const k of ['/app/del/1', '/app/del/2', '/app/cfg/1', '/app/same', '/app/leased'])
     await client.put(k).value(`v-${k}`);
@@ -49,7 +49,7 @@ beforeAll(async () => {
   await client.delete().key('/app/del/2');
   await client.put('/app/cfg/1').value('v-/app/cfg/1 changed');
   await client.put('/app/same').value('v-/app/same'); // same bytes again: rewritten, not changed
-  const lease = await client.lease(3600, { autoKeepAlive: false }).grant();
+  const lease = await client.lease(3600).grant();
   await client.kv.put({ key: Buffer.from('/app/leased'), value: Buffer.from('v-/app/leased'), lease });
   await client.put('/app/secret').value(SECRET);
   // a key created and deleted between A and B is in neither

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { etcdServices } from '../../src/etcd/grpc-services.js';
 import { SnapshotDecodeError, SnapshotResponseDecoder } from '../../src/etcd/snapshot-response-decoder.js';
 
-// SnapshotResponse bytes as etcd's own proto encodes them (the etcd3 package's rpc.proto)
+// SnapshotResponse bytes as etcd's own proto encodes them (rpc.proto, vendored under proto/)
 const encode = (msg: object): Buffer =>
   etcdServices().Maintenance.service.Snapshot!.responseSerialize(msg) as Buffer;
 

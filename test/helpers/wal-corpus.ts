@@ -19,9 +19,9 @@ import { cp, link, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Etcd3 } from 'etcd3';
 import { startMember, stopMember, waitHealthy } from '../../src/etcd/member-process.js';
 import { startTestCluster } from './etcd-cluster.js';
+import { TestEtcdClient } from './etcd-test-client.js';
 
 const run = promisify(execFile);
 
@@ -145,8 +145,8 @@ async function buildCorpus(root: string): Promise<WalCorpus> {
   });
   try {
     const endpoint = mainCluster.endpoints[0]!;
-    const client = new Etcd3({ hosts: endpoint });
-    const fresh = new Etcd3({ hosts: freshCluster.endpoints[0]! });
+    const client = new TestEtcdClient({ hosts: endpoint });
+    const fresh = new TestEtcdClient({ hosts: freshCluster.endpoints[0]! });
     try {
       for (const k of freshKeys) await fresh.kv.put({ key: Buffer.from(k), value: Buffer.from(`v-${k}`) });
       for (let i = 0; i < 20; i++) {
@@ -208,7 +208,7 @@ async function buildCorpus(root: string): Promise<WalCorpus> {
       const again = startMember({ ...member.spec, logFile: path.join(mainCluster.dir, 'restart.log') });
       mainCluster.members[0] = again;
       await waitHealthy(endpoint, { timeoutMs: 60_000 });
-      const client2 = new Etcd3({ hosts: endpoint });
+      const client2 = new TestEtcdClient({ hosts: endpoint });
       try {
         for (let i = 0; i < 5; i++) {
           const key = `after-restart/${i}`;

@@ -1,20 +1,91 @@
 /**
- * The protobufjs root for etcd's messages and the two things protobufjs does not do the way etcd's
- * gogoproto code does:
+ * The protobufjs root for etcd's messages, loaded from etcd's vendored .proto files (etcd-protos.ts), and
+ * the two things protobufjs does not do the way etcd's gogoproto code does:
  * - uint64/int64 arrive as Long objects; every value handed out of src/formats is a bigint instead;
  * - gogo rejects a known field that arrives with the wrong wire type, and groups (wire types 3/4).
  *   protobufjs instead files such a field under `$unknowns`. etcd relies on the rejection to tell an
  *   InternalRaftRequest from a legacy v2 Request (§2.9), so `strictDecode` re-checks the unknowns.
+ *
+ * Field names: etcd's .proto files spell them several ways (`Term`, `node_id`, `ID`, `remaining_TTL`,
+ * `memberID`); every value out of src/formats uses one spelling, lower camelCase by words (`term`,
+ * `nodeId`, `id`, `remainingTtl`, `memberId`). `projectName` is that rule; the wire (numbers, types) is
+ * etcd's, untouched.
  */
 import protobuf from 'protobufjs';
-import { ETCD_PROTO_SCHEMA } from './schema.js';
+import { ETCD_PROTO_FILES, loadEtcdProtos } from './etcd-protos.js';
 
-export const etcdRoot = protobuf.Root.fromJSON(ETCD_PROTO_SCHEMA);
+/** etcd's field name -> the project's: words split at `_` and case changes, acronyms as one word. */
+export function projectName(name: string): string {
+  const words = name.split('_').flatMap((part) => part.match(/[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+/g) ?? []);
+  return words
+    .map((w, i) => (i === 0 ? w.toLowerCase() : w[0]!.toUpperCase() + w.slice(1).toLowerCase()))
+    .join('');
+}
+
+type JsonNode = {
+  nested?: Record<string, JsonNode>;
+  fields?: Record<string, Record<string, unknown>>;
+  oneofs?: Record<string, { oneof: string[] }>;
+  methods?: unknown;
+  options?: unknown;
+  [k: string]: unknown;
+};
+
+/** A copy of a namespace's JSON with fields renamed by projectName, and options and services dropped. */
+function project(node: JsonNode): JsonNode {
+  const out: JsonNode = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'options' || k === 'comment') continue;
+    if (k === 'nested') {
+      const nested: Record<string, JsonNode> = {};
+      for (const [name, child] of Object.entries(v as Record<string, JsonNode>)) {
+        if (child.methods) continue; // gRPC services: src/etcd/ loads those
+        nested[name] = project(child);
+      }
+      out.nested = nested;
+    } else if (k === 'fields') {
+      const fields: Record<string, Record<string, unknown>> = {};
+      for (const [name, f] of Object.entries(v as Record<string, Record<string, unknown>>)) {
+        const { options: _options, comment: _comment, ...rest } = f;
+        fields[projectName(name)] = rest;
+      }
+      out.fields = fields;
+    } else if (k === 'oneofs') {
+      const oneofs: Record<string, { oneof: string[] }> = {};
+      for (const [name, o] of Object.entries(v as Record<string, { oneof: string[] }>))
+        oneofs[name] = { oneof: o.oneof.map(projectName) };
+      out.oneofs = oneofs;
+    } else out[k] = v;
+  }
+  return out;
+}
+
+/** etcd's packages; google/ and gogoproto/ only annotate them. */
+const ETCD_PACKAGES = ['walpb', 'snappb', 'raftpb', 'etcdserverpb', 'membershippb', 'mvccpb', 'authpb'];
+
+function buildRoot(): protobuf.Root {
+  const loaded = loadEtcdProtos([
+    ETCD_PROTO_FILES.raftInternal,
+    ETCD_PROTO_FILES.walRecord,
+    ETCD_PROTO_FILES.snap,
+  ]);
+  const json = loaded.toJSON() as JsonNode;
+  const nested: Record<string, JsonNode> = {};
+  for (const pkg of ETCD_PACKAGES) {
+    const ns = json.nested?.[pkg];
+    if (!ns) throw new Error(`protos: package ${pkg} is missing from etcd's .proto files`);
+    nested[pkg] = project(ns);
+  }
+  return protobuf.Root.fromJSON({ nested } as protobuf.INamespace);
+}
+
+export const etcdRoot = buildRoot();
 
 export const T = {
   walRecord: etcdRoot.lookupType('walpb.Record'),
   walSnapshot: etcdRoot.lookupType('walpb.Snapshot'),
-  snapSnapshot: etcdRoot.lookupType('snappb.Snapshot'),
+  // sic: etcd's snap.proto names it in lower case
+  snapSnapshot: etcdRoot.lookupType('snappb.snapshot'),
   entry: etcdRoot.lookupType('raftpb.Entry'),
   hardState: etcdRoot.lookupType('raftpb.HardState'),
   confState: etcdRoot.lookupType('raftpb.ConfState'),

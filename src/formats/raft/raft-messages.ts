@@ -5,7 +5,7 @@
  */
 import type protobuf from 'protobufjs';
 import { T, strictDecode, u64 } from './proto.js';
-import { expectWire, readBytesView, readerOver, readU64, skipUnknown } from './wire.js';
+import { ENTRY_FIELDS, expectWire, readBytesView, readerOver, readU64, skipUnknown } from './wire.js';
 
 export const EntryType = { Normal: 0, ConfChange: 1, ConfChangeV2: 2 } as const;
 export const ENTRY_TYPE_NAMES: Record<number, string> = {
@@ -100,30 +100,24 @@ export function decodeEntryAt(buf: Uint8Array, start: number, len: number): Raft
   let term = 0n;
   let index = 0n;
   let data: Buffer | undefined;
+  const { type: TYPE, term: TERM, index: INDEX, data: DATA } = ENTRY_FIELDS;
   while (r.pos < r.len) {
     const tag = r.uint32();
     const field = tag >>> 3;
     const wire = tag & 7;
-    switch (field) {
-      case 1:
-        expectWire('Entry', field, wire, 0);
-        type = r.int32();
-        break;
-      case 2:
-        expectWire('Entry', field, wire, 0);
-        term = readU64(r);
-        break;
-      case 3:
-        expectWire('Entry', field, wire, 0);
-        index = readU64(r);
-        break;
-      case 4:
-        expectWire('Entry', field, wire, 2);
-        data = readBytesView(r);
-        break;
-      default:
-        skipUnknown(r, 'Entry', field, wire);
-    }
+    if (field === TYPE) {
+      expectWire('Entry', field, wire, 0);
+      type = r.int32();
+    } else if (field === TERM) {
+      expectWire('Entry', field, wire, 0);
+      term = readU64(r);
+    } else if (field === INDEX) {
+      expectWire('Entry', field, wire, 0);
+      index = readU64(r);
+    } else if (field === DATA) {
+      expectWire('Entry', field, wire, 2);
+      data = readBytesView(r);
+    } else skipUnknown(r, 'Entry', field, wire);
   }
   return { type, term, index, data };
 }

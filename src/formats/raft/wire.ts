@@ -2,11 +2,41 @@
  * Field-by-field reading with protobufjs's Reader for the two messages that occur once per WAL record
  * (walpb.Record, raftpb.Entry). The reflection decoder builds a message object and a Long per 64-bit field,
  * which dominates the cost of small records; these loops read the same wire format into locals instead.
- * They keep gogoproto's strictness (see proto.ts): a known field with the wrong wire type, or a group, is an
+ * Field numbers come from etcd's .proto via `fieldNumbers`. They keep gogoproto's strictness (see proto.ts): a known field with the wrong wire type, or a group, is an
  * error; unknown fields with valid wire types are skipped.
  */
 import protobuf from 'protobufjs';
-import { StrictDecodeError, u64 } from './proto.js';
+import { StrictDecodeError, T, u64 } from './proto.js';
+
+/** The wire type of a field's values, from its .proto type (enums and varint scalars 0, messages 2). */
+function wireOf(field: protobuf.Field): number {
+  if (field.resolvedType instanceof protobuf.Enum) return 0;
+  if (field.resolvedType instanceof protobuf.Type) return 2;
+  const w = (protobuf.types.basic as Record<string, number | undefined>)[field.type];
+  if (w === undefined) throw new Error(`protos: no wire type for ${field.fullName} (${field.type})`);
+  return w;
+}
+
+/**
+ * The field numbers of a message read by a hand-written loop, taken from etcd's .proto (one schema) and
+ * checked against the wire type the loop reads each field with, so a vendored .proto that disagreed with
+ * the loop fails at load instead of misreading records.
+ */
+export function fieldNumbers<K extends string>(
+  type: protobuf.Type,
+  wires: Record<K, number>,
+): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const name of Object.keys(wires) as K[]) {
+    const field = type.fields[name];
+    if (!field) throw new Error(`protos: ${type.fullName} has no field ${name}`);
+    field.resolve();
+    if (field.repeated || wireOf(field) !== wires[name])
+      throw new Error(`protos: ${field.fullName} is not read as wire type ${wires[name]}`);
+    out[name] = field.id;
+  }
+  return out;
+}
 
 /**
  * A uint64 varint as a bigint. `Reader.uint32` reads the low 32 bits of any varint; it is exact when it
@@ -53,3 +83,7 @@ export function readerOver(buf: Uint8Array, start = 0, len = buf.length - start)
   r.len = start + len;
   return r;
 }
+
+/** walpb.Record's and raftpb.Entry's field numbers, with the wire type each loop reads. */
+export const RECORD_FIELDS = fieldNumbers(T.walRecord, { type: 0, crc: 0, data: 2 });
+export const ENTRY_FIELDS = fieldNumbers(T.entry, { type: 0, term: 0, index: 0, data: 2 });

@@ -13,7 +13,7 @@
  *   plausible length field + record, and go on decoding from there.
  */
 import protobuf from 'protobufjs';
-import { expectWire, skipUnknown } from '../raft/wire.js';
+import { RECORD_FIELDS, expectWire, skipUnknown } from '../raft/wire.js';
 import { crc32cRange } from './crc32c-small.js';
 import { MAX_WAL_RECORD_BYTES, SECTOR_BYTES, WalRecordType } from './record-type.js';
 
@@ -178,6 +178,8 @@ class SegmentRecord implements WalRecord {
 type Decoded =
   { ok: true; type: number; crc: number; dataStart: number; dataLen: number } | { ok: false; error: string };
 
+const { type: F_TYPE, crc: F_CRC, data: F_DATA } = RECORD_FIELDS;
+
 function decodeRecordAt(reader: protobuf.Reader, start: number, len: number): Decoded {
   try {
     // a field may not run past its frame: bound the reader to the record (gogo gets exactly these bytes)
@@ -191,27 +193,21 @@ function decodeRecordAt(reader: protobuf.Reader, start: number, len: number): De
       const tag = reader.uint32();
       const field = tag >>> 3;
       const wire = tag & 7;
-      switch (field) {
-        case 1:
-          expectWire('walpb.Record', field, wire, 0);
-          // int64; only 1..5 are valid, so the low 32 bits are all that matters
-          type = reader.uint32();
-          break;
-        case 2:
-          expectWire('walpb.Record', field, wire, 0);
-          crc = reader.uint32();
-          break;
-        case 3:
-          expectWire('walpb.Record', field, wire, 2);
-          dataLen = reader.uint32();
-          dataStart = reader.pos;
-          if (dataStart + dataLen > reader.len)
-            throw new RangeError(`walpb.Record: data (${dataLen} bytes) runs past the end of the record`);
-          reader.pos = dataStart + dataLen;
-          break;
-        default:
-          skipUnknown(reader, 'walpb.Record', field, wire);
-      }
+      if (field === F_TYPE) {
+        expectWire('walpb.Record', field, wire, 0);
+        // int64; only 1..5 are valid, so the low 32 bits are all that matters
+        type = reader.uint32();
+      } else if (field === F_CRC) {
+        expectWire('walpb.Record', field, wire, 0);
+        crc = reader.uint32();
+      } else if (field === F_DATA) {
+        expectWire('walpb.Record', field, wire, 2);
+        dataLen = reader.uint32();
+        dataStart = reader.pos;
+        if (dataStart + dataLen > reader.len)
+          throw new RangeError(`walpb.Record: data (${dataLen} bytes) runs past the end of the record`);
+        reader.pos = dataStart + dataLen;
+      } else skipUnknown(reader, 'walpb.Record', field, wire);
     }
     return { ok: true, type, crc: crc >>> 0, dataStart, dataLen };
   } catch (err) {

@@ -8,8 +8,8 @@ import { execFile } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Etcd3 } from 'etcd3';
 import { startTestCluster, type TestCluster } from '../../helpers/etcd-cluster.js';
+import { TestEtcdClient } from '../../helpers/etcd-test-client.js';
 
 const run = promisify(execFile);
 
@@ -23,7 +23,7 @@ export interface EtcdctlStatus {
 export interface Corpus {
   cluster: TestCluster;
   endpoint: string;
-  client: Etcd3;
+  client: TestEtcdClient;
   dir: string;
   /** saved before any compaction */
   fresh: string;
@@ -60,7 +60,7 @@ export async function saveSnapshot(endpoint: string, file: string): Promise<stri
 }
 
 /** Fills the member: `keys` keys in txn batches, then overwrites, deletes, leases, a large value. */
-export async function fill(client: Etcd3, keys = 3000): Promise<void> {
+export async function fill(client: TestEtcdClient, keys = 3000): Promise<void> {
   for (let i = 0; i < keys; i += 100) {
     const ops = [];
     for (let j = i; j < Math.min(keys, i + 100); j++) {
@@ -115,7 +115,7 @@ export async function liveHashKV(
   return { rev, hash: h.hash, compactRevision: h.compact_revision };
 }
 
-export async function currentRevision(client: Etcd3): Promise<number> {
+export async function currentRevision(client: TestEtcdClient): Promise<number> {
   const r = await client.kv.range({ key: Buffer.from('/'), limit: '1' });
   return Number(r.header.revision);
 }
@@ -123,7 +123,7 @@ export async function currentRevision(client: Etcd3): Promise<number> {
 export async function makeCorpus(opts: { keys?: number } = {}): Promise<Corpus> {
   const cluster = await startTestCluster({ size: 1 });
   const endpoint = cluster.endpoints[0]!;
-  const client = new Etcd3({ hosts: endpoint });
+  const client = new TestEtcdClient({ hosts: endpoint });
   try {
     const dir = cluster.dir;
     await fill(client, opts.keys ?? 3000);

@@ -1,0 +1,68 @@
+/**
+ * etcd's own .proto files, vendored verbatim under `proto/etcd-v3.5.16/` at the package root (its README
+ * names the source of each file). Both the gRPC client (src/etcd/grpc-services.ts) and the raft/WAL
+ * decoders (proto.ts) load them from there; nothing else in the project describes etcd's messages.
+ *
+ * Import paths resolve the way etcd's scripts/genproto.sh resolves them: the folder itself holds
+ * `etcd/...` (etcd's repository), `gogoproto/` and `google/`; `etcd/` is a second include root for
+ * imports written relative to etcd's repository (`raft/raftpb/raft.proto`).
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+
+export const ETCD_PROTO_VERSION = 'v3.5.16';
+
+/** Paths inside the folder of the files the project loads. */
+export const ETCD_PROTO_FILES = {
+  rpc: 'etcd/api/etcdserverpb/rpc.proto',
+  raftInternal: 'etcd/api/etcdserverpb/raft_internal.proto',
+  walRecord: 'etcd/server/wal/walpb/record.proto',
+  snap: 'etcd/server/etcdserver/api/snap/snappb/snap.proto',
+} as const;
+
+let dir: string | undefined;
+
+/**
+ * The vendored folder. This module sits two levels below the package root both as source
+ * (src/formats/raft/) and as build output (dist/formats/raft/), so one relative path serves tests, the
+ * built CLI and the installed package (whose Dockerfile copies proto/ beside dist/).
+ */
+export function etcdProtoDir(): string {
+  if (dir) return dir;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidate = path.resolve(here, '..', '..', '..', 'proto', `etcd-${ETCD_PROTO_VERSION}`);
+  if (!existsSync(path.join(candidate, ETCD_PROTO_FILES.rpc)))
+    throw new Error(`protos: etcd's .proto files are missing from ${candidate} (the package is incomplete)`);
+  dir = candidate;
+  return dir;
+}
+
+/** The include roots, in etcd's order: the folder, then etcd's repository inside it. */
+export function etcdProtoIncludeDirs(): string[] {
+  const d = etcdProtoDir();
+  return [d, path.join(d, 'etcd')];
+}
+
+/**
+ * A protobufjs Root holding `files` and everything they import. Field names are kept as etcd spells them
+ * (`Term`, `node_id`, `ID`): proto.ts maps them to the project's camelCase in one place.
+ */
+export function loadEtcdProtos(files: readonly string[]): protobuf.Root {
+  const include = etcdProtoIncludeDirs();
+  const root = new protobuf.Root();
+  root.resolvePath = (origin, target) => {
+    for (const d of include) {
+      const p = path.join(d, target);
+      if (existsSync(p)) return p;
+    }
+    return protobuf.util.path.resolve(origin, target);
+  };
+  root.loadSync(
+    files.map((f) => path.join(include[0]!, f)),
+    { keepCase: true },
+  );
+  root.resolveAll();
+  return root;
+}
