@@ -1,5 +1,5 @@
 /**
- * Cross-checks between a member's backend (member/snap/db) and its WAL and snap files (format reference §2.7,
+ * Cross-checks between a member's backend (member/snap/db) and its WAL and snap files (docs/format.md §2.7,
  * §5, §7, §9). Pure over the facts the three audits collected:
  *
  * - snapshot index <= consistent_index: etcd snapshots only after the backend has applied that far. When the

@@ -1,5 +1,5 @@
 /**
- * The snap part of the corruption checklist (format reference §3, §9): every `<term>-<index>.snap` file
+ * The snap part of the corruption checklist (docs/format.md §3, §9): every `<term>-<index>.snap` file
  * decodes, has a valid non-zero CRC, a name that matches its metadata, and a v2 store JSON whose
  * members agree with the snapshot's ConfState; leftovers etcd produces (`.broken`, `db.tmp.*`) are
  * noted. Files are read one at a time through `SnapSource`; never throws on bad data.

@@ -1,5 +1,5 @@
 /**
- * Cross-checks between a member's WAL and its snap files (format reference §2.5, §2.7, §9):
+ * Cross-checks between a member's WAL and its snap files (docs/format.md §2.5, §2.7, §9):
  * - etcd loads the newest valid snap file whose (term, index) matches a WAL snapshot record with
  *   index <= the last HardState.commit; with none it cannot start;
  * - a WAL snapshot record newer than every usable snap file means a snap file was lost (etcd writes the

@@ -1,5 +1,5 @@
 /**
- * The WAL part of the corruption checklist (format reference §9): segment names and seq gaps, crc then
+ * The WAL part of the corruption checklist (docs/format.md §9): segment names and seq gaps, crc then
  * metadata at the head of each segment, framing and padding, the CRC chain across segments, identical
  * metadata, non-last segments fully consumed, record types, entry / state / snapshot payloads, index
  * continuity and term monotonicity, HardState.commit within the log, and the last segment's tail told

@@ -1,5 +1,5 @@
 /**
- * What a raft entry asks etcd to do (§2.8, §2.9): the decoded request of an EntryNormal
+ * What a raft entry asks etcd to do (docs/format.md §2.8, §2.9): the decoded request of an EntryNormal
  * (InternalRaftRequest, else legacy v2 Request, the same order etcd and etcd-dump-logs use), or the
  * ConfChange of a membership entry with its Member JSON context. `entryEffects` flattens that into the
  * keys put and deleted, lease and member changes, which is what forensic views filter on.

@@ -4,7 +4,7 @@
  * - uint64/int64 arrive as Long objects; every value handed out of src/formats is a bigint instead;
  * - gogo rejects a known field that arrives with the wrong wire type, and groups (wire types 3/4).
  *   protobufjs instead files such a field under `$unknowns`. etcd relies on the rejection to tell an
- *   InternalRaftRequest from a legacy v2 Request (§2.9), so `strictDecode` re-checks the unknowns.
+ *   InternalRaftRequest from a legacy v2 Request (docs/format.md §2.9), so `strictDecode` re-checks the unknowns.
  *
  * Field names: etcd's .proto files spell them several ways (`Term`, `node_id`, `ID`, `remaining_TTL`,
  * `memberID`); every value out of src/formats uses one spelling, lower camelCase by words (`term`,

@@ -1,5 +1,5 @@
 /**
- * raftpb / walpb / etcdserverpb.Metadata messages as TypeScript values (§2.3, §2.8). Every decoder
+ * raftpb / walpb / etcdserverpb.Metadata messages as TypeScript values (docs/format.md §2.3, §2.8). Every decoder
  * throws on malformed bytes (protobufjs error or StrictDecodeError); callers that must not throw wrap
  * them (see src/formats/wal/ and src/audit/).
  */

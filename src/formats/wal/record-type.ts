@@ -1,4 +1,4 @@
-/** walpb.Record types (§2.3). Any other value makes etcd's ReadAll fail with "unexpected block type". */
+/** walpb.Record types (docs/format.md §2.3). Any other value makes etcd's ReadAll fail with "unexpected block type". */
 export const WalRecordType = { Metadata: 1, Entry: 2, State: 3, Crc: 4, Snapshot: 5 } as const;
 
 export const WAL_RECORD_TYPE_NAMES: Record<number, string> = {

@@ -1,14 +1,14 @@
 /**
- * Decodes the record frames of ONE WAL segment held in a Buffer (§2.2–§2.6) and checks the rolling
+ * Decodes the record frames of ONE WAL segment held in a Buffer (docs/format.md §2.2–§2.6) and checks the rolling
  * CRC32C chain. Bytes in, records and problems out: no I/O, never throws on bad data.
  *
  * Vocabulary:
  * - frame: 8-byte length field + record bytes + zero padding to the next multiple of 8;
- * - running CRC: CRC32C chained over the data of every non-crc record, across segments (§2.4);
+ * - running CRC: CRC32C chained over the data of every non-crc record, across segments (docs/format.md §2.4);
  * - valid end: the offset just after the last good record before the first problem (etcd's
  *   lastValidOff: where `Repair` would truncate a torn last segment);
  * - torn record: a frame in the LAST segment that fails to decode or to match its CRC and whose body
- *   has an all-zero 512-byte sector chunk (§2.6 rule 4), or that runs past the end of the file;
+ *   has an all-zero 512-byte sector chunk (docs/format.md §2.6 rule 4), or that runs past the end of the file;
  * - resync (continue mode): after a problem, scan forward over 8-aligned offsets for the next
  *   plausible length field + record, and go on decoding from there.
  */
@@ -109,7 +109,7 @@ export function isZeroRange(buf: Buffer, from: number, to: number): boolean {
   return true;
 }
 
-/** The first all-zero chunk of [from, to) cut at absolute 512-byte boundaries (§2.6), or -1. */
+/** The first all-zero chunk of [from, to) cut at absolute 512-byte boundaries (docs/format.md §2.6), or -1. */
 export function firstZeroSectorChunk(buf: Buffer, from: number, to: number): number {
   let p = from;
   while (p < to) {
@@ -393,7 +393,7 @@ export function decodeWalSegment(
     altRunning = undefined;
 
     if (!d.ok || !crcOk) {
-      // §2.6 rule 4: torn only in the last segment and only with an all-zero sector chunk in the body
+      // docs/format.md §2.6 rule 4: torn only in the last segment and only with an all-zero sector chunk in the body
       const zeroAt = firstZeroSectorChunk(buf, bodyStart, frameEnd);
       const what = !d.ok
         ? `record at offset ${off} does not decode (${d.error})`

@@ -1,5 +1,5 @@
 /**
- * Builds WAL segment bytes the way etcd's encoder frames them (§2.2, §2.4). etcd-dr never writes a
+ * Builds WAL segment bytes the way etcd's encoder frames them (docs/format.md §2.2, §2.4). etcd-dr never writes a
  * member's WAL; this exists so tests and benchmarks can make synthetic segments and check the decoder
  * against an independent path.
  */

@@ -1,5 +1,5 @@
 /**
- * WAL segment names (§2.1): `%016x-%016x.wal` = <seq>-<index>.wal, lowercase hex, zero-padded.
+ * WAL segment names (docs/format.md §2.1): `%016x-%016x.wal` = <seq>-<index>.wal, lowercase hex, zero-padded.
  * seq counts segments up from 0 with no gaps; index is the raft index expected for the segment's first
  * entry. etcd ignores any other `*.wal` name (with a warning).
  */
