@@ -80,6 +80,8 @@ describe('planRestore with a revision bump (pure)', () => {
       toRevision: '1000001234',
     });
     expect(plan.bump!.why).toContain('relist');
+    // the bumped store answers HashKV at the bumped revision: no offline hash of the snapshot is computed
+    expect(plan.steps.map((x) => x.kind)).not.toContain('hash-offline');
     for (const s of plan.steps.filter((x) => x.kind === 'restore')) {
       expect(s.commands[0]).toContain(`--bump-revision ${BUMP} --mark-compacted`);
       expect(s.params.bumpRevision).toBe(BUMP);
