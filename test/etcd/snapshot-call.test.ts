@@ -12,8 +12,7 @@ import { etcdServices } from '../../src/etcd/grpc-services.js';
 import { startSnapshotCall, type SnapshotCallError } from '../../src/etcd/snapshot-call.js';
 import { freePort } from '../helpers/ports.js';
 
-const encode = (msg: object): Buffer =>
-  etcdServices().Maintenance.service.Snapshot!.responseSerialize(msg) as Buffer;
+const encode = (msg: object): Buffer => etcdServices().Maintenance.service.Snapshot!.responseSerialize(msg);
 function frame(body: Buffer): Buffer {
   const p = Buffer.alloc(5);
   p.writeUInt32BE(body.length, 1);
