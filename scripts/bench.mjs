@@ -114,12 +114,24 @@ function run(cmd, args, { cpu = false, ...opts } = {}) {
   });
 }
 
+/** The node flags on dist/cli/main.js's `#!/usr/bin/env -S node ...` line: dr runs with them as its bin does. */
+const drNodeFlags = (readFileSync(dist('cli/main.js'), 'utf8').split('\n', 1)[0] ?? '')
+  .split(/\s+/)
+  .filter((w) => w.startsWith('--'));
+
 /** Runs dr with the RSS probe; returns wall seconds, peak RSS bytes and parsed JSON output. */
 async function dr(args, env = {}, { cpu = false } = {}) {
   const rssFile = path.join(work, `rss-${Date.now()}-${Math.random()}`);
   const r = await run(
     process.execPath,
-    ['--import', path.join(root, 'scripts/rss-probe.mjs'), dist('cli/main.js'), ...args, '--json'],
+    [
+      ...drNodeFlags,
+      '--import',
+      path.join(root, 'scripts/rss-probe.mjs'),
+      dist('cli/main.js'),
+      ...args,
+      '--json',
+    ],
     {
       cpu,
       env: { ...process.env, DR_CATALOG: path.join(work, 'catalog.sqlite'), DR_RSS_FILE: rssFile, ...env },

@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The sandbox runs etcd 3.5 (what users run), installed by scripts/setup.sh beside Debian's 3.4.
 if [ -x .tools/etcd-3.5.16/usr/bin/etcd ]; then PATH="$PWD/.tools/etcd-3.5.16/usr/bin:$PATH"; fi
-exec node dist/cli/main.js daemon --sandbox "$@"
+exec dist/cli/main.js daemon --sandbox "$@"

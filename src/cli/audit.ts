@@ -197,6 +197,8 @@ async function backupAgainstCluster(ctx: CommandContext, file: string, revision:
   }
 }
 
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call --
+   the facts differ per target kind; this prints whichever are present. */
 /** A few lines of facts under the report title. */
 function factLines(r: AuditReport): string[] {
   const f = r.facts as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -251,3 +253,4 @@ function factLines(r: AuditReport): string[] {
   }
   return lines;
 }
+/* eslint-enable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call */

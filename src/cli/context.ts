@@ -100,7 +100,13 @@ interface ConfigStorage {
 }
 
 export function makeContext(flags: GlobalFlags, signal: AbortSignal): CommandContext {
-  return { flags, logger: createLogger(), clock: systemClock, env: process.env, signal };
+  return {
+    flags,
+    logger: createLogger(process.env.DR_LOG_LEVEL),
+    clock: systemClock,
+    env: process.env,
+    signal,
+  };
 }
 
 function positiveInt(raw: string | undefined, flag: string, fallback: number): number {

@@ -28,7 +28,7 @@ export type CommandBody<A extends unknown[]> = (ctx: CommandContext, ...args: A)
 export function action<A extends unknown[]>(body: CommandBody<A>): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
-    const flags = cmd.optsWithGlobals() as GlobalFlags;
+    const flags = cmd.optsWithGlobals<GlobalFlags>();
     let ctx: CommandContext | undefined;
     try {
       ctx = makeContext(flags, controller.signal);

@@ -33,7 +33,7 @@ export function registerSandbox(program: Command): void {
           o: { dir?: string; size: string; basePort: string; sampleData: boolean; json?: boolean },
         ) => {
           const r = await sandboxUp({
-            dir: o.dir ? path.resolve(o.dir) : defaultSandboxDir(),
+            dir: o.dir ? path.resolve(o.dir) : defaultSandboxDir(process.cwd()),
             size: intOpt(o.size, '--size'),
             basePort: intOpt(o.basePort, '--base-port'),
             sampleData: o.sampleData,
@@ -58,7 +58,7 @@ export function registerSandbox(program: Command): void {
   down.option('--remove-data', "also delete the members' data").action(
     action(async (_ctx, o: { dir?: string; removeData?: boolean; json?: boolean }) => {
       const r = await sandboxDown({
-        dir: o.dir ? path.resolve(o.dir) : defaultSandboxDir(),
+        dir: o.dir ? path.resolve(o.dir) : defaultSandboxDir(process.cwd()),
         removeData: Boolean(o.removeData),
       });
       if (o.json) return printJson(r);
@@ -75,7 +75,7 @@ export function registerSandbox(program: Command): void {
   status.action(
     action(async (ctx, o: { dir?: string; json?: boolean }) => {
       const r = await sandboxStatus({
-        dir: o.dir ? path.resolve(o.dir) : defaultSandboxDir(),
+        dir: o.dir ? path.resolve(o.dir) : defaultSandboxDir(process.cwd()),
         logger: ctx.logger,
       });
       if (o.json) return printJson(r);

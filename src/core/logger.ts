@@ -8,7 +8,7 @@ export type { Logger };
  * censored, and credentials in URLs are hidden in the message and in a logged error's message and stack
  * (a library's error may quote a URL with user:password@).
  */
-export function createLogger(level: string = process.env.DR_LOG_LEVEL ?? 'warn'): Logger {
+export function createLogger(level = 'warn'): Logger {
   return pino(
     {
       level,

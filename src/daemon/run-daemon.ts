@@ -204,7 +204,7 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
         await http.close();
         resolve();
       } catch (err) {
-        reject(err as Error);
+        reject(err);
       }
     };
     if (opts.signal.aborted) void stop();

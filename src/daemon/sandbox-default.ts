@@ -62,7 +62,7 @@ export async function prepareSandboxConfig(opts: {
   env: Readonly<Record<string, string | undefined>>;
   logger: Logger;
 }): Promise<SandboxDaemonConfig> {
-  const dir = path.resolve(opts.dir ?? defaultSandboxDir());
+  const dir = path.resolve(opts.dir ?? defaultSandboxDir(process.cwd()));
   const up = await sandboxUp({ dir, logger: opts.logger });
   opts.logger.info({ dir, outcome: up.outcome, endpoints: up.endpoints }, 'sandbox cluster ready');
   await mkdir(path.join(dir, 'backups'), { recursive: true });

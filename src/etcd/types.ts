@@ -49,7 +49,7 @@ export interface Member {
 
 export interface Alarm {
   memberId: bigint;
-  alarm: 'NONE' | 'NOSPACE' | 'CORRUPT' | string;
+  alarm: 'NONE' | 'NOSPACE' | 'CORRUPT' | (string & Record<never, never>); // the known ones, and any other
 }
 
 export interface HashKVResult {

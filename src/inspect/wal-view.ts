@@ -209,7 +209,7 @@ export function requestView(p: EntryPayload): RequestView {
         break;
       case 'clusterVersionSet':
         cats.add('other');
-        v.detail = `version ${String(r.ver ?? '')}`;
+        v.detail = `version ${text(r.ver)}`;
         break;
       case 'alarm':
         cats.add('other');
@@ -237,8 +237,8 @@ export function requestView(p: EntryPayload): RequestView {
   else if (p.kind === 'confChange' || p.kind === 'confChangeV2') cats.add('conf');
   else if (p.kind === 'v2') {
     // 3.4 still publishes member attributes through the v2 store
-    cats.add(String(p.request.path ?? '').startsWith('/0/members/') ? 'member' : 'other');
-    v.v2 = { method: String(p.request.method ?? ''), path: String(p.request.path ?? '') };
+    cats.add(text(p.request.path).startsWith('/0/members/') ? 'member' : 'other');
+    v.v2 = { method: text(p.request.method), path: text(p.request.path) };
   } else if (p.kind === 'undecodable') {
     cats.add('other');
     v.error = p.error;
@@ -403,4 +403,9 @@ export async function viewWal(src: WalSource, opts: WalViewOptions): Promise<Wal
     await opts.afterSegment?.();
   }
   return summary;
+}
+
+/** A decoded protobuf string field, or '' when absent. */
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : '';
 }

@@ -227,6 +227,7 @@ export async function copyBackup(
     await to.backend.put(key, meter, { signal });
     published = true;
     const pipeErr = await piped;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the pipeline failed with
     if (pipeErr) throw pipeErr;
     if (meter.sha256 !== manifest.stored.sha256 || meter.bytes !== manifest.stored.size) {
       throw new DrError(

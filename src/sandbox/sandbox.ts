@@ -35,8 +35,8 @@ export const SANDBOX_DEFAULTS = {
 } as const;
 
 export interface SandboxOptions {
-  /** @default `<cwd>/.sandbox` */
-  dir?: string;
+  /** The sandbox dir; `defaultSandboxDir(cwd)` is the usual `<cwd>/.sandbox`. */
+  dir: string;
   logger?: Logger;
 }
 
@@ -107,7 +107,8 @@ export interface SandboxStatusResult {
   members: SandboxMemberStatus[];
 }
 
-export const defaultSandboxDir = (): string => path.join(process.cwd(), SANDBOX_DEFAULTS.dirName);
+/** `<cwd>/.sandbox`: the caller (cli/, daemon/) passes its working directory. */
+export const defaultSandboxDir = (cwd: string): string => path.join(cwd, SANDBOX_DEFAULTS.dirName);
 
 const info = (m: SandboxMemberState, pid?: number): SandboxMemberInfo => ({
   name: m.name,
@@ -158,8 +159,8 @@ function planMembers(dir: string, o: SandboxUpOptions): SandboxMemberState[] {
  * Starts the sandbox, or reports it already running. A stopped sandbox whose data was kept is started
  * again on its recorded ports. Throws USAGE naming the port when one is taken by another program.
  */
-export async function sandboxUp(o: SandboxUpOptions = {}): Promise<SandboxUpResult> {
-  const dir = path.resolve(o.dir ?? defaultSandboxDir());
+export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxUpResult> {
+  const dir = path.resolve(o.dir);
   const log = (o.logger ?? silentLogger).child({ component: 'sandbox' });
   const existing = await readState(dir);
   const state: SandboxState = existing ?? {
@@ -297,8 +298,8 @@ async function leaderName(state: SandboxState): Promise<string | undefined> {
 }
 
 /** Stops every member (SIGTERM, then SIGKILL after graceMs); keeps the data unless removeData. */
-export async function sandboxDown(o: SandboxDownOptions = {}): Promise<SandboxDownResult> {
-  const dir = path.resolve(o.dir ?? defaultSandboxDir());
+export async function sandboxDown(o: SandboxDownOptions): Promise<SandboxDownResult> {
+  const dir = path.resolve(o.dir);
   const state = await readState(dir);
   if (!state) return { dir, existed: false, stopped: [], removedData: false };
   const stopped: SandboxDownResult['stopped'] = [];
@@ -333,8 +334,8 @@ export async function sandboxDown(o: SandboxDownOptions = {}): Promise<SandboxDo
 }
 
 /** Each member's process and health (status answered, leader seen). Never throws for a dead member. */
-export async function sandboxStatus(o: SandboxOptions = {}): Promise<SandboxStatusResult> {
-  const dir = path.resolve(o.dir ?? defaultSandboxDir());
+export async function sandboxStatus(o: SandboxOptions): Promise<SandboxStatusResult> {
+  const dir = path.resolve(o.dir);
   const state = await readState(dir);
   if (!state) return { dir, exists: false, endpoints: [], members: [] };
   const endpoints = state.members.map((m) => m.clientUrl);

@@ -172,7 +172,7 @@ describe('live members, writes in flight', () => {
     // promotion waits until the learner has caught up with the leader
     await until(
       'learner promoted',
-      async () => (await cluster.etcdctl(['member', 'promote', idHex]).then(() => true)) as boolean,
+      async () => cluster.etcdctl(['member', 'promote', idHex]).then(() => true),
       60_000,
       500,
     );

@@ -90,7 +90,10 @@ describe('dr backup: bad input and faults', () => {
       });
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.json?.error?.message, args.join(' ')).toMatch(reason);
-      expect(r.stdout.trim().split('\n').length === 1 || JSON.parse(r.stdout)).toBeTruthy();
+      // all of stdout is one JSON document (printed over several lines): JSON.parse throws on anything else
+      const doc = JSON.parse(r.stdout) as { ok?: unknown; error?: { code?: unknown } };
+      expect(doc.ok, args.join(' ')).toBe(false);
+      expect(doc.error?.code, args.join(' ')).toMatch(/^[A-Z][A-Z0-9_]+$/);
     }
   });
 

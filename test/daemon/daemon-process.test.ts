@@ -39,8 +39,8 @@ function startDr(args: string[]): Run {
   });
   children.push(child);
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdout!.resume();
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout.resume();
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );

@@ -17,8 +17,7 @@ import type { TlsFiles } from '../../src/etcd/types.js';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { freePort } from '../helpers/ports.js';
 
-const encode = (msg: object): Buffer =>
-  etcdServices().Maintenance.service.Snapshot!.responseSerialize(msg) as Buffer;
+const encode = (msg: object): Buffer => etcdServices().Maintenance.service.Snapshot!.responseSerialize(msg);
 function frame(body: Buffer): Buffer {
   const p = Buffer.alloc(5);
   p.writeUInt32BE(body.length, 1);

@@ -4,8 +4,7 @@ import { etcdServices } from '../../src/etcd/grpc-services.js';
 import { SnapshotDecodeError, SnapshotResponseDecoder } from '../../src/etcd/snapshot-response-decoder.js';
 
 // SnapshotResponse bytes as etcd's own proto encodes them (rpc.proto, vendored under proto/)
-const encode = (msg: object): Buffer =>
-  etcdServices().Maintenance.service.Snapshot!.responseSerialize(msg) as Buffer;
+const encode = (msg: object): Buffer => etcdServices().Maintenance.service.Snapshot!.responseSerialize(msg);
 
 function frame(body: Buffer, flag = 0): Buffer {
   const p = Buffer.alloc(5);

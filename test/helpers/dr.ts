@@ -2,11 +2,18 @@
  * Runs the built `dr` (dist/cli/main.js, built by `npm test`) as a user would, and captures its output.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const DR_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
+
+/** The node flags of dist/cli/main.js's `#!/usr/bin/env -S node ...` line, so dr runs here as its bin does. */
+function shebangFlags(): string[] {
+  const first = readFileSync(DR_MAIN, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node (.*)$/.exec(first);
+  return m?.[1] ? m[1].trim().split(/\s+/) : [];
+}
 
 export interface DrResult {
   code: number | null;
@@ -18,7 +25,7 @@ export interface DrResult {
 
 export function spawnDr(args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
   if (!existsSync(DR_MAIN)) throw new Error(`${DR_MAIN} missing: run npm run build first`);
-  return spawn(process.execPath, [DR_MAIN, ...args], {
+  return spawn(process.execPath, [...shebangFlags(), DR_MAIN, ...args], {
     env: { ...process.env, DR_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

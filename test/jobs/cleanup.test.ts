@@ -60,7 +60,7 @@ function manifest(id: string, durationMs: number): Manifest {
       encryption: null,
     },
     tool: { name: 'etcd-dr', version: '0.0.0' },
-  } as Manifest;
+  };
 }
 
 describe('scheduled clean-up of leftovers', () => {
@@ -169,7 +169,7 @@ describe('scheduled clean-up of leftovers', () => {
           }),
         };
       },
-    } as Backend;
+    };
     const cleaner = new LeftoverCleaner({ catalog, logger: silentLogger, clock }, () => ({
       targets: [{ name: 'hanging', backend: hanging }],
       release: () => undefined,

@@ -50,7 +50,7 @@ describe('restore --to new-cluster (local control, 3 members)', () => {
   it('plans, restores, and brings every key and the revision back under a new cluster ID', async () => {
     target = await localTarget(work.dir, ['alpha', 'beta', 'gamma'], {
       oldCluster: { endpoints: old.endpoints },
-    } as Partial<MembersFile>);
+    });
     const plan = await prepareRestore({ manifest, target, now: new Date(), snapshotFile: snapshot });
     expect(plan.refusals).toEqual([]);
     expect(plan.newCluster.token).toMatch(/^dr-20240101T000000Z-abcdef01-[0-9a-f]{6}$/);

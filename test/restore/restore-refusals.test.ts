@@ -40,7 +40,7 @@ describe('restore refusals', () => {
       source: { file: snapshot },
       journalFile: path.join(work.dir, 'a.json'),
     }).catch((e: unknown) => e);
-    expect(isDrError(err, 'RESTORE_REFUSED') && (err as DrError).exitCode).toBe(2);
+    expect(isDrError(err, 'RESTORE_REFUSED') && err.exitCode).toBe(2);
     expect(await readFile(path.join(dd, 'precious.txt'), 'utf8')).toBe('not etcd');
   });
 
@@ -76,7 +76,7 @@ describe('restore refusals', () => {
     process.env.PATH = bin;
     try {
       const err = await findRestoreTool().catch((e: unknown) => e);
-      expect(isDrError(err, 'CONFIG_INVALID') && (err as DrError).exitCode).toBe(2);
+      expect(isDrError(err, 'CONFIG_INVALID') && err.exitCode).toBe(2);
       expect((err as Error).message).toMatch(/tried etcdutl.*, etcdctl/);
       const target = await localTarget(path.join(work.dir, 'c'), ['z1']);
       const plan = await prepareRestore({ manifest, target, now: new Date() });

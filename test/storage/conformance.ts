@@ -229,7 +229,7 @@ export function testBackend(name: string, factory: () => Promise<BackendFixture>
       await expectDrError(b.get('signal/kept', { signal }), 'ABORTED');
       await expectDrError(b.stat('signal/kept', { signal }), 'ABORTED');
       await expectDrError(
-        listAll({ ...b, list: (p: string) => b.list(p, { signal }) } as Backend, 'signal/'),
+        listAll({ ...b, list: (p: string) => b.list(p, { signal }) }, 'signal/'),
         'ABORTED',
       );
       await expectDrError(b.remove('signal/kept', { signal }), 'ABORTED');

@@ -206,7 +206,7 @@ export function decodeAuth(entries: Iterable<[Buffer, Buffer]>): AuthState {
 
 export interface Alarm {
   memberID: bigint;
-  alarm: 'NONE' | 'NOSPACE' | 'CORRUPT' | string;
+  alarm: 'NONE' | 'NOSPACE' | 'CORRUPT' | (string & Record<never, never>); // the known ones, and any other
 }
 
 /** An `alarm` entry: the key is the marshalled AlarmMember, the value is empty. */

@@ -188,7 +188,7 @@ export class S3Backend implements Backend {
       }
       // lib-storage's own abort of the upload must still go out after a cancellation (with its deadline).
       const own = command instanceof AbortMultipartUploadCommand ? this.cleanupSignal() : partsSignal;
-      const merged = options?.abortSignal ? AbortSignal.any([options.abortSignal as AbortSignal, own]) : own;
+      const merged = options?.abortSignal ? AbortSignal.any([options.abortSignal, own]) : own;
       return client.send(command, { ...options, abortSignal: merged }).catch((err: unknown) => {
         if (!(command instanceof AbortMultipartUploadCommand) && !isAbortError(err)) {
           requestError ??= err;
@@ -225,6 +225,7 @@ export class S3Backend implements Backend {
         if (orphan) e.details.orphanUpload = orphan;
         throw e;
       }
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the body stream failed with
       if (failedBody !== undefined) throw failedBody;
       const e = s3Error(requestError ?? err, ctx);
       if (!orphan) throw e;

@@ -1,5 +1,5 @@
 /**
- * Random mutations of real WAL and snap bytes for a bounded time (seeded, so a failure replays): the
+ * A fixed number of seeded random mutations of real WAL and snap bytes (a failure replays): the
  * audit never throws or hangs, every finding is well-formed, and a mutation is either reported or leaves
  * what the WAL says unchanged or a clean prefix of it (the log ends earlier at a frame boundary, which is
  * also what etcd's own repair produces and cannot be told apart from a shorter log).
@@ -15,7 +15,8 @@ import { decodeWalSegment } from '../../../src/formats/wal/segment-decoder.js';
 import { parseV2Store } from '../../../src/formats/snap/v2-store.js';
 import { getWalCorpus } from '../../helpers/wal-corpus.js';
 
-const BUDGET_MS = 10_000;
+// a fixed count as for the WAL: the same mutations on every machine and every run
+const SNAP_RUNS = 3000;
 // 3000 runs take ~5-10 s here and include the mutation (run 2632: a flipped record type) that once went unreported
 const WAL_RUNS = 3000;
 
@@ -124,9 +125,8 @@ test('WAL: random mutations never throw, and changes inside the frames are repor
 
 test('snap: random mutations never throw and any change to the bytes is reported', async () => {
   const rand = rng(0xbeef);
-  const start = Date.now();
-  let runs = 0;
-  while (Date.now() - start < BUDGET_MS / 2) {
+  let changed = 0;
+  for (let run = 0; run < SNAP_RUNS; run++) {
     const buf = Buffer.from(snapBytes);
     const n = 1 + Math.floor(rand() * 4);
     for (let i = 0; i < n; i++) buf[Math.floor(rand() * buf.length)]! ^= 1 << Math.floor(rand() * 8);
@@ -136,11 +136,13 @@ test('snap: random mutations never throw and any change to the bytes is reported
     const { findings } = await auditSnap({ names: [name], read: async () => bytes });
     wellFormed(findings);
     // a damaged snap file is a warning (etcd falls back) or an error; never silent
-    if (!bytes.equals(snapBytes))
-      expect(findings.filter((f) => f.severity !== 'info').length).toBeGreaterThan(0);
-    runs++;
+    if (!bytes.equals(snapBytes)) {
+      changed++;
+      expect(findings.filter((f) => f.severity !== 'info').length, `run ${run}`).toBeGreaterThan(0);
+    }
   }
-  expect(runs).toBeGreaterThan(50);
+  // bit flips and cuts change the bytes nearly every time: the loop above did test something
+  expect(changed).toBeGreaterThan(SNAP_RUNS * 0.9);
 });
 
 test('v2 store JSON and entry payloads: arbitrary bytes give a result or a plain Error', () => {

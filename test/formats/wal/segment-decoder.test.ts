@@ -155,7 +155,7 @@ describe('synthetic segments', () => {
     const recs = decodeAll(a.bytes).recs;
     const withPad = recs.find((r) => r.ordinal > 1 && r.padBytes > 0)!;
     const buf = Buffer.from(a.bytes);
-    buf[withPad.offset + 8 + withPad.recBytes]! = 0x55;
+    buf[withPad.offset + 8 + withPad.recBytes] = 0x55;
     expect(decodeAll(buf).res.problems).toEqual([
       expect.objectContaining({ code: 'WAL_PADDING_NONZERO', offset: withPad.offset + 8 + withPad.recBytes }),
     ]);
