@@ -169,7 +169,7 @@ class Http2SnapshotCall extends EventEmitter implements SnapshotCall {
     this.stream = stream;
     stream.end(EMPTY_REQUEST);
     stream.on('response', (h) => this.onResponse(h));
-    stream.on('trailers', (h) => this.onStatus(h));
+    stream.on('trailers', (h: http2.IncomingHttpHeaders) => this.onStatus(h));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('end', () => this.onStreamEnd());
     stream.on('error', (err: NodeJS.ErrnoException) => {
