@@ -48,7 +48,7 @@ export function readDbFacts(src: ByteSource): DbFacts | null {
   const bucketEntries = (name: string): [Buffer, Buffer][] => {
     const out: [Buffer, Buffer][] = [];
     try {
-      for (const e of walkTree(db!, { bucket: [Buffer.from(name)], onProblem: ignore }))
+      for (const e of walkTree(db, { bucket: [Buffer.from(name)], onProblem: ignore }))
         if (e.path.length === 1 && !e.isBucket) out.push([Buffer.from(e.key), Buffer.from(e.value)]);
     } catch {
       /* damaged: the db audit reports it */

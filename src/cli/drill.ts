@@ -75,6 +75,7 @@ export function registerDrill(program: Command): void {
             members: Number(o.members) as 1 | 3,
             workDir: o.workDir,
             etcdBinDirs: o.etcdBinDir,
+            pathEnv: process.env.PATH ?? '',
             logger: ctx.logger,
             clock: ctx.clock,
             signal: ctx.signal,

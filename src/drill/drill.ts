@@ -39,8 +39,8 @@ export interface DrillOptions {
   workDir?: string;
   /** folders to look for the matching etcd in before PATH */
   etcdBinDirs?: readonly string[];
-  /** PATH to search (the daemon passes its environment's) @default process.env.PATH */
-  pathEnv?: string;
+  /** PATH to search: the caller's environment's (the CLI and the daemon pass theirs) */
+  pathEnv: string;
   logger?: Logger;
   clock?: Clock;
   signal?: AbortSignal;

@@ -49,9 +49,9 @@ const majorMinor = (v: string): string => v.replace(/^v/, '').split('.').slice(0
  */
 export async function findEtcdFor(
   want: string,
-  o: { dirs?: readonly string[]; pathEnv?: string; signal?: AbortSignal } = {},
+  o: { dirs?: readonly string[]; pathEnv: string; signal?: AbortSignal },
 ): Promise<EtcdBinaries> {
-  const fromPath = (o.pathEnv ?? process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  const fromPath = o.pathEnv.split(path.delimiter).filter(Boolean);
   const dirs = [...new Set([...(o.dirs ?? []).map((d) => path.resolve(d)), ...fromPath])];
   const found: string[] = [];
   for (const dir of dirs) {

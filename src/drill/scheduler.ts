@@ -162,7 +162,7 @@ export class DrillScheduler {
         members: d.members,
         workDir: d.workDir,
         etcdBinDirs: d.etcdBinDirs,
-        pathEnv: this.opts.pathEnv,
+        pathEnv: this.opts.pathEnv ?? '',
         logger: this.log,
         clock: this.clock,
         signal,

@@ -209,7 +209,8 @@ class Http2SnapshotCall extends EventEmitter implements SnapshotCall {
     if (raw === undefined) return false;
     this.statusSeen = true;
     const code = Number(raw);
-    if (code !== GrpcStatus.OK) this.fail(code, decodeGrpcMessage(h['grpc-message']) || `status ${code}`);
+    if (code !== Number(GrpcStatus.OK))
+      this.fail(code, decodeGrpcMessage(h['grpc-message']) || `status ${code}`);
     return true;
   }
 

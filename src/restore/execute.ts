@@ -70,8 +70,8 @@ export async function executeRestore(plan: RestorePlan, opts: ExecuteOptions): P
 
   // Every check that can fail runs before the first change. The plan may be minutes old: look again.
   const facts = await gatherFacts(plan.target, {
-    hostFor: ctx.hostFor,
-    controlFor: ctx.controlFor,
+    hostFor: (m) => ctx.hostFor(m),
+    controlFor: (m) => ctx.controlFor(m),
     tls: ctx.tls,
     signal: opts.signal,
     backupVersion: opts.manifest.source.etcdVersion,

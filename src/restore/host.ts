@@ -4,7 +4,7 @@
  * performs on a member goes through here, so the executor does not care which it is.
  */
 import { spawn } from 'node:child_process';
-import { constants as fsc } from 'node:fs';
+import { constants as fsc, createReadStream } from 'node:fs';
 import { access, chmod, readFile, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { DrError } from '../core/errors.js';
@@ -71,9 +71,10 @@ export function runCommand(
   opts: RunOptions & { stdin?: string } = {},
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const [cmd, ...args] = argv;
+    // the child inherits this process's environment; added variables go in front through env(1)
+    const extra = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const [cmd, ...args] = extra.length > 0 ? ['env', ...extra, ...argv] : argv;
     const child = spawn(cmd!, args, {
-      env: { ...process.env, ...opts.env },
       stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       signal: opts.signal,
     });
@@ -288,7 +289,19 @@ export function sshHost(prefix: string, run: typeof runCommand = runCommand): Me
               ),
             );
         });
-        import('node:fs').then(({ createReadStream }) => createReadStream(localFile).pipe(child.stdin));
+        // a local read error ends the upload with that error (the remote cat then sees EOF and exits)
+        const src = createReadStream(localFile);
+        src.once('error', (e) => {
+          child.kill();
+          reject(
+            new DrError(
+              'ETCD_REQUEST_FAILED',
+              `restore: upload to ${prefix}: cannot read ${localFile}: ${e.message}`,
+            ),
+          );
+        });
+        child.stdin.once('error', () => undefined); // the close handler reports a remote that went away
+        src.pipe(child.stdin);
       });
     },
   };

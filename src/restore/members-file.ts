@@ -33,7 +33,10 @@ const urlString = z
   .string()
   .regex(URL_RE, 'must look like http(s)://host:port (lower-case scheme, explicit port, no path)');
 
-const absPath = z.string().min(1).refine(path.isAbsolute, 'must be an absolute path');
+const absPath = z
+  .string()
+  .min(1)
+  .refine((p) => path.isAbsolute(p), 'must be an absolute path');
 
 const tlsSchema = z.strictObject({
   caFile: absPath.describe('CA file (--trusted-ca-file / --peer-trusted-ca-file) on the member host'),

@@ -24,7 +24,7 @@ async function start(): Promise<{ handle: DaemonHandle; shutdown: AbortControlle
   const shutdown = new AbortController();
   const handle = await startDaemon({
     configFile: file,
-    env: {},
+    env: { PATH: process.env.PATH ?? '' },
     logger: createLogger(process.env.DR_TEST_LOG ?? 'silent'),
     signal: shutdown.signal,
     graceMs: 1000,

@@ -48,7 +48,7 @@ export function auditDb(src: ByteSource, file: string): Finding[] {
     perCode.set(code, n);
     if (n > MAX_PER_CODE) return;
     const { severity: listed, runbook } = DB_CODES[code];
-    const severity: Severity = severityOf ?? (typeof listed === 'string' ? listed : listed[0]!);
+    const severity: Severity = severityOf ?? (typeof listed === 'string' ? listed : listed[0]);
     findings.push({ severity, code, file, ...(location ? { location } : {}), message, runbook });
   };
   const fromProblem = (p: BboltProblem): void => {

@@ -76,11 +76,11 @@ export async function auditWalAndSnapDirs(
   const snapDir = path.join(dataDir, 'member', 'snap');
   const snap = await access(snapDir).then(
     () => openSnapDir(snapDir),
-    () => ({ names: [], read: async () => Buffer.alloc(0) }) as SnapSource,
+    () => ({ names: [], read: async () => Buffer.alloc(0) }),
   );
   const wal = await access(walDir).then(
     () => openWalDir(walDir),
-    () => ({ names: [], read: async () => Buffer.alloc(0) }) as WalSource,
+    () => ({ names: [], read: async () => Buffer.alloc(0) }),
   );
   return auditWalAndSnap(wal, snap, {
     walLabel: path.relative(dataDir, walDir) || walDir,

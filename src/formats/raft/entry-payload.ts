@@ -212,7 +212,8 @@ export function entryEffects(p: EntryPayload): EntryEffects {
         fx.other = p.op;
     }
   } else if (p.kind === 'v2') {
-    fx.other = `${String(p.request.method ?? '')} ${String(p.request.path ?? '')}`;
+    const text = (v: unknown) => (typeof v === 'string' ? v : '');
+    fx.other = `${text(p.request.method)} ${text(p.request.path)}`;
   } else if (p.kind === 'confChange') {
     const promote = p.member?.isPromote === true;
     fx.memberChanges.push({

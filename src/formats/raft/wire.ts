@@ -49,7 +49,7 @@ export function readU64(r: protobuf.Reader): bigint {
   const used = r.pos - start;
   if (used <= 4 || (used === 5 && r.buf[r.pos - 1]! < 0x10)) return BigInt(lo);
   r.pos = start;
-  return u64(r.uint64() as unknown as Parameters<typeof u64>[0]);
+  return u64(r.uint64());
 }
 
 /** Throws like gogo for a known field that arrives with another wire type, and for groups. */

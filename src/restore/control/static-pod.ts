@@ -69,16 +69,16 @@ export function tcpListening(url: string): Promise<boolean> {
 }
 
 function etcdContainer(doc: ReturnType<typeof parseDocument>): YAMLMap | undefined {
-  const containers = doc.getIn(['spec', 'containers']);
+  const containers: unknown = doc.getIn(['spec', 'containers']);
   if (!isSeq(containers)) throw new Error('no spec.containers');
-  const maps = containers.items.filter(isMap) as YAMLMap[];
+  const maps = containers.items.filter((c): c is YAMLMap => isMap(c));
   return maps.find((c) => c.get('name') === 'etcd') ?? maps[0];
 }
 
 function etcdCommand(doc: ReturnType<typeof parseDocument>): YAMLSeq {
   const cmd = etcdContainer(doc)?.get('command', true);
   if (!isSeq(cmd)) throw new Error('the etcd container has no command list');
-  return cmd as YAMLSeq;
+  return cmd;
 }
 
 /** The manifest with the restored cluster's flags; everything else (image, probes, volumes) as it was. */
