@@ -9,9 +9,11 @@
  *            HTTP (1 GiB), and dr's peak RSS at 1 GiB and at 2 GiB (memory must not grow with db size)
  *   audit    `dr audit --data-dir` of the member's data dir (1 GiB db + its WAL): time, MB/s, peak RSS
  *   restore  `dr restore --to new-cluster` of a 3-member cluster from the 1 GiB backup vs the same work by hand
- *            (etcdutl/etcdctl snapshot restore x3, then starting the members), each timed to "every member healthy"
+ *            (the stored object decompressed with zstd and its sha256 checked, etcdutl/etcdctl snapshot restore
+ *            x3, then starting the members), each timed from the stored backup to "every member healthy"
  *   drill    `dr drill --backup ID` (1 member: restore into a throwaway member, verify revision, keys and HashKV
- *            against the backup, remove it) vs the same drill by hand (snapshot restore, start, wait healthy,
+ *            against the backup, remove it) vs the same drill by hand (zstd -d + sha256sum of the stored object,
+ *            snapshot restore, start, wait healthy,
  *            `etcdctl endpoint status` + `endpoint hashkv`, stop, remove), each timed to "verified and removed"
  *
  * etcd is 3.5 (what users run) when scripts/setup.sh installed it in .tools/, else the etcd on PATH; the
@@ -578,6 +580,22 @@ async function interleaved(byHand, withDr) {
   };
 }
 
+/**
+ * The operator's fetch of a stored backup, as a by-hand procedure does it: decompress the stored object
+ * (`zstd -d`, the object read straight from the file:// store) and check the snapshot's sha256 against the
+ * manifest (`sha256sum`). dr's restore and drill start from the same stored object and do the same work
+ * (read, decompress, both sha256 checks), so the by-hand side pays for it too.
+ */
+async function fetchByHand(backupId, out) {
+  const store = path.join(work, 'store');
+  const mf = readdirSync(store, { recursive: true }).find((f) => String(f).endsWith(`${backupId}.manifest.json`));
+  const manifest = JSON.parse(readFileSync(path.join(store, String(mf)), 'utf8'));
+  rmSync(out, { force: true });
+  await run('bash', ['-c', 'zstd -d -q -c "$1" > "$2"', 'bash', path.join(store, manifest.stored.key), out]);
+  const sum = (await run('sha256sum', [out])).out.split(/\s+/)[0];
+  if (sum !== manifest.snapshot.sha256) throw new Error(`by-hand fetch: sha256 ${sum} != ${manifest.snapshot.sha256}`);
+}
+
 async function restoreRound(backupId) {
   const ports = [];
   for (let i = 0; i < 12; i++) ports.push(await freePort());
@@ -592,14 +610,13 @@ async function restoreRound(backupId) {
   const manual = members('hand', 0);
   const mine = members('dr', 6);
   const snap = path.join(work, 'restore-source.db');
-  // the operator has the snapshot file (dr fetch gives it; not timed)
-  await dr(['fetch', backupId, '--out', snap, '--storage', `file://${path.join(work, 'store')}`]);
 
   // by hand: etcd's restore tool three times, then start the three members, until all are healthy
   async function byHand() {
     rmSync(path.join(work, 'restore', 'hand'), { recursive: true, force: true });
     mkdirSync(path.join(work, 'restore', 'hand'), { recursive: true });
     const t0 = Date.now();
+    await fetchByHand(backupId, snap);
     for (const m of manual) {
       await run(
         restoreTool,
@@ -691,14 +708,13 @@ async function restoreRound(backupId) {
 
 /**
  * A restore drill of the 1 GiB backup into one throwaway member. By hand, as an operator scripts it: the
- * snapshot file is at hand (not timed, as for the restore), etcd's restore tool, start the member, wait
+ * stored object decompressed and its sha256 checked (fetchByHand), etcd's restore tool, start the member, wait
  * until it is healthy, read its revision and key count and its HashKV, stop it, remove its data dir. dr:
  * `dr drill` from the stored backup (fetch and sha256 check, restore, start, verification of revision,
  * keys and HashKV against the backup's own, removal).
  */
 async function drillRound(backupId) {
   const snap = path.join(work, 'drill-source.db');
-  await dr(['fetch', backupId, '--out', snap, '--storage', `file://${path.join(work, 'store')}`]);
   async function byHand() {
     const dir = path.join(work, 'drill-hand');
     rmSync(dir, { recursive: true, force: true });
@@ -708,6 +724,7 @@ async function drillRound(backupId) {
     const client = `http://127.0.0.1:${clientPort}`;
     const dataDir = path.join(dir, 'd0');
     const t0 = Date.now();
+    await fetchByHand(backupId, snap);
     await run(
       restoreTool,
       [
