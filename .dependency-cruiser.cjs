@@ -34,8 +34,6 @@ const TEMPORARY_LAYERING_EXEMPTIONS = [
     from: '^src/config/(schema|load)\\.ts$',
     to: '^src/restore/members-file\\.ts$',
   },
-  // the drill scheduler borrows the daemon's storage helpers (floor 4 -> 5).
-  { rule: 'floor-4-no-upward-import', from: '^src/drill/scheduler\\.ts$', to: '^src/daemon/runtime\\.ts$' },
 ];
 
 /**

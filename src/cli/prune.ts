@@ -8,7 +8,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { loadConfig } from '../config/load.js';
 import { isValidTimezone } from '../config/cron.js';
 import { DrError, EXIT } from '../core/errors.js';
-import { storageUrlOf } from '../daemon/runtime.js';
+import { storageUrlOf } from '../config/connection.js';
 import { prune, pruneScopesFromConfig, type PruneItem } from '../jobs/prune.js';
 import type { RetentionReport } from '../jobs/retention-run.js';
 import { validateClusterName } from '../manifest/layout.js';

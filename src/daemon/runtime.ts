@@ -3,7 +3,7 @@
  * target and an etcd client per cluster. A reload builds a new runtime; the old one is retired and
  * closed once the last job that started on it has finished, so running uploads are never cut off.
  */
-import { connectionOf } from '../config/connection.js';
+import { connectionOf, storageUrlOf } from '../config/connection.js';
 import type { ClusterConfig, Config, PolicyConfig } from '../config/load.js';
 import { toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -12,21 +12,12 @@ import type { EtcdConnectionOptions } from '../etcd/types.js';
 import type { BackupJobSpec } from '../jobs/backup-job.js';
 import { retentionRules } from '../jobs/prune.js';
 import type { StorageTarget } from '../storage/backend.js';
-import type { Backend } from '../storage/backend.js';
+import type { OpenBackend } from '../storage/open-backend.js';
 
-export type OpenBackend = (url: string, opts: { logger: Logger }) => Promise<Backend>;
 export type CreateEtcd = (conn: EtcdConnectionOptions, opts: { logger: Logger }) => EtcdClient;
 
-/** The config's url with its `options` merged into the query (options win), as the backends read it. */
-export function storageUrlOf(target: Config['storage'][number]): string {
-  const entries = Object.entries(target.options ?? {});
-  if (entries.length === 0) return target.url;
-  const u = new URL(target.url);
-  for (const [k, v] of entries) u.searchParams.set(k, String(v));
-  return u.toString();
-}
-
-export { connectionOf };
+export { connectionOf, storageUrlOf };
+export type { OpenBackend };
 
 export class Runtime {
   private users = 0;

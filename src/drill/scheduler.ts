@@ -12,14 +12,14 @@ import type { Config, PolicyConfig } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { DrError, toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { storageUrlOf, type OpenBackend } from '../daemon/runtime.js';
+import { storageUrlOf } from '../config/connection.js';
 import {
   forgetDrillMetrics,
   recordDrillMetrics,
   seedDrillMetrics,
   type DrillMetrics,
 } from '../metrics/drill-metrics.js';
-import { openBackend as defaultOpenBackend } from '../storage/open-backend.js';
+import { openBackend as defaultOpenBackend, type OpenBackend } from '../storage/open-backend.js';
 import { runDrill, type DrillOptions, type DrillResult } from './drill.js';
 
 export interface DrillSchedulerOptions {

@@ -13,6 +13,9 @@ import { withRetry, type RetryOptions } from './retry.js';
 import type { S3BackendOptions } from './s3/s3-backend.js';
 import { parseStorageUrl, type StorageUrl } from './url.js';
 
+/** How the daemon and the drill scheduler open a storage URL (tests pass their own). */
+export type OpenBackend = (url: string, opts: { logger: Logger }) => Promise<Backend>;
+
 export interface OpenBackendOptions {
   /** Storage operations are logged at debug, retries at warn. @default silentLogger */
   logger?: Logger;
