@@ -7,7 +7,6 @@
  * `etcd/...` (etcd's repository), `gogoproto/` and `google/`; `etcd/` is a second include root for
  * imports written relative to etcd's repository (`raft/raftpb/raft.proto`).
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
@@ -30,12 +29,14 @@ let dir: string | undefined;
  * built CLI and the installed package (whose Dockerfile copies proto/ beside dist/).
  */
 export function etcdProtoDir(): string {
-  if (dir) return dir;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidate = path.resolve(here, '..', '..', '..', 'proto', `etcd-${ETCD_PROTO_VERSION}`);
-  if (!existsSync(path.join(candidate, ETCD_PROTO_FILES.rpc)))
-    throw new Error(`protos: etcd's .proto files are missing from ${candidate} (the package is incomplete)`);
-  dir = candidate;
+  dir ??= path.resolve(
+    path.dirname(fileURLToPath(import.meta.url)),
+    '..',
+    '..',
+    '..',
+    'proto',
+    `etcd-${ETCD_PROTO_VERSION}`,
+  );
   return dir;
 }
 
@@ -52,17 +53,27 @@ export function etcdProtoIncludeDirs(): string[] {
 export function loadEtcdProtos(files: readonly string[]): protobuf.Root {
   const include = etcdProtoIncludeDirs();
   const root = new protobuf.Root();
+  // etcd's imports name a path under one of the two roots (`etcd/api/...`, `gogoproto/...`, `google/...`
+  // under the folder; `raft/...` under etcd's repository) or a file beside the importing one (`rpc.proto`).
+  // Decided by name, without looking at the disk: this module only names the vendored files, and
+  // protobufjs reads them.
   root.resolvePath = (origin, target) => {
-    for (const d of include) {
-      const p = path.join(d, target);
-      if (existsSync(p)) return p;
-    }
+    if (path.isAbsolute(target)) return target;
+    if (/^(etcd|gogoproto|google)\//.test(target)) return path.join(include[0]!, target);
+    if (target.startsWith('raft/')) return path.join(include[1]!, target);
     return protobuf.util.path.resolve(origin, target);
   };
-  root.loadSync(
-    files.map((f) => path.join(include[0]!, f)),
-    { keepCase: true },
-  );
+  try {
+    root.loadSync(
+      files.map((f) => path.join(include[0]!, f)),
+      { keepCase: true },
+    );
+  } catch (err) {
+    throw new Error(
+      `protos: cannot load etcd's .proto files from ${include[0]} (is the package complete?): ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
   root.resolveAll();
   return root;
 }
