@@ -9,6 +9,9 @@
  * for a readability check). The environment is a parameter, never process.env.
  * Relative paths (TLS, password and token files, the catalog, file:// storage) are resolved against
  * `baseDir`, by default the config file's directory.
+ *
+ * Over 400 lines on purpose: the loading stages share one error list with file:line:col positions; they
+ * are small functions in order, read top to bottom.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -3,6 +3,9 @@
  * snapshot-call.ts), one lazily created channel per endpoint, TLS from files, user/password auth with a token sent as `token` metadata, a dial timeout, a
  * per-request deadline, and errors classified into DrError codes that always name the endpoint
  * (see README.md in this folder).
+ *
+ * Over 400 lines on purpose: one client object, one method per RPC dr uses, all through the same
+ * channel, deadline, token and error path.
  */
 import type { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';

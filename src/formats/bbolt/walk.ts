@@ -3,6 +3,9 @@
  * contents come right after its own entry in the parent). One explicit stack, no recursion, so a hostile
  * file cannot blow the JS stack; every page is visited at most once, so cycles and shared pages cannot make
  * it loop. Structural problems go to `onProblem` and the damaged subtree is skipped.
+ *
+ * Over 400 lines on purpose: one explicit-stack walk whose page checks and bucket descent share state; a
+ * split would pass that state between files.
  */
 import { openBucket } from './lookup.js';
 import type { BboltDb } from './open.js';

@@ -21,6 +21,9 @@
  *   cancellation, or the first failed part (the parts still in flight are then cut at once instead of
  *   running into their timeouts). The error reported is that first real failure, never the knock-on
  *   cancellations of its siblings.
+ *
+ * Over 400 lines on purpose: the whole Backend contract for S3 (multipart upload, deadlines, abort signals,
+ * error causes) in one place, as each of the other backends has it in one file.
  */
 import {
   AbortMultipartUploadCommand,
