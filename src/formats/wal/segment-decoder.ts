@@ -13,7 +13,7 @@
  *   plausible length field + record, and go on decoding from there.
  *
  * Over 400 lines on purpose: one hot loop over the frames of a segment with its problem kinds beside it
- * (measured: a call per frame costs throughput).
+ * (the decoder is on the audit's hot path).
  */
 import protobuf from 'protobufjs';
 import { RECORD_FIELDS, expectWire, skipUnknown } from '../raft/wire.js';
