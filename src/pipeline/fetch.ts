@@ -8,7 +8,7 @@
  * fails, that storage error is thrown (exit 3): it says nothing about the backup.
  */
 import type { Transform } from 'node:stream';
-import { zstdDecompressStage } from './decompress-stage.js';
+import { DecompressStream } from 'zstd-napi';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DrError } from '../core/errors.js';
 import { refuseExisting, writeFileAtomic } from '../core/safe-file.js';
@@ -32,7 +32,7 @@ export function decompressorFor(manifest: Manifest): Transform[] {
       `backup ${manifest.id} is encrypted (key ${manifest.stored.encryption.keyId}); this dr cannot decrypt it`,
     );
   }
-  return manifest.stored.compression === 'zstd' ? [zstdDecompressStage()] : [];
+  return manifest.stored.compression === 'zstd' ? [new DecompressStream()] : [];
 }
 
 export interface FetchOptions {
