@@ -10,6 +10,8 @@
  * implements no AbortMultipartUpload, so "nothing left behind" on its side is shown by the abort request
  * the proxy saw for exactly that upload id.
  */
+import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -95,6 +97,57 @@ describe('s3:// deadlines, cancellation and error causes through a fault-injecti
     // the SDK's handler used to print a plain-text warning into the JSON log
     expect(warn).not.toHaveBeenCalled();
     warn.mockRestore();
+  }, 20_000);
+
+  it('a connection the server never accepts fails on the connect deadline (connectTimeoutMs): STORAGE_UNREACHABLE', async () => {
+    // a listener with a full accept queue that never accepts: the kernel drops further SYNs, so a connect
+    // hangs as it does towards a firewalled endpoint (Node accepts every connection itself, so python does it)
+    const hole = spawn(
+      'python3',
+      [
+        '-c',
+        'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(120)',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const fillers: Socket[] = [];
+    try {
+      const port = Number(
+        await new Promise<string>((resolve) =>
+          hole.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())),
+        ),
+      );
+      // fill the accept queue: these complete the handshake in the kernel and wait there
+      for (let i = 0; i < 3; i++) {
+        const c = connect(port, '127.0.0.1');
+        c.on('error', () => undefined);
+        fillers.push(c);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      const url = s3.url('hole/', {
+        connectTimeoutMs: '1000',
+        socketTimeoutMs: '60000',
+        requestTimeoutMs: '60000',
+        maxAttempts: '1',
+      });
+      const b = await openBackend(
+        url.replace(encodeURIComponent(s3.endpoint), encodeURIComponent(`http://127.0.0.1:${port}`)),
+        {
+          retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 2 },
+        },
+      );
+      open.push(b);
+      const err = await failure(drain(b.list('')));
+      expect(err.code).toBe('STORAGE_UNREACHABLE');
+      expect(err.details.transient).toBe(true);
+      // the connect deadline, not the (60 s) inactivity or answer deadlines, ended it
+      expect(err.message).toMatch(
+        /did not establish a connection with the server within the configured timeout of 1000 ms/,
+      );
+    } finally {
+      for (const c of fillers) c.destroy();
+      hole.kill();
+    }
   }, 20_000);
 
   it('the answer deadline (requestTimeoutMs) holds even with a long inactivity timeout', async () => {
