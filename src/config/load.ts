@@ -30,7 +30,7 @@ import {
   type StorageDocument,
 } from './schema.js';
 import { Secret } from './secret.js';
-import { parseMembers, type MembersFile } from '../restore/members-file.js';
+import { parseMembers, type MembersFile } from './members-file.js';
 import { formatPath, positionOf } from './yaml-positions.js';
 
 export interface ConfigError {

@@ -13,11 +13,7 @@ import { z } from 'zod';
 import { checkCron, isValidTimezone } from './cron.js';
 import { parseDuration } from '../retention/duration.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compression.js';
-import {
-  memberSchema as restoreMemberSchema,
-  membersFileFields,
-  refineMembers,
-} from '../restore/members-file.js';
+import { memberSchema as restoreMemberSchema, membersFileFields, refineMembers } from './members-file.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;

@@ -24,7 +24,7 @@ import type { Manifest } from '../manifest/manifest.js';
 import { localControl, runningPid } from '../restore/control/local.js';
 import { executeRestore, type RestoreEvent } from '../restore/execute.js';
 import { readJournal } from '../restore/journal.js';
-import { parseMembers, type MembersFile, type TargetMember } from '../restore/members-file.js';
+import { parseMembers, type MembersFile, type TargetMember } from '../config/members-file.js';
 import { prepareRestore } from '../restore/prepare.js';
 import type { VerifyCheck, VerifyReport } from '../restore/verify.js';
 import type { Backend } from '../storage/backend.js';

@@ -10,7 +10,7 @@ import { systemdControl } from './control/systemd.js';
 import type { MemberControl, Prompt } from './control/types.js';
 import { memberEtcdArgv } from './etcd-command.js';
 import { localHost, shellLine, sshHost, type MemberHost } from './host.js';
-import type { MembersFile, TargetMember } from './members-file.js';
+import type { MembersFile, TargetMember } from '../config/members-file.js';
 
 export interface MemberAccess {
   hostFor(m: TargetMember): MemberHost;

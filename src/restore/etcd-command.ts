@@ -3,7 +3,7 @@
  * the plan print, flag for flag. Client TLS (`tls:`), peer TLS (`peerTls:`) and the raft timings
  * (`timing:`, etcd's defaults unless the members file says otherwise) are all in it.
  */
-import type { EtcdTiming, TargetMember } from './members-file.js';
+import type { EtcdTiming, TargetMember } from '../config/members-file.js';
 
 export interface EtcdCommandContext {
   token: string;

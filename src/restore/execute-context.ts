@@ -6,7 +6,7 @@ import type { Backend } from '../storage/backend.js';
 import { memberAccess } from './access.js';
 import type { MemberControl, Prompt } from './control/types.js';
 import type { MemberHost } from './host.js';
-import type { TargetMember } from './members-file.js';
+import type { TargetMember } from '../config/members-file.js';
 import type { RestorePlan } from './plan.js';
 import { clientTlsFor, type ClusterProbe, type ClientTls } from './probe.js';
 import type { RestoreTool } from './tool.js';

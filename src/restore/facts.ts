@@ -2,7 +2,7 @@
  * Gathers the facts the planner needs: the only I/O before a plan exists. Nothing here changes anything.
  */
 import type { MemberHost } from './host.js';
-import type { MembersFile, TargetMember } from './members-file.js';
+import type { MembersFile, TargetMember } from '../config/members-file.js';
 import type { MemberFacts, RestoreFacts } from './plan.js';
 import { inUseFacts } from './in-use.js';
 import { probeHealth, type ClientTls, type HealthAnswer } from './probe.js';

@@ -8,7 +8,7 @@
 import { connect } from 'node:net';
 import { runningPid } from './control/local.js';
 import type { MemberHost } from './host.js';
-import type { TargetMember } from './members-file.js';
+import type { TargetMember } from '../config/members-file.js';
 
 export interface InUseFacts {
   /** ports of the member's URLs that something listens on, with the pids holding them ([]: not visible) */

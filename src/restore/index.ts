@@ -6,7 +6,7 @@ export {
   membersFileSchema,
   type MembersFile,
   type TargetMember,
-} from './members-file.js';
+} from '../config/members-file.js';
 export { memberId, clusterId, formatId } from './ids.js';
 export {
   planRestore,

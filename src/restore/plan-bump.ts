@@ -12,7 +12,7 @@
  * etcdutl 3.5.10+ (and etcdctl 3.4.28+) know the flags; a member whose tool does not is a refusal, never a
  * silent restore without the bump.
  */
-import type { MembersFile } from './members-file.js';
+import type { MembersFile } from '../config/members-file.js';
 import type { PlanInput, PlannedBump, Refusal } from './plan-types.js';
 
 /** What etcd maintainers suggest as the smallest bump when nothing better is known. */

@@ -7,7 +7,7 @@ import { localLogFile, memberEtcdArgv, type EtcdCommandContext } from './etcd-co
 import { shellLine, shellQuote } from './host.js';
 import path from 'node:path';
 import { stoppedPath } from './control/static-pod.js';
-import type { TargetMember } from './members-file.js';
+import type { TargetMember } from '../config/members-file.js';
 
 export function controlCommands(
   m: TargetMember,

@@ -13,7 +13,7 @@ import { DrError } from '../core/errors.js';
 import { TOOL_VERSION } from '../core/version.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { writeAtomic } from './journal.js';
-import type { MembersFile } from './members-file.js';
+import type { MembersFile } from '../config/members-file.js';
 import type { RestorePlan } from './plan-types.js';
 
 export const PLAN_FILE_KIND = 'dr-restore-plan';

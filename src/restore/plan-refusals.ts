@@ -1,6 +1,6 @@
 /** The planner's refusals about one member's directories: what may be moved aside, and what stops the plan. */
 import type { DirFact } from './host.js';
-import type { TargetMember } from './members-file.js';
+import type { TargetMember } from '../config/members-file.js';
 import type { Refusal } from './plan-types.js';
 
 export function asideFor(

@@ -1,6 +1,6 @@
 /** The steps of a plan, in order, each with its commands and rollback (pure). */
 import type { Manifest } from '../manifest/manifest.js';
-import type { MembersFile } from './members-file.js';
+import type { MembersFile } from '../config/members-file.js';
 import { controlCommands, hostCmd } from './plan-commands.js';
 import type { PlannedMember, PlanStep } from './plan-types.js';
 import { shellLine } from './host.js';

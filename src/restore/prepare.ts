@@ -8,7 +8,7 @@ import { memberAccess } from './access.js';
 import type { Prompt } from './control/types.js';
 import { gatherFacts } from './facts.js';
 import type { MemberHost } from './host.js';
-import type { MembersFile, TargetMember } from './members-file.js';
+import type { MembersFile, TargetMember } from '../config/members-file.js';
 import { defaultToken, planRestore, type RestorePlan } from './plan.js';
 import { scratchSnapshotPath } from './plan-file.js';
 import { clientTlsFor } from './probe.js';

@@ -7,7 +7,7 @@ import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { createEtcdClient } from '../etcd/client.js';
 import type { HashKVResult, Member, MemberStatus } from '../etcd/types.js';
-import type { MembersFile } from './members-file.js';
+import type { MembersFile } from '../config/members-file.js';
 
 export interface ClusterProbe {
   /** GET /health on a client URL: true when the member sees a leader and answers */

@@ -7,7 +7,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { MemberHost } from './host.js';
-import type { MembersFile, MemberTls, TargetMember } from './members-file.js';
+import type { MembersFile, MemberTls, TargetMember } from '../config/members-file.js';
 
 function pemBlocks(text: string): string[] {
   return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];

@@ -1,7 +1,7 @@
 /** The waits after the members are started: a quorum with one leader, then every member caught up. */
 import { DrError } from '../core/errors.js';
 import type { Ctx } from './execute-context.js';
-import type { TargetMember } from './members-file.js';
+import type { TargetMember } from '../config/members-file.js';
 import type { ClusterProbe } from './probe.js';
 
 /**

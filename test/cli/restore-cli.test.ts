@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitHealthy } from '../../src/etcd/member-process.js';
 import { localControl, pidFile } from '../../src/restore/control/local.js';
-import { parseMembersYaml, type MembersFile } from '../../src/restore/members-file.js';
+import { parseMembersYaml, type MembersFile } from '../../src/config/members-file.js';
 import { runDr, spawnDr } from '../helpers/dr.js';
 import { freePorts } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';

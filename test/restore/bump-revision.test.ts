@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { executeRestore } from '../../src/restore/execute.js';
-import { parseMembers, type MembersFile } from '../../src/restore/members-file.js';
+import { parseMembers, type MembersFile } from '../../src/config/members-file.js';
 import { planRestore, type MemberFacts, type RestoreFacts } from '../../src/restore/plan.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { renderPlan } from '../../src/restore/render-plan.js';

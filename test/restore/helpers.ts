@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { localControl } from '../../src/restore/control/local.js';
-import { parseMembers, type MembersFile } from '../../src/restore/members-file.js';
+import { parseMembers, type MembersFile } from '../../src/config/members-file.js';
 import { freePorts } from '../helpers/ports.js';
 
 export const ETCDCTL_ENV = { ...process.env, ETCDCTL_API: '3' };

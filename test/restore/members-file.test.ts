@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isDrError } from '../../src/core/errors.js';
-import { parseMembersYaml } from '../../src/restore/members-file.js';
+import { parseMembersYaml } from '../../src/config/members-file.js';
 
 const good = `
 initialClusterToken: tok

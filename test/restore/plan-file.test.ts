@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrError, isDrError } from '../../src/core/errors.js';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { executeRestore } from '../../src/restore/execute.js';
-import { parseMembers, type MembersFile } from '../../src/restore/members-file.js';
+import { parseMembers, type MembersFile } from '../../src/config/members-file.js';
 import {
   checkPlanFile,
   readPlanFile,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { clusterId, formatId, memberId } from '../../src/restore/ids.js';
-import { parseMembers } from '../../src/restore/members-file.js';
+import { parseMembers } from '../../src/config/members-file.js';
 import { defaultToken, planRestore, type MemberFacts, type RestoreFacts } from '../../src/restore/plan.js';
 import { renderPlan } from '../../src/restore/render-plan.js';
 

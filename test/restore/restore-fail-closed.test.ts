@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/manifest/manifest.js';
-import { parseMembers } from '../../src/restore/members-file.js';
+import { parseMembers } from '../../src/config/members-file.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { makeTestCerts, mtlsClient, mtlsServer, type TestCerts } from '../helpers/certs.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { executeRestore } from '../../src/restore/execute.js';
 import { readJournal } from '../../src/restore/journal.js';
-import type { MembersFile } from '../../src/restore/members-file.js';
+import type { MembersFile } from '../../src/config/members-file.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { renderPlan } from '../../src/restore/render-plan.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';

@@ -9,7 +9,7 @@ import { isDrError } from '../../src/core/errors.js';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { executeRestore } from '../../src/restore/execute.js';
 import { readJournal } from '../../src/restore/journal.js';
-import { parseMembers } from '../../src/restore/members-file.js';
+import { parseMembers } from '../../src/config/members-file.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { makeSnapshotFile } from '../helpers/snapshot-file.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDrError } from '../../src/core/errors.js';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { executeRestore, type RestoreFailureReport } from '../../src/restore/execute.js';
-import type { MembersFile } from '../../src/restore/members-file.js';
+import type { MembersFile } from '../../src/config/members-file.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { makeSnapshotFile } from '../helpers/snapshot-file.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { executeRestore } from '../../src/restore/execute.js';
-import { parseMembers, type MembersFile } from '../../src/restore/members-file.js';
+import { parseMembers, type MembersFile } from '../../src/config/members-file.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { healthProbe } from '../../src/restore/probe.js';
 import { makeTestCerts, type TestCerts, mtlsServer, mtlsClient } from '../helpers/certs.js';

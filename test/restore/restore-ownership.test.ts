@@ -12,7 +12,7 @@ import type { Manifest } from '../../src/manifest/manifest.js';
 import { executeRestore } from '../../src/restore/execute.js';
 import { sshHost, type MemberHost } from '../../src/restore/host.js';
 import { readJournal } from '../../src/restore/journal.js';
-import { parseMembers, type MembersFile } from '../../src/restore/members-file.js';
+import { parseMembers, type MembersFile } from '../../src/config/members-file.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { makeSnapshotFile } from '../helpers/snapshot-file.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -11,7 +11,7 @@ import type { Manifest } from '../../src/manifest/manifest.js';
 import { localControl } from '../../src/restore/control/local.js';
 import { executeRestore, resumeRestore, SimulatedCrash } from '../../src/restore/execute.js';
 import { readJournal, JournalWriter } from '../../src/restore/journal.js';
-import type { MembersFile } from '../../src/restore/members-file.js';
+import type { MembersFile } from '../../src/config/members-file.js';
 import { stagingDir } from '../../src/restore/plan.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { waitHealthy } from '../../src/etcd/member-process.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { executeRestore } from '../../src/restore/execute.js';
-import type { MembersFile } from '../../src/restore/members-file.js';
+import type { MembersFile } from '../../src/config/members-file.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { makeSnapshotFile } from '../helpers/snapshot-file.js';
 import { tempDir } from '../helpers/tmp.js';

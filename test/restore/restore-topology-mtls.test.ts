@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMember, stopMember, type RunningMember } from '../../src/etcd/member-process.js';
-import { parseMembersYaml, type MembersFile } from '../../src/restore/members-file.js';
+import { parseMembersYaml, type MembersFile } from '../../src/config/members-file.js';
 import { healthProbe } from '../../src/restore/probe.js';
 import { makeTestCerts, mtlsServer, type TestCerts } from '../helpers/certs.js';
 import { runDr } from '../helpers/dr.js';

@@ -12,7 +12,7 @@ import { isDrError } from '../../src/core/errors.js';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { rewriteManifest, stoppedPath } from '../../src/restore/control/static-pod.js';
 import { executeRestore } from '../../src/restore/execute.js';
-import { parseMembers, type MembersFile } from '../../src/restore/members-file.js';
+import { parseMembers, type MembersFile } from '../../src/config/members-file.js';
 import { prepareRestore } from '../../src/restore/prepare.js';
 import { startKubeletStandIn, type KubeletStandIn } from '../helpers/kubelet-standin.js';
 import { freePorts } from '../helpers/ports.js';

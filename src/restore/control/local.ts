@@ -10,7 +10,7 @@ import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { DrError } from '../../core/errors.js';
 import { localLogFile, memberEtcdArgv } from '../etcd-command.js';
 import { runCommand } from '../host.js';
-import type { EtcdTiming, TargetMember } from '../members-file.js';
+import type { EtcdTiming, TargetMember } from '../../config/members-file.js';
 import type { MemberControl, MemberDeath } from './types.js';
 
 export interface LocalControlOptions {

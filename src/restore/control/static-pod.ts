@@ -23,7 +23,7 @@ import path from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, type YAMLMap, type YAMLSeq } from 'yaml';
 import { DrError } from '../../core/errors.js';
 import type { MemberHost } from '../host.js';
-import type { TargetMember } from '../members-file.js';
+import type { TargetMember } from '../../config/members-file.js';
 import type { MemberControl } from './types.js';
 
 export interface StaticPodSpec {

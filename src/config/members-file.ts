@@ -24,7 +24,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { positionOf } from '../config/yaml-positions.js';
+import { positionOf } from './yaml-positions.js';
 import { DrError } from '../core/errors.js';
 
 // etcd rejects URLs with a path, query or fragment; IDs hash the URL text, so it must be canonical too.
@@ -250,7 +250,7 @@ export function parseMembers(doc: unknown, source = 'members file', locate?: Loc
     for (const key of keys) {
       const at = key === undefined ? segs : [...segs, key];
       const message = key === undefined ? issue.message : `unknown field "${key}"`;
-      const text = describeIssue(doc, at, message);
+      const text = describeMemberIssue(doc, at, message);
       const pos = locate?.(at, key !== undefined);
       problems.push(pos ? `${source}:${pos.line}:${pos.column}: ${text}` : text);
       errors.push({ ...pos, path: formatPath(at), message });
@@ -298,7 +298,7 @@ export async function loadMembersFile(file: string): Promise<MembersFile> {
 }
 
 /** "member "etcd-b" (members[1]) field peerURLs[0]: must look like ..." */
-function describeIssue(doc: unknown, p: readonly PropertyKey[], message: string): string {
+function describeMemberIssue(doc: unknown, p: readonly PropertyKey[], message: string): string {
   const parts = p.map((x) => (typeof x === 'symbol' ? String(x) : x));
   if (parts[0] === 'members' && typeof parts[1] === 'number') {
     const raw = (doc as { members?: { name?: unknown }[] })?.members?.[parts[1]];
