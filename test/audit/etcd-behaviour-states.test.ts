@@ -338,7 +338,9 @@ describe('DB_ALARM_ACTIVE: a member that raised NOSPACE and was stopped', () => 
     expect(o.started, o.log.slice(-2000)).toBe(true);
     if (!o.started) return;
     expect(o.value.alarms).toMatch(/alarm:NOSPACE/);
-    expect(o.value.keys).toBe(written);
+    // the put that raises the alarm can be stored although etcd answers NOSPACE for it (a CI run on 3.5
+    // served 58 keys for 57 acknowledged puts); a put refused once the alarm is up is not: one more at most
+    expect([written, written + 1]).toContain(o.value.keys);
     expect(o.value.refused).toMatch(/database space exceeded/);
     const after = await auditDataDir(d);
     expect(notInfo(after.findings)).toEqual([]);
