@@ -39,6 +39,28 @@ function etcdsUnder(dir: string): number[] {
   });
 }
 
+/** true once an etcd member under dir answers /health on the client URL its command line names */
+async function memberAnswers(dir: string): Promise<boolean> {
+  for (const pid of etcdsUnder(dir)) {
+    let url: string | undefined;
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const flag = args.findIndex((a) => a === '--listen-client-urls' || a.startsWith('--listen-client-urls='));
+      url = flag < 0 ? undefined : args[flag]!.includes('=') ? args[flag]!.split('=')[1] : args[flag + 1];
+    } catch {
+      continue;
+    }
+    if (!url) continue;
+    try {
+      const res = await fetch(new URL('/health', url.split(',')[0]), { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return true;
+    } catch {
+      /* not yet */
+    }
+  }
+  return false;
+}
+
 describe('dr drill', () => {
   let c: TestCluster;
   let dir: string;
@@ -128,9 +150,10 @@ describe('dr drill', () => {
     const killed = spawnDr(['drill', '--backup', 'latest', '--work-dir', work, '--json'], env);
     const exited = new Promise<void>((r) => killed.once('exit', () => r()));
     try {
-      // killed once its throwaway member runs: nothing in dr can clean up after a SIGKILL
-      // (dr itself and etcd's restore tool name the work dir too: wait for an etcd member)
-      await until('the drill member to run', () => etcdsUnder(work).length > 0, 120_000, 100);
+      // killed once its throwaway member runs and answers: nothing in dr can clean up after a SIGKILL
+      // (dr itself and etcd's restore tool name the work dir too: wait for an etcd member, then for its
+      // /health, so that the kill cannot land while the member is still starting or failing to)
+      await until('the drill member to answer /health', () => memberAnswers(work), 120_000, 100);
     } finally {
       killed.kill('SIGKILL');
       await exited;
