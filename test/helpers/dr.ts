@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const DR_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
 
@@ -25,7 +26,25 @@ export interface DrResult {
 
 export function spawnDr(args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
   if (!existsSync(DR_MAIN)) throw new Error(`${DR_MAIN} missing: run npm run build first`);
-  return spawn(process.execPath, [...shebangFlags(), DR_MAIN, ...args], {
+  const argv = [...shebangFlags(), DR_MAIN, ...args];
+  // DR_TEST_CPU_LOG=FILE: each dr run appends its CPU seconds (user, system), wall time and arguments to
+  // FILE (GNU time), to see where the suite's CPU goes. Diagnostic only: signals a test sends reach time(1), not dr.
+  const log = process.env.DR_TEST_CPU_LOG;
+  const [cmd, cmdArgs] = log
+    ? [
+        '/usr/bin/time',
+        [
+          '-a',
+          '-o',
+          log,
+          '-f',
+          `%U %S %e ${path.relative(process.cwd(), expect.getState().testPath ?? '?')} ${args.join(' ')}`,
+          process.execPath,
+          ...argv,
+        ],
+      ]
+    : [process.execPath, argv];
+  return spawn(cmd, cmdArgs, {
     env: { ...process.env, DR_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
