@@ -49,6 +49,7 @@ export default defineConfig({
     maxWorkers: 4,
     fileParallelism: true,
     reporters: ['default'],
+    setupFiles: ['test/setup/cpu-log.ts'],
     projects: pinned
       ? [project(`etcd-${versionOf(path.resolve(pinned))}`, path.resolve(pinned))]
       : [project('etcd-3.5', ETCD35_BIN_DIR), project('etcd-3.4', ETCD34_BIN_DIR, etcdTestFiles())],

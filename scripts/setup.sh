@@ -7,29 +7,47 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v etcd >/dev/null || need_apt+=(etcd-server)
-command -v etcdctl >/dev/null || need_apt+=(etcd-client)
-command -v promtool >/dev/null || need_apt+=(prometheus)
-command -v openssl >/dev/null || need_apt+=(openssl)
-command -v curl >/dev/null || need_apt+=(curl)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: installing Debian packages: ${need_apt[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # --no-install-recommends: the prometheus package would otherwise pull in a whole node exporter stack
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
-# ---- etcd 3.5 beside Debian's 3.4 (scripts/install-etcd35.sh says how and from where) ----
+# The system part (Debian packages, then etcd 3.5, which needs curl) and the npm part (network, then
+# compiling two native modules) do not depend on each other: they run side by side, which saves about half
+# a minute of a fresh machine's set-up.
+system_part() {
+  local need_apt=()
+  command -v etcd >/dev/null || need_apt+=(etcd-server)
+  command -v etcdctl >/dev/null || need_apt+=(etcd-client)
+  command -v promtool >/dev/null || need_apt+=(prometheus)
+  command -v openssl >/dev/null || need_apt+=(openssl)
+  command -v curl >/dev/null || need_apt+=(curl)
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # --no-install-recommends: the prometheus package would otherwise pull in a whole node exporter stack
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  fi
+  # ---- etcd 3.5 beside Debian's 3.4 (scripts/install-etcd35.sh says how and from where) ----
+  bash scripts/install-etcd35.sh "$ETCD35_DIR"
+  # Debian's etcd-server package may start a system etcd on 2379/2380; dr never uses it, and the sandbox
+  # and tests use their own ports, so it is left alone.
+}
 ETCD35_DIR=.tools/etcd-3.5.16
-bash scripts/install-etcd35.sh "$ETCD35_DIR"
+system_part &
+system_pid=$!
 
-# Debian's etcd-server package may start a system etcd on 2379/2380; dr never uses it, and the sandbox
-# and tests use their own ports, so it is left alone.
-
+npm_status=0
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # JOBS=max: node-gyp compiles each native module with every core (zstd-napi is ~40 C files)
+  JOBS=max npm ci --no-audit --no-fund --loglevel=error || npm_status=$?
+fi
+system_status=0
+wait "$system_pid" || system_status=$?
+if [ "$system_status" -ne 0 ]; then
+  echo "setup: installing the system packages or etcd 3.5 failed (exit $system_status, see above)" >&2
+  exit "$system_status"
+fi
+if [ "$npm_status" -ne 0 ]; then
+  echo "setup: npm ci failed (exit $npm_status, see above)" >&2
+  exit "$npm_status"
 fi
 echo "setup: building" >&2
 npm run --silent build

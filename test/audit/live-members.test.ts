@@ -63,9 +63,10 @@ function startWriters(n: number): void {
       try {
         await client.put(`/live/w${w}/k${i % 50}`).value(`v${i}-${'x'.repeat(i % 300)}`);
         written++;
-        // a steady stream (up to ~400 writes/s from 4 writers), not a flood: writes are in flight during
-        // every audit either way, and a flood only burns the CPU the other test files need
-        await new Promise((r) => setTimeout(r, 10));
+        // a steady stream (up to ~100 writes/s from 2 writers), not a flood: writes are in flight during
+        // every audit either way (an audit takes about a second), and a flood only burns the CPU the other
+        // test files need
+        await new Promise((r) => setTimeout(r, 20));
       } catch {
         // a killed member's connection: the client moves on to another endpoint
         await new Promise((r) => setTimeout(r, 50));
@@ -85,7 +86,7 @@ const dataDirs = () => cluster.members.slice(0, 3).map((m) => m.spec.dataDir);
 beforeAll(async () => {
   cluster = await startTestCluster({ size: 3 });
   client = new TestEtcdClient({ hosts: cluster.endpoints, dialTimeout: 5000 });
-  startWriters(4);
+  startWriters(2);
   await until('writes flowing', () => written > 200, 60_000);
 }, 180_000);
 
@@ -97,13 +98,13 @@ afterAll(async () => {
 });
 
 describe('live members, writes in flight', () => {
-  test('every member audited while it runs and writes: exit 0, no error or warning (3 rounds)', async () => {
+  test('every member audited while it runs and writes: exit 0, no error or warning (2 rounds)', async () => {
     const before = written;
     const seen: Finding[] = [];
-    for (let round = 0; round < 3; round++) seen.push(...(await expectClean(dataDirs(), `round ${round}`)));
+    for (let round = 0; round < 2; round++) seen.push(...(await expectClean(dataDirs(), `round ${round}`)));
     expect(written).toBeGreaterThan(before); // the writes really went on during the audits
     // the audit saw that etcd held the WAL (its lock on the last segment, from /proc/locks)
-    expect(liveSeen).toBe(9);
+    expect(liveSeen).toBe(6);
     // the running members' states are told as info, with what they mean
     const tmp = seen.find((f) => f.code === 'WAL_TMP_SEGMENT');
     expect(tmp?.message).toMatch(/preallocates and keeps ready while it runs/);
