@@ -45,6 +45,13 @@ const FACTORIES: { [S in StorageUrl['scheme']]: Factory<Extract<StorageUrl, { sc
       logger: opts.logger ?? silentLogger,
       ...(opts.credentials !== undefined ? { credentials: opts.credentials } : {}),
     }),
+  // The Azure SDK likewise only for azblob:// URLs (and @azure/identity only when no storage key,
+  // connection string or SAS token is set).
+  azblob: async (url, opts) =>
+    (await import('./azure/azure-backend.js')).openAzureBackend(url, {
+      clock: opts.clock ?? systemClock,
+      logger: opts.logger ?? silentLogger,
+    }),
 };
 
 /**
