@@ -37,7 +37,13 @@ import type { AzblobStorageUrl } from '../url.js';
 import { discardUncommitted } from './block-discard.js';
 import { resolveAzureAuth, type AzureAuth } from './azure-credentials.js';
 import { deadlinePolicy } from './azure-deadlines.js';
-import { azureError, azureStatusOf, isDownloadCutOff, type AzureErrorContext } from './azure-errors.js';
+import {
+  azureError,
+  azureStatusOf,
+  downloadCutOff,
+  isDownloadCutOff,
+  type AzureErrorContext,
+} from './azure-errors.js';
 
 export interface AzureBackendOptions {
   /** Ages of uncommitted blobs are measured against it. @default systemClock */
@@ -266,15 +272,20 @@ export class AzureBlobBackend implements Backend {
     try {
       const res = await this.container.getBlockBlobClient(name).download(0, undefined, {
         ...(opts.signal ? { abortSignal: opts.signal } : {}),
-        // the SDK resumes a cut-off body from where it stopped (same etag)
+        // the SDK resumes a body that *ended* early from where it stopped (same etag); a reset it
+        // reports as an AbortError instead, without resuming (checked against Azurite)
         maxRetryRequests: this.url.maxAttempts - 1,
       });
       const body = res.readableStreamBody as Readable | undefined;
       if (!body) return Readable.from([]);
+      // A reset reaches us as the SDK stream's AbortError: only the caller's signal makes it a cancellation.
+      const cutOff = (err: unknown): boolean =>
+        isDownloadCutOff(err) || (isAbortError(err) && !opts.signal?.aborted);
+      const reading = { ...ctx, op: 'get (reading)' };
       classifyStreamErrors(
         body,
-        (err) => azureError(err, { ...ctx, op: 'get (reading)' }),
-        (err) => isTransportError(err) || isDownloadCutOff(err),
+        (err) => (cutOff(err) ? downloadCutOff(err, reading) : azureError(err, reading)),
+        (err) => isTransportError(err) || cutOff(err),
       );
       return opts.signal ? addAbortSignal(opts.signal, body) : body;
     } catch (err) {

@@ -84,6 +84,24 @@ export function isDownloadCutOff(err: unknown): boolean {
   );
 }
 
+/**
+ * A download body that ended early: the SDK's stream reports a reset as an AbortError and spent retries
+ * as "received less data"; either way the transport broke (transient), the bytes are not bad.
+ */
+export function downloadCutOff(err: unknown, ctx: AzureErrorContext): DrError {
+  return new DrError(
+    'STORAGE_FAILED',
+    `azblob: ${ctx.op}${ctx.blob !== undefined ? ` "${ctx.blob}"` : ''} in container ${ctx.container} at ${ctx.endpoint}: download cut off before the end (the connection broke or stalled)`,
+    {
+      container: ctx.container,
+      ...(ctx.blob !== undefined ? { blob: ctx.blob } : {}),
+      endpoint: ctx.endpoint,
+      transient: true,
+    },
+    { cause: err },
+  );
+}
+
 /** SAS signatures may appear in URLs quoted by the SDK: no credential reaches a message. */
 function scrub(text: string): string {
   return redactText(text).replace(/([?&]sig=)[^&\s"'<>]*/gi, '$1***');
@@ -115,9 +133,7 @@ export function azureError(err: unknown, ctx: AzureErrorContext): DrError {
       `no usable Azure credential (${e.name}): set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or configure an Azure identity (${scrub(firstLine(e.message ?? ''))})`,
     );
   }
-  if (isDownloadCutOff(err)) {
-    return make('STORAGE_FAILED', true, 'download cut off before the end (the connection broke or stalled)');
-  }
+  if (isDownloadCutOff(err)) return downloadCutOff(err, ctx);
   if (code === 'ContainerNotFound') {
     return make('STORAGE_NOT_FOUND', false, `container ${ctx.container} does not exist`);
   }
