@@ -301,7 +301,5 @@ describe('azblob:// faults (Azurite)', () => {
         await b.close();
       }
     });
-
-    });
   });
 });
