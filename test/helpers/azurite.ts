@@ -82,7 +82,6 @@ export async function startAzurite(container = 'dr-test'): Promise<AzuriteHandle
       dir,
       '--silent',
       '--skipApiVersionCheck',
-      '--disableTelemetry',
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -123,6 +123,13 @@ export async function resolveAzureAuth(
       sas: sas.replace(/^\?/, ''),
     };
   }
+  // The SDK refuses to send a bearer token in clear text; say so before anything is attempted.
+  if (!serviceUrl.startsWith('https:')) {
+    throw invalid(
+      url,
+      `endpoint ${serviceUrl} is not https: an Azure identity token is only sent over TLS; use https, or set AZURE_STORAGE_KEY, AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_SAS_TOKEN`,
+    );
+  }
   const { DefaultAzureCredential } = await import('@azure/identity');
   return { source: 'DefaultAzureCredential', credential: new DefaultAzureCredential(), serviceUrl, sas: '' };
 }
