@@ -244,7 +244,11 @@ export async function resolveStorageUrl(ctx: CommandContext): Promise<string> {
 
 export async function openStorage(ctx: CommandContext): Promise<Backend> {
   // SIGTERM/SIGINT end the requests in flight, not only the waits between them.
-  return openBackend(await resolveStorageUrl(ctx), { logger: ctx.logger, signal: ctx.signal });
+  return openBackend(await resolveStorageUrl(ctx), {
+    logger: ctx.logger,
+    signal: ctx.signal,
+    env: process.env,
+  });
 }
 
 /** The daemon's default catalog (config `catalog.path`), shared by the CLI when it exists and is writable. */

@@ -332,7 +332,7 @@ function parseAzblob(raw: string, url: URL, shown: string, fail: (r: string) => 
 
   const account = one('account');
   if (account === undefined) fail('missing parameter "account": azblob://container/prefix?account=NAME');
-  if (!/^[a-z0-9]{3,24}$/.test(account!)) {
+  if (!/^[a-z0-9]{3,24}$/.test(account)) {
     fail(`parameter "account" must be 3-24 lowercase letters and digits, got "${account}"`);
   }
 
@@ -362,7 +362,7 @@ function parseAzblob(raw: string, url: URL, shown: string, fail: (r: string) => 
 
   return {
     scheme: 'azblob',
-    account: account!,
+    account,
     container,
     prefix,
     ...(endpoint !== undefined ? { endpoint } : {}),

@@ -5,7 +5,7 @@
  * credential is in the environment); a missing container fails with exit 3 and leaves nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,12 +41,8 @@ export async function resolve(specifier, context, next) {
   return {
     nodeOptions: `--import ${register}`,
     loaded: (log) => {
-      let text = '';
-      try {
-        text = readFileSync(log, 'utf8');
-      } catch {
-        return [];
-      }
+      if (!existsSync(log)) return [];
+      const text = readFileSync(log, 'utf8');
       const pkgs = text
         .split('\n')
         .filter(Boolean)

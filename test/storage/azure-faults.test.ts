@@ -103,7 +103,7 @@ describe('azblob:// faults (Azurite)', () => {
   it('closed port: STORAGE_UNREACHABLE, transient, naming the endpoint; retried by the wrapper', async () => {
     const port = await freePort();
     const url = `azblob://present/x?account=${AZURITE_ACCOUNT}&endpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT}&maxAttempts=1&connectTimeoutMs=2000`;
-    const b = await openBackend(url, { retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } });
+    const b = await openBackend(url, { env: az.env, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } });
     try {
       const err = await failure(b.check());
       expect(err.code).toBe('STORAGE_UNREACHABLE');

@@ -20,12 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { addAbortSignal, Readable } from 'node:stream';
 import type http from 'node:http';
-import {
-  BlobServiceClient,
-  newPipeline,
-  type BlockBlobClient,
-  type ContainerClient,
-} from '@azure/storage-blob';
+import { BlobServiceClient, newPipeline, type ContainerClient } from '@azure/storage-blob';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { DrError, isAbortError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
@@ -52,7 +47,7 @@ export interface AzureBackendOptions {
   logger?: Logger;
   /** Blobs per List Blobs page (tests use a small one to exercise pagination). @default 1000 */
   listPageSize?: number;
-  /** Where the credential chain reads its variables. @default process.env */
+  /** Where the credential chain reads its variables (the CLI passes process.env). @default {} */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -67,7 +62,7 @@ export async function openAzureBackend(
   url: AzblobStorageUrl,
   opts: AzureBackendOptions = {},
 ): Promise<AzureBlobBackend> {
-  return new AzureBlobBackend(url, await resolveAzureAuth(url, opts.env), opts);
+  return new AzureBlobBackend(url, await resolveAzureAuth(url, opts.env ?? {}), opts);
 }
 
 export class AzureBlobBackend implements Backend {
@@ -234,6 +229,7 @@ export class AzureBlobBackend implements Backend {
           }
         }
       }
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the first failed request's own error, classified below
       if (requestError !== undefined) throw requestError;
       if (signal?.aborted) throw cancelled(`azblob: put "${name}"`, signal.reason);
     } catch (err) {

@@ -95,13 +95,10 @@ function fromConnectionString(url: AzblobStorageUrl, cs: string): AzureAuth {
 }
 
 /**
- * The credential for url from env (process.env by default). Async because the last resort,
+ * The credential for url from env (the CLI's and the daemon's process.env). Async because the last resort,
  * @azure/identity, is loaded only when it is needed.
  */
-export async function resolveAzureAuth(
-  url: AzblobStorageUrl,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<AzureAuth> {
+export async function resolveAzureAuth(url: AzblobStorageUrl, env: NodeJS.ProcessEnv): Promise<AzureAuth> {
   const cs = env.AZURE_STORAGE_CONNECTION_STRING;
   if (cs) return fromConnectionString(url, cs);
   const serviceUrl = url.endpoint ?? defaultServiceUrl(url.account);

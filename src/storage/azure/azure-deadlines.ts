@@ -37,11 +37,10 @@ function timeoutError(what: string): Error {
 
 /** A keep-alive agent whose new connections fail with ETIMEDOUT unless connected within ms. */
 export function connectDeadlineAgent(secure: boolean, ms: number): http.Agent {
-  const agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-  const create = agent.createConnection.bind(agent) as (
-    o: http.ClientRequestArgs,
-    cb?: (err: Error | null, s: Duplex) => void,
-  ) => Duplex | null | undefined;
+  const agent: http.Agent = secure
+    ? new https.Agent({ keepAlive: true })
+    : new http.Agent({ keepAlive: true });
+  const create = agent.createConnection.bind(agent);
   agent.createConnection = (options: http.ClientRequestArgs, cb?: (err: Error | null, s: Duplex) => void) => {
     const socket = create(options, cb) as Socket | null | undefined;
     if (!socket || typeof socket.setTimeout !== 'function') return socket;
