@@ -58,7 +58,7 @@ export function addStorageOption(cmd: Command): Command {
   return cmd
     .option(
       '--storage <url>',
-      "file:///abs/dir or 's3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true' (env DR_STORAGE)",
+      "file:///abs/dir, 's3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true' or 'azblob://container/prefix?account=NAME' (env DR_STORAGE)",
     )
     .option(
       '--catalog <file>',
