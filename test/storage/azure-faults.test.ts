@@ -4,6 +4,8 @@
  * never prints a credential, and leaves nothing visible or staged behind. Also the credential chain's
  * other links against Azurite: a connection string and SAS tokens.
  */
+import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -112,6 +114,49 @@ describe('azblob:// faults (Azurite)', () => {
       expect(err.message).toContain('ECONNREFUSED');
     } finally {
       await b.close();
+    }
+  });
+
+  it('a connection the server never accepts fails on connectTimeoutMs: STORAGE_UNREACHABLE, transient', async () => {
+    // a listener with a full accept queue that never accepts: further SYNs are dropped, as by a firewall
+    // (Node accepts every connection itself, so python holds the socket)
+    const hole = spawn(
+      'python3',
+      [
+        '-c',
+        'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(120)',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const fillers: Socket[] = [];
+    try {
+      const port = Number(
+        await new Promise<string>((resolve) =>
+          hole.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())),
+        ),
+      );
+      for (let i = 0; i < 3; i++) {
+        const c = connect(port, '127.0.0.1');
+        c.on('error', () => undefined);
+        fillers.push(c);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      const url = `azblob://present/x?account=${AZURITE_ACCOUNT}&endpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT}&maxAttempts=1&connectTimeoutMs=1000&requestTimeoutMs=60000`;
+      const b = await openAzureBackend(azUrl(url), { env: az.env });
+      try {
+        const started = Date.now();
+        const err = await failure(b.check());
+        expect(err.code).toBe('STORAGE_UNREACHABLE');
+        expect(err.details.transient).toBe(true);
+        // the connect deadline, not the 60 s answer deadline, ended it
+        expect(err.message).toContain('timed out after 1000 ms');
+        expect(Date.now() - started).toBeLessThan(30_000);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      for (const c of fillers) c.destroy();
+      hole.kill();
     }
   });
 
