@@ -58,7 +58,7 @@ export function addStorageOption(cmd: Command): Command {
   return cmd
     .option(
       '--storage <url>',
-      "file:///abs/dir or 's3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true' (env DR_STORAGE)",
+      "file:///abs/dir, 's3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true' or 'azblob://container/prefix?account=NAME' (env DR_STORAGE)",
     )
     .option(
       '--catalog <file>',
@@ -244,7 +244,11 @@ export async function resolveStorageUrl(ctx: CommandContext): Promise<string> {
 
 export async function openStorage(ctx: CommandContext): Promise<Backend> {
   // SIGTERM/SIGINT end the requests in flight, not only the waits between them.
-  return openBackend(await resolveStorageUrl(ctx), { logger: ctx.logger, signal: ctx.signal });
+  return openBackend(await resolveStorageUrl(ctx), {
+    logger: ctx.logger,
+    signal: ctx.signal,
+    env: process.env,
+  });
 }
 
 /** The daemon's default catalog (config `catalog.path`), shared by the CLI when it exists and is writable. */

@@ -125,6 +125,7 @@ export function registerPrune(program: Command): void {
               if (!backend) {
                 backend = await openBackend(storageUrlOf(config.storage.find((s) => s.name === storage)!), {
                   logger: ctx.logger,
+                  env: process.env,
                 });
                 opened.set(storage, backend);
                 backends.push(backend);
@@ -142,7 +143,7 @@ export function registerPrune(program: Command): void {
             validateClusterName(f.clusterName);
             if (!isValidTimezone(f.timezone))
               throw new DrError('USAGE', `--timezone: "${f.timezone}" is not an IANA time zone`);
-            const backend = await openBackend(storageUrl(ctx), { logger: ctx.logger });
+            const backend = await openBackend(storageUrl(ctx), { logger: ctx.logger, env: process.env });
             backends.push(backend);
             catalogFile = catalogPath(ctx);
             items.push({

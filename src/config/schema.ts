@@ -146,10 +146,10 @@ export const clusterSchema = z
       ]);
   });
 
-// Credentials belong in the AWS environment/profile chain: a config file is copied, committed and
-// printed far more often than an environment is.
+// Credentials belong in the AWS or Azure environment chain: a config file is copied, committed and
+// printed far more often than an environment is. (sig is an Azure SAS token's signature.)
 const CREDENTIAL_KEY =
-  /^(accesskeyid|secretaccesskey|sessiontoken|password|secret|token|aws_access_key_id|aws_secret_access_key|aws_session_token)$/i;
+  /^(accesskeyid|secretaccesskey|sessiontoken|password|secret|token|aws_access_key_id|aws_secret_access_key|aws_session_token|sig|accountkey|connectionstring|sastoken|azure_storage_key|azure_storage_connection_string|azure_storage_sas_token)$/i;
 
 function carriesCredentials(url: string): boolean {
   try {
@@ -166,15 +166,15 @@ export const storageSchema = z.strictObject({
   name: name('storage').describe('storage target name, referenced by policies'),
   url: z
     .string()
-    .refine((v) => /^(file|s3):\/\/./.test(v), {
-      error: 'storage url must start with file:// or s3://',
+    .refine((v) => /^(file|s3|azblob):\/\/./.test(v), {
+      error: 'storage url must start with file://, s3:// or azblob://',
     })
     .refine((v) => !carriesCredentials(v), {
       error:
         'storage url must not carry credentials (user:password@ or a secret parameter): use the AWS environment or profile',
     })
     .describe(
-      'file:///abs/dir (or file://./rel/dir, relative to the config file) or s3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true; credentials come from the AWS environment, never from here',
+      'file:///abs/dir (or file://./rel/dir, relative to the config file), s3://bucket/prefix?endpoint=...&region=...&forcePathStyle=true or azblob://container/prefix?account=NAME; credentials come from the AWS or Azure environment, never from here',
     ),
   options: z
     .record(

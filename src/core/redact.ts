@@ -2,7 +2,7 @@
  * Strips credentials from anything that may reach a log line or an error message.
  */
 const SECRET_QUERY_KEYS =
-  /^(password|secret|token|accesskeyid|secretaccesskey|access_key|secret_key|sessiontoken|x-amz-credential|x-amz-signature|x-amz-security-token|key)$/i;
+  /^(password|secret|token|accesskeyid|secretaccesskey|access_key|secret_key|sessiontoken|x-amz-credential|x-amz-signature|x-amz-security-token|sig|key)$/i;
 
 /** Removes user:password and secret-looking query parameters from a URL string. Never throws. */
 export function redactUrl(raw: string): string {
@@ -44,7 +44,7 @@ export function redactText(text: string): string {
   return text
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s"'<>]*@/gi, '$1***@')
     .replace(
-      /([?&](?:password|secret|token|accesskeyid|secretaccesskey|access_key|secret_key|sessiontoken|x-amz-credential|x-amz-signature|x-amz-security-token|key)=)[^&\s"'<>]*/gi,
+      /([?&](?:password|secret|token|accesskeyid|secretaccesskey|access_key|secret_key|sessiontoken|x-amz-credential|x-amz-signature|x-amz-security-token|sig|key)=)[^&\s"'<>]*/gi,
       '$1***',
     );
 }

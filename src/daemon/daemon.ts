@@ -104,7 +104,8 @@ export class Daemon implements ApiDaemon {
   static async start(config: Config, options: DaemonOptions): Promise<Daemon> {
     const opts = {
       ...options,
-      openBackend: options.openBackend ?? openBackend,
+      // the Azure credential chain reads the daemon's environment (AZURE_STORAGE_KEY, ...)
+      openBackend: options.openBackend ?? ((url, o) => openBackend(url, { ...o, env: process.env })),
       createEtcd: options.createEtcd ?? ((conn, o) => createEtcdClient(conn, o)),
     };
     const runtime = await Runtime.open(config, {

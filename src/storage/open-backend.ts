@@ -28,6 +28,12 @@ export interface OpenBackendOptions {
    * call's own signal is combined with it.
    */
   signal?: AbortSignal;
+  /**
+   * azblob only: the environment the Azure credential chain reads (AZURE_STORAGE_CONNECTION_STRING,
+   * AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN); the CLI and the daemon pass process.env.
+   * @default {} (only DefaultAzureCredential, which reads the process environment itself)
+   */
+  env?: NodeJS.ProcessEnv;
   /** s3 only: replaces the AWS default credential chain (embedding, tests). */
   credentials?: S3BackendOptions['credentials'];
 }
@@ -44,6 +50,14 @@ const FACTORIES: { [S in StorageUrl['scheme']]: Factory<Extract<StorageUrl, { sc
       clock: opts.clock ?? systemClock,
       logger: opts.logger ?? silentLogger,
       ...(opts.credentials !== undefined ? { credentials: opts.credentials } : {}),
+    }),
+  // The Azure SDK likewise only for azblob:// URLs (and @azure/identity only when no storage key,
+  // connection string or SAS token is set).
+  azblob: async (url, opts) =>
+    (await import('./azure/azure-backend.js')).openAzureBackend(url, {
+      clock: opts.clock ?? systemClock,
+      logger: opts.logger ?? silentLogger,
+      env: opts.env ?? {},
     }),
 };
 

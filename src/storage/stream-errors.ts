@@ -18,7 +18,7 @@ const classified = new WeakMap<object, DrError>();
  * source also emits a decoder's "Data corruption detected" or a digest's DrError: those are verdicts on
  * the bytes, not storage errors, and must stay exit 1.
  */
-function isTransportError(err: unknown): boolean {
+export function isTransportError(err: unknown): boolean {
   if (!(err instanceof Error) || err instanceof DrError) return false;
   const e = err as NodeJS.ErrnoException;
   return (
@@ -31,11 +31,16 @@ function isTransportError(err: unknown): boolean {
 
 /**
  * Records, for every transport error `stream` emits, the storage error `classify` makes of it. Returns
- * stream.
+ * stream. A backend whose SDK reports a broken transport in words of its own (azblob's "received less
+ * data than required") passes its own `isTransport`, which should include isTransportError.
  */
-export function classifyStreamErrors<S extends Readable>(stream: S, classify: (err: unknown) => DrError): S {
+export function classifyStreamErrors<S extends Readable>(
+  stream: S,
+  classify: (err: unknown) => DrError,
+  isTransport: (err: unknown) => boolean = isTransportError,
+): S {
   stream.on('error', (err: unknown) => {
-    if (isTransportError(err) && !classified.has(err as object)) classified.set(err as object, classify(err));
+    if (isTransport(err) && !classified.has(err as object)) classified.set(err as object, classify(err));
   });
   return stream;
 }

@@ -7,6 +7,9 @@
  *   s3://bucket/prefix?endpoint=http://host:port&region=us-east-1&forcePathStyle=true
  *       &maxAttempts=3&partSizeMiB=16&queueSize=2&connectTimeoutMs=10000&socketTimeoutMs=60000
  *       &requestTimeoutMs=300000
+ *   azblob://container/prefix?account=NAME&endpoint=https://NAME.blob.core.windows.net
+ *       &maxAttempts=3&blockSizeMiB=16&queueSize=2&connectTimeoutMs=10000&socketTimeoutMs=60000
+ *       &requestTimeoutMs=300000
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +50,35 @@ export interface S3StorageUrl {
   redacted: string;
 }
 
-export type StorageUrl = FileStorageUrl | S3StorageUrl;
+export interface AzblobStorageUrl {
+  scheme: 'azblob';
+  /** Storage account name (3-24 lowercase letters and digits). */
+  account: string;
+  container: string;
+  /** '' or a prefix ending in '/' that every blob name starts with. */
+  prefix: string;
+  /**
+   * Blob service URL (http or https, may carry a path such as Azurite's `/devstoreaccount1`, no
+   * trailing slash). undefined means the connection string's BlobEndpoint, else
+   * `https://<account>.blob.core.windows.net`.
+   */
+  endpoint?: string;
+  /** Tries per HTTP request made by the SDK itself (each staged block included). @default 3 */
+  maxAttempts: number;
+  /** Block size in MiB; memory per upload is about (queueSize + 1) x blockSizeMiB. @default 16 */
+  blockSizeMiB: number;
+  /** Blocks staged concurrently. @default 2 */
+  queueSize: number;
+  /** TCP connect timeout. @default 10000 */
+  connectTimeoutMs: number;
+  /** A download fails when no byte arrived for this long. @default 60000 */
+  socketTimeoutMs: number;
+  /** A request fails when its answer has not begun this long after it was sent (a block's upload included). @default 300000 */
+  requestTimeoutMs: number;
+  redacted: string;
+}
+
+export type StorageUrl = FileStorageUrl | S3StorageUrl | AzblobStorageUrl;
 
 export const MIN_PART_SIZE_MIB = 16;
 /** S3's limit for one part. */
@@ -64,6 +95,22 @@ const S3_PARAMS = [
   'socketTimeoutMs',
   'requestTimeoutMs',
 ] as const;
+
+const AZBLOB_PARAMS = [
+  'account',
+  'endpoint',
+  'maxAttempts',
+  'blockSizeMiB',
+  'queueSize',
+  'connectTimeoutMs',
+  'socketTimeoutMs',
+  'requestTimeoutMs',
+] as const;
+const DEFAULT_BLOCK_SIZE_MIB = 16;
+/** Azure's limit for one block (API version 2019-12-12 and later). */
+const MAX_BLOCK_SIZE_MIB = 4000;
+/** Query parameters of a shared access signature: a credential, never accepted in the URL. */
+const SAS_PARAMS = new Set(['sig', 'sv', 'se', 'sp', 'ss', 'srt', 'sr', 'st', 'spr', 'skoid']);
 
 /**
  * redactUrl plus the URLs nested in query values (an endpoint=http://user:pass@host would otherwise
@@ -97,18 +144,26 @@ export function parseStorageUrl(raw: string): StorageUrl {
   try {
     url = new URL(raw);
   } catch {
-    return fail('not a URL (expected file:///abs/dir or s3://bucket/prefix?endpoint=...)');
+    return fail(
+      'not a URL (expected file:///abs/dir, s3://bucket/prefix?endpoint=... or azblob://container/prefix?account=...)',
+    );
   }
   if (url.username || url.password) {
-    fail('credentials must not be in the URL; use the AWS environment or profile chain');
+    fail(
+      url.protocol === 'azblob:'
+        ? 'credentials must not be in the URL; use the Azure environment (AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Azure identity)'
+        : 'credentials must not be in the URL; use the AWS environment or profile chain',
+    );
   }
   switch (url.protocol) {
     case 'file:':
       return parseFile(raw, url, shown, fail);
     case 's3:':
       return parseS3(raw, url, shown, fail);
+    case 'azblob:':
+      return parseAzblob(raw, url, shown, fail);
     default:
-      return fail(`unknown scheme "${url.protocol.replace(/:$/, '')}" (supported: file, s3)`);
+      return fail(`unknown scheme "${url.protocol.replace(/:$/, '')}" (supported: file, s3, azblob)`);
   }
 }
 
@@ -217,6 +272,102 @@ function parseS3(raw: string, url: URL, shown: string, fail: (r: string) => neve
     forcePathStyle: fps === 'true',
     maxAttempts: int('maxAttempts', 3, 1, 20),
     partSizeMiB,
+    queueSize: int('queueSize', 2, 1, 64),
+    connectTimeoutMs: int('connectTimeoutMs', 10_000, 1, 600_000),
+    socketTimeoutMs: int('socketTimeoutMs', 60_000, 1, 3_600_000),
+    requestTimeoutMs: int('requestTimeoutMs', 300_000, 1, 3_600_000),
+    redacted: shown,
+  };
+}
+
+function parseAzblob(raw: string, url: URL, shown: string, fail: (r: string) => never): AzblobStorageUrl {
+  const container = url.hostname;
+  if (!container) fail('missing container: azblob://container/prefix?account=NAME');
+  // Azure's rule: 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/.test(container)) {
+    fail(
+      `container "${container}" is not a valid container name (3-63 lowercase letters, digits, single '-')`,
+    );
+  }
+  if (url.port) fail(`container "${container}" must not have a port; put the endpoint in ?endpoint=`);
+  if (url.hash) fail('fragment (#...) not allowed');
+  const rawPath = raw.replace(/^azblob:\/\/[^/?#]*/i, '').split(/[?#]/)[0] ?? '';
+  let prefix: string;
+  try {
+    prefix = decodeURIComponent(rawPath).replace(/^\/+/, '');
+  } catch {
+    return fail(`prefix "${rawPath}" has a malformed %-escape`);
+  }
+  if (
+    prefix.split('/').some((seg, i, all) => (seg === '' && i < all.length - 1) || seg === '.' || seg === '..')
+  ) {
+    fail(`prefix "${prefix}" has an empty, '.' or '..' segment`);
+  }
+  if (prefix && !prefix.endsWith('/')) prefix += '/';
+
+  for (const key of url.searchParams.keys()) {
+    if (SAS_PARAMS.has(key.toLowerCase())) {
+      fail(
+        `parameter "${key}" looks like a shared access signature: credentials must not be in the URL; set AZURE_STORAGE_SAS_TOKEN`,
+      );
+    }
+    if (!(AZBLOB_PARAMS as readonly string[]).includes(key)) {
+      fail(`unknown parameter "${key}" (allowed: ${AZBLOB_PARAMS.join(', ')})`);
+    }
+  }
+  const q = url.searchParams;
+  const one = (name: string): string | undefined => {
+    const all = q.getAll(name);
+    if (all.length > 1) fail(`parameter "${name}" given ${all.length} times`);
+    return all[0];
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const v = one(name);
+    if (v === undefined) return def;
+    if (!/^\d+$/.test(v)) fail(`parameter "${name}" must be a whole number, got "${v}"`);
+    const n = Number(v);
+    if (n < min || n > max) fail(`parameter "${name}" must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+
+  const account = one('account');
+  if (account === undefined) fail('missing parameter "account": azblob://container/prefix?account=NAME');
+  if (!/^[a-z0-9]{3,24}$/.test(account)) {
+    fail(`parameter "account" must be 3-24 lowercase letters and digits, got "${account}"`);
+  }
+
+  let endpoint: string | undefined;
+  const rawEndpoint = one('endpoint');
+  if (rawEndpoint !== undefined) {
+    let ep: URL | undefined;
+    try {
+      ep = new URL(rawEndpoint);
+    } catch {
+      ep = undefined;
+    }
+    if (!ep || (ep.protocol !== 'http:' && ep.protocol !== 'https:') || !ep.hostname) {
+      fail(
+        `parameter "endpoint" must be an http(s) URL like https://NAME.blob.core.windows.net, got "${redactUrl(rawEndpoint)}"`,
+      );
+    }
+    if (ep.username || ep.password) fail('parameter "endpoint" must not carry credentials');
+    if (ep.search || ep.hash) {
+      fail(
+        `parameter "endpoint" must have no query (a SAS token goes in AZURE_STORAGE_SAS_TOKEN), got "${redactUrl(rawEndpoint)}"`,
+      );
+    }
+    // Path-style endpoints (Azurite, some sovereign or private endpoints) name the account in the path.
+    endpoint = (ep.origin + ep.pathname).replace(/\/+$/, '');
+  }
+
+  return {
+    scheme: 'azblob',
+    account,
+    container,
+    prefix,
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    maxAttempts: int('maxAttempts', 3, 1, 20),
+    blockSizeMiB: int('blockSizeMiB', DEFAULT_BLOCK_SIZE_MIB, 1, MAX_BLOCK_SIZE_MIB),
     queueSize: int('queueSize', 2, 1, 64),
     connectTimeoutMs: int('connectTimeoutMs', 10_000, 1, 600_000),
     socketTimeoutMs: int('socketTimeoutMs', 60_000, 1, 3_600_000),

@@ -226,7 +226,7 @@ server:
       `policies.yaml:5:39: clusters[0].auth.passwordFile: ${dir}/empty-password is empty`,
       'policies.yaml:6:19: clusters[0].snapshotFrom: Invalid option: expected one of "follower"|"leader"|"any"',
       'policies.yaml:10:11: storage[1].name: duplicate storage name "disk" (first at storage[0])',
-      'policies.yaml:11:10: storage[1].url: storage url must start with file:// or s3://',
+      'policies.yaml:11:10: storage[1].url: storage url must start with file://, s3:// or azblob://',
       'policies.yaml:14:14: policies[0].cluster: no cluster named "prd" (known: prod)',
       'policies.yaml:15:15: policies[0].schedule: invalid cron expression "* * *": expected 5 or 6 fields but got 3',
       'policies.yaml:16:15: policies[0].timezone: must be an IANA time zone such as UTC or Europe/Berlin',
@@ -325,6 +325,24 @@ describe('storage credentials', () => {
       'policies.yaml:9:10: storage[1].url: storage url must not carry credentials (user:password@ or a secret parameter): use the AWS environment or profile',
       'policies.yaml:10:16: storage[1].options.secretAccessKey: credentials do not belong in the config: use the AWS environment or profile',
     ]);
+    expect(errors.join('\n')).not.toContain('topsecret');
+  });
+
+  it('an azblob:// target is accepted; an Azure key or SAS signature in it is refused', () => {
+    const ok = MINIMAL.replace(
+      'url: file:///var/backups/dr',
+      'url: "azblob://etcd-backups/prod?account=acme01"',
+    );
+    expect(errorsOf(ok)).toEqual([]);
+    const bad = MINIMAL.replace(
+      'url: file:///var/backups/dr',
+      'url: "azblob://etcd-backups/prod?account=acme01&sig=topsecret"\n    options: { accountKey: topsecret }',
+    );
+    const errors = errorsOf(bad);
+    expect(errors).toHaveLength(2);
+    expect(errors.join('\n')).toContain(
+      'storage[0].options.accountKey: credentials do not belong in the config',
+    );
     expect(errors.join('\n')).not.toContain('topsecret');
   });
 });
