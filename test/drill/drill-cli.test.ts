@@ -45,7 +45,9 @@ async function memberAnswers(dir: string): Promise<boolean> {
     let url: string | undefined;
     try {
       const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const flag = args.findIndex((a) => a === '--listen-client-urls' || a.startsWith('--listen-client-urls='));
+      const flag = args.findIndex(
+        (a) => a === '--listen-client-urls' || a.startsWith('--listen-client-urls='),
+      );
       url = flag < 0 ? undefined : args[flag]!.includes('=') ? args[flag]!.split('=')[1] : args[flag + 1];
     } catch {
       continue;
