@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createEtcdClient } from '../etcd/client.js';
 import { parseRecipient, uniqueRecipients, type AgeRecipient } from '../crypto/age-keys.js';
-import { readRecipientsFile } from '../crypto/key-files.js';
+import { readRecipientsFile, resolveRecipients } from '../crypto/key-files.js';
 import { takeBackup } from '../pipeline/backup.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compression.js';
 import { DrError } from '../core/errors.js';
@@ -61,7 +61,7 @@ export function registerBackup(program: Command): void {
             json?: boolean;
           },
         ) => {
-          const recipients = await recipientsOf(opts.encryptTo, opts.encryptToFile);
+          const recipients = await recipientsOf(ctx, opts);
           const level = Number(opts.compressionLevel);
           if (!Number.isInteger(level) || level < 0 || level > 19)
             throw new DrError('USAGE', `--compression-level: "${opts.compressionLevel}" is not 0..19`);
@@ -136,10 +136,24 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** --encrypt-to and --encrypt-to-file, each key once; read before etcd is asked for anything. */
-async function recipientsOf(inline: string[], files: string[]): Promise<AgeRecipient[]> {
-  const lists = [inline.map((r) => parseRecipient(r, '--encrypt-to'))];
-  for (const f of files) lists.push(await readRecipientsFile(f));
+/**
+ * --encrypt-to and --encrypt-to-file, each key once; without them, with --config and --policy NAME, that
+ * policy's `encryption` (as the daemon would encrypt). Read before etcd is asked for anything.
+ */
+async function recipientsOf(
+  ctx: CommandContext,
+  opts: { encryptTo: string[]; encryptToFile: string[]; policy?: string },
+): Promise<AgeRecipient[]> {
+  if (opts.encryptTo.length === 0 && opts.encryptToFile.length === 0) {
+    if (!ctx.flags.config || !opts.policy) return [];
+    const { loadConfig } = await import('../config/load.js');
+    const policy = loadConfig(ctx.flags.config, { env: ctx.env, offline: true }).policies.find(
+      (p) => p.name === opts.policy,
+    );
+    return policy?.encryption ? resolveRecipients(policy.encryption) : [];
+  }
+  const lists = [opts.encryptTo.map((r) => parseRecipient(r, '--encrypt-to'))];
+  for (const f of opts.encryptToFile) lists.push(await readRecipientsFile(f));
   return uniqueRecipients(lists);
 }
 

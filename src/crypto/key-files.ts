@@ -6,7 +6,14 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { DrError } from '../core/errors.js';
-import { parseIdentityText, parseRecipientsText, type AgeIdentities, type AgeRecipient } from './age-keys.js';
+import {
+  parseIdentityText,
+  parseRecipient,
+  parseRecipientsText,
+  uniqueRecipients,
+  type AgeIdentities,
+  type AgeRecipient,
+} from './age-keys.js';
 
 async function readKeyFile(file: string, what: string): Promise<string> {
   try {
@@ -39,4 +46,17 @@ export async function readIdentityFile(file: string): Promise<AgeIdentities> {
       `age identity file ${file} is readable or writable by group/others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): it holds secret keys; chmod 600 ${file}`,
     );
   return parseIdentityText(await readKeyFile(file, 'age identity file'), file);
+}
+
+/**
+ * A policy's recipients: the inline ones and those of its recipients file, each key once. A file that
+ * cannot be read fails the backup: a backup meant to be encrypted is never stored in the clear.
+ */
+export async function resolveRecipients(e: {
+  recipients: readonly string[];
+  recipientsFile?: string;
+}): Promise<AgeRecipient[]> {
+  const inline = e.recipients.map((r, i) => parseRecipient(r, `encryption.recipients[${i}]`));
+  const fromFile = e.recipientsFile ? await readRecipientsFile(e.recipientsFile) : [];
+  return uniqueRecipients([inline, fromFile]);
 }

@@ -17,8 +17,7 @@ import { DrError, toDrError } from '../core/errors.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { writeManifest } from '../manifest/manifest-store.js';
 import { takeBackup, type SnapshotProvider } from '../pipeline/backup.js';
-import { parseRecipient, uniqueRecipients, type AgeRecipient } from '../crypto/age-keys.js';
-import { readRecipientsFile } from '../crypto/key-files.js';
+import { resolveRecipients } from '../crypto/key-files.js';
 import { StreamMeter } from '../pipeline/stream-meter.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
@@ -266,14 +265,4 @@ function cached(
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'catalog not updated');
   }
-}
-
-/** A policy's recipients; a recipients file that cannot be read fails the backup (never stored in the clear). */
-async function resolveRecipients(e: {
-  recipients: string[];
-  recipientsFile?: string;
-}): Promise<AgeRecipient[]> {
-  const inline = e.recipients.map((r, i) => parseRecipient(r, `encryption.recipients[${i}]`));
-  const fromFile = e.recipientsFile ? await readRecipientsFile(e.recipientsFile) : [];
-  return uniqueRecipients([inline, fromFile]);
 }

@@ -194,6 +194,28 @@ describe('encrypted backups (age) through every reader', () => {
     expect(filesBelow(work)).toEqual([]);
   }, 300_000);
 
+  it('dr backup --config --policy encrypts as the policy says (its recipients file)', async () => {
+    const cfg = path.join(dir, 'config.yaml');
+    await writeFile(
+      cfg,
+      [
+        'clusters:',
+        `  - { name: prod, endpoints: [${c.endpoints[0]}] }`,
+        'storage:',
+        `  - { name: disk, url: "file://${store}" }`,
+        'policies:',
+        `  - { name: enc, cluster: prod, schedule: "0 * * * *", storage: [disk], encryption: { recipientsFile: ${path.join(dir, 'recipients.txt')} } }`,
+        '',
+      ].join('\n'),
+    );
+    const r = await runDr(['backup', '--config', cfg, '--cluster', 'prod', '--policy', 'enc', '--json'], {
+      DR_CATALOG: env.DR_CATALOG!,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.stored.key).toMatch(/\.db\.zst\.age$/);
+    expect(r.json.stored.encryption.recipients).toEqual([recipientFingerprint(recipients.b!)]);
+  });
+
   it('list shows encrypted backups; gc keeps them and removes an orphaned .age object', async () => {
     const list = await runDr(['list', '--cluster-name', 'prod', '--json'], env);
     expect(list.code, list.stderr).toBe(0);
