@@ -4,7 +4,7 @@
  *
  *   0  core, types                                       errors, logger, clock, redaction, safe files
  *   1  formats, retention, metrics                       pure parsers, pure retention, metric definitions
- *   2  etcd, storage, manifest, catalog                  talking to etcd, backends, the manifest, the catalog
+ *   2  etcd, storage, manifest, catalog, crypto          talking to etcd, backends, the manifest, the catalog, age
  *   3  pipeline, config, sandbox, diff                   the data path, the config, the sandbox cluster
  *   4  jobs, restore, audit, inspect, drill              units of work over the floors below
  *   5  daemon, http, cli                                 the edges: the only ones that own the process
@@ -15,7 +15,7 @@
 const FLOORS = [
   ['core', 'types'],
   ['formats', 'retention', 'metrics'],
-  ['etcd', 'storage', 'manifest', 'catalog'],
+  ['etcd', 'storage', 'manifest', 'catalog', 'crypto'],
   ['pipeline', 'config', 'sandbox', 'diff'],
   ['jobs', 'restore', 'audit', 'inspect', 'drill'],
   ['daemon', 'http', 'cli'],

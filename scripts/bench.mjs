@@ -7,6 +7,8 @@
  *            dr's peak RSS
  *   backup   `dr backup` to file:// and to s3 (s3rver) vs `etcdctl snapshot save` of the same db over plain
  *            HTTP (1 GiB), and dr's peak RSS at 1 GiB and at 2 GiB (memory must not grow with db size)
+ *   encrypt  `dr backup --encrypt-to` (age) vs the same `dr backup` unencrypted, both to file:// over plain HTTP
+ *            (1 GiB), interleaved in the same run; and `dr fetch --identity` vs `dr fetch` of the two backups
  *   audit    `dr audit --data-dir` of the member's data dir (1 GiB db + its WAL): time, MB/s, peak RSS
  *   restore  `dr restore --to new-cluster` of a 3-member cluster from the 1 GiB backup vs the same work by hand
  *            (the stored object decompressed with zstd and its sha256 checked, etcdutl/etcdctl snapshot restore
@@ -24,7 +26,7 @@
  *
  * The db is filled with Kubernetes-like objects: JSON ConfigMaps and Secrets of varied sizes under /registry/.
  * Results go to stdout (a table) and .bench/results.json. Set BENCH_GIB=0.25 for a quick rehearsal; set
- * BENCH_SKIP=restore,drill,audit,2g,mtls to leave parts out; BENCH_REPS (default 5) runs of each backup and
+ * BENCH_SKIP=restore,drill,audit,2g,mtls,encrypt to leave parts out; BENCH_REPS (default 5) runs of each backup and
  * BENCH_RESTORE_REPS (default 2) of each restore, interleaved.
  */
 import { spawn } from 'node:child_process';
@@ -499,8 +501,63 @@ try {
     return row;
   }
 
+  /**
+   * Encryption's cost: the same dr backup with and without --encrypt-to, BENCH_REPS times each,
+   * interleaved and alternating which goes first; the ratio is of the medians. Then the reverse: dr fetch
+   * of the newest encrypted backup (with --identity) against dr fetch of the newest plain one.
+   */
+  async function encryptRound(label) {
+    const idFile = path.join(work, 'bench-age.key');
+    if (!existsSync(idFile)) await runQuiet('age-keygen', ['-o', idFile]);
+    const recipient = (await runQuiet('age-keygen', ['-y', idFile])).trim();
+    const store = `file://${path.join(work, 'store-age')}`;
+    const base = ['backup', '--endpoints', etcd.clientUrl, '--storage', store];
+    const plain = [];
+    const sealed = [];
+    const drPlain = async () => plain.push(await dr([...base, '--cluster-name', 'bench-plain']));
+    const drSealed = async () =>
+      sealed.push(await dr([...base, '--cluster-name', 'bench-age', '--encrypt-to', recipient]));
+    for (let i = 0; i < reps; i++) {
+      for (const step of i % 2 === 0 ? [drPlain, drSealed] : [drSealed, drPlain]) await step();
+    }
+    const fetchOf = async (id, extra) => {
+      const out = path.join(work, `fetch-${id}.db`);
+      const r = await dr(['fetch', id, '--storage', store, '--out', out, ...extra]);
+      rmSync(out);
+      return r;
+    };
+    const fetchPlain = [];
+    const fetchSealed = [];
+    for (let i = 0; i < Math.max(1, restoreReps); i++) {
+      const a = async () => fetchPlain.push(await fetchOf(plain.at(-1).json.id, []));
+      const b = async () => fetchSealed.push(await fetchOf(sealed.at(-1).json.id, ['--identity', idFile]));
+      for (const step of i % 2 === 0 ? [a, b] : [b, a]) await step();
+    }
+    const plainSeconds = median(plain.map((r) => r.seconds));
+    const sealedSeconds = median(sealed.map((r) => r.seconds));
+    const row = {
+      reps,
+      dbBytes: sealed[0].json.snapshot.size,
+      plainSeconds,
+      plainRuns: plain.map((r) => r.seconds),
+      encryptedSeconds: sealedSeconds,
+      encryptedRuns: sealed.map((r) => r.seconds),
+      ratio: ratio(sealedSeconds, plainSeconds),
+      plainPeakRssMB: mb(Math.max(...plain.map((r) => r.rss))),
+      encryptedPeakRssMB: mb(Math.max(...sealed.map((r) => r.rss))),
+      storedBytes: sealed[0].json.stored.size,
+      fetchPlainSeconds: median(fetchPlain.map((r) => r.seconds)),
+      fetchEncryptedSeconds: median(fetchSealed.map((r) => r.seconds)),
+      fetchRatio: ratio(median(fetchSealed.map((r) => r.seconds)), median(fetchPlain.map((r) => r.seconds))),
+      fetchEncryptedPeakRssMB: mb(Math.max(...fetchSealed.map((r) => r.rss))),
+    };
+    log(`encrypt ${label}`, JSON.stringify(row));
+    return row;
+  }
+
   if (!skip.has('mtls')) results.mtls = { '1g': await mtlsRound('1g') };
   results.backup = { '1g': await backupRound('1g') };
+  if (!skip.has('encrypt')) results.encrypted = { '1g': await encryptRound('1g') };
 
   if (!skip.has('audit')) {
     // the audit reads a stopped member's data dir (a live member keeps writing it)
@@ -588,12 +645,15 @@ async function interleaved(byHand, withDr) {
  */
 async function fetchByHand(backupId, out) {
   const store = path.join(work, 'store');
-  const mf = readdirSync(store, { recursive: true }).find((f) => String(f).endsWith(`${backupId}.manifest.json`));
+  const mf = readdirSync(store, { recursive: true }).find((f) =>
+    String(f).endsWith(`${backupId}.manifest.json`),
+  );
   const manifest = JSON.parse(readFileSync(path.join(store, String(mf)), 'utf8'));
   rmSync(out, { force: true });
   await run('bash', ['-c', 'zstd -d -q -c "$1" > "$2"', 'bash', path.join(store, manifest.stored.key), out]);
   const sum = (await run('sha256sum', [out])).out.split(/\s+/)[0];
-  if (sum !== manifest.snapshot.sha256) throw new Error(`by-hand fetch: sha256 ${sum} != ${manifest.snapshot.sha256}`);
+  if (sum !== manifest.snapshot.sha256)
+    throw new Error(`by-hand fetch: sha256 ${sum} != ${manifest.snapshot.sha256}`);
 }
 
 async function restoreRound(backupId) {
@@ -799,6 +859,15 @@ if (results.backup['2g']) {
   lines.push(
     `backup, ${mb(c.dbBytes)} MB db:`,
     `  etcdctl ${c.etcdctlSeconds.toFixed(2)} s, dr file:// ${c.drFileSeconds.toFixed(2)} s (ratio ${c.drFileRatio}x), peak RSS ${c.drFilePeakRssMB} MB (x${results.backup.rssGrowth} of the 1 GiB run)`,
+  );
+}
+if (results.encrypted) {
+  const e = results.encrypted['1g'];
+  lines.push(
+    `encrypted backup (age), ${mb(e.dbBytes)} MB db, to file://, medians of ${e.reps} interleaved runs:`,
+    `  dr backup                    ${e.plainSeconds.toFixed(2)} s   peak RSS ${e.plainPeakRssMB} MB   (baseline)`,
+    `  dr backup --encrypt-to       ${e.encryptedSeconds.toFixed(2)} s   ratio ${e.ratio}x   peak RSS ${e.encryptedPeakRssMB} MB   stored ${mb(e.storedBytes)} MB`,
+    `  dr fetch: plain ${e.fetchPlainSeconds.toFixed(2)} s, encrypted (--identity) ${e.fetchEncryptedSeconds.toFixed(2)} s, ratio ${e.fetchRatio}x, peak RSS ${e.fetchEncryptedPeakRssMB} MB`,
   );
 }
 if (results.audit)

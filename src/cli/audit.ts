@@ -19,7 +19,9 @@ import { redactUrl } from '../core/redact.js';
 import {
   addConnectionOptions,
   addJsonOption,
+  addIdentityOption,
   addStorageOption,
+  resolveIdentities,
   openCatalog,
   openStorage,
   resolveEtcdOptions,
@@ -63,6 +65,7 @@ export function registerAudit(program: Command): void {
     );
   addConnectionOptions(cmd);
   addStorageOption(cmd);
+  addIdentityOption(cmd);
   addJsonOption(cmd);
   cmd.action(
     action(async (ctx, opts: AuditFlags) => {
@@ -142,7 +145,10 @@ async function auditBackup(
     const label = `${manifest.id}.db`;
     const file = path.join(tmp, label);
     try {
-      await fetchSnapshot(backend, manifest, file, { signal: ctx.signal });
+      await fetchSnapshot(backend, manifest, file, {
+        signal: ctx.signal,
+        identities: await resolveIdentities(ctx),
+      });
     } catch (err) {
       if (!isDrError(err, 'VERIFY_FAILED')) throw err;
       return makeReport(

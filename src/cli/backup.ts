@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { createEtcdClient } from '../etcd/client.js';
+import { parseRecipient, uniqueRecipients, type AgeRecipient } from '../crypto/age-keys.js';
+import { readRecipientsFile, resolveRecipients } from '../crypto/key-files.js';
 import { takeBackup } from '../pipeline/backup.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compression.js';
 import { DrError } from '../core/errors.js';
@@ -33,6 +35,18 @@ export function registerBackup(program: Command): void {
       String(DEFAULT_COMPRESSION_LEVEL),
     )
     .option('--snapshot-from <which>', 'follower | leader | any', 'follower')
+    .option(
+      '--encrypt-to <recipient>',
+      'encrypt the backup with age to this recipient (age1..., a public key); repeatable',
+      collect,
+      [],
+    )
+    .option(
+      '--encrypt-to-file <file>',
+      'age recipients file (one age1... per line, # comments); repeatable',
+      collect,
+      [],
+    )
     .action(
       action(
         async (
@@ -42,9 +56,12 @@ export function registerBackup(program: Command): void {
             policy?: string;
             compressionLevel: string;
             snapshotFrom: string;
+            encryptTo: string[];
+            encryptToFile: string[];
             json?: boolean;
           },
         ) => {
+          const recipients = await recipientsOf(ctx, opts);
           const level = Number(opts.compressionLevel);
           if (!Number.isInteger(level) || level < 0 || level > 19)
             throw new DrError('USAGE', `--compression-level: "${opts.compressionLevel}" is not 0..19`);
@@ -67,6 +84,7 @@ export function registerBackup(program: Command): void {
                 policy: opts.policy ?? null,
                 compressionLevel: level,
                 snapshotFrom: opts.snapshotFrom as 'follower' | 'leader' | 'any',
+                encryptTo: recipients,
                 signal: ctx.signal,
                 onProgress: (n, total) => progress.update(n, total),
               },
@@ -90,7 +108,7 @@ export function registerBackup(program: Command): void {
                 `backup ${manifest.id} committed`,
                 `  cluster   ${manifest.clusterName} (etcd cluster id ${manifest.source.clusterId}, from ${manifest.source.endpoint}${manifest.source.isLeader ? ', leader' : ''})`,
                 `  revision  ${manifest.snapshot.revision}   keys ${manifest.snapshot.totalKeys}   hash ${formatHash(manifest.snapshot.hash)}`,
-                `  size      ${formatBytes(manifest.snapshot.size)} plain, ${formatBytes(manifest.stored.size)} stored (${manifest.stored.compression})`,
+                `  size      ${formatBytes(manifest.snapshot.size)} plain, ${formatBytes(manifest.stored.size)} stored (${manifest.stored.compression}${manifest.stored.encryption ? `, age to ${manifest.stored.encryption.recipients.join(', ')}` : ''})`,
                 `  sha256    ${manifest.snapshot.sha256}`,
                 `  stored at ${backend.location.replace(/\/$/, '')}/${manifest.stored.key}`,
               ]);
@@ -112,6 +130,31 @@ export function registerBackup(program: Command): void {
         },
       ),
     );
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/**
+ * --encrypt-to and --encrypt-to-file, each key once; without them, with --config and --policy NAME, that
+ * policy's `encryption` (as the daemon would encrypt). Read before etcd is asked for anything.
+ */
+async function recipientsOf(
+  ctx: CommandContext,
+  opts: { encryptTo: string[]; encryptToFile: string[]; policy?: string },
+): Promise<AgeRecipient[]> {
+  if (opts.encryptTo.length === 0 && opts.encryptToFile.length === 0) {
+    if (!ctx.flags.config || !opts.policy) return [];
+    const { loadConfig } = await import('../config/load.js');
+    const policy = loadConfig(ctx.flags.config, { env: ctx.env, offline: true }).policies.find(
+      (p) => p.name === opts.policy,
+    );
+    return policy?.encryption ? resolveRecipients(policy.encryption) : [];
+  }
+  const lists = [opts.encryptTo.map((r) => parseRecipient(r, '--encrypt-to'))];
+  for (const f of opts.encryptToFile) lists.push(await readRecipientsFile(f));
+  return uniqueRecipients(lists);
 }
 
 /** The catalog is a cache: failing to update it never fails a backup that is committed in storage. */

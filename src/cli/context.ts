@@ -11,6 +11,8 @@ import { DrError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { EtcdConnectionOptions } from '../etcd/types.js';
 import { Catalog } from '../catalog/catalog.js';
+import type { AgeIdentities } from '../crypto/age-keys.js';
+import { readIdentityFile } from '../crypto/key-files.js';
 import { redactUrl } from '../core/redact.js';
 import { openBackend } from '../storage/open-backend.js';
 import type { Backend } from '../storage/backend.js';
@@ -30,6 +32,7 @@ export interface GlobalFlags {
   catalog?: string;
   dialTimeout?: string;
   commandTimeout?: string;
+  identity?: string;
 }
 
 export function addJsonOption(cmd: Command): Command {
@@ -74,6 +77,26 @@ export function addConfigOption(cmd: Command): Command {
   );
 }
 
+/** --identity, on every command that reads a backup's contents (verify, fetch, audit, diff, inspect, restore, drill). */
+export function addIdentityOption(cmd: Command): Command {
+  return cmd.option(
+    '--identity <file>',
+    'age identity file (AGE-SECRET-KEY-1..., mode 0600) for encrypted backups (env DR_AGE_IDENTITY_FILE)',
+  );
+}
+
+/**
+ * The age identities: --identity FILE, else env DR_AGE_IDENTITY_FILE; null when neither is set (an
+ * encrypted backup is then refused, naming its recipients). The file is read once per command.
+ */
+export async function resolveIdentities(ctx: CommandContext): Promise<AgeIdentities | null> {
+  const file = ctx.flags.identity ?? ctx.env.DR_AGE_IDENTITY_FILE;
+  if (!file) return null;
+  if (ctx.identities?.file === file) return ctx.identities;
+  ctx.identities = await readIdentityFile(file);
+  return ctx.identities;
+}
+
 export function addClusterNameOption(cmd: Command): Command {
   return cmd.addOption(
     new Option(
@@ -91,6 +114,8 @@ export interface CommandContext {
   signal: AbortSignal;
   /** --config's storage targets and catalog, once openStorage has read the file */
   configStorage?: ConfigStorage;
+  /** the age identities, once resolveIdentities has read them */
+  identities?: AgeIdentities;
 }
 
 interface ConfigStorage {

@@ -18,7 +18,7 @@ import {
   type OpenedStore,
 } from '../inspect/keys-view.js';
 import { keyChangeJson, keyChangeLine } from '../inspect/render.js';
-import { addJsonOption, addStorageOption, type CommandContext } from './context.js';
+import { addIdentityOption, addJsonOption, addStorageOption, type CommandContext } from './context.js';
 import { openDbArg, type OpenedDbArg } from './db-arg.js';
 import { action } from './run.js';
 
@@ -138,6 +138,7 @@ export function registerDiff(program: Command): void {
       'keys added, removed and changed from A to B (values compared by sha256, shown only with --values)',
     );
   addStorageOption(cmd);
+  addIdentityOption(cmd);
   addJsonOption(cmd);
   cmd
     .option('--rev-a <n>', 'read A as of this revision (default: its latest)')

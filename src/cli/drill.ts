@@ -7,7 +7,15 @@
 import type { Command } from 'commander';
 import { DrError, EXIT } from '../core/errors.js';
 import { drillError, runDrill, type DrillResult } from '../drill/drill.js';
-import { addConfigOption, addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import {
+  addConfigOption,
+  addIdentityOption,
+  addJsonOption,
+  addStorageOption,
+  openCatalog,
+  openStorage,
+  resolveIdentities,
+} from './context.js';
 import { printJson, printLines, printTable } from './output.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
@@ -48,6 +56,7 @@ export function registerDrill(program: Command): void {
       'restore a backup into a throwaway local cluster, verify it against the backup, time it (RTO), remove it',
     );
   addStorageOption(cmd);
+  addIdentityOption(cmd);
   addConfigOption(cmd);
   addJsonOption(cmd);
   cmd
@@ -72,6 +81,7 @@ export function registerDrill(program: Command): void {
           const r = await runDrill({
             manifest,
             backend,
+            identities: await resolveIdentities(ctx),
             members: Number(o.members) as 1 | 3,
             workDir: o.workDir,
             etcdBinDirs: o.etcdBinDir,

@@ -1,7 +1,14 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { fetchSnapshot } from '../pipeline/fetch.js';
-import { addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import {
+  addIdentityOption,
+  addJsonOption,
+  addStorageOption,
+  openCatalog,
+  openStorage,
+  resolveIdentities,
+} from './context.js';
 import { formatBytes, printJson, printLines } from './output.js';
 import { createProgress } from './progress.js';
 import { resolveBackup } from './resolve-backup.js';
@@ -15,6 +22,7 @@ export function registerFetch(program: Command): void {
       'write the plain snapshot file, byte-identical to `etcdctl snapshot save`, checked against the manifest',
     );
   addStorageOption(cmd);
+  addIdentityOption(cmd);
   addJsonOption(cmd);
   cmd
     .requiredOption('--out <file>', 'output file (must not exist)')
@@ -29,6 +37,7 @@ export function registerFetch(program: Command): void {
           const out = path.resolve(opts.out);
           const result = await fetchSnapshot(backend, manifest, out, {
             signal: ctx.signal,
+            identities: await resolveIdentities(ctx),
             onProgress: (n) => progress.update(n, manifest.snapshot.size),
           });
           progress.stop();

@@ -20,7 +20,9 @@ import {
 import type { Backend } from '../storage/backend.js';
 import {
   addJsonOption,
+  addIdentityOption,
   addStorageOption,
+  resolveIdentities,
   catalogPath,
   openCatalog,
   openStorage,
@@ -151,6 +153,7 @@ export function registerRestore(program: Command): void {
     .command('restore')
     .description('rebuild every member of a cluster from a backup, with a new cluster ID and ordered starts');
   addStorageOption(cmd);
+  addIdentityOption(cmd);
   addJsonOption(cmd);
   cmd
     .option('--to <target>', 'what to restore to: new-cluster')
@@ -191,7 +194,7 @@ export function registerRestore(program: Command): void {
           const backend = ctx.flags.storage || ctx.env.DR_STORAGE ? await openStorage(ctx) : undefined;
           try {
             const r = await resumeRestore(path.resolve(o.resume), {
-              source: backend ? { backend } : undefined,
+              source: backend ? { backend, identities: await resolveIdentities(ctx) } : undefined,
               prompt: terminalPrompt,
               logger: ctx.logger,
               signal: ctx.signal,
@@ -285,7 +288,7 @@ export function registerRestore(program: Command): void {
             );
           const r = await executeRestore(plan, {
             manifest,
-            source: { backend },
+            source: { backend, identities: await resolveIdentities(ctx) },
             journalFile,
             prompt: terminalPrompt,
             logger: ctx.logger,

@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
 import { DrError, EXIT } from '../core/errors.js';
 import { verifyBackup } from '../pipeline/verify.js';
-import { addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import {
+  addIdentityOption,
+  addJsonOption,
+  addStorageOption,
+  openCatalog,
+  openStorage,
+  resolveIdentities,
+} from './context.js';
 import { printJson, printTable } from './output.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
@@ -14,6 +21,7 @@ export function registerVerify(program: Command): void {
       'read a backup back from storage: decompress, sha256, etcd trailer, bbolt meta pages (--deep: full tree walk)',
     );
   addStorageOption(cmd);
+  addIdentityOption(cmd);
   addJsonOption(cmd);
   cmd
     .option('--latest', 'verify the newest backup')
@@ -37,6 +45,7 @@ export function registerVerify(program: Command): void {
             const manifest = await resolveBackup(backend, catalog, id ?? 'latest', opts.clusterName);
             const report = await verifyBackup(backend, manifest, {
               deep: opts.deep,
+              identities: await resolveIdentities(ctx),
               signal: ctx.signal,
             });
             try {
@@ -54,7 +63,9 @@ export function registerVerify(program: Command): void {
                   c.detail,
                 ]),
               );
-              process.stdout.write(`backup ${report.id}: ${report.ok ? 'OK' : 'VERIFICATION FAILED'}\n`);
+              process.stdout.write(
+                `backup ${report.id}: ${report.ok ? 'OK' : 'VERIFICATION FAILED'}${report.storedOnly ? ' (stored object only: encrypted, no --identity)' : ''}\n`,
+              );
             }
             return report.ok ? EXIT.OK : EXIT.BAD;
           } finally {

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { checkCron, isValidTimezone } from './cron.js';
 import { parseDuration } from '../retention/duration.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compression.js';
+import { parseRecipient } from '../crypto/age-keys.js';
 import { memberSchema as restoreMemberSchema, membersFileFields, refineMembers } from './members-file.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -244,6 +245,9 @@ export const drillSchema = z
     )
       .optional()
       .meta({ defaultText: "the system's temporary directory" }),
+    identityFile: absolute(
+      'age identity file (AGE-SECRET-KEY-1..., mode 0600) that opens encrypted backups for the drill; a host with it can read every backup encrypted to its key',
+    ).optional(),
   })
   .describe(
     'scheduled restore drills: the newest backup of the policy restored into a throwaway cluster on loopback, verified against the backup, timed (the measured RTO) and removed',
@@ -297,6 +301,31 @@ export const policySchema = z.strictObject({
     })
     .prefault({})
     .describe('alert thresholds exported with the metrics'),
+  encryption: z
+    .strictObject({
+      recipients: z
+        .array(
+          z.string().superRefine((v, ctx) => {
+            try {
+              parseRecipient(v, 'recipient');
+            } catch (err) {
+              ctx.addIssue({ code: 'custom', message: (err as Error).message });
+            }
+          }),
+        )
+        .default([])
+        .describe('age X25519 recipients (age1..., public keys) every backup is encrypted to'),
+      recipientsFile: absolute(
+        'file of age recipients, one per line, # comments; read at every backup, so edits apply without a reload',
+      ).optional(),
+    })
+    .refine((v) => v.recipients.length > 0 || v.recipientsFile !== undefined, {
+      error: 'give recipients or recipientsFile',
+    })
+    .optional()
+    .describe(
+      'encrypt backups with age (stored as <id>.db.zst.age). Public keys only: the host that takes backups cannot read them back',
+    ),
   drill: drillSchema.optional(),
 });
 

@@ -86,6 +86,18 @@ export const ERROR_CATALOGUE = {
     http: 200,
     summary: 'a stored backup failed verification; the check that failed is named',
   },
+  ENCRYPTION_KEY_MISSING: {
+    exit: 2,
+    http: 400,
+    summary:
+      'an encrypted backup needs an age identity that was not given or matches none of its recipients (both are named)',
+  },
+  ENCRYPTION_KEY_INVALID: {
+    exit: 2,
+    http: 400,
+    summary:
+      'an age recipient or identity is malformed, or an identity file cannot be read or is readable by group/others',
+  },
   ABORTED: { exit: 3, http: 503, summary: 'the operation was cancelled (signal or shutdown)' },
   INTERNAL: { exit: 3, http: 500, summary: 'an unexpected internal error (a bug: please report it)' },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -83,6 +83,7 @@ export class Runtime {
       retention: retentionRules(p.retention),
       timezone: p.timezone,
       targets: p.storage.map((s) => this.targets.get(s)!),
+      encryption: p.encryption ?? null,
     };
   }
 

@@ -28,11 +28,14 @@ import { parseMembers, type MembersFile, type TargetMember } from '../config/mem
 import { prepareRestore } from '../restore/prepare.js';
 import type { VerifyCheck, VerifyReport } from '../restore/verify.js';
 import type { Backend } from '../storage/backend.js';
+import type { AgeIdentities } from '../crypto/age-keys.js';
 import { findEtcdFor } from './etcd-binaries.js';
 
 export interface DrillOptions {
   manifest: Manifest;
   backend: Backend;
+  /** age identities, for an encrypted backup */
+  identities?: AgeIdentities | null;
   /** members of the throwaway cluster @default 1 */
   members?: 1 | 3;
   /** parent of the temporary directory @default os.tmpdir() */
@@ -222,7 +225,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     log.info({ members: n, etcd: bins.version, dir }, 'drill: restoring into a throwaway cluster');
     const r = await executeRestore(plan, {
       manifest: m,
-      source: { backend: o.backend },
+      source: { backend: o.backend, identities: o.identities },
       journalFile: path.join(dir, 'drill.journal.json'),
       workDir: dir,
       logger: o.logger,

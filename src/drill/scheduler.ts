@@ -7,6 +7,7 @@
  * that does not answer, is a failed drill: nothing proved that the policy's backups restore.
  */
 import { createTask, type ScheduledTask } from 'node-cron';
+import { readIdentityFile } from '../crypto/key-files.js';
 import { Catalog, type DrillRecord } from '../catalog/catalog.js';
 import type { Config, PolicyConfig } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -162,6 +163,8 @@ export class DrillScheduler {
         members: d.members,
         workDir: d.workDir,
         etcdBinDirs: d.etcdBinDirs,
+        // read at every drill: a key file replaced between drills is picked up without a reload
+        identities: d.identityFile ? await readIdentityFile(d.identityFile) : null,
         pathEnv: this.opts.pathEnv ?? '',
         logger: this.log,
         clock: this.clock,

@@ -17,6 +17,7 @@ import { DrError, toDrError } from '../core/errors.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { writeManifest } from '../manifest/manifest-store.js';
 import { takeBackup, type SnapshotProvider } from '../pipeline/backup.js';
+import { resolveRecipients } from '../crypto/key-files.js';
 import { StreamMeter } from '../pipeline/stream-meter.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
@@ -35,6 +36,8 @@ export interface BackupJobSpec {
   timezone: string;
   /** the first one receives the stream; the others a copy */
   targets: StorageTarget[];
+  /** age recipients (inline, and a file read at every run); null or absent stores in the clear */
+  encryption?: { recipients: string[]; recipientsFile?: string } | null;
 }
 
 export interface BackupJobDeps extends RetentionDeps {
@@ -82,6 +85,7 @@ export async function runBackupJob(
   };
 
   try {
+    const encryptTo = spec.encryption ? await resolveRecipients(spec.encryption) : undefined;
     manifest = await takeBackup(
       { etcd: deps.etcd, backend: primary.backend, logger: deps.logger, clock },
       {
@@ -89,6 +93,7 @@ export async function runBackupJob(
         policy: spec.policy,
         compressionLevel: spec.compressionLevel,
         snapshotFrom: spec.snapshotFrom,
+        encryptTo,
         signal: opts.signal,
         onProgress: opts.onProgress,
       },

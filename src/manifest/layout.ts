@@ -6,6 +6,8 @@ import { DrError } from '../core/errors.js';
 
 export const MANIFEST_SUFFIX = '.manifest.json';
 export const DATA_SUFFIX = '.db.zst';
+/** an encrypted data object: the zstd stream sealed with age, opens with `age -d | zstd -d` */
+export const ENCRYPTED_DATA_SUFFIX = '.db.zst.age';
 
 const ID_RE = /^(\d{8}T\d{6}Z)-([0-9a-f]{8})$/;
 const CLUSTER_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -42,15 +44,18 @@ export function validateClusterName(name: string, field = '--cluster-name'): str
   return name;
 }
 
-export function dataKey(cluster: string, id: string): string {
-  return `${cluster}/${id}${DATA_SUFFIX}`;
+export function dataKey(cluster: string, id: string, encrypted = false): string {
+  return `${cluster}/${id}${encrypted ? ENCRYPTED_DATA_SUFFIX : DATA_SUFFIX}`;
 }
 
 export function manifestKey(cluster: string, id: string): string {
   return `${cluster}/${id}${MANIFEST_SUFFIX}`;
 }
 
-/** Parses `<cluster>/<id>.manifest.json` or `<cluster>/<id>.db.zst`; null for anything else. */
+/**
+ * Parses `<cluster>/<id>.manifest.json`, `<cluster>/<id>.db.zst` or `<cluster>/<id>.db.zst.age`; null for
+ * anything else (temp files included).
+ */
 export function parseObjectKey(
   key: string,
 ): { cluster: string; id: string; kind: 'manifest' | 'data' } | null {
@@ -60,6 +65,7 @@ export function parseObjectKey(
   for (const [suffix, kind] of [
     [MANIFEST_SUFFIX, 'manifest'],
     [DATA_SUFFIX, 'data'],
+    [ENCRYPTED_DATA_SUFFIX, 'data'],
   ] as const) {
     if (file.endsWith(suffix)) {
       const id = file.slice(0, -suffix.length);

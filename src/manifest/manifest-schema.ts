@@ -41,7 +41,12 @@ export const manifestSchema = z.object({
     sha256: sha,
     compression: z.enum(['zstd', 'none']),
     compressionLevel: z.number().int().nullable(),
-    encryption: z.object({ keyId: z.string(), algorithm: z.string() }).nullable(),
+    encryption: z
+      .object({
+        scheme: z.literal('age-encryption.org/v1'),
+        recipients: z.array(z.string().regex(/^[0-9a-f]{16}$/)).min(1),
+      })
+      .nullable(),
   }),
   tool: z.object({ name: z.literal('etcd-dr'), version: z.string() }),
 }) satisfies z.ZodType<Manifest>;

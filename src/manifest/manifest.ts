@@ -4,6 +4,7 @@
  *
  * Storage layout (keys relative to the storage root):
  *   <cluster>/<id>.db.zst        the zstd-compressed plain snapshot (db + etcd's 32-byte sha256 trailer)
+ *   <cluster>/<id>.db.zst.age    the same, encrypted with age (stored.encryption says to whom)
  *   <cluster>/<id>.manifest.json this record
  * Backup ids sort by time: <UTC yyyymmddThhmmssZ>-<8 hex random>.
  */
@@ -48,7 +49,14 @@ export interface Manifest {
     sha256: string;
     compression: 'zstd' | 'none';
     compressionLevel: number | null;
-    encryption: { keyId: string; algorithm: string } | null;
+    /** null: stored in the clear. Otherwise the scheme and the fingerprints of the recipients (never a key) */
+    encryption: StoredEncryption | null;
   };
   tool: { name: 'etcd-dr'; version: string };
+}
+
+export interface StoredEncryption {
+  scheme: 'age-encryption.org/v1';
+  /** sha256 of each recipient string (`age1...`), first 16 hex digits (src/crypto/age-keys.ts) */
+  recipients: string[];
 }

@@ -9,6 +9,8 @@ import { DrError, toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { redactUrl } from '../core/redact.js';
 import { TOOL_VERSION } from '../core/version.js';
+import { makeHeader } from '../crypto/age-header.js';
+import { AGE_SCHEME, type AgeRecipient } from '../crypto/age-keys.js';
 import type { MemberStatus } from '../etcd/types.js';
 import { dataKey, newBackupId, validateClusterName } from '../manifest/layout.js';
 import { MANIFEST_FORMAT_VERSION, type Manifest } from '../manifest/manifest.js';
@@ -42,6 +44,8 @@ export interface BackupOptions {
   compressionLevel?: number;
   /** @default 'follower' */
   snapshotFrom?: 'follower' | 'leader' | 'any';
+  /** age recipients: the stored object is encrypted to each of them (public keys only). @default none */
+  encryptTo?: readonly AgeRecipient[];
   signal?: AbortSignal;
   /** bytes received from etcd so far, and the db size etcd reported (an estimate of the total) */
   onProgress?: (received: number, expected: number) => void;
@@ -60,7 +64,9 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
   const where = redactUrl(endpoint);
   const startedAt = clock.now();
   const id = newBackupId(startedAt);
-  const key = dataKey(cluster, id);
+  const recipients = opts.encryptTo ?? [];
+  const encrypted = recipients.length > 0;
+  const key = dataKey(cluster, id, encrypted);
   const log = logger.child({ backup: id, cluster, endpoint: where });
   log.info({ key }, 'backup started');
 
@@ -71,6 +77,8 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
     .catch(() => null);
   let published = false;
   try {
+    // before the stream starts: a 'data' listener below sets it flowing
+    const sealed = encrypted ? await makeHeader(recipients) : null;
     const source = etcd.snapshot(endpoint, opts.signal);
     let received = 0;
     const expected = Number(status.dbSize);
@@ -78,7 +86,7 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
       received += c.length;
       opts.onProgress?.(received, expected);
     });
-    const encoder = new SnapshotEncoder(where, level === 0 ? null : defaultZstdParameters(level));
+    const encoder = new SnapshotEncoder(where, level === 0 ? null : defaultZstdParameters(level), sealed);
 
     let streamError: unknown = null;
     const streamed = new Promise<void>((resolve) => {
@@ -157,7 +165,9 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
         sha256: storedObject.sha256,
         compression: level === 0 ? 'none' : 'zstd',
         compressionLevel: level === 0 ? null : level,
-        encryption: null,
+        encryption: encrypted
+          ? { scheme: AGE_SCHEME, recipients: recipients.map((r) => r.fingerprint) }
+          : null,
       },
       tool: { name: 'etcd-dr', version: TOOL_VERSION },
     };

@@ -10,6 +10,9 @@
 import type { Transform } from 'node:stream';
 import { DecompressStream } from 'zstd-napi';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AgeDecryptStream } from '../crypto/age-decrypt-stream.js';
+import { keyMissing } from '../crypto/age-header.js';
+import type { AgeIdentities } from '../crypto/age-keys.js';
 import { DrError } from '../core/errors.js';
 import { refuseExisting, writeFileAtomic } from '../core/safe-file.js';
 import type { Manifest } from '../manifest/manifest.js';
@@ -25,14 +28,20 @@ export interface FetchResult {
   sha256: string;
 }
 
-export function decompressorFor(manifest: Manifest): Transform[] {
-  if (manifest.stored.encryption) {
-    throw new DrError(
-      'USAGE',
-      `backup ${manifest.id} is encrypted (key ${manifest.stored.encryption.keyId}); this dr cannot decrypt it`,
-    );
-  }
-  return manifest.stored.compression === 'zstd' ? [new DecompressStream()] : [];
+/**
+ * The stages that turn a stored object back into the plain snapshot: age decryption when the backup is
+ * encrypted, then zstd. Every reader (fetch, verify, and through fetch audit, diff, restore and drills)
+ * gets them here. An encrypted backup without an identity, or with identities none of whose recipients
+ * the manifest lists, is refused before any byte is read (ENCRYPTION_KEY_MISSING names both sides).
+ */
+export function decoderFor(manifest: Manifest, identities?: AgeIdentities | null): Transform[] {
+  const zstd = manifest.stored.compression === 'zstd' ? [new DecompressStream()] : [];
+  const enc = manifest.stored.encryption;
+  if (!enc) return zstd;
+  const what = `backup ${manifest.id}`;
+  if (!identities || !identities.fingerprints.some((f) => enc.recipients.includes(f)))
+    throw keyMissing(what, enc.recipients, identities ?? null);
+  return [new AgeDecryptStream(identities, what, enc.recipients), ...zstd];
 }
 
 export interface FetchOptions {
@@ -44,6 +53,8 @@ export interface FetchOptions {
   readAttempts?: number;
   /** Wait before the second read; doubles per read. @default 1000 */
   readRetryDelayMs?: number;
+  /** age identities for an encrypted backup (crypto/key-files.ts readIdentityFile) */
+  identities?: AgeIdentities | null;
 }
 
 export async function fetchSnapshot(
@@ -53,6 +64,7 @@ export async function fetchSnapshot(
   opts: FetchOptions = {},
 ): Promise<FetchResult> {
   await refuseExisting(outFile, 'fetch');
+  decoderFor(manifest, opts.identities); // a missing key is said before anything is read
   const attempts = Math.max(1, opts.readAttempts ?? 3);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -88,7 +100,7 @@ async function fetchOnce(
   const digest = new SnapshotDigest(`backup ${manifest.id}`, opts.onProgress);
   const body = await backend.get(manifest.stored.key, { signal: opts.signal });
   try {
-    await writeFileAtomic(outFile, body, [storedMeter, ...decompressorFor(manifest), digest], {
+    await writeFileAtomic(outFile, body, [storedMeter, ...decoderFor(manifest, opts.identities), digest], {
       signal: opts.signal,
       durable: opts.durable,
       beforeCommit: () => {

@@ -19,7 +19,9 @@ import { StreamingSnapshotStatus } from '../formats/bbolt/stream-status.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { Backend } from '../storage/backend.js';
 import { isTransient } from '../storage/retry.js';
-import { decompressorFor } from './fetch.js';
+import { keyMissing } from '../crypto/age-header.js';
+import type { AgeIdentities } from '../crypto/age-keys.js';
+import { decoderFor } from './fetch.js';
 import { readBackError } from './read-back-error.js';
 import { SnapshotDigest } from './snapshot-digest.js';
 import { StatusTap } from './status-tap.js';
@@ -27,6 +29,7 @@ import { StreamMeter } from './stream-meter.js';
 
 export type CheckName =
   | 'stored-sha256'
+  | 'decrypt'
   | 'decompress'
   | 'etcd-trailer'
   | 'snapshot-sha256'
@@ -49,6 +52,8 @@ export interface VerifyReport {
   ok: boolean;
   deep: boolean;
   checks: VerifyCheck[];
+  /** an encrypted backup verified without its identity: only the stored object was checked */
+  storedOnly?: boolean;
 }
 
 /** Keeps the first `limit` bytes (the bbolt meta pages) while passing everything through. */
@@ -83,6 +88,11 @@ export interface VerifyOptions {
   readAttempts?: number;
   /** Wait before the second read; doubles per read. @default 1000 */
   readRetryDelayMs?: number;
+  /**
+   * age identities for an encrypted backup. Without them a shallow verify checks the stored object only
+   * (sha256 and size: what a host that takes backups can check); a deep one is refused.
+   */
+  identities?: AgeIdentities | null;
 }
 
 export async function verifyBackup(
@@ -91,9 +101,14 @@ export async function verifyBackup(
   opts: VerifyOptions = {},
 ): Promise<VerifyReport> {
   const attempts = Math.max(1, opts.readAttempts ?? 3);
+  const enc = manifest.stored.encryption;
+  const storedOnly = Boolean(enc) && !opts.identities;
+  if (storedOnly && opts.deep) throw keyMissing(`backup ${manifest.id}`, enc!.recipients, null);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await verifyOnce(backend, manifest, opts);
+      return storedOnly
+        ? await verifyStoredOnly(backend, manifest, opts)
+        : await verifyOnce(backend, manifest, opts);
     } catch (err) {
       if (!isTransient(err) || opts.signal?.aborted) throw err;
       if (attempt >= attempts) {
@@ -126,7 +141,12 @@ async function verifyOnce(backend: Backend, manifest: Manifest, opts: VerifyOpti
   const storedMeter = new StreamMeter();
   const digest = new SnapshotDigest(`backup ${manifest.id}`);
   const head = new HeadCapture(256 * 1024);
-  const stages: (Transform | Writable)[] = [storedMeter, ...decompressorFor(manifest), digest, head];
+  const stages: (Transform | Writable)[] = [
+    storedMeter,
+    ...decoderFor(manifest, opts.identities),
+    digest,
+    head,
+  ];
   const tap = opts.deep ? new StatusTap(new StreamingSnapshotStatus()) : null;
   if (tap) stages.push(tap);
 
@@ -164,6 +184,7 @@ async function verifyOnce(backend: Backend, manifest: Manifest, opts: VerifyOpti
   );
   if (failure) {
     const stage = failure.details.check as CheckName;
+    if (manifest.stored.encryption && stage !== 'decrypt') add('decrypt', true, 'age payload opened');
     add(
       stage === 'etcd-trailer' ? 'decompress' : stage,
       stage === 'etcd-trailer' ? true : false,
@@ -172,6 +193,8 @@ async function verifyOnce(backend: Backend, manifest: Manifest, opts: VerifyOpti
     if (stage === 'etcd-trailer') add('etcd-trailer', false, failure.message);
     return finish();
   }
+  if (manifest.stored.encryption)
+    add('decrypt', true, `age, opened with ${opts.identities!.file}: every chunk authenticated`);
   add(
     'decompress',
     true,
@@ -234,6 +257,7 @@ async function verifyOnce(backend: Backend, manifest: Manifest, opts: VerifyOpti
   function finish(): VerifyReport {
     const names: CheckName[] = [
       'stored-sha256',
+      ...(manifest.stored.encryption ? (['decrypt'] as const) : []),
       'decompress',
       'etcd-trailer',
       'snapshot-sha256',
@@ -250,4 +274,38 @@ async function verifyOnce(backend: Backend, manifest: Manifest, opts: VerifyOpti
       checks,
     };
   }
+}
+
+/**
+ * An encrypted backup without its identity: the stored object's sha256 and size, nothing else. The
+ * report says which checks it could not make and why; ok is the stored object's verdict.
+ */
+async function verifyStoredOnly(
+  backend: Backend,
+  manifest: Manifest,
+  opts: VerifyOptions,
+): Promise<VerifyReport> {
+  const meter = new StreamMeter();
+  try {
+    await pipeline([await backend.get(manifest.stored.key, { signal: opts.signal }), meter, discard()], {
+      signal: opts.signal,
+    });
+  } catch (err) {
+    throw readBackError(err, `verify ${manifest.id}`);
+  }
+  const ok = meter.sha256 === manifest.stored.sha256 && meter.bytes === manifest.stored.size;
+  const why = `encrypted (age, recipients ${manifest.stored.encryption!.recipients.join(', ')}): no --identity given`;
+  const checks: VerifyCheck[] = [
+    {
+      check: 'stored-sha256',
+      ok,
+      detail: ok
+        ? `${meter.sha256} (${meter.bytes} bytes)`
+        : `got ${meter.sha256} (${meter.bytes} bytes), manifest says ${manifest.stored.sha256} (${manifest.stored.size} bytes)`,
+    },
+    ...(
+      ['decrypt', 'decompress', 'etcd-trailer', 'snapshot-sha256', 'snapshot-size', 'bbolt-meta'] as const
+    ).map((check) => ({ check, ok: null, detail: `skipped: ${why}` })),
+  ];
+  return { id: manifest.id, cluster: manifest.clusterName, ok, deep: false, checks, storedOnly: true };
 }

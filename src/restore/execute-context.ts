@@ -1,4 +1,5 @@
 /** What every step of a restore run shares: the plan, the deps, how each member is reached. */
+import type { AgeIdentities } from '../crypto/age-keys.js';
 import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { Manifest } from '../manifest/manifest.js';
@@ -12,7 +13,8 @@ import { clientTlsFor, type ClusterProbe, type ClientTls } from './probe.js';
 import type { RestoreTool } from './tool.js';
 
 /** Where the backup comes from: a stored backup (fetched and verified once) or a plain snapshot file. */
-export type SnapshotSource = { backend: Backend } | { file: string };
+/** a backend source of an encrypted backup carries the age identities that open it */
+export type SnapshotSource = { backend: Backend; identities?: AgeIdentities | null } | { file: string };
 
 export interface RestoreEvent {
   step: string;

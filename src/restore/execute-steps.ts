@@ -130,7 +130,11 @@ async function fetchStep(
   // dr's private scratch dir (mkdtemp, 0700), made again on a resume after it was removed
   await mkdir(path.dirname(j.snapshotFile), { recursive: true, mode: 0o700 });
   // a scratch copy: a crash before the restores re-hashes it on resume, and etcd's restore checks its trailer
-  await fetchSnapshot(source.backend, j.manifest, j.snapshotFile, { signal, durable: false });
+  await fetchSnapshot(source.backend, j.manifest, j.snapshotFile, {
+    signal,
+    durable: false,
+    identities: source.identities,
+  });
   await chmod(j.snapshotFile, 0o600);
 }
 

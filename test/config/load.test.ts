@@ -346,3 +346,22 @@ describe('storage credentials', () => {
     expect(errors.join('\n')).not.toContain('topsecret');
   });
 });
+
+describe('policy encryption', () => {
+  const GOOD = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+  const withEncryption = (block: string) => `${MINIMAL}    encryption: ${block}\n`;
+
+  it('accepts recipients or a recipients file, and refuses a policy with neither, a bad key or a secret key, naming the field', () => {
+    expect(errorsOf(withEncryption(`{ recipients: [${GOOD}] }`))).toEqual([]);
+    expect(errorsOf(withEncryption(`{ recipientsFile: /etc/etcd-dr/recipients.txt }`))).toEqual([]);
+    expect(errorsOf(withEncryption('{}')).join('\n')).toMatch(
+      /policies\[0\]\.encryption: give recipients or recipientsFile/,
+    );
+    const bad = errorsOf(withEncryption(`{ recipients: [${GOOD.slice(0, -1)}x] }`)).join('\n');
+    expect(bad).toMatch(/policies\[0\]\.encryption\.recipients\[0\]: .*not a valid age recipient/);
+    const secret = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX';
+    const leaked = errorsOf(withEncryption(`{ recipients: [${secret}] }`)).join('\n');
+    expect(leaked).toMatch(/this is a secret key/);
+    expect(leaked).not.toContain(secret);
+  });
+});

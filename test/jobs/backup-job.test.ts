@@ -214,4 +214,63 @@ describe('prune', () => {
       catalog.close();
     }
   });
+
+  it('a policy with age recipients: every target stores <id>.db.zst.age, verified without a key; the recipients file is read per run; an unreadable one fails the backup', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { writeFile } = await import('node:fs/promises');
+    const { recipientFingerprint } = await import('../../src/crypto/age-keys.js');
+    const keyOf = (n: string) => {
+      const f = path.join(tmp.dir, `${n}.key`);
+      execFileSync('age-keygen', ['-o', f], { stdio: 'ignore' });
+      return execFileSync('age-keygen', ['-y', f]).toString().trim();
+    };
+    const [inline, old, rotated] = [keyOf('inline'), keyOf('old'), keyOf('rotated')];
+    const file = path.join(tmp.dir, 'recipients.txt');
+    await writeFile(file, `# current offline key\n${old}\n`);
+    const backend = await openBackend(s3.url('age'));
+    closers.push(() => backend.close());
+    const targets = [await fileTarget('age-file'), { name: 'age-s3', backend }];
+    const catalog = Catalog.open(path.join(tmp.dir, 'age.sqlite'));
+    const metrics = createMetrics({ defaultMetrics: false });
+    const deps = { etcd, catalog, metrics, logger: silentLogger, clock: systemClock };
+    const encrypted = spec(targets, {
+      policy: 'enc',
+      encryption: { recipients: [inline], recipientsFile: file },
+    });
+    try {
+      const first = await runBackupJob(deps, encrypted);
+      expect(first.ok, JSON.stringify(first.error)).toBe(true);
+      expect(first.targets.map((t) => [t.storage, t.ok, t.verified])).toEqual([
+        ['age-file', true, true],
+        ['age-s3', true, true],
+      ]);
+      const m = first.manifest!;
+      expect(m.stored.key).toBe(`c1/${m.id}.db.zst.age`);
+      expect(m.stored.encryption!.recipients).toEqual([
+        recipientFingerprint(inline),
+        recipientFingerprint(old),
+      ]);
+      for (const t of targets) expect((await listStorage(t.backend, 'c1')).manifests.has(m.id)).toBe(true);
+      // rotation: the file now names the new key; the next backup is encrypted to it, without a reload
+      await writeFile(file, `${rotated}\n`);
+      const second = await runBackupJob(deps, encrypted);
+      expect(second.ok, JSON.stringify(second.error)).toBe(true);
+      expect(second.manifest!.stored.encryption!.recipients).toEqual([
+        recipientFingerprint(inline),
+        recipientFingerprint(rotated),
+      ]);
+      // fail closed: a recipients file that cannot be read never means "store in the clear"
+      const broken = await runBackupJob(deps, {
+        ...encrypted,
+        encryption: { recipients: [], recipientsFile: `${file}.gone` },
+      });
+      expect(broken.ok).toBe(false);
+      expect(broken.error!.code).toBe('ENCRYPTION_KEY_INVALID');
+      const { manifests, orphans } = await listStorage(targets[0]!.backend, 'c1');
+      expect(manifests.size).toBe(2);
+      expect(orphans).toEqual([]);
+    } finally {
+      catalog.close();
+    }
+  });
 });

@@ -23,6 +23,10 @@ describe('storage layout', () => {
     expect(parseObjectKey(dataKey('prod', id))).toEqual({ cluster: 'prod', id, kind: 'data' });
     expect(parseObjectKey(manifestKey('prod', id))).toEqual({ cluster: 'prod', id, kind: 'manifest' });
     expect(parseObjectKey(`prod/${id}.db.zst.tmp-1234`)).toBeNull();
+    expect(dataKey('prod', id, true)).toBe(`prod/${id}.db.zst.age`);
+    expect(parseObjectKey(dataKey('prod', id, true))).toEqual({ cluster: 'prod', id, kind: 'data' });
+    expect(parseObjectKey(`prod/${id}.db.zst.age.tmp-0123456789abcdef`)).toBeNull();
+    expect(parseObjectKey(`prod/${id}.db.age`)).toBeNull();
     expect(parseObjectKey(`a/b/${id}.manifest.json`)).toBeNull();
     expect(parseObjectKey('prod/notes.txt')).toBeNull();
   });

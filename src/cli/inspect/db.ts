@@ -10,7 +10,7 @@ import { dbInfo } from '../../formats/mvcc/db-info.js';
 import { membershipSource } from '../../formats/mvcc/buckets.js';
 import { offlineHashKV } from '../../formats/mvcc/store.js';
 import { hexId } from '../../formats/raft/member-json.js';
-import { addJsonOption, addStorageOption, type CommandContext } from '../context.js';
+import { addIdentityOption, addJsonOption, addStorageOption, type CommandContext } from '../context.js';
 import { openDbSource } from '../db-arg.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
 import { action } from '../run.js';
@@ -119,6 +119,7 @@ export function registerInspectDb(inspect: Command): void {
       'buckets, pages and fill, revisions, compaction, consistent index, members, leases, auth, alarms',
     );
   addStorageOption(db);
+  addIdentityOption(db);
   addJsonOption(db);
   db.option('--backup <id>', 'inspect a stored backup (id or "latest"; needs --storage)')
     .option('--cluster-name <name>', 'cluster the backup belongs to')

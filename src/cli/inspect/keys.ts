@@ -7,7 +7,7 @@ import { JsonArrayStream, TextOut, streamJson, untilReaderCloses } from '../../i
 import { checkRevision, liveKeys, oldestRevision, openStore } from '../../inspect/keys-view.js';
 import { parseRevisionFlag, valueDisplay } from '../../inspect/options.js';
 import { DEFAULT_VALUE_LIMIT, KEYS_TABLE_HEAD, keyValueJson, keyValueLine } from '../../inspect/render.js';
-import { addJsonOption, addStorageOption, type CommandContext } from '../context.js';
+import { addIdentityOption, addJsonOption, addStorageOption, type CommandContext } from '../context.js';
 import { openDbSource } from '../db-arg.js';
 import { action } from '../run.js';
 
@@ -100,6 +100,7 @@ export function registerInspectKeys(inspect: Command): void {
     .argument('[file]', 'db file, snapshot file, or data dir (member/snap/db)')
     .description('the live key-values as of a revision, like `etcdctl get --prefix --rev`');
   addStorageOption(keys);
+  addIdentityOption(keys);
   addJsonOption(keys);
   keys
     .option('--prefix <p>', 'keys starting with p')
