@@ -118,61 +118,45 @@ export async function walkWal(
       if (start.types.length < 2) start.types.push(rec.type);
       if (rec.ordinal === 0) start.firstCrcValid = rec.crcValid && !rec.resynced;
       const r: WalkedRecord = { seg, segFacts, rec, at: { offset: rec.offset, record: rec.ordinal } };
-      const payloadError = (what: string, err: unknown) =>
-        out.add(
-          'error',
-          'WAL_PAYLOAD_DECODE',
-          seg.name,
-          r.at,
-          `wal: ${what} record ${rec.ordinal} at offset ${rec.offset} in ${segLabel} does not decode: ${(err as Error).message}`,
-          'corrupt-record',
-        );
+      /** the record's payload decoded, or undefined (and a finding) when it does not decode */
+      const payload = <T>(what: string, decode: (bytes: Buffer) => T): T | undefined => {
+        try {
+          return decode(rec.data ?? Buffer.alloc(0));
+        } catch (err) {
+          out.add(
+            'error',
+            'WAL_PAYLOAD_DECODE',
+            seg.name,
+            r.at,
+            `wal: ${what} record ${rec.ordinal} at offset ${rec.offset} in ${segLabel} does not decode: ${(err as Error).message}`,
+            'corrupt-record',
+          );
+          return undefined;
+        }
+      };
       switch (rec.type) {
         case WalRecordType.Entry: {
-          let entry: RaftEntry;
-          try {
-            entry = decodeEntry(rec.data ?? Buffer.alloc(0));
-          } catch (err) {
-            payloadError('entry', err);
-            return;
-          }
+          const entry = payload('entry', decodeEntry);
+          if (!entry) return;
           facts.entryCount++;
           opts.onEntry?.({ file: segLabel, offset: rec.offset, entry, crcValid: rec.crcValid });
           visitor.entry(r, entry);
           return;
         }
         case WalRecordType.State: {
-          let hs: HardState;
-          try {
-            hs = decodeHardState(rec.data ?? Buffer.alloc(0));
-          } catch (err) {
-            payloadError('state', err);
-            return;
-          }
-          visitor.state(r, hs);
+          const hs = payload('state', decodeHardState);
+          if (hs) visitor.state(r, hs);
           return;
         }
         case WalRecordType.Snapshot: {
-          let s: WalSnapshot;
-          try {
-            s = decodeWalSnapshot(rec.data ?? Buffer.alloc(0));
-          } catch (err) {
-            payloadError('snapshot', err);
-            return;
-          }
-          visitor.snapshot(r, s);
+          const s = payload('snapshot', decodeWalSnapshot);
+          if (s) visitor.snapshot(r, s);
           return;
         }
         case WalRecordType.Metadata: {
-          const bytes = rec.data ?? Buffer.alloc(0);
-          let md: WalMetadata;
-          try {
-            md = decodeMetadata(bytes);
-          } catch (err) {
-            payloadError('metadata', err);
-            return;
-          }
-          visitor.metadata(r, md, bytes);
+          // the bytes too: every segment's metadata must be the same bytes
+          const md = payload('metadata', (bytes) => ({ md: decodeMetadata(bytes), bytes }));
+          if (md) visitor.metadata(r, md.md, md.bytes);
           return;
         }
         case WalRecordType.Crc:
