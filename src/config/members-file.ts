@@ -1,6 +1,8 @@
 /**
  * The members file: the description of the cluster a restore builds. YAML, validated with zod; the schema
- * is exported so the daemon's config can embed the same block under `restore:`.
+ * is exported so the daemon's config can embed the same block under `restore:`. Pure (text in, members
+ * out): reading the file is `load-members-file.ts`, so the restore planner can use these types without
+ * reaching the file system.
  *
  * ```yaml
  * initialClusterToken: prod-restore-1      # optional; default dr-<backup id>-<random>
@@ -20,7 +22,6 @@
  *     control: { type: systemd, unit: etcd.service, ssh: "ssh -i /root/.ssh/dr root@10.0.0.1" }
  * ```
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -283,18 +284,6 @@ export function parseMembersYaml(text: string, source = 'members file'): Members
   return parseMembers(doc.toJS({ maxAliasCount: 100 }), source, (at, atKey) =>
     positionOf(doc, lines, at, atKey),
   );
-}
-
-export async function loadMembersFile(file: string): Promise<MembersFile> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new DrError('CONFIG_INVALID', `members file ${file}: cannot be read: ${(err as Error).message}`, {
-      source: file,
-    });
-  }
-  return parseMembersYaml(text, file);
 }
 
 /** "member "etcd-b" (members[1]) field peerURLs[0]: must look like ..." */

@@ -9,7 +9,8 @@ import { staticPodControl } from './control/static-pod.js';
 import { systemdControl } from './control/systemd.js';
 import type { MemberControl, Prompt } from './control/types.js';
 import { memberEtcdArgv } from './etcd-command.js';
-import { localHost, shellLine, sshHost, type MemberHost } from './host.js';
+import { localHost, sshHost, type MemberHost } from './host.js';
+import { shellLine } from './shell-line.js';
 import type { MembersFile, TargetMember } from '../config/members-file.js';
 
 export interface MemberAccess {

@@ -9,8 +9,9 @@ import type { MemberControl, Prompt } from './control/types.js';
 import type { MemberHost } from './host.js';
 import type { TargetMember } from '../config/members-file.js';
 import type { RestorePlan } from './plan.js';
-import { clientTlsFor, type ClusterProbe, type ClientTls } from './probe.js';
-import type { RestoreTool } from './tool.js';
+import { clientTlsFor, type ClientTls } from './client-tls.js';
+import type { ClusterProbe } from './probe.js';
+import type { RestoreTool } from './restore-argv.js';
 
 /** Where the backup comes from: a stored backup (fetched and verified once) or a plain snapshot file. */
 /** a backend source of an encrypted backup carries the age identities that open it */

@@ -5,13 +5,15 @@ import { DrError } from '../core/errors.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
 import type { Ctx, SnapshotSource } from './execute-context.js';
 import { localHost, type MemberHost } from './host.js';
-import { inUseFacts, inUseProblems } from './in-use.js';
+import { inUseFacts } from './in-use.js';
+import { inUseProblems } from './in-use-problems.js';
 import type { Journal, JournalWriter } from './journal.js';
 import { offlineHashInWorker } from './offline-hash.js';
 import { compactTimestamp, type PlanStep } from './plan.js';
 import type { ClusterProbe } from './probe.js';
 import { assertSnapshotIntact, sha256File } from './snapshot-check.js';
-import { findRestoreTool, restoreArgv, RESTORE_TOOL_ENV } from './tool.js';
+import { restoreArgv } from './restore-argv.js';
+import { findRestoreTool, RESTORE_TOOL_ENV } from './tool.js';
 import { verifyRestore } from './verify.js';
 import { waitAll, waitQuorum } from './waits.js';
 

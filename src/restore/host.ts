@@ -9,6 +9,8 @@ import { access, chmod, readFile, readdir, rename, rm, stat, statfs } from 'node
 import path from 'node:path';
 import { DrError } from '../core/errors.js';
 import { fsyncDir } from '../core/safe-file.js';
+import type { DirFact, FileOwner } from './dir-facts.js';
+import { shellLine, shellQuote } from './shell-line.js';
 
 export interface CommandResult {
   code: number;
@@ -19,28 +21,6 @@ export interface CommandResult {
 export interface RunOptions {
   signal?: AbortSignal;
   env?: Record<string, string>;
-}
-
-/** What a directory looks like before the restore touches it. */
-export type DirFact =
-  | { path: string; state: 'missing' }
-  | { path: string; state: 'not-a-directory' }
-  | { path: string; state: 'empty'; mountPoint: boolean }
-  | {
-      path: string;
-      state: 'non-empty';
-      mountPoint: boolean;
-      /** the first few names, for messages */
-      entries: string[];
-      /** only what etcd writes there (member/ in a data dir, *.wal and *.tmp in a WAL dir, lost+found) */
-      looksLikeEtcd: boolean;
-    };
-
-export interface FileOwner {
-  uid: number;
-  gid: number;
-  /** permission bits, e.g. 0o700 */
-  mode: number;
 }
 
 export interface MemberHost {
@@ -181,15 +161,6 @@ export const localHost: MemberHost = {
     return localFile;
   },
 };
-
-/** POSIX single-quote quoting for a command string handed to a remote shell. */
-export function shellQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-export function shellLine(argv: string[]): string {
-  return argv.map(shellQuote).join(' ');
-}
 
 /**
  * A host reached through a command prefix such as "ssh -i key root@host". The prefix is split on

@@ -9,17 +9,7 @@ import { connect } from 'node:net';
 import { runningPid } from './control/local.js';
 import type { MemberHost } from './host.js';
 import type { TargetMember } from '../config/members-file.js';
-
-export interface InUseFacts {
-  /** ports of the member's URLs that something listens on, with the pids holding them ([]: not visible) */
-  ports: { port: number; url: string; pids: number[] }[];
-  /** processes with a file open under the data or WAL dir */
-  dirPids: { dir: string; pid: number }[];
-  /** the pid of the member's own etcd, as its control knows it (local pid file, systemd MainPID) */
-  ownPid: number | null;
-  /** set when the host could not be asked (the checks from here still ran) */
-  unknown?: string;
-}
+import type { InUseFacts } from './in-use-problems.js';
 
 function portsOf(m: TargetMember): { port: number; url: string; host: string }[] {
   const seen = new Map<number, { port: number; url: string; host: string }>();
@@ -157,25 +147,4 @@ async function ownPidOf(m: TargetMember, host: MemberHost, signal?: AbortSignal)
       return r && r.code === 0 && Number.isInteger(pid) && pid > 0 ? pid : null;
     }
   }
-}
-
-/**
- * What in these facts stops a restore of this member. `allowOwn`: before the stop step the member's own
- * etcd may hold its ports and dir (the stop step stops it); after it, nothing may.
- */
-export function inUseProblems(m: TargetMember, f: InUseFacts, allowOwn: boolean): string[] {
-  const own = (pid: number) => allowOwn && f.ownPid !== null && pid === f.ownPid;
-  const out: string[] = [];
-  for (const p of f.ports) {
-    const others = p.pids.filter((pid) => !own(pid));
-    if (p.pids.length > 0 && others.length === 0) continue;
-    out.push(
-      `member "${m.name}": port ${p.port} (${p.url}) is in use${others.length ? ` by pid ${others.join(', ')}` : ' (by a process dr cannot see)'}`,
-    );
-  }
-  const byDir = new Map<string, number[]>();
-  for (const d of f.dirPids) if (!own(d.pid)) byDir.set(d.dir, [...(byDir.get(d.dir) ?? []), d.pid]);
-  for (const [dir, pids] of byDir)
-    out.push(`member "${m.name}": ${dir} is held open by running pid ${[...new Set(pids)].join(', ')}`);
-  return out;
 }

@@ -1,6 +1,6 @@
 /** The restore API the CLI (`dr restore`) and the daemon use. See README.md for the vocabulary. */
+export { loadMembersFile } from '../config/load-members-file.js';
 export {
-  loadMembersFile,
   parseMembers,
   parseMembersYaml,
   membersFileSchema,
@@ -19,7 +19,8 @@ export {
 } from './plan.js';
 export { renderPlan } from './render-plan.js';
 export { gatherFacts } from './facts.js';
-export { findRestoreTool, type RestoreTool } from './tool.js';
+export { findRestoreTool } from './tool.js';
+export type { RestoreTool } from './restore-argv.js';
 export {
   executeRestore,
   resumeRestore,

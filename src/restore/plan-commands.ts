@@ -4,9 +4,9 @@
  * manual member's start command is memberEtcdArgv's, flag for flag (TLS and timings included), quoted.
  */
 import { localLogFile, memberEtcdArgv, type EtcdCommandContext } from './etcd-command.js';
-import { shellLine, shellQuote } from './host.js';
+import { shellLine, shellQuote } from './shell-line.js';
 import path from 'node:path';
-import { stoppedPath } from './control/static-pod.js';
+import { stoppedPath } from './control/static-pod-spec.js';
 import type { TargetMember } from '../config/members-file.js';
 
 export function controlCommands(

@@ -1,5 +1,5 @@
 /** The planner's refusals about one member's directories: what may be moved aside, and what stops the plan. */
-import type { DirFact } from './host.js';
+import type { DirFact } from './dir-facts.js';
 import type { TargetMember } from '../config/members-file.js';
 import type { Refusal } from './plan-types.js';
 

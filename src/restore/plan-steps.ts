@@ -3,9 +3,9 @@ import type { Manifest } from '../manifest/manifest.js';
 import type { MembersFile } from '../config/members-file.js';
 import { controlCommands, hostCmd } from './plan-commands.js';
 import type { PlannedMember, PlanStep } from './plan-types.js';
-import { shellLine } from './host.js';
-import { clientTlsFor } from './probe.js';
-import { restoreArgv } from './tool.js';
+import { shellLine } from './shell-line.js';
+import { clientTlsFor } from './client-tls.js';
+import { restoreArgv } from './restore-argv.js';
 
 export function stagingDir(dir: string): string {
   return `${dir}.dr-restoring`;

@@ -1,9 +1,9 @@
 /** The restore plan's types: the facts it is made from, its steps, refusals and the plan itself. */
 import type { Manifest } from '../manifest/manifest.js';
-import type { DirFact, FileOwner } from './host.js';
+import type { DirFact, FileOwner } from './dir-facts.js';
 import type { MembersFile, TargetMember } from '../config/members-file.js';
-import type { InUseFacts } from './in-use.js';
-import type { RestoreTool } from './tool.js';
+import type { InUseFacts } from './in-use-problems.js';
+import type { RestoreTool } from './restore-argv.js';
 
 export const PLAN_FORMAT_VERSION = 1;
 

@@ -5,9 +5,9 @@
  * every step with its exact command and its rollback, the checks after the restore, and the refusals that
  * stop it. An executor only runs a plan whose `refusals` is empty.
  */
-import type { FileOwner } from './host.js';
+import type { FileOwner } from './dir-facts.js';
 import { clusterId, formatId, memberId } from './ids.js';
-import { inUseProblems } from './in-use.js';
+import { inUseProblems } from './in-use-problems.js';
 import { asideFor, mib } from './plan-refusals.js';
 import { planBump } from './plan-bump.js';
 import { buildSteps } from './plan-steps.js';

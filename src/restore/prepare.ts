@@ -11,7 +11,7 @@ import type { MemberHost } from './host.js';
 import type { MembersFile, TargetMember } from '../config/members-file.js';
 import { defaultToken, planRestore, type RestorePlan } from './plan.js';
 import { scratchSnapshotPath } from './plan-file.js';
-import { clientTlsFor } from './probe.js';
+import { clientTlsFor } from './client-tls.js';
 
 export interface PrepareOptions {
   manifest: Manifest;

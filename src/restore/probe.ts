@@ -7,7 +7,7 @@ import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { createEtcdClient } from '../etcd/client.js';
 import type { HashKVResult, Member, MemberStatus } from '../etcd/types.js';
-import type { MembersFile } from '../config/members-file.js';
+import type { ClientTls } from './client-tls.js';
 
 export interface ClusterProbe {
   /** GET /health on a client URL: true when the member sees a leader and answers */
@@ -18,23 +18,6 @@ export interface ClusterProbe {
   /** live keys at the member's current revision (RangeResponse.count is the whole range's, whatever the limit) */
   keyCount(endpoint: string, signal?: AbortSignal): Promise<{ count: number; revision: bigint }>;
   close(): void;
-}
-
-export interface ClientTls {
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-}
-
-/**
- * How dr presents itself to the members: clientTls, else only the CA of the first member's client TLS (a
- * member's server certificate is never presented as a client certificate; a member with clientCertAuth
- * needs clientTls, which the members file enforces).
- */
-export function clientTlsFor(target: MembersFile): ClientTls | undefined {
-  if (target.clientTls) return target.clientTls;
-  const t = target.members.find((m) => m.tls)?.tls;
-  return t ? { caFile: t.caFile } : undefined;
 }
 
 export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdctl?: string }): ClusterProbe {

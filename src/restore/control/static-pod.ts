@@ -25,15 +25,7 @@ import { DrError } from '../../core/errors.js';
 import type { MemberHost } from '../host.js';
 import type { TargetMember } from '../../config/members-file.js';
 import type { MemberControl } from './types.js';
-
-export interface StaticPodSpec {
-  type: 'static-pod';
-  manifest: string;
-  stoppedDir?: string;
-  /** @default 'crictl' */
-  crictl?: string;
-  ssh?: string;
-}
+import { stoppedPath, type StaticPodSpec } from './static-pod-spec.js';
 
 export interface StaticPodOptions {
   member: TargetMember;
@@ -45,11 +37,6 @@ export interface StaticPodOptions {
   goneTimeoutMs?: number;
   /** does anything accept connections at this client URL (tests may replace it) */
   listening?: (url: string) => Promise<boolean>;
-}
-
-export function stoppedPath(spec: StaticPodSpec): string {
-  const dir = spec.stoppedDir ?? path.join(path.dirname(path.dirname(spec.manifest)), 'etcd-dr-stopped');
-  return path.join(dir, path.basename(spec.manifest));
 }
 
 /** true when something accepts a TCP connection at the URL's host:port within 1 s */
