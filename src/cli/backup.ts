@@ -10,6 +10,7 @@ import {
   addConnectionOptions,
   addJsonOption,
   addStorageOption,
+  manifestSigningKey,
   openCatalog,
   openStorage,
   resolveClusterName,
@@ -33,6 +34,10 @@ export function registerBackup(program: Command): void {
       String(DEFAULT_COMPRESSION_LEVEL),
     )
     .option('--snapshot-from <which>', 'follower | leader | any', 'follower')
+    .option(
+      '--sign-key <file>',
+      "Ed25519 private key (PKCS#8 PEM, mode 0600): sign the manifest (env DR_SIGN_KEY, or --config's manifests.signKeyFile)",
+    )
     .action(
       action(
         async (
@@ -55,6 +60,7 @@ export function registerBackup(program: Command): void {
             );
           const conn = await resolveEtcdOptions(ctx);
           const clusterName = resolveClusterName(ctx, opts.clusterName);
+          const signKey = await manifestSigningKey(ctx);
           const backend = await openStorage(ctx);
           const etcd = createEtcdClient(conn, { logger: ctx.logger });
           const progress = createProgress('backup');
@@ -67,6 +73,7 @@ export function registerBackup(program: Command): void {
                 policy: opts.policy ?? null,
                 compressionLevel: level,
                 snapshotFrom: opts.snapshotFrom as 'follower' | 'leader' | 'any',
+                signKey,
                 signal: ctx.signal,
                 onProgress: (n, total) => progress.update(n, total),
               },

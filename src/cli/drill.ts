@@ -7,7 +7,14 @@
 import type { Command } from 'commander';
 import { DrError, EXIT } from '../core/errors.js';
 import { drillError, runDrill, type DrillResult } from '../drill/drill.js';
-import { addConfigOption, addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import {
+  addConfigOption,
+  addJsonOption,
+  addStorageOption,
+  openCatalog,
+  openStorage,
+  manifestTrust,
+} from './context.js';
 import { printJson, printLines, printTable } from './output.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
@@ -68,7 +75,13 @@ export function registerDrill(program: Command): void {
         const backend = await openStorage(ctx);
         const catalog = openCatalog(ctx);
         try {
-          const manifest = await resolveBackup(backend, catalog, o.backup, o.clusterName);
+          const manifest = await resolveBackup(
+            backend,
+            catalog,
+            o.backup,
+            o.clusterName,
+            await manifestTrust(ctx),
+          );
           const r = await runDrill({
             manifest,
             backend,

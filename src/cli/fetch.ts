@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { fetchSnapshot } from '../pipeline/fetch.js';
-import { addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import { addJsonOption, addStorageOption, openCatalog, openStorage, manifestTrust } from './context.js';
 import { formatBytes, printJson, printLines } from './output.js';
 import { createProgress } from './progress.js';
 import { resolveBackup } from './resolve-backup.js';
@@ -25,7 +25,13 @@ export function registerFetch(program: Command): void {
         const catalog = openCatalog(ctx);
         const progress = createProgress('fetch');
         try {
-          const manifest = await resolveBackup(backend, catalog, id, opts.clusterName);
+          const manifest = await resolveBackup(
+            backend,
+            catalog,
+            id,
+            opts.clusterName,
+            await manifestTrust(ctx),
+          );
           const out = path.resolve(opts.out);
           const result = await fetchSnapshot(backend, manifest, out, {
             signal: ctx.signal,

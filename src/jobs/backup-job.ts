@@ -17,6 +17,9 @@ import { DrError, toDrError } from '../core/errors.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { writeManifest } from '../manifest/manifest-store.js';
 import { takeBackup, type SnapshotProvider } from '../pipeline/backup.js';
+import type { KeyObject } from 'node:crypto';
+import { dataKeyFor } from '../manifest/layout.js';
+import { recordVerification } from './record-verification.js';
 import { StreamMeter } from '../pipeline/stream-meter.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
@@ -35,6 +38,8 @@ export interface BackupJobSpec {
   timezone: string;
   /** the first one receives the stream; the others a copy */
   targets: StorageTarget[];
+  /** Ed25519 private key: each manifest is signed (manifest/manifest-signature.ts) */
+  signKey?: KeyObject | null;
 }
 
 export interface BackupJobDeps extends RetentionDeps {
@@ -89,6 +94,7 @@ export async function runBackupJob(
         policy: spec.policy,
         compressionLevel: spec.compressionLevel,
         snapshotFrom: spec.snapshotFrom,
+        signKey: spec.signKey ?? null,
         signal: opts.signal,
         onProgress: opts.onProgress,
       },
@@ -101,7 +107,7 @@ export async function runBackupJob(
     const m = manifest;
     for (const target of spec.targets) {
       try {
-        if (target !== primary) await copyBackup(primary, target, m, opts.signal);
+        if (target !== primary) await copyBackup(primary, target, m, opts.signal, spec.signKey);
         cached(catalog, log, (c) => c.upsertBackup(target.backend.location, m));
       } catch (err) {
         fail(target, err);
@@ -117,7 +123,7 @@ export async function runBackupJob(
           signal: opts.signal,
         });
         const at = clock.now();
-        cached(catalog, log, (c) => c.markVerified(target.backend.location, m.id, at, report.ok));
+        await recordVerification({ catalog, logger: log }, target.backend, m, report, at, opts.signal);
         metrics?.verifications.inc({
           cluster: spec.cluster,
           policy: spec.policy,
@@ -217,8 +223,9 @@ export async function copyBackup(
   to: StorageTarget,
   manifest: Manifest,
   signal?: AbortSignal,
+  signKey?: KeyObject | null,
 ): Promise<void> {
-  const key = manifest.stored.key;
+  const key = dataKeyFor(manifest);
   const meter = new StreamMeter();
   const source = await from.backend.get(key, { signal });
   const piped = pipeline(source, meter).catch((err: unknown) => err);
@@ -236,7 +243,7 @@ export async function copyBackup(
         { check: 'stored-sha256' },
       );
     }
-    await writeManifest(to.backend, manifest, signal);
+    await writeManifest(to.backend, manifest, signal, signKey);
   } catch (err) {
     source.destroy();
     await piped;

@@ -3,9 +3,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DrError } from '../core/errors.js';
+import type { Manifest } from './manifest.js';
 
 export const MANIFEST_SUFFIX = '.manifest.json';
 export const DATA_SUFFIX = '.db.zst';
+/** the data object of a backup whose manifest names an encryption (age) */
+export const ENCRYPTED_DATA_SUFFIX = '.db.zst.age';
+/** the detached Ed25519 signature over the manifest's exact bytes, written before the manifest */
+export const SIGNATURE_SUFFIX = '.manifest.sig';
+/** the folder of a backup's verification records (append-only, one object per verification) */
+export const VERIFY_SUFFIX = '.verify';
+
+export type ObjectKind = 'manifest' | 'data' | 'signature' | 'verification';
 
 const ID_RE = /^(\d{8}T\d{6}Z)-([0-9a-f]{8})$/;
 const CLUSTER_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -50,16 +59,68 @@ export function manifestKey(cluster: string, id: string): string {
   return `${cluster}/${id}${MANIFEST_SUFFIX}`;
 }
 
-/** Parses `<cluster>/<id>.manifest.json` or `<cluster>/<id>.db.zst`; null for anything else. */
-export function parseObjectKey(
-  key: string,
-): { cluster: string; id: string; kind: 'manifest' | 'data' } | null {
+/**
+ * The one data key a manifest may name: derived from its cluster and id (and whether it is encrypted),
+ * never taken from the manifest's own `stored.key`, so that a manifest cannot point dr at another
+ * backup's data.
+ */
+export function dataKeyFor(m: Pick<Manifest, 'clusterName' | 'id' | 'stored'>): string {
+  return m.stored.encryption === null
+    ? dataKey(m.clusterName, m.id)
+    : `${m.clusterName}/${m.id}${ENCRYPTED_DATA_SUFFIX}`;
+}
+
+export function signatureKey(cluster: string, id: string): string {
+  return `${cluster}/${id}${SIGNATURE_SUFFIX}`;
+}
+
+/** The prefix under which a backup's verification records live. */
+export function verificationPrefix(cluster: string, id: string): string {
+  return `${cluster}/${id}${VERIFY_SUFFIX}/`;
+}
+
+/**
+ * A new verification record's key: `<cluster>/<id>.verify/<yyyymmddThhmmssSSSZ>-<host>-<4 hex>.json`.
+ * Names sort by time; the random tail keeps two hosts (or two runs in one millisecond) from overwriting
+ * each other, so the records stay append-only.
+ */
+export function verificationKey(cluster: string, id: string, at: Date, host: string): string {
+  const stamp = at.toISOString().replace(/[-:.]/g, '');
+  const safeHost = host.replace(/[^A-Za-z0-9.-]/g, '_').slice(0, 63) || 'host';
+  return `${verificationPrefix(cluster, id)}${stamp}-${safeHost}-${randomBytes(2).toString('hex')}.json`;
+}
+
+const RECORD_RE = /^(\d{8}T\d{9}Z)-[A-Za-z0-9._-]+-[0-9a-f]{4}\.json$/;
+
+/** The time in a verification record's name (millisecond precision), or null. */
+export function verificationRecordTime(key: string): Date | null {
+  const m = RECORD_RE.exec(key.slice(key.lastIndexOf('/') + 1));
+  if (!m) return null;
+  const s = m[1]!;
+  return new Date(
+    `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}.${s.slice(15, 18)}Z`,
+  );
+}
+
+/**
+ * Parses the keys of the layout: `<cluster>/<id>.manifest.json`, `<cluster>/<id>.db.zst[.age]`,
+ * `<cluster>/<id>.manifest.sig` and `<cluster>/<id>.verify/<record>.json`; null for anything else.
+ */
+export function parseObjectKey(key: string): { cluster: string; id: string; kind: ObjectKind } | null {
   const parts = key.split('/');
+  if (parts.length === 3) {
+    const [cluster, folder, record] = parts as [string, string, string];
+    if (!folder.endsWith(VERIFY_SUFFIX) || !RECORD_RE.test(record)) return null;
+    const id = folder.slice(0, -VERIFY_SUFFIX.length);
+    return isBackupId(id) && CLUSTER_RE.test(cluster) ? { cluster, id, kind: 'verification' } : null;
+  }
   if (parts.length !== 2) return null;
   const [cluster, file] = parts as [string, string];
   for (const [suffix, kind] of [
     [MANIFEST_SUFFIX, 'manifest'],
     [DATA_SUFFIX, 'data'],
+    [ENCRYPTED_DATA_SUFFIX, 'data'],
+    [SIGNATURE_SUFFIX, 'signature'],
   ] as const) {
     if (file.endsWith(suffix)) {
       const id = file.slice(0, -suffix.length);
