@@ -266,7 +266,9 @@ export class Catalog {
       result.invalid.push({ key, error: message });
       opts.logger?.warn({ key, err: message }, 'skipping unreadable manifest');
     };
-    for (const [id, { key }] of manifests) {
+    const present = new Set<string>();
+    for (const { id, key, cluster } of manifests.values()) {
+      present.add(id);
       if (!known.has(id)) {
         try {
           this.upsertBackup(storage, await readManifest(backend, key, opts.trust));
@@ -277,7 +279,7 @@ export class Catalog {
           continue;
         }
       }
-      const latest = verifications.get(id)?.at(-1);
+      const latest = verifications.get(`${cluster}/${id}`)?.at(-1);
       const at = latest ? verificationRecordTime(latest) : null;
       const seen = known.get(id);
       if (!latest || !at || (seen && Date.parse(seen) >= at.getTime())) continue;
@@ -291,7 +293,7 @@ export class Catalog {
     }
     const del = this.db.prepare('DELETE FROM backups WHERE storage = ? AND id = ?');
     for (const id of known.keys()) {
-      if (!manifests.has(id)) {
+      if (!present.has(id)) {
         del.run(storage, id);
         result.removed++;
       }

@@ -95,14 +95,17 @@ export interface StorageObject {
 }
 
 export interface StorageListing {
-  /** manifest keys by backup id */
-  manifests: Map<string, { cluster: string; key: string }>;
+  /**
+   * manifests by their key. One id may appear in two clusters' folders (a copied manifest): both are
+   * listed, and reading tells the genuine one from the copy.
+   */
+  manifests: Map<string, { cluster: string; id: string; key: string }>;
   /**
    * objects of a backup that has no manifest in its own folder (interrupted or failed backups, a
    * signature written before a manifest that never came, what a cut-short retention delete left)
    */
   orphans: StorageObject[];
-  /** verification record keys of backups that have a manifest, by backup id, oldest first */
+  /** verification record keys of backups that have a manifest, by `<cluster>/<id>`, oldest first */
   verifications: Map<string, string[]>;
 }
 
@@ -111,14 +114,14 @@ export interface StorageListing {
  * and which objects are orphans.
  */
 export async function listStorage(backend: Backend, cluster?: string): Promise<StorageListing> {
-  const manifests = new Map<string, { cluster: string; key: string }>();
+  const manifests = new Map<string, { cluster: string; id: string; key: string }>();
   const present = new Set<string>();
   const others: (StorageObject & { kind: string })[] = [];
   for await (const obj of backend.list(cluster ? `${cluster}/` : '')) {
     const parsed = parseObjectKey(obj.key);
     if (!parsed) continue;
     if (parsed.kind === 'manifest') {
-      manifests.set(parsed.id, { cluster: parsed.cluster, key: obj.key });
+      manifests.set(obj.key, { cluster: parsed.cluster, id: parsed.id, key: obj.key });
       present.add(`${parsed.cluster}/${parsed.id}`);
     } else
       others.push({
@@ -137,9 +140,9 @@ export async function listStorage(backend: Backend, cluster?: string): Promise<S
   for (const { kind, ...o } of others) {
     if (!present.has(`${o.cluster}/${o.id}`)) orphans.push(o);
     else if (kind === 'verification') {
-      const list = verifications.get(o.id) ?? [];
+      const list = verifications.get(`${o.cluster}/${o.id}`) ?? [];
       list.push(o.key);
-      verifications.set(o.id, list);
+      verifications.set(`${o.cluster}/${o.id}`, list);
     }
   }
   for (const list of verifications.values()) list.sort();
@@ -161,8 +164,19 @@ export async function findManifest(
     }
   } else {
     const { manifests } = await listStorage(backend);
-    const hit = manifests.get(id);
-    if (hit) return readManifest(backend, hit.key, trust);
+    // a copy of the manifest in another cluster's folder is refused; the genuine one is the answer
+    let refused: unknown = null;
+    for (const hit of manifests.values()) {
+      if (hit.id !== id) continue;
+      try {
+        return await readManifest(backend, hit.key, trust);
+      } catch (err) {
+        if (!isDrError(err, 'MANIFEST_MISMATCH')) throw err;
+        refused ??= err;
+      }
+    }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the DrError caught above
+    if (refused) throw refused;
   }
   throw new DrError(
     'BACKUP_NOT_FOUND',
