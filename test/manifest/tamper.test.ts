@@ -39,6 +39,8 @@ describe('tamper-evident manifests (real etcd, file://, openssl keys)', () => {
     };
   }
 
+  const flip = (b: Buffer) => b.writeUInt8(b.readUInt8(b.length >> 1) ^ 0xff, b.length >> 1);
+
   const manifestFile = (store: string, cluster: string, id: string) =>
     path.join(store, cluster, `${id}.manifest.json`);
 
@@ -231,7 +233,7 @@ describe('tamper-evident manifests (real etcd, file://, openssl keys)', () => {
     // corrupt the newest backup's stored object: verify fails and records it
     const data = path.join(store, 'prodB', `${idB2}.db.zst`);
     const bytes = await readFile(data);
-    bytes[bytes.length >> 1] ^= 0xff;
+    flip(bytes);
     await writeFile(data, bytes);
     const bad = await runDr(['verify', idB2, '--deep', '--json'], env);
     expect(bad.code).toBe(1);
@@ -263,7 +265,7 @@ describe('tamper-evident manifests (real etcd, file://, openssl keys)', () => {
     expect(JSON.parse(latest.stdout).id).toBe(idB);
 
     // a repaired object verifies again: the newer record wins
-    bytes[bytes.length >> 1] ^= 0xff;
+    flip(bytes);
     await writeFile(data, bytes);
     expect((await runDr(['verify', idB2], env)).code).toBe(0);
     const again = await runDr(['show', 'latest', '--cluster-name', 'prodB'], other);
