@@ -267,13 +267,19 @@ export class Catalog {
       opts.logger?.warn({ key, err: message }, 'skipping unreadable manifest');
     };
     const present = new Set<string>();
+    const seen = new Set<string>();
+    // an id listed in two folders is a copied manifest: read every one, so the copy is named
+    const twice = new Set<string>();
+    for (const { id } of manifests.values()) (seen.has(id) ? twice : seen).add(id);
     for (const { id, key, cluster } of manifests.values()) {
       present.add(id);
-      if (!known.has(id)) {
+      if (!known.has(id) || twice.has(id)) {
         try {
           this.upsertBackup(storage, await readManifest(backend, key, opts.trust));
-          result.added++;
-          known.set(id, null);
+          if (!known.has(id)) {
+            result.added++;
+            known.set(id, null);
+          }
         } catch (err) {
           invalid(key, err);
           continue;
@@ -281,8 +287,8 @@ export class Catalog {
       }
       const latest = verifications.get(`${cluster}/${id}`)?.at(-1);
       const at = latest ? verificationRecordTime(latest) : null;
-      const seen = known.get(id);
-      if (!latest || !at || (seen && Date.parse(seen) >= at.getTime())) continue;
+      const verifiedAt = known.get(id);
+      if (!latest || !at || (verifiedAt && Date.parse(verifiedAt) >= at.getTime())) continue;
       try {
         const rec = await readVerificationRecord(backend, latest);
         this.markVerified(storage, id, new Date(rec.verifiedAt), rec.ok);
