@@ -11,8 +11,11 @@ export const DATA_SUFFIX = '.db.zst';
 export const ENCRYPTED_DATA_SUFFIX = '.db.zst.age';
 /** the detached Ed25519 signature over the manifest's exact bytes, written before the manifest */
 export const SIGNATURE_SUFFIX = '.manifest.sig';
-/** the folder of a backup's verification records (append-only, one object per verification) */
-export const VERIFY_SUFFIX = '.verify';
+/**
+ * a backup's verification records (append-only, one object per verification) follow `<id>.verify.` in the
+ * cluster's folder: flat, so that removing them leaves no empty directory behind on file://
+ */
+export const VERIFY_INFIX = '.verify.';
 
 export type ObjectKind = 'manifest' | 'data' | 'signature' | 'verification';
 
@@ -74,13 +77,13 @@ export function signatureKey(cluster: string, id: string): string {
   return `${cluster}/${id}${SIGNATURE_SUFFIX}`;
 }
 
-/** The prefix under which a backup's verification records live. */
+/** The prefix of a backup's verification records. */
 export function verificationPrefix(cluster: string, id: string): string {
-  return `${cluster}/${id}${VERIFY_SUFFIX}/`;
+  return `${cluster}/${id}${VERIFY_INFIX}`;
 }
 
 /**
- * A new verification record's key: `<cluster>/<id>.verify/<yyyymmddThhmmssSSSZ>-<host>-<4 hex>.json`.
+ * A new verification record's key: `<cluster>/<id>.verify.<yyyymmddThhmmssSSSZ>-<host>-<4 hex>.json`.
  * Names sort by time; the random tail keeps two hosts (or two runs in one millisecond) from overwriting
  * each other, so the records stay append-only.
  */
@@ -94,7 +97,8 @@ const RECORD_RE = /^(\d{8}T\d{9}Z)-[A-Za-z0-9._-]+-[0-9a-f]{4}\.json$/;
 
 /** The time in a verification record's name (millisecond precision), or null. */
 export function verificationRecordTime(key: string): Date | null {
-  const m = RECORD_RE.exec(key.slice(key.lastIndexOf('/') + 1));
+  const file = key.slice(key.lastIndexOf('/') + 1);
+  const m = RECORD_RE.exec(file.slice(file.indexOf(VERIFY_INFIX) + VERIFY_INFIX.length));
   if (!m) return null;
   const s = m[1]!;
   return new Date(
@@ -104,18 +108,20 @@ export function verificationRecordTime(key: string): Date | null {
 
 /**
  * Parses the keys of the layout: `<cluster>/<id>.manifest.json`, `<cluster>/<id>.db.zst[.age]`,
- * `<cluster>/<id>.manifest.sig` and `<cluster>/<id>.verify/<record>.json`; null for anything else.
+ * `<cluster>/<id>.manifest.sig` and `<cluster>/<id>.verify.<record>.json`; null for anything else.
  */
 export function parseObjectKey(key: string): { cluster: string; id: string; kind: ObjectKind } | null {
   const parts = key.split('/');
-  if (parts.length === 3) {
-    const [cluster, folder, record] = parts as [string, string, string];
-    if (!folder.endsWith(VERIFY_SUFFIX) || !RECORD_RE.test(record)) return null;
-    const id = folder.slice(0, -VERIFY_SUFFIX.length);
-    return isBackupId(id) && CLUSTER_RE.test(cluster) ? { cluster, id, kind: 'verification' } : null;
-  }
   if (parts.length !== 2) return null;
   const [cluster, file] = parts as [string, string];
+  const v = file.indexOf(VERIFY_INFIX);
+  if (v > 0) {
+    const id = file.slice(0, v);
+    const record = file.slice(v + VERIFY_INFIX.length);
+    return isBackupId(id) && CLUSTER_RE.test(cluster) && RECORD_RE.test(record)
+      ? { cluster, id, kind: 'verification' }
+      : null;
+  }
   for (const [suffix, kind] of [
     [MANIFEST_SUFFIX, 'manifest'],
     [DATA_SUFFIX, 'data'],

@@ -1,7 +1,7 @@
 /**
  * Verification results kept in storage beside the manifest, so that every host, and a catalog rebuilt
  * from scratch, sees that a backup failed verification. Append-only: each verification writes a new
- * object `<cluster>/<id>.verify/<yyyymmddThhmmssSSSZ>-<host>-<4 hex>.json` (layout.ts) and never
+ * object `<cluster>/<id>.verify.<yyyymmddThhmmssSSSZ>-<host>-<4 hex>.json` (layout.ts) and never
  * rewrites one; the newest record by name is the backup's verification state. Retention removes a
  * backup's records with it.
  */

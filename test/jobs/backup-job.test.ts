@@ -73,11 +73,12 @@ describe('runBackupJob', () => {
       const { manifests, orphans } = await listStorage(target.backend, 'c1');
       expect([...manifests.values()].map((m) => m.id).sort()).toEqual(ids.slice(2).sort());
       expect(orphans).toEqual([]);
+      // verify-after-upload left one verification record per kept backup; the removed ones went with theirs
       const files = await readdir(path.join(tmp.dir, 'keep-last', 'c1'));
-      expect(files.sort()).toEqual(
+      expect(files.map((f) => f.replace(/\.verify\..*$/, '.verify')).sort()).toEqual(
         ids
           .slice(2)
-          .flatMap((id) => [`${id}.db.zst`, `${id}.manifest.json`])
+          .flatMap((id) => [`${id}.db.zst`, `${id}.manifest.json`, `${id}.verify`])
           .sort(),
       );
       expect(

@@ -262,9 +262,9 @@ describe('tamper-evident manifests (real etcd, file://, openssl keys)', () => {
       await writeFile(data, bytes);
       const bad = await runDr(['verify', idB2, '--deep', '--json'], env);
       expect(bad.code).toBe(1);
-      const records = filesBelow(store).filter((f) => f.includes('.verify/'));
+      const records = filesBelow(store).filter((f) => f.includes('.verify.'));
       expect(records).toHaveLength(2);
-      expect(records.some((f) => f.startsWith(`prodB/${idB2}.verify/`))).toBe(true);
+      expect(records.some((f) => f.startsWith(`prodB/${idB2}.verify.`))).toBe(true);
       const rec = JSON.parse(
         await readFile(
           path.join(
@@ -301,7 +301,7 @@ describe('tamper-evident manifests (real etcd, file://, openssl keys)', () => {
       expect(prune.code).toBe(0);
       expect(prune.json.reports[0].remove.map((r: { id: string }) => r.id)).toEqual([idB]);
       expect(filesBelow(path.join(store, 'prodB')).filter((f) => f.includes(idB + '.'))).toEqual([]);
-      expect(filesBelow(path.join(store, 'prodB')).some((f) => f.startsWith(`${idB2}.verify/`))).toBe(true);
+      expect(filesBelow(path.join(store, 'prodB')).some((f) => f.startsWith(`${idB2}.verify.`))).toBe(true);
     },
     SLOW,
   );
