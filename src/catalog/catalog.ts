@@ -11,7 +11,10 @@ import Database from 'better-sqlite3';
 import { DrError, isDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Manifest } from '../manifest/manifest.js';
+import { verificationRecordTime } from '../manifest/layout.js';
+import type { ManifestTrust } from '../manifest/manifest-signature.js';
 import { listStorage, readManifest } from '../manifest/manifest-store.js';
+import { readVerificationRecord } from '../manifest/verification-record.js';
 import type { Backend } from '../storage/backend.js';
 import { migrate } from './migrations.js';
 
@@ -48,8 +51,25 @@ export interface CatalogBackup {
 export interface SyncResult {
   added: number;
   removed: number;
+  /** backups whose verification state was taken from a newer record in storage */
+  verificationsRead: number;
   invalid: { key: string; error: string }[];
 }
+
+export interface SyncOptions {
+  cluster?: string;
+  logger?: Logger;
+  /** verify keys: manifests without a valid signature are refused (listed in `invalid`) */
+  trust?: ManifestTrust;
+}
+
+/** Codes for which a manifest (or record) is reported as invalid and skipped, not thrown. */
+const INVALID_CODES = [
+  'VERIFY_FAILED',
+  'STORAGE_NOT_FOUND',
+  'MANIFEST_MISMATCH',
+  'MANIFEST_SIGNATURE_INVALID',
+] as const;
 
 interface BackupRow {
   manifest: string;
@@ -115,6 +135,14 @@ export class Catalog {
       )
       .all({ storage, cluster: filter.cluster ?? null, policy: filter.policy ?? null }) as BackupRow[];
     return rows.map(toBackup);
+  }
+
+  /**
+   * The newest good backup (newest first, the first whose latest verification did not fail): what
+   * `latest`, drills, metrics and the daemon's verification mean by "the newest backup".
+   */
+  newestGood(storage: string, filter: { cluster?: string; policy?: string } = {}): CatalogBackup | undefined {
+    return this.listBackups(storage, filter).find(isGoodBackup);
   }
 
   getBackup(storage: string, id: string): CatalogBackup | undefined {
@@ -215,36 +243,63 @@ export class Catalog {
 
   /**
    * Brings the rows of one storage in line with its manifests: one LIST, then a GET only for manifests the
-   * catalog does not have yet. Rows whose manifest is gone are dropped. Invalid manifests are reported.
+   * catalog does not have yet, and for verification records newer than the verification the catalog
+   * knows. Rows whose manifest is gone are dropped. Invalid manifests (unreadable, not matching their
+   * key, unsigned or mis-signed under a verify key) are reported and left out.
    */
-  async sync(backend: Backend, opts: { cluster?: string; logger?: Logger } = {}): Promise<SyncResult> {
+  async sync(backend: Backend, opts: SyncOptions = {}): Promise<SyncResult> {
     const storage = backend.location;
-    const { manifests } = await listStorage(backend, opts.cluster);
-    const known = new Set(
+    const { manifests, verifications } = await listStorage(backend, opts.cluster);
+    const known = new Map(
       (
         this.db
           .prepare(
-            'SELECT id FROM backups WHERE storage = @storage AND (@cluster IS NULL OR cluster = @cluster)',
+            'SELECT id, verified_at FROM backups WHERE storage = @storage AND (@cluster IS NULL OR cluster = @cluster)',
           )
-          .all({ storage, cluster: opts.cluster ?? null }) as { id: string }[]
-      ).map((r) => r.id),
+          .all({ storage, cluster: opts.cluster ?? null }) as { id: string; verified_at: string | null }[]
+      ).map((r) => [r.id, r.verified_at]),
     );
-    const result: SyncResult = { added: 0, removed: 0, invalid: [] };
-    for (const [id, { key }] of manifests) {
-      if (known.has(id)) continue;
+    const result: SyncResult = { added: 0, removed: 0, verificationsRead: 0, invalid: [] };
+    const invalid = (key: string, err: unknown): void => {
+      if (!INVALID_CODES.some((c) => isDrError(err, c))) throw err;
+      const message = (err as Error).message;
+      result.invalid.push({ key, error: message });
+      opts.logger?.warn({ key, err: message }, 'skipping unreadable manifest');
+    };
+    const present = new Set<string>();
+    const seen = new Set<string>();
+    // an id listed in two folders is a copied manifest: read every one, so the copy is named
+    const twice = new Set<string>();
+    for (const { id } of manifests.values()) (seen.has(id) ? twice : seen).add(id);
+    for (const { id, key, cluster } of manifests.values()) {
+      present.add(id);
+      if (!known.has(id) || twice.has(id)) {
+        try {
+          this.upsertBackup(storage, await readManifest(backend, key, opts.trust));
+          if (!known.has(id)) {
+            result.added++;
+            known.set(id, null);
+          }
+        } catch (err) {
+          invalid(key, err);
+          continue;
+        }
+      }
+      const latest = verifications.get(`${cluster}/${id}`)?.at(-1);
+      const at = latest ? verificationRecordTime(latest) : null;
+      const verifiedAt = known.get(id);
+      if (!latest || !at || (verifiedAt && Date.parse(verifiedAt) >= at.getTime())) continue;
       try {
-        this.upsertBackup(storage, await readManifest(backend, key));
-        result.added++;
+        const rec = await readVerificationRecord(backend, latest);
+        this.markVerified(storage, id, new Date(rec.verifiedAt), rec.ok);
+        result.verificationsRead++;
       } catch (err) {
-        if (isDrError(err, 'VERIFY_FAILED') || isDrError(err, 'STORAGE_NOT_FOUND')) {
-          result.invalid.push({ key, error: err.message });
-          opts.logger?.warn({ key, err: err.message }, 'skipping unreadable manifest');
-        } else throw err;
+        invalid(latest, err);
       }
     }
     const del = this.db.prepare('DELETE FROM backups WHERE storage = ? AND id = ?');
-    for (const id of known) {
-      if (!manifests.has(id)) {
+    for (const id of known.keys()) {
+      if (!present.has(id)) {
         del.run(storage, id);
         result.removed++;
       }
@@ -253,10 +308,18 @@ export class Catalog {
   }
 
   /** Forgets everything about one storage and reads it back from its manifests. */
-  async rebuild(backend: Backend, opts: { logger?: Logger } = {}): Promise<SyncResult> {
+  async rebuild(backend: Backend, opts: Omit<SyncOptions, 'cluster'> = {}): Promise<SyncResult> {
     this.db.prepare('DELETE FROM backups WHERE storage = ?').run(backend.location);
     return this.sync(backend, opts);
   }
+}
+
+/**
+ * The one definition of a good backup: committed (it has a manifest) and its latest verification, if
+ * any, did not fail. A backup never verified counts as good; one whose newest record failed never does.
+ */
+export function isGoodBackup(b: { verifyOk: boolean | null }): boolean {
+  return b.verifyOk !== false;
 }
 
 function toBackup(row: BackupRow): CatalogBackup {

@@ -26,6 +26,7 @@ import {
   openStorage,
   resolveEtcdOptions,
   type CommandContext,
+  manifestTrust,
 } from './context.js';
 import { formatBytes, formatHash, printJson } from './output.js';
 import { resolveBackup } from './resolve-backup.js';
@@ -127,7 +128,7 @@ async function auditBackup(
   const catalog = openCatalog(ctx);
   let tmp: string | undefined;
   try {
-    const manifest = await resolveBackup(backend, catalog, ref, opts.clusterName);
+    const manifest = await resolveBackup(backend, catalog, ref, opts.clusterName, await manifestTrust(ctx));
     const target: AuditTarget = {
       kind: 'backup',
       id: manifest.id,

@@ -12,6 +12,7 @@ import {
   addConnectionOptions,
   addJsonOption,
   addStorageOption,
+  manifestSigningKey,
   openCatalog,
   openStorage,
   resolveClusterName,
@@ -47,6 +48,10 @@ export function registerBackup(program: Command): void {
       collect,
       [],
     )
+    .option(
+      '--sign-key <file>',
+      "Ed25519 private key (PKCS#8 PEM, mode 0600): sign the manifest (env DR_SIGN_KEY, or --config's manifests.signKeyFile)",
+    )
     .action(
       action(
         async (
@@ -72,6 +77,7 @@ export function registerBackup(program: Command): void {
             );
           const conn = await resolveEtcdOptions(ctx);
           const clusterName = resolveClusterName(ctx, opts.clusterName);
+          const signKey = await manifestSigningKey(ctx);
           const backend = await openStorage(ctx);
           const etcd = createEtcdClient(conn, { logger: ctx.logger });
           const progress = createProgress('backup');
@@ -85,6 +91,7 @@ export function registerBackup(program: Command): void {
                 compressionLevel: level,
                 snapshotFrom: opts.snapshotFrom as 'follower' | 'leader' | 'any',
                 encryptTo: recipients,
+                signKey,
                 signal: ctx.signal,
                 onProgress: (n, total) => progress.update(n, total),
               },

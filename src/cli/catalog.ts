@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
-import { addConfigOption, addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import {
+  addConfigOption,
+  addJsonOption,
+  addStorageOption,
+  manifestTrust,
+  openCatalog,
+  openStorage,
+} from './context.js';
 import { printJson, printLines } from './output.js';
 import { action } from './run.js';
 
@@ -16,7 +23,7 @@ export function registerCatalog(program: Command): void {
       const backend = await openStorage(ctx);
       const cat = openCatalog(ctx);
       try {
-        const result = await cat.rebuild(backend, { logger: ctx.logger });
+        const result = await cat.rebuild(backend, { logger: ctx.logger, trust: await manifestTrust(ctx) });
         const count = cat.listBackups(backend.location).length;
         if (opts.json)
           printJson({

@@ -2,6 +2,7 @@
  * What every command shares: the connection flags (as etcdctl spells them), the storage URL, the catalog
  * path, and turning them into the objects core modules take. The only place that reads process.env.
  */
+import type { KeyObject } from 'node:crypto';
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,12 @@ import { Catalog } from '../catalog/catalog.js';
 import type { AgeIdentities } from '../crypto/age-keys.js';
 import { readIdentityFile } from '../crypto/key-files.js';
 import { redactUrl } from '../core/redact.js';
+import {
+  loadSigningKey,
+  loadVerifyKeys,
+  NO_TRUST,
+  type ManifestTrust,
+} from '../manifest/manifest-signature.js';
 import { openBackend } from '../storage/open-backend.js';
 import type { Backend } from '../storage/backend.js';
 
@@ -30,6 +37,8 @@ export interface GlobalFlags {
   cluster?: string;
   storage?: string;
   catalog?: string;
+  verifyKey?: string;
+  signKey?: string;
   dialTimeout?: string;
   commandTimeout?: string;
   identity?: string;
@@ -66,6 +75,10 @@ export function addStorageOption(cmd: Command): Command {
     .option(
       '--catalog <file>',
       "SQLite catalog (default: --config's, else env DR_CATALOG, else the daemon's /var/lib/etcd-dr/catalog.sqlite when it exists and is writable, else $XDG_STATE_HOME/etcd-dr/catalog.sqlite)",
+    )
+    .option(
+      '--verify-key <file>',
+      "Ed25519 public key(s) (PEM): refuse manifests without a valid signature (env DR_VERIFY_KEY, or --config's manifests.verifyKeyFile)",
     );
 }
 
@@ -121,6 +134,7 @@ export interface CommandContext {
 interface ConfigStorage {
   file: string;
   catalog: string;
+  manifests: { signKeyFile: string | null; verifyKeyFile: string | null };
   targets: { name: string; url: string }[];
 }
 
@@ -234,6 +248,7 @@ async function configStorage(ctx: CommandContext): Promise<ConfigStorage | undef
   ctx.configStorage = {
     file: ctx.flags.config,
     catalog: config.catalog.path,
+    manifests: config.manifests,
     targets: config.storage.map((t) => ({ name: t.name, url: storageUrlOf(t) })),
   };
   return ctx.configStorage;
@@ -274,6 +289,33 @@ export async function openStorage(ctx: CommandContext): Promise<Backend> {
     signal: ctx.signal,
     env: process.env,
   });
+}
+
+/**
+ * What readers require of manifests: the public key(s) from --verify-key, else env DR_VERIFY_KEY, else the
+ * --config file's manifests.verifyKeyFile; none: manifests need no signature. Call after openStorage
+ * (which reads --config).
+ */
+export async function manifestTrust(ctx: CommandContext): Promise<ManifestTrust> {
+  const cs = await configStorage(ctx);
+  const [file, source] = ctx.flags.verifyKey
+    ? [ctx.flags.verifyKey, '--verify-key']
+    : ctx.env.DR_VERIFY_KEY
+      ? [ctx.env.DR_VERIFY_KEY, 'DR_VERIFY_KEY']
+      : [cs?.manifests.verifyKeyFile, `${cs?.file}: manifests.verifyKeyFile`];
+  if (!file) return NO_TRUST;
+  return { verifyKeys: loadVerifyKeys([file], source) };
+}
+
+/** The manifest signing key from --sign-key, else env DR_SIGN_KEY, else --config's manifests.signKeyFile. */
+export async function manifestSigningKey(ctx: CommandContext): Promise<KeyObject | null> {
+  const cs = await configStorage(ctx);
+  const [file, source] = ctx.flags.signKey
+    ? [ctx.flags.signKey, '--sign-key']
+    : ctx.env.DR_SIGN_KEY
+      ? [ctx.env.DR_SIGN_KEY, 'DR_SIGN_KEY']
+      : [cs?.manifests.signKeyFile, `${cs?.file}: manifests.signKeyFile`];
+  return file ? loadSigningKey(file, source) : null;
 }
 
 /** The daemon's default catalog (config `catalog.path`), shared by the CLI when it exists and is writable. */

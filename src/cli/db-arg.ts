@@ -8,7 +8,13 @@ import path from 'node:path';
 import { DrError } from '../core/errors.js';
 import { resolveDbFile } from '../inspect/db-source.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
-import { openCatalog, openStorage, resolveIdentities, type CommandContext } from './context.js';
+import {
+  type CommandContext,
+  manifestTrust,
+  openCatalog,
+  openStorage,
+  resolveIdentities,
+} from './context.js';
 import { resolveBackup } from './resolve-backup.js';
 
 /** A db/snapshot file to read: a path, or a backup fetched to a temporary file (removed by close). */
@@ -48,7 +54,7 @@ export async function openDbArg(
   const catalog = openCatalog(ctx);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dr-inspect-'));
   try {
-    const manifest = await resolveBackup(backend, catalog, ref, opts.clusterName);
+    const manifest = await resolveBackup(backend, catalog, ref, opts.clusterName, await manifestTrust(ctx));
     const file = path.join(dir, `${manifest.id}.db`);
     await fetchSnapshot(backend, manifest, file, {
       signal: ctx.signal,

@@ -15,6 +15,7 @@ import {
   openCatalog,
   openStorage,
   resolveIdentities,
+  manifestTrust,
 } from './context.js';
 import { printJson, printLines, printTable } from './output.js';
 import { resolveBackup } from './resolve-backup.js';
@@ -77,7 +78,13 @@ export function registerDrill(program: Command): void {
         const backend = await openStorage(ctx);
         const catalog = openCatalog(ctx);
         try {
-          const manifest = await resolveBackup(backend, catalog, o.backup, o.clusterName);
+          const manifest = await resolveBackup(
+            backend,
+            catalog,
+            o.backup,
+            o.clusterName,
+            await manifestTrust(ctx),
+          );
           const r = await runDrill({
             manifest,
             backend,

@@ -5,6 +5,7 @@ import {
   addIdentityOption,
   addJsonOption,
   addStorageOption,
+  manifestTrust,
   openCatalog,
   openStorage,
   resolveIdentities,
@@ -33,7 +34,13 @@ export function registerFetch(program: Command): void {
         const catalog = openCatalog(ctx);
         const progress = createProgress('fetch');
         try {
-          const manifest = await resolveBackup(backend, catalog, id, opts.clusterName);
+          const manifest = await resolveBackup(
+            backend,
+            catalog,
+            id,
+            opts.clusterName,
+            await manifestTrust(ctx),
+          );
           const out = path.resolve(opts.out);
           const result = await fetchSnapshot(backend, manifest, out, {
             signal: ctx.signal,

@@ -42,7 +42,13 @@ export function registerGc(program: Command): void {
                   o.key,
                   formatBytes(o.size),
                   o.lastModified,
-                  o.removed ? 'removed' : opts.dryRun ? 'would remove' : 'kept (too young)',
+                  o.removed
+                    ? 'removed'
+                    : o.saved
+                      ? 'kept (its manifest appeared)'
+                      : opts.dryRun
+                        ? 'would remove'
+                        : 'kept (too young)',
                 ]),
               );
               if (!opts.dryRun)

@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
-import { addConfigOption, addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import {
+  addConfigOption,
+  addJsonOption,
+  addStorageOption,
+  manifestTrust,
+  openCatalog,
+  openStorage,
+} from './context.js';
 import { formatAge, formatBytes, printJson, printTable } from './output.js';
 import { action } from './run.js';
 
@@ -18,7 +25,11 @@ export function registerList(program: Command): void {
         const backend = await openStorage(ctx);
         const catalog = openCatalog(ctx);
         try {
-          const sync = await catalog.sync(backend, { cluster: opts.clusterName, logger: ctx.logger });
+          const sync = await catalog.sync(backend, {
+            cluster: opts.clusterName,
+            logger: ctx.logger,
+            trust: await manifestTrust(ctx),
+          });
           const backups = catalog.listBackups(backend.location, {
             cluster: opts.clusterName,
             policy: opts.policy,

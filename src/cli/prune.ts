@@ -15,7 +15,7 @@ import { validateClusterName } from '../manifest/layout.js';
 import { parseDuration } from '../retention/duration.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
 import { openBackend } from '../storage/open-backend.js';
-import { addJsonOption, addStorageOption, catalogPath, storageUrl } from './context.js';
+import { addJsonOption, addStorageOption, catalogPath, manifestTrust, storageUrl } from './context.js';
 import { printJson, printTable } from './output.js';
 import { action } from './run.js';
 
@@ -162,6 +162,7 @@ export function registerPrune(program: Command): void {
             reports = await prune({ catalog, logger: ctx.logger, clock: ctx.clock }, items, {
               dryRun: Boolean(f.dryRun),
               signal: ctx.signal,
+              trust: await manifestTrust(ctx),
             });
           } finally {
             catalog.close();

@@ -27,9 +27,12 @@ import {
   openCatalog,
   openStorage,
   type CommandContext,
+  manifestTrust,
 } from './context.js';
 import { printJson, printLines, printTable } from './output.js';
 import { checkPlanFile, readPlanFile, writePlanFile, type PlanFile } from '../restore/plan-file.js';
+import { isGoodBackup } from '../catalog/catalog.js';
+import { findManifest } from '../manifest/manifest-store.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
 
@@ -109,18 +112,19 @@ async function pickBackup(ctx: CommandContext, backend: Backend, o: RestoreFlags
           'USAGE',
           `--before: "${o.before}" is not a date/time (ISO 8601, e.g. 2026-11-20T03:00:00Z)`,
         );
-      await catalog.sync(backend, { cluster: o.clusterName });
+      const trust = await manifestTrust(ctx);
+      await catalog.sync(backend, { cluster: o.clusterName, trust });
       const hit = catalog
         .listBackups(backend.location, { cluster: o.clusterName })
-        .find((b) => new Date(b.manifest.createdAt) < t);
+        .find((b) => new Date(b.manifest.createdAt) < t && isGoodBackup(b));
       if (!hit)
         throw new DrError(
           'BACKUP_NOT_FOUND',
           `no backup taken before ${t.toISOString()} in ${backend.location}`,
         );
-      return hit.manifest;
+      return findManifest(backend, hit.manifest.id, hit.manifest.clusterName, trust);
     }
-    return await resolveBackup(backend, catalog, o.backup!, o.clusterName);
+    return await resolveBackup(backend, catalog, o.backup!, o.clusterName, await manifestTrust(ctx));
   } finally {
     catalog.close();
   }

@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
-import { addConfigOption, addJsonOption, addStorageOption, openCatalog, openStorage } from './context.js';
+import {
+  addConfigOption,
+  addJsonOption,
+  addStorageOption,
+  openCatalog,
+  openStorage,
+  manifestTrust,
+} from './context.js';
 import { printJson } from './output.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
@@ -18,7 +25,7 @@ export function registerShow(program: Command): void {
       const catalog = openCatalog(ctx);
       try {
         // The manifest is the whole answer; it is JSON for people and machines alike.
-        printJson(await resolveBackup(backend, catalog, id, opts.clusterName));
+        printJson(await resolveBackup(backend, catalog, id, opts.clusterName, await manifestTrust(ctx)));
       } finally {
         catalog.close();
         await backend.close();

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { DrError, EXIT } from '../core/errors.js';
+import { recordVerification } from '../jobs/record-verification.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import {
   addIdentityOption,
   addJsonOption,
   addStorageOption,
+  manifestTrust,
   openCatalog,
   openStorage,
   resolveIdentities,
@@ -42,17 +44,26 @@ export function registerVerify(program: Command): void {
           const backend = await openStorage(ctx);
           const catalog = openCatalog(ctx);
           try {
-            const manifest = await resolveBackup(backend, catalog, id ?? 'latest', opts.clusterName);
+            const manifest = await resolveBackup(
+              backend,
+              catalog,
+              id ?? 'latest',
+              opts.clusterName,
+              await manifestTrust(ctx),
+            );
             const report = await verifyBackup(backend, manifest, {
               deep: opts.deep,
               identities: await resolveIdentities(ctx),
               signal: ctx.signal,
             });
-            try {
-              catalog.markVerified(backend.location, manifest.id, ctx.clock.now(), report.ok);
-            } catch (err) {
-              ctx.logger.warn({ err: (err as Error).message }, 'catalog not updated');
-            }
+            await recordVerification(
+              { catalog, logger: ctx.logger },
+              backend,
+              manifest,
+              report,
+              ctx.clock.now(),
+              ctx.signal,
+            );
             if (opts.json) printJson(report);
             else {
               printTable(

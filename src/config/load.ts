@@ -112,6 +112,8 @@ export interface Config {
   policies: PolicyConfig[];
   server: ServerConfig;
   catalog: { path: string };
+  /** key files for manifest signatures, absolute; null when not set */
+  manifests: { signKeyFile: string | null; verifyKeyFile: string | null };
   concurrency: number;
 }
 
@@ -264,6 +266,10 @@ function build(d: ConfigDocument, file: string, baseDir: string, secrets: Map<st
     policies,
     server: { listen: d.server.listen, host, port, token: secrets.get('server.token') ?? null },
     catalog: { path: abs(d.catalog.path) },
+    manifests: {
+      signKeyFile: d.manifests.signKeyFile ? abs(d.manifests.signKeyFile) : null,
+      verifyKeyFile: d.manifests.verifyKeyFile ? abs(d.manifests.verifyKeyFile) : null,
+    },
     concurrency: d.concurrency,
   };
 }

@@ -377,6 +377,17 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('local catalog of backups'),
+  manifests: z
+    .strictObject({
+      signKeyFile: path(
+        'Ed25519 private key (PKCS#8 PEM, mode 0600): every manifest this daemon writes is signed',
+      ).optional(),
+      verifyKeyFile: path(
+        'Ed25519 public key(s) (SPKI PEM): manifests without a valid signature are refused by every reader',
+      ).optional(),
+    })
+    .prefault({})
+    .describe('tamper evidence: manifest signing and signature checking'),
   concurrency: z.int().min(1).default(2).describe('backups running at the same time across all clusters'),
 });
 

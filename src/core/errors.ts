@@ -98,6 +98,18 @@ export const ERROR_CATALOGUE = {
     summary:
       'an age recipient or identity is malformed, or an identity file cannot be read or is readable by group/others',
   },
+  MANIFEST_MISMATCH: {
+    exit: 1,
+    http: 422,
+    summary:
+      'a manifest does not match the key it was read from (id, cluster, format version or data key); it is refused',
+  },
+  MANIFEST_SIGNATURE_INVALID: {
+    exit: 1,
+    http: 422,
+    summary:
+      'a verify key is configured and a manifest is unsigned or its signature does not verify; it is refused',
+  },
   ABORTED: { exit: 3, http: 503, summary: 'the operation was cancelled (signal or shutdown)' },
   INTERNAL: { exit: 3, http: 500, summary: 'an unexpected internal error (a bug: please report it)' },
 } as const satisfies Record<string, CatalogueEntry>;

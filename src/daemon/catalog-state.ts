@@ -2,7 +2,7 @@
  * What the catalog says about a policy: syncing the catalog with storage, the last good backup, and the
  * metrics seeded from it at start and reload (so a restarted daemon does not look stale).
  */
-import type { Catalog, CatalogBackup } from '../catalog/catalog.js';
+import { isGoodBackup, type Catalog, type CatalogBackup } from '../catalog/catalog.js';
 import type { PolicyConfig } from '../config/load.js';
 import { toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -24,7 +24,7 @@ export async function syncCatalog(
     const t = rt.targets.get(name);
     if (!t) continue;
     try {
-      const r = await t.backend.check().then(() => catalog.sync(t.backend, { logger }));
+      const r = await t.backend.check().then(() => catalog.sync(t.backend, { logger, trust: rt.trust }));
       log.info(
         { storage: name, added: r.added, removed: r.removed, invalid: r.invalid.length },
         'catalog synced with storage',
@@ -38,7 +38,7 @@ export async function syncCatalog(
   }
 }
 
-/** The last backup of the policy committed to its first target and not failed verification. */
+/** The last good backup of the policy (catalog.ts isGoodBackup) committed to its first target. */
 export function lastSuccess(catalog: Catalog, rt: Runtime, p: PolicyConfig): Date | null {
   const good = goodBackups(catalog, rt, p)[0];
   return good ? new Date(good.manifest.completedAt) : null;
@@ -49,7 +49,7 @@ function goodBackups(catalog: Catalog, rt: Runtime, p: PolicyConfig): CatalogBac
   if (!primary) return [];
   return catalog
     .listBackups(primary.backend.location, { cluster: p.cluster, policy: p.name })
-    .filter((b) => b.verifyOk !== false);
+    .filter(isGoodBackup);
 }
 
 export function seedMetrics(catalog: Catalog, rt: Runtime, p: PolicyConfig, metrics: DrMetrics): void {

@@ -10,6 +10,7 @@ import { DrError, isAbortError, toDrError, type ErrorCode } from '../core/errors
 import type { Logger } from '../core/logger.js';
 import { runBackupJob } from '../jobs/backup-job.js';
 import type { DrMetrics } from '../metrics/metrics.js';
+import { recordVerification } from '../jobs/record-verification.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import type { ClusterSlots } from './cluster-slots.js';
 import type { Job } from './job.js';
@@ -151,10 +152,10 @@ export class JobRunner {
       const p = rt.policy(job.policy);
       for (const name of p?.storage ?? []) {
         const target = rt.targets.get(name)!;
-        const newest = d.catalog.listBackups(target.backend.location, {
+        const newest = d.catalog.newestGood(target.backend.location, {
           cluster: job.cluster,
           policy: job.policy,
-        })[0];
+        });
         if (!newest) continue;
         try {
           const report = await verifyBackup(target.backend, newest.manifest, {
@@ -162,7 +163,14 @@ export class JobRunner {
             signal: job.abort.signal,
           });
           const at = d.clock.now();
-          d.catalog.markVerified(target.backend.location, newest.manifest.id, at, report.ok);
+          await recordVerification(
+            { catalog: d.catalog, logger: d.log },
+            target.backend,
+            newest.manifest,
+            report,
+            at,
+            job.abort.signal,
+          );
           d.metrics.verifications.inc({ ...labels, result: report.ok ? 'success' : 'failure' });
           if (report.ok) d.metrics.lastVerified.set(labels, at.getTime() / 1000);
           else {

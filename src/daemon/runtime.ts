@@ -3,7 +3,10 @@
  * target and an etcd client per cluster. A reload builds a new runtime; the old one is retired and
  * closed once the last job that started on it has finished, so running uploads are never cut off.
  */
+import type { KeyObject } from 'node:crypto';
 import { connectionOf, storageUrlOf } from '../config/connection.js';
+import { manifestTrustOf, signingKeyOf } from '../config/manifest-keys.js';
+import type { ManifestTrust } from '../manifest/manifest-signature.js';
 import type { ClusterConfig, Config, PolicyConfig } from '../config/load.js';
 import { toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -27,6 +30,10 @@ export class Runtime {
   private constructor(
     readonly config: Config,
     readonly targets: ReadonlyMap<string, StorageTarget>,
+    /** what manifests read from storage must satisfy (config `manifests.verifyKeyFile`) */
+    readonly trust: ManifestTrust,
+    /** signs every manifest written (config `manifests.signKeyFile`) */
+    private readonly signKey: KeyObject | null,
     private readonly clients: Map<string, EtcdClient>,
     private readonly createEtcd: CreateEtcd,
     private readonly logger: Logger,
@@ -38,6 +45,9 @@ export class Runtime {
     deps: { openBackend: OpenBackend; createEtcd: CreateEtcd; logger: Logger },
   ): Promise<Runtime> {
     const targets = new Map<string, StorageTarget>();
+    // a key file that cannot be read or is not Ed25519 refuses the config, as a bad TLS file does
+    const trust = manifestTrustOf(config);
+    const signKey = signingKeyOf(config);
     try {
       for (const s of config.storage) {
         targets.set(s.name, {
@@ -49,7 +59,7 @@ export class Runtime {
       await Promise.all([...targets.values()].map((t) => t.backend.close().catch(() => undefined)));
       throw toDrError(err, 'CONFIG_INVALID');
     }
-    return new Runtime(config, targets, new Map(), deps.createEtcd, deps.logger);
+    return new Runtime(config, targets, trust, signKey, new Map(), deps.createEtcd, deps.logger);
   }
 
   policy(name: string): PolicyConfig | undefined {
@@ -84,6 +94,7 @@ export class Runtime {
       timezone: p.timezone,
       targets: p.storage.map((s) => this.targets.get(s)!),
       encryption: p.encryption ?? null,
+      signKey: this.signKey,
     };
   }
 

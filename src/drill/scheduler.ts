@@ -11,6 +11,8 @@ import { readIdentityFile } from '../crypto/key-files.js';
 import { Catalog, type DrillRecord } from '../catalog/catalog.js';
 import type { Config, PolicyConfig } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import { manifestTrustOf } from '../config/manifest-keys.js';
+import { findManifest } from '../manifest/manifest-store.js';
 import { DrError, toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { storageUrlOf } from '../config/connection.js';
@@ -149,8 +151,13 @@ export class DrillScheduler {
     let backend: Awaited<ReturnType<OpenBackend>> | undefined;
     try {
       backend = await open(storageUrlOf(target), { logger: this.log });
-      await this.catalog.sync(backend, { cluster: p.cluster, logger: this.log });
-      const newest = this.catalog.listBackups(backend.location, { cluster: p.cluster, policy: p.name })[0];
+      const trust = manifestTrustOf(this.config);
+      await this.catalog.sync(backend, { cluster: p.cluster, logger: this.log, trust });
+      const good = this.catalog.newestGood(backend.location, { cluster: p.cluster, policy: p.name });
+      // re-read from storage: checked against its key and, with a verify key, its signature
+      const newest = good && {
+        manifest: await findManifest(backend, good.manifest.id, good.manifest.clusterName, trust),
+      };
       if (!newest)
         throw new DrError(
           'BACKUP_NOT_FOUND',

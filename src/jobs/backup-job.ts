@@ -18,6 +18,9 @@ import type { Manifest } from '../manifest/manifest.js';
 import { writeManifest } from '../manifest/manifest-store.js';
 import { takeBackup, type SnapshotProvider } from '../pipeline/backup.js';
 import { resolveRecipients } from '../crypto/key-files.js';
+import type { KeyObject } from 'node:crypto';
+import { dataKeyFor } from '../manifest/layout.js';
+import { recordVerification } from './record-verification.js';
 import { StreamMeter } from '../pipeline/stream-meter.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
@@ -38,6 +41,8 @@ export interface BackupJobSpec {
   targets: StorageTarget[];
   /** age recipients (inline, and a file read at every run); null or absent stores in the clear */
   encryption?: { recipients: string[]; recipientsFile?: string } | null;
+  /** Ed25519 private key: each manifest is signed (manifest/manifest-signature.ts) */
+  signKey?: KeyObject | null;
 }
 
 export interface BackupJobDeps extends RetentionDeps {
@@ -94,6 +99,7 @@ export async function runBackupJob(
         compressionLevel: spec.compressionLevel,
         snapshotFrom: spec.snapshotFrom,
         encryptTo,
+        signKey: spec.signKey ?? null,
         signal: opts.signal,
         onProgress: opts.onProgress,
       },
@@ -106,7 +112,7 @@ export async function runBackupJob(
     const m = manifest;
     for (const target of spec.targets) {
       try {
-        if (target !== primary) await copyBackup(primary, target, m, opts.signal);
+        if (target !== primary) await copyBackup(primary, target, m, opts.signal, spec.signKey);
         cached(catalog, log, (c) => c.upsertBackup(target.backend.location, m));
       } catch (err) {
         fail(target, err);
@@ -122,7 +128,7 @@ export async function runBackupJob(
           signal: opts.signal,
         });
         const at = clock.now();
-        cached(catalog, log, (c) => c.markVerified(target.backend.location, m.id, at, report.ok));
+        await recordVerification({ catalog, logger: log }, target.backend, m, report, at, opts.signal);
         metrics?.verifications.inc({
           cluster: spec.cluster,
           policy: spec.policy,
@@ -222,8 +228,9 @@ export async function copyBackup(
   to: StorageTarget,
   manifest: Manifest,
   signal?: AbortSignal,
+  signKey?: KeyObject | null,
 ): Promise<void> {
-  const key = manifest.stored.key;
+  const key = dataKeyFor(manifest);
   const meter = new StreamMeter();
   const source = await from.backend.get(key, { signal });
   const piped = pipeline(source, meter).catch((err: unknown) => err);
@@ -241,7 +248,7 @@ export async function copyBackup(
         { check: 'stored-sha256' },
       );
     }
-    await writeManifest(to.backend, manifest, signal);
+    await writeManifest(to.backend, manifest, signal, signKey);
   } catch (err) {
     source.destroy();
     await piped;

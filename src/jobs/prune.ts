@@ -5,6 +5,7 @@
  * unless it is a dry run, applied.
  */
 import type { Config, PolicyConfig } from '../config/load.js';
+import type { ManifestTrust } from '../manifest/manifest-signature.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
 import { bindSignal } from '../storage/cancel.js';
 import {
@@ -59,14 +60,17 @@ export function retentionRules(r: PolicyConfig['retention']): RetentionPolicy {
 export async function prune(
   deps: RetentionDeps,
   items: PruneItem[],
-  opts: { dryRun: boolean; signal?: AbortSignal },
+  opts: { dryRun: boolean; signal?: AbortSignal; trust?: ManifestTrust },
 ): Promise<RetentionReport[]> {
   const synced = new Set<string>();
   for (const { target } of items) {
     if (synced.has(target.backend.location)) continue;
     synced.add(target.backend.location);
     opts.signal?.throwIfAborted();
-    const r = await deps.catalog.sync(bindSignal(target.backend, opts.signal), { logger: deps.logger });
+    const r = await deps.catalog.sync(bindSignal(target.backend, opts.signal), {
+      logger: deps.logger,
+      trust: opts.trust,
+    });
     for (const bad of r.invalid)
       deps.logger.warn({ key: bad.key, err: bad.error }, 'prune: unreadable manifest left alone');
   }

@@ -7,11 +7,12 @@
  * catalog row, then the data object. A crash or error between the two leaves a data object without a
  * manifest, which `dr gc` collects; never a manifest pointing at missing data.
  */
-import type { Catalog, CatalogBackup } from '../catalog/catalog.js';
+import { isGoodBackup, type Catalog, type CatalogBackup } from '../catalog/catalog.js';
 import type { Clock } from '../core/clock.js';
 import { isDrError, toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { manifestKey } from '../manifest/layout.js';
+import { dataKeyFor, manifestKey, signatureKey, verificationPrefix } from '../manifest/layout.js';
+import { manifestKeyMismatch } from '../manifest/manifest-key-check.js';
 import type { DrMetrics } from '../metrics/metrics.js';
 import { applyRetention, type RetentionInput, type RetentionPolicy } from '../retention/apply-retention.js';
 import type { StorageTarget } from '../storage/backend.js';
@@ -62,9 +63,8 @@ export interface RetentionReport {
 const FAILED_ATTEMPT_ID = '(failed attempt)';
 
 export function retentionStatus(b: CatalogBackup): RetentionInput['status'] {
-  if (b.verifyOk === true) return 'verified';
-  if (b.verifyOk === false) return 'failed';
-  return 'ok';
+  if (!isGoodBackup(b)) return 'failed';
+  return b.verifyOk === true ? 'verified' : 'ok';
 }
 
 export async function runRetention(
@@ -77,10 +77,22 @@ export async function runRetention(
   const log = deps.logger.child({ cluster: scope.cluster, policy: scope.policy, storage: target.name });
   const location = target.backend.location;
   const now = clock.now();
-  const backups = catalog.listBackups(location, {
-    cluster: scope.cluster,
-    ...(scope.policy !== null ? { policy: scope.policy } : {}),
-  });
+  // Only backups whose manifest belongs where it sits take part: every key deleted below is derived from
+  // the layout (cluster and id), and one that does not match is neither counted nor removed.
+  const backups = catalog
+    .listBackups(location, {
+      cluster: scope.cluster,
+      ...(scope.policy !== null ? { policy: scope.policy } : {}),
+    })
+    .filter((b) => {
+      const bad = manifestKeyMismatch(b.manifest, manifestKey(scope.cluster, b.manifest.id));
+      if (bad)
+        log.warn(
+          { backup: b.manifest.id, field: bad.field },
+          'retention: manifest does not match its key; left alone',
+        );
+      return !bad;
+    });
   const byId = new Map(backups.map((b) => [b.manifest.id, b]));
 
   const inputs: RetentionInput[] = backups.map((b) => ({
@@ -113,7 +125,7 @@ export async function runRetention(
       if (!b) continue;
       opts.signal?.throwIfAborted();
       try {
-        const info = await target.backend.stat(b.manifest.stored.key, { signal: opts.signal });
+        const info = await target.backend.stat(dataKeyFor(b.manifest), { signal: opts.signal });
         if (info.retainUntil && info.retainUntil > now) {
           const input = inputs.find((i) => i.id === r.id);
           if (input) input.retainUntil = info.retainUntil;
@@ -166,13 +178,16 @@ export async function runRetention(
     catalog.removeBackup(location, r.id);
     if (scope.policy !== null) deps.metrics?.retentionDeletions.inc(labels);
     try {
-      await target.backend.remove(b.manifest.stored.key, { signal: opts.signal });
-    } catch (err) {
-      // The backup is gone (no manifest); its data is an orphan for `dr gc`.
-      log.warn(
-        { backup: r.id, key: b.manifest.stored.key, err: toDrError(err).message },
-        'retention: data object left for gc',
+      await removeBackupObjects(
+        target,
+        b.manifest.clusterName,
+        b.manifest.id,
+        dataKeyFor(b.manifest),
+        opts.signal,
       );
+    } catch (err) {
+      // The backup is gone (no manifest); what is left of it is an orphan for `dr gc`.
+      log.warn({ backup: r.id, err: toDrError(err).message }, 'retention: objects left for gc');
     }
     log.info({ backup: r.id, reason: r.reason }, 'retention: backup removed');
   }
@@ -180,4 +195,22 @@ export async function runRetention(
     deps.metrics?.retained.set(labels, report.keep.length + report.remove.filter((r) => !r.removed).length);
   }
   return report;
+}
+
+/**
+ * What is left of a backup once its manifest is gone: the data object, the signature and the
+ * verification records, every key derived from the layout.
+ */
+async function removeBackupObjects(
+  target: StorageTarget,
+  cluster: string,
+  id: string,
+  data: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  await target.backend.remove(data, { signal });
+  await target.backend.remove(signatureKey(cluster, id), { signal });
+  const records: string[] = [];
+  for await (const o of target.backend.list(verificationPrefix(cluster, id), { signal })) records.push(o.key);
+  for (const key of records) await target.backend.remove(key, { signal });
 }

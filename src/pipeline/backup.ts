@@ -3,6 +3,7 @@
  * manifest (the commit point). On any failure nothing becomes visible: the upload is aborted by the
  * backend and a data object already published is removed. Nothing is written locally.
  */
+import type { KeyObject } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import type { Clock } from '../core/clock.js';
 import { DrError, toDrError } from '../core/errors.js';
@@ -46,6 +47,8 @@ export interface BackupOptions {
   snapshotFrom?: 'follower' | 'leader' | 'any';
   /** age recipients: the stored object is encrypted to each of them (public keys only). @default none */
   encryptTo?: readonly AgeRecipient[];
+  /** Ed25519 private key: the manifest is signed, its signature written before it */
+  signKey?: KeyObject | null;
   signal?: AbortSignal;
   /** bytes received from etcd so far, and the db size etcd reported (an estimate of the total) */
   onProgress?: (received: number, expected: number) => void;
@@ -171,7 +174,7 @@ export async function takeBackup(deps: BackupDeps, opts: BackupOptions): Promise
       },
       tool: { name: 'etcd-dr', version: TOOL_VERSION },
     };
-    await writeManifest(backend, manifest, opts.signal);
+    await writeManifest(backend, manifest, opts.signal, opts.signKey);
     log.info(
       {
         revision: manifest.snapshot.revision,

@@ -1,17 +1,25 @@
 /**
- * Garbage collection: data objects without a manifest (a backup that failed after its upload, or a crash
- * between upload and manifest) and incomplete uploads. Only leftovers older than minAgeMs are touched, so
+ * Garbage collection: objects of backups without a manifest (a backup that failed after its upload, a
+ * crash between upload and manifest, a signature whose manifest never came, what a cut-short retention
+ * delete left) and incomplete uploads. Right before each removal the manifest's absence is checked again,
+ * so a backup committed after the listing keeps its data. Only leftovers older than minAgeMs are touched, so
  * that a backup in flight in another process is never removed under it. A server that does not
  * implement ListMultipartUploads keeps no incomplete uploads: that part removes 0 and is not an error.
  * Used by `dr gc` and by the daemon's scheduled clean-up (src/jobs/cleanup.ts).
  */
 import type { Clock } from '../core/clock.js';
+import { isDrError } from '../core/errors.js';
+import { manifestKey } from '../manifest/layout.js';
 import { listStorage } from '../manifest/manifest-store.js';
 import type { Backend } from '../storage/backend.js';
 import { bindSignal } from '../storage/cancel.js';
 
 export interface GcResult {
-  orphans: { key: string; size: number; lastModified: string; removed: boolean }[];
+  /**
+   * objects of backups without a manifest; `saved`: its manifest appeared after the listing (a backup
+   * committed meanwhile), so it was kept
+   */
+  orphans: { key: string; size: number; lastModified: string; removed: boolean; saved?: boolean }[];
   incompleteUploadsRemoved: number;
 }
 
@@ -26,13 +34,21 @@ export async function collectStorageGarbage(
   const result: GcResult = { orphans: [], incompleteUploadsRemoved: 0 };
   for (const o of orphans) {
     const old = now - o.lastModified.getTime() >= opts.minAgeMs;
-    if (old && !opts.dryRun) await backend.remove(o.key);
-    result.orphans.push({
+    const entry: GcResult['orphans'][number] = {
       key: o.key,
       size: o.size,
       lastModified: o.lastModified.toISOString(),
-      removed: old && !opts.dryRun,
-    });
+      removed: false,
+    };
+    result.orphans.push(entry);
+    if (!old || opts.dryRun) continue;
+    // The listing may be minutes old: a backup that committed since then owns this object now.
+    if (await manifestExists(backend, manifestKey(o.cluster, o.id))) {
+      entry.saved = true;
+      continue;
+    }
+    await backend.remove(o.key);
+    entry.removed = true;
   }
   if (!opts.dryRun)
     result.incompleteUploadsRemoved = await backend.cleanupIncomplete(
@@ -40,4 +56,14 @@ export async function collectStorageGarbage(
       opts.minAgeMs,
     );
   return result;
+}
+
+async function manifestExists(backend: Backend, key: string): Promise<boolean> {
+  try {
+    await backend.stat(key);
+    return true;
+  } catch (err) {
+    if (isDrError(err, 'STORAGE_NOT_FOUND')) return false;
+    throw err;
+  }
 }

@@ -71,13 +71,14 @@ describe('runBackupJob', () => {
         ids.push(r.manifest!.id);
       }
       const { manifests, orphans } = await listStorage(target.backend, 'c1');
-      expect([...manifests.keys()].sort()).toEqual(ids.slice(2).sort());
+      expect([...manifests.values()].map((m) => m.id).sort()).toEqual(ids.slice(2).sort());
       expect(orphans).toEqual([]);
+      // verify-after-upload left one verification record per kept backup; the removed ones went with theirs
       const files = await readdir(path.join(tmp.dir, 'keep-last', 'c1'));
-      expect(files.sort()).toEqual(
+      expect(files.map((f) => f.replace(/\.verify\..*$/, '.verify')).sort()).toEqual(
         ids
           .slice(2)
-          .flatMap((id) => [`${id}.db.zst`, `${id}.manifest.json`])
+          .flatMap((id) => [`${id}.db.zst`, `${id}.manifest.json`, `${id}.verify`])
           .sort(),
       );
       expect(
@@ -118,7 +119,7 @@ describe('runBackupJob', () => {
       const id = r.manifest!.id;
       for (const t of [disk, bucket]) {
         const { manifests, orphans } = await listStorage(t.backend, 'c1');
-        expect([...manifests.keys()]).toEqual([id]);
+        expect([...manifests.values()].map((m) => m.id)).toEqual([id]);
         expect(orphans).toEqual([]);
         expect(catalog.getBackup(t.backend.location, id)?.verifyOk).toBe(true);
       }
@@ -208,7 +209,7 @@ describe('prune', () => {
         [ids[0], true],
       ]);
       const after = await listStorage(target.backend, 'c1');
-      expect([...after.manifests.keys()]).toEqual([ids[2]]);
+      expect([...after.manifests.values()].map((m) => m.id)).toEqual([ids[2]]);
       expect(after.orphans).toEqual([]);
     } finally {
       catalog.close();

@@ -165,7 +165,9 @@ describe('dr prune', () => {
     expect(real.code).toBe(0);
     expect(real.stdout).toMatch(new RegExp(`${ids[0]}.*removed`));
     expect(real.stdout).toMatch(/last 2/);
-    expect([...(await listStorage(backend)).manifests.keys()].sort()).toEqual([ids[1], ids[2]].sort());
+    expect([...(await listStorage(backend)).manifests.values()].map((m) => m.id).sort()).toEqual(
+      [ids[1], ids[2]].sort(),
+    );
   });
 
   it('refuses prune without a rule or a cluster (exit 2)', async () => {

@@ -1,4 +1,5 @@
 /** GET /api/v1/backups (newest first, ?cluster=) and /api/v1/backups/:id ("latest": the newest). */
+import { isGoodBackup } from '../../catalog/catalog.js';
 import { DrError } from '../../core/errors.js';
 import { backupListingSchema, errorBody, NAME_PATTERN, nullableString } from '../schemas.js';
 import type { HttpApp, HttpDeps } from '../deps.js';
@@ -30,7 +31,7 @@ export function backupRoutes(app: HttpApp, deps: HttpDeps): void {
       schema: {
         params: {
           type: 'object',
-          // "latest" as on the command line: the newest backup (of ?cluster= when given)
+          // "latest" as on the command line: the newest good backup (of ?cluster= when given)
           properties: { id: { type: 'string', pattern: '^(latest|\\d{8}T\\d{6}Z-[0-9a-f]{8})$' } },
           required: ['id'],
         },
@@ -64,7 +65,7 @@ export function backupRoutes(app: HttpApp, deps: HttpDeps): void {
     async (req) => {
       if (req.params.id !== 'latest') return deps.daemon.backup(req.params.id);
       const cluster = req.query.cluster;
-      const newest = deps.daemon.backups(cluster ? { cluster } : {})[0];
+      const newest = deps.daemon.backups(cluster ? { cluster } : {}).find(isGoodBackup);
       if (!newest)
         throw new DrError(
           'BACKUP_NOT_FOUND',
