@@ -251,7 +251,8 @@ describe('prune', () => {
         recipientFingerprint(inline),
         recipientFingerprint(old),
       ]);
-      for (const t of targets) expect((await listStorage(t.backend, 'c1')).manifests.has(m.id)).toBe(true);
+      for (const t of targets)
+        expect((await listStorage(t.backend, 'c1')).manifests.has(`c1/${m.id}.manifest.json`)).toBe(true);
       // rotation: the file now names the new key; the next backup is encrypted to it, without a reload
       await writeFile(file, `${rotated}\n`);
       const second = await runBackupJob(deps, encrypted);

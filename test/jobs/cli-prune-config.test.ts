@@ -65,7 +65,7 @@ describe('dr config validate', () => {
     const r = await dr(['config', 'validate', bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
-      /bad\.yaml:6:\d+: storage\[0\]\.url: storage url must start with file:\/\/ or s3:\/\//,
+      /bad\.yaml:6:\d+: storage\[0\]\.url: storage url must start with file:\/\/, s3:\/\/ or azblob:\/\//,
     );
     expect(r.stderr).toMatch(/bad\.yaml:9:\d+: policies\[0\]\.cluster: no cluster named "b"/);
     expect(r.stderr).toMatch(/bad\.yaml:10:\d+: policies\[0\]\.schedule: invalid cron/);
