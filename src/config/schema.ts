@@ -8,6 +8,9 @@
  * unique names, ...) are checked by references.ts, which also runs when this schema fails, so that one
  * validation run reports every error. Secrets are never values in this file: passwords and tokens are
  * named by file or environment variable and resolved by load.ts.
+ *
+ * Over 400 lines on purpose: the one schema of the file, section by section, each option with its
+ * description; splitting it would split the generated reference, not the concepts.
  */
 import { z } from 'zod';
 import { checkCron, isValidTimezone } from './cron.js';

@@ -16,6 +16,10 @@
  * - Deadlines (connect, answer, download inactivity): azure-deadlines.ts.
  * - The first cause wins: the body's own error, else the first failed request; the blocks still in
  *   flight are then cut at once, and their cancellations are not reported.
+ *
+ * Over 400 lines on purpose: like s3-backend.ts, the whole Backend contract for one service in one class
+ * (block staging, commit, discard, listing, errors per operation); the helpers that stand alone
+ * (credentials, deadlines, error mapping, block discard) already live beside it.
  */
 import { randomBytes } from 'node:crypto';
 import { addAbortSignal, Readable } from 'node:stream';
