@@ -7,8 +7,8 @@
 import type { Config, PolicyConfig } from '../config/load.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
 import { bindSignal } from '../storage/cancel.js';
+import { leasedRetention, type LeaseSettings } from './leased.js';
 import {
-  runRetention,
   type RetentionDeps,
   type RetentionReport,
   type RetentionScope,
@@ -57,7 +57,7 @@ export function retentionRules(r: PolicyConfig['retention']): RetentionPolicy {
 }
 
 export async function prune(
-  deps: RetentionDeps,
+  deps: RetentionDeps & { lease?: LeaseSettings },
   items: PruneItem[],
   opts: { dryRun: boolean; signal?: AbortSignal },
 ): Promise<RetentionReport[]> {
@@ -73,7 +73,7 @@ export async function prune(
   const reports: RetentionReport[] = [];
   for (const { target, scope } of items) {
     opts.signal?.throwIfAborted();
-    reports.push(await runRetention(deps, target, scope, { dryRun: opts.dryRun, signal: opts.signal }));
+    reports.push(await leasedRetention(deps, target, scope, { dryRun: opts.dryRun, signal: opts.signal }));
   }
   return reports;
 }

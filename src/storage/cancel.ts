@@ -30,11 +30,17 @@ export function bindSignal(backend: Backend, signal: AbortSignal | undefined): B
 
 class SignalBoundBackend implements Backend {
   readonly location: string;
+  readonly checkObjectLock?: (opts?: OpOptions) => Promise<void>;
+  readonly putIfAbsent?: (key: string, data: Buffer, opts?: OpOptions) => Promise<boolean>;
   constructor(
     private readonly inner: Backend,
     private readonly signal: AbortSignal,
   ) {
     this.location = inner.location;
+    const { checkObjectLock, putIfAbsent } = inner;
+    if (checkObjectLock) this.checkObjectLock = (o) => checkObjectLock.call(inner, this.with(o));
+    if (putIfAbsent)
+      this.putIfAbsent = (key, data, o) => putIfAbsent.call(inner, key, data, this.with(o));
   }
   private with<O extends OpOptions>(opts: O | undefined): O {
     const own = opts?.signal;
