@@ -38,7 +38,7 @@ export type Fault =
   | { kind: 'reset' }
   | { kind: 'status'; status: number; code: string }
   | { kind: 'cut'; afterBytes: number }
-  | { kind: 'answer'; status: number; body: string };
+  | { kind: 'answer'; status: number; body: string; headers?: Record<string, string> };
 
 export interface FaultRule {
   op?: S3Op;
@@ -146,6 +146,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         res.writeHead(fault.status, {
           'content-type': 'application/xml',
           'content-length': Buffer.byteLength(body),
+          ...(fault.kind === 'answer' ? fault.headers : {}),
         });
         res.end(body);
       });
