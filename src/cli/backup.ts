@@ -39,7 +39,7 @@ export function registerBackup(program: Command): void {
     .option('--snapshot-from <which>', 'follower | leader | any', 'follower')
     .option(
       '--object-lock <mode>',
-      'S3 Object Lock on the backup: governance | compliance (with --lock-for; with --config, --policy takes the policy\'s objectLock)',
+      "S3 Object Lock on the backup: governance | compliance (with --lock-for; with --config, --policy takes the policy's objectLock)",
     )
     .option('--lock-for <duration>', 'retain-until = now + this duration (30d, 2w, 1y)')
     .action(
@@ -153,7 +153,10 @@ async function backupLock(
       );
     const d = opts.lockFor === undefined ? null : parseDuration(opts.lockFor);
     if (!d || longestSpanMs(d) === 0)
-      throw new DrError('USAGE', `--lock-for: "${opts.lockFor ?? ''}" is not a duration such as 30d, 2w or 1y`);
+      throw new DrError(
+        'USAGE',
+        `--lock-for: "${opts.lockFor ?? ''}" is not a duration such as 30d, 2w or 1y`,
+      );
     const ms = longestSpanMs(d);
     return {
       mode: opts.objectLock,

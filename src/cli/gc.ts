@@ -24,7 +24,13 @@ export function registerGc(program: Command): void {
       action(
         async (
           ctx,
-          opts: { dryRun?: boolean; clusterName?: string; minAge: string; breakLease?: boolean; json?: boolean },
+          opts: {
+            dryRun?: boolean;
+            clusterName?: string;
+            minAge: string;
+            breakLease?: boolean;
+            json?: boolean;
+          },
         ) => {
           const minAge = Number(opts.minAge);
           if (!Number.isFinite(minAge) || minAge < 0)

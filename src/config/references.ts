@@ -118,7 +118,8 @@ function objectLockIssues(raw: Raw, p: Raw, pi: number): PathIssue[] {
   const issues: PathIssue[] = [];
   const urls = new Map<string, string>();
   for (const s of list(raw.storage)) {
-    if (isObject(s) && str(s.name) !== undefined && str(s.url) !== undefined) urls.set(str(s.name)!, str(s.url)!);
+    if (isObject(s) && str(s.name) !== undefined && str(s.url) !== undefined)
+      urls.set(str(s.name)!, str(s.url)!);
   }
   list(p.storage).forEach((s, si) => {
     const url = urls.get(str(s) ?? '');
@@ -130,7 +131,14 @@ function objectLockIssues(raw: Raw, p: Raw, pi: number): PathIssue[] {
   });
   const r = isObject(p.retention) ? p.retention : {};
   const rules: RetentionPolicy = {};
-  for (const k of ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const) {
+  for (const k of [
+    'keepLast',
+    'keepHourly',
+    'keepDaily',
+    'keepWeekly',
+    'keepMonthly',
+    'keepYearly',
+  ] as const) {
     if (typeof r[k] === 'number') rules[k] = r[k];
   }
   if (typeof r.keepWithin === 'string') rules.keepWithin = r.keepWithin;

@@ -69,7 +69,10 @@ export class Runtime {
         if (!t) continue;
         try {
           await checkTargetLocks(t.backend, signal ? { signal } : {});
-          this.logger.info({ policy: p.name, storage: name, mode: p.objectLock.mode }, 'object lock: bucket checked');
+          this.logger.info(
+            { policy: p.name, storage: name, mode: p.objectLock.mode },
+            'object lock: bucket checked',
+          );
         } catch (err) {
           if (isDrError(err) && err.details.transient === true) {
             this.logger.warn(

@@ -9,7 +9,12 @@ import type { Logger } from '../core/logger.js';
 import { collectStorageGarbage, type GcResult } from '../pipeline/gc.js';
 import type { Backend, StorageTarget } from '../storage/backend.js';
 import { LEASE_FILE, leaseKey, withLease, type LeaseOwner } from '../storage/lease.js';
-import { runRetention, type RetentionDeps, type RetentionReport, type RetentionScope } from './retention-run.js';
+import {
+  runRetention,
+  type RetentionDeps,
+  type RetentionReport,
+  type RetentionScope,
+} from './retention-run.js';
 
 export interface LeaseSettings {
   owner: LeaseOwner;

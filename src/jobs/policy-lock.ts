@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock.js';
 import type { PolicyConfig } from '../config/load.js';
 import { lockPeriod, retainUntil, type LockPeriod } from '../retention/lock-period.js';
 import type { StorageTarget } from '../storage/backend.js';
-import { withObjectLock, type LockedBackend, type ObjectLockPolicy } from '../storage/object-lock.js';
+import { withObjectLock, type ObjectLockPolicy } from '../storage/object-lock.js';
 import { retentionRules } from './prune.js';
 
 /** The lock period of the policy's backups, or null when it asks for no lock. */
@@ -31,5 +31,5 @@ export function policyLock(p: PolicyConfig, clock: Clock): ObjectLockPolicy | nu
 export function lockedTargets(targets: StorageTarget[], p: PolicyConfig, clock: Clock): StorageTarget[] {
   const lock = policyLock(p, clock);
   if (!lock) return targets;
-  return targets.map((t) => ({ name: t.name, backend: withObjectLock(t.backend, lock) as LockedBackend }));
+  return targets.map((t) => ({ name: t.name, backend: withObjectLock(t.backend, lock) }));
 }

@@ -8,11 +8,7 @@ import type { Config, PolicyConfig } from '../config/load.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
 import { bindSignal } from '../storage/cancel.js';
 import { leasedRetention, type LeaseSettings } from './leased.js';
-import {
-  type RetentionDeps,
-  type RetentionReport,
-  type RetentionScope,
-} from './retention-run.js';
+import { type RetentionDeps, type RetentionReport, type RetentionScope } from './retention-run.js';
 import type { StorageTarget } from '../storage/backend.js';
 
 export interface PruneItem {

@@ -23,7 +23,13 @@ import { parseDuration, type CalendarDuration } from './duration.js';
 
 const HOUR = 3_600_000;
 /** Calendar units at their longest (a day across a DST change lasts 25 hours). */
-const LONGEST = { hour: HOUR, day: 25 * HOUR, week: 7 * 25 * HOUR, month: 31 * 25 * HOUR, year: 366 * 25 * HOUR };
+const LONGEST = {
+  hour: HOUR,
+  day: 25 * HOUR,
+  week: 7 * 25 * HOUR,
+  month: 31 * 25 * HOUR,
+  year: 366 * 25 * HOUR,
+};
 
 const CALENDAR = [
   ['keepHourly', LONGEST.hour],
@@ -72,7 +78,10 @@ export function lockPeriod(rules: RetentionPolicy, intervalMs: number, minRetain
   const candidates: LockPeriod[] = [];
   const last = rules.keepLast ?? 0;
   if (last > 0)
-    candidates.push({ ms: (last + 1) * intervalMs, reason: `keepLast ${last} (${last + 1} x the schedule interval)` });
+    candidates.push({
+      ms: (last + 1) * intervalMs,
+      reason: `keepLast ${last} (${last + 1} x the schedule interval)`,
+    });
   for (const [field, bucket] of CALENDAR) {
     const n = rules[field] ?? 0;
     if (n <= 0) continue;
@@ -90,7 +99,10 @@ export function lockPeriod(rules: RetentionPolicy, intervalMs: number, minRetain
   if (minRetain !== undefined) {
     const d = parseDuration(minRetain);
     if (d === null)
-      throw new DrError('CONFIG_INVALID', `object lock: minRetain "${minRetain}" is not a duration such as 30d`);
+      throw new DrError(
+        'CONFIG_INVALID',
+        `object lock: minRetain "${minRetain}" is not a duration such as 30d`,
+      );
     candidates.push({ ms: longestSpanMs(d), reason: `minRetain ${minRetain}` });
   }
   return candidates.reduce((a, b) => (b.ms > a.ms ? b : a));

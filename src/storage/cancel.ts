@@ -37,10 +37,10 @@ class SignalBoundBackend implements Backend {
     private readonly signal: AbortSignal,
   ) {
     this.location = inner.location;
-    const { checkObjectLock, putIfAbsent } = inner;
-    if (checkObjectLock) this.checkObjectLock = (o) => checkObjectLock.call(inner, this.with(o));
-    if (putIfAbsent)
-      this.putIfAbsent = (key, data, o) => putIfAbsent.call(inner, key, data, this.with(o));
+    const checkObjectLock = inner.checkObjectLock?.bind(inner);
+    const putIfAbsent = inner.putIfAbsent?.bind(inner);
+    if (checkObjectLock) this.checkObjectLock = (o) => checkObjectLock(this.with(o));
+    if (putIfAbsent) this.putIfAbsent = (key, data, o) => putIfAbsent(key, data, this.with(o));
   }
   private with<O extends OpOptions>(opts: O | undefined): O {
     const own = opts?.signal;

@@ -80,7 +80,11 @@ export interface Lease {
   release(): Promise<void>;
 }
 
-export async function readLease(backend: Backend, key: string, signal?: AbortSignal): Promise<LeaseRecord | null> {
+export async function readLease(
+  backend: Backend,
+  key: string,
+  signal?: AbortSignal,
+): Promise<LeaseRecord | null> {
   let text: string;
   try {
     const stream = await backend.get(key, signal ? { signal } : {});
@@ -171,13 +175,22 @@ export async function acquireLease(backend: Backend, key: string, opts: LeaseOpt
   if (!record) {
     const now = await readLease(backend, key, signal);
     if (now) throw held(backend, key, now);
-    throw new DrError('STORAGE_FAILED', `lease ${key} on ${backend.location}: could not be taken after 3 tries`);
+    throw new DrError(
+      'STORAGE_FAILED',
+      `lease ${key} on ${backend.location}: could not be taken after 3 tries`,
+    );
   }
   opts.logger.debug({ lease: key, storage: backend.location, expiresAt: record.expiresAt }, 'lease: taken');
   return holdLease(backend, key, record, opts, ttl);
 }
 
-function holdLease(backend: Backend, key: string, first: LeaseRecord, opts: LeaseOptions, ttl: number): Lease {
+function holdLease(
+  backend: Backend,
+  key: string,
+  first: LeaseRecord,
+  opts: LeaseOptions,
+  ttl: number,
+): Lease {
   const lost = new AbortController();
   let record = first;
   let stopped = false;
@@ -192,7 +205,11 @@ function holdLease(backend: Backend, key: string, first: LeaseRecord, opts: Leas
         return;
       }
       const now = opts.clock.now();
-      const next = { ...record, renewedAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttl).toISOString() };
+      const next = {
+        ...record,
+        renewedAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + ttl).toISOString(),
+      };
       await backend.put(key, Readable.from([body(next)]));
       record = next;
     } catch (err) {
@@ -217,12 +234,15 @@ function holdLease(backend: Backend, key: string, first: LeaseRecord, opts: Leas
     opts.logger.error({ lease: key, storage: backend.location }, err.message);
     lost.abort(err);
   };
-  const timer = setInterval(() => {
-    if (stopped || renewing) return;
-    renewing = renew().finally(() => {
-      renewing = null;
-    });
-  }, opts.renewEveryMs ?? Math.max(1, Math.floor(ttl / 4)));
+  const timer = setInterval(
+    () => {
+      if (stopped || renewing) return;
+      renewing = renew().finally(() => {
+        renewing = null;
+      });
+    },
+    opts.renewEveryMs ?? Math.max(1, Math.floor(ttl / 4)),
+  );
   timer.unref();
 
   return {

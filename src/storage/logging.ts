@@ -22,17 +22,18 @@ class LoggingBackend implements Backend {
     private readonly logger: Logger,
   ) {
     this.location = inner.location;
-    const { checkObjectLock, putIfAbsent } = inner;
+    const checkObjectLock = inner.checkObjectLock?.bind(inner);
+    const putIfAbsent = inner.putIfAbsent?.bind(inner);
     if (checkObjectLock) {
       this.checkObjectLock = (o?: OpOptions) =>
-        this.logged('checkObjectLock', undefined, () => checkObjectLock.call(inner, o));
+        this.logged('checkObjectLock', undefined, () => checkObjectLock(o));
     }
     if (putIfAbsent) {
       this.putIfAbsent = (key: string, data: Buffer, o?: OpOptions) =>
         this.logged(
           'putIfAbsent',
           key,
-          () => putIfAbsent.call(inner, key, data, o),
+          () => putIfAbsent(key, data, o),
           (created) => ({ created }),
         );
     }

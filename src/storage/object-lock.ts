@@ -54,16 +54,14 @@ class ObjectLockBackend implements LockedBackend {
     private readonly policy: ObjectLockPolicy,
   ) {
     this.location = inner.location;
-    const { putIfAbsent } = inner;
-    if (putIfAbsent) this.putIfAbsent = (k, d, o) => putIfAbsent.call(inner, k, d, o);
+    const putIfAbsent = inner.putIfAbsent?.bind(inner);
+    if (putIfAbsent) this.putIfAbsent = (k, d, o) => putIfAbsent(k, d, o);
   }
 
   verifyLock(opts: OpOptions = {}): Promise<void> {
     if (this.policy.verifyBucket === false) {
       // Nothing to ask, but a backend that cannot lock at all still refuses (at its first put).
-      return this.inner.checkObjectLock
-        ? Promise.resolve()
-        : checkTargetLocks(this.inner, opts);
+      return this.inner.checkObjectLock ? Promise.resolve() : checkTargetLocks(this.inner, opts);
     }
     this.verified ??= checkTargetLocks(this.inner, opts).catch((err: unknown) => {
       this.verified = null;

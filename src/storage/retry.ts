@@ -69,14 +69,15 @@ class RetryBackend implements Backend {
     this.logger = opts.logger ?? silentLogger;
     this.random = opts.random ?? Math.random;
     this.sleep = opts.sleep ?? ((ms, signal) => sleepFor(ms, undefined, signal ? { signal } : {}));
-    const { checkObjectLock, putIfAbsent } = inner;
+    const checkObjectLock = inner.checkObjectLock?.bind(inner);
+    const putIfAbsent = inner.putIfAbsent?.bind(inner);
     if (checkObjectLock) {
       this.checkObjectLock = (o: OpOptions = {}) =>
-        this.run('checkObjectLock', undefined, (x) => checkObjectLock.call(inner, x), o.signal);
+        this.run('checkObjectLock', undefined, (x) => checkObjectLock(x), o.signal);
     }
     if (putIfAbsent) {
       this.putIfAbsent = (key: string, data: Buffer, o: OpOptions = {}) =>
-        this.run('putIfAbsent', key, (x) => putIfAbsent.call(inner, key, data, x), o.signal);
+        this.run('putIfAbsent', key, (x) => putIfAbsent(key, data, x), o.signal);
     }
   }
 

@@ -228,7 +228,9 @@ describe('Object Lock dates in prune and gc', () => {
     } finally {
       catalog.close();
     }
-    expect(proxy.requests.filter((r) => r.op === 'PutObject' && r.path.endsWith('.dr-lease.json'))).toEqual([]);
+    expect(proxy.requests.filter((r) => r.op === 'PutObject' && r.path.endsWith('.dr-lease.json'))).toEqual(
+      [],
+    );
   });
 
   it('gc leaves a locked orphan until its date and removes an unlocked one', async () => {
@@ -245,7 +247,10 @@ describe('Object Lock dates in prune and gc', () => {
       cluster: 'prod',
     });
     const byKey = new Map(r.orphans.map((o) => [o.key, o]));
-    expect(byKey.get(`prod/${ids[0]}.db.zst`)).toMatchObject({ removed: false, lockedUntil: until.toISOString() });
+    expect(byKey.get(`prod/${ids[0]}.db.zst`)).toMatchObject({
+      removed: false,
+      lockedUntil: until.toISOString(),
+    });
     expect(byKey.get(`prod/${ids[1]}.db.zst`)).toMatchObject({ removed: true });
     expect(await keys(b)).toEqual([
       `prod/${ids[0]}.db.zst`,
@@ -253,7 +258,9 @@ describe('Object Lock dates in prune and gc', () => {
       `prod/${ids[2]}.manifest.json`,
     ]);
     // gc of one cluster held that cluster's lease, and gave it back
-    expect(proxy.requests.some((r) => r.op === 'PutObject' && r.path.endsWith('/gc/prod/.dr-lease.json'))).toBe(true);
+    expect(
+      proxy.requests.some((r) => r.op === 'PutObject' && r.path.endsWith('/gc/prod/.dr-lease.json')),
+    ).toBe(true);
     expect(await readLease(b, leaseKey('prod'))).toBeNull();
   });
 });

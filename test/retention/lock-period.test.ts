@@ -6,7 +6,11 @@
  * that outlasts retention only delays the removal; prune then says "locked until".)
  */
 import { describe, expect, it } from 'vitest';
-import { applyRetention, type RetentionInput, type RetentionPolicy } from '../../src/retention/apply-retention.js';
+import {
+  applyRetention,
+  type RetentionInput,
+  type RetentionPolicy,
+} from '../../src/retention/apply-retention.js';
 import { lockPeriod, retainUntil, whyNotLockable } from '../../src/retention/lock-period.js';
 
 const HOUR = 3_600_000;
@@ -72,8 +76,18 @@ function simulate(
 
 describe('the lock never ends while retention keeps a backup (regular schedules)', () => {
   const cases: [string, RetentionPolicy, number, string][] = [
-    ['hourly backups, keepLast 24 + keepDaily 7 + keepWeekly 4', { keepLast: 24, keepDaily: 7, keepWeekly: 4 }, HOUR, 'UTC'],
-    ['6-hourly backups, keepDaily 14 + keepMonthly 3 across DST', { keepDaily: 14, keepMonthly: 3 }, 6 * HOUR, 'Europe/Berlin'],
+    [
+      'hourly backups, keepLast 24 + keepDaily 7 + keepWeekly 4',
+      { keepLast: 24, keepDaily: 7, keepWeekly: 4 },
+      HOUR,
+      'UTC',
+    ],
+    [
+      '6-hourly backups, keepDaily 14 + keepMonthly 3 across DST',
+      { keepDaily: 14, keepMonthly: 3 },
+      6 * HOUR,
+      'Europe/Berlin',
+    ],
     ['daily backups, keepWithin 10d + keepHourly 48', { keepWithin: '10d', keepHourly: 48 }, DAY, 'UTC'],
     // one rule at a time, so that no longer rule hides a bound that is too short
     ['daily backups, keepDaily 7', { keepDaily: 7 }, DAY, 'UTC'],

@@ -459,7 +459,12 @@ export class S3Backend implements Backend {
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       const status = e.$metadata?.httpStatusCode;
-      if (e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict' || status === 412 || status === 409)
+      if (
+        e.name === 'PreconditionFailed' ||
+        e.name === 'ConditionalRequestConflict' ||
+        status === 412 ||
+        status === 409
+      )
         return false;
       throw s3Error(err, this.ctx('create if absent', key));
     }
