@@ -104,6 +104,8 @@ export class LocalBackend implements Backend {
     const dir = path.dirname(final);
     const temp = path.join(dir, tempNameFor(path.basename(final)));
     try {
+      // Folders below the root are made as needed; a missing root is a wrong URL, not one to create.
+      await stat(this.root);
       await mkdir(dir, { recursive: true });
       const fh = await open(temp, 'wx', 0o600);
       try {
