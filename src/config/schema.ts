@@ -274,7 +274,7 @@ export const objectLockSchema = z
       ),
   })
   .describe(
-    'S3 Object Lock on every backup of the policy (data object and manifest), retain-until derived from the retention rules; needs s3:// targets whose bucket has Object Lock enabled, finite retention rules, and a request checksum (checksum=crc32c on custom endpoints)',
+    'S3 Object Lock on every backup of the policy (data object and manifest), retain-until derived from the retention rules; needs s3:// targets whose bucket has Object Lock enabled, finite retention rules, and a request checksum (checksum=sha256 or crc32c on custom endpoints)',
   );
 
 export const policySchema = z.strictObject({

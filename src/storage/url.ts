@@ -47,7 +47,9 @@ export interface S3StorageUrl {
   /**
    * Request checksum the SDK computes for every upload (and validates on downloads that carry one),
    * or null for none (only where an operation requires one).
-   * @default CRC32C on AWS (no endpoint), null on a custom endpoint (many S3-compatible servers refuse them)
+   * @default SHA256 on AWS (no endpoint): node:crypto's native SHA-256 costs a third of the SDK's
+   * pure-JavaScript CRC32C (docs/benchmarks.md); null on a custom endpoint (many S3-compatible servers
+   * refuse them)
    */
   checksum: S3Checksum | null;
   /**
@@ -219,7 +221,7 @@ function parseS3(raw: string, url: URL, shown: string, fail: (r: string) => neve
   }
 
   const rawChecksum = one('checksum');
-  let checksum: S3Checksum | null = endpoint === undefined ? 'CRC32C' : null;
+  let checksum: S3Checksum | null = endpoint === undefined ? 'SHA256' : null;
   if (rawChecksum !== undefined) {
     const c = rawChecksum.toLowerCase();
     if (c === 'crc32c') checksum = 'CRC32C';

@@ -82,7 +82,7 @@ async function failure(p: Promise<unknown>): Promise<DrError> {
 describe('storage URL: checksum and conditionalWrites', () => {
   it('default on for AWS, off for a custom endpoint, and parsed when given', () => {
     const aws = parseStorageUrl('s3://bkt/p');
-    expect(aws.scheme === 's3' && [aws.checksum, aws.conditionalWrites]).toEqual(['CRC32C', true]);
+    expect(aws.scheme === 's3' && [aws.checksum, aws.conditionalWrites]).toEqual(['SHA256', true]);
     const custom = parseStorageUrl('s3://bkt/p?endpoint=http://h:1');
     expect(custom.scheme === 's3' && [custom.checksum, custom.conditionalWrites]).toEqual([null, false]);
     const asked = parseStorageUrl('s3://bkt/p?endpoint=http://h:1&checksum=sha256&conditionalWrites=true');

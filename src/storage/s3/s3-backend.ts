@@ -5,7 +5,7 @@
  *   never from the URL; `options.credentials` exists for programmatic callers and tests.
  * - Request checksums per target (`checksum=` in the URL): CRC32C or SHA-256 on every upload request
  *   (a header per part: lib-storage hands the SDK Buffers, so no aws-chunked trailer is needed), the
- *   default on AWS; off (WHEN_REQUIRED) by default on custom endpoints, as many S3-compatible servers
+ *   default on AWS (SHA-256: native, unlike the SDK's CRC32C); off (WHEN_REQUIRED) by default on custom endpoints, as many S3-compatible servers
  *   (s3rver among them) do not understand them. Our own sha256 in the manifest guards the data either way.
  * - Object Lock: a put with `lock` sends the mode and retain-until date on PutObject and on
  *   CreateMultipartUpload; AWS refuses such uploads without Content-MD5 or a checksum, so a target with
@@ -390,7 +390,7 @@ export class S3Backend implements Backend {
     if (this.url.checksum) return;
     throw new DrError(
       'OBJECT_LOCK_UNAVAILABLE',
-      `s3: ${this.location}: Object Lock uploads need a request checksum; add checksum=crc32c (or sha256) to the storage URL`,
+      `s3: ${this.location}: Object Lock uploads need a request checksum; add checksum=sha256 (or crc32c) to the storage URL`,
       { transient: false },
     );
   }
