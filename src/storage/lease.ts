@@ -149,6 +149,11 @@ export async function acquireLease(backend: Backend, key: string, opts: LeaseOpt
   for (let attempt = 1; attempt <= 3 && !record; attempt++) {
     signal?.throwIfAborted();
     const existing = await readLease(backend, key, signal);
+    // Our own record: a create whose answer was lost and that a retry then found taken (412).
+    if (existing?.token === token) {
+      record = existing;
+      break;
+    }
     if (existing) {
       const stale = Date.parse(existing.expiresAt) <= opts.clock.now().getTime();
       if (!stale && !opts.breakLease) throw held(backend, key, existing);

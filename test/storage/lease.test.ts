@@ -12,7 +12,9 @@ import { DrError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Backend } from '../../src/storage/backend.js';
 import { acquireLease, leaseKey, readLease, type LeaseOptions } from '../../src/storage/lease.js';
+import { MemoryBackend } from '../../src/storage/memory/memory-backend.js';
 import { openBackend } from '../../src/storage/open-backend.js';
+import { withRetry } from '../../src/storage/retry.js';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -127,6 +129,27 @@ describe('lease on file://', () => {
     expect(now?.token).toBe(lease.record.token);
     expect(Date.parse(now!.expiresAt)).toBeGreaterThan(Date.parse(before));
     await lease.release();
+  });
+});
+
+describe('lease and retries', () => {
+  it('a create whose answer was lost, retried and refused as existing, is still ours', async () => {
+    class LostAnswer extends MemoryBackend {
+      lost = 0;
+      override async putIfAbsent(key: string, data: Buffer): Promise<boolean> {
+        const created = await super.putIfAbsent(key, data);
+        if (created && this.lost++ === 0)
+          throw new DrError('STORAGE_UNREACHABLE', 'answer lost', { transient: true });
+        return created;
+      }
+    }
+    const inner = new LostAnswer();
+    const b = withRetry(inner, { sleep: async () => undefined });
+    const lease = await acquireLease(b, leaseKey('retried'), opts('dr prune'));
+    expect(inner.lost).toBe(1);
+    expect((await readLease(b, leaseKey('retried')))?.token).toBe(lease.record.token);
+    await lease.release();
+    expect(await readLease(b, leaseKey('retried'))).toBeNull();
   });
 });
 
