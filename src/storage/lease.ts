@@ -18,6 +18,8 @@
  * Race window without conditional writes: two processes that both find no lease and both put within
  * `settleMs` of each other's read-back may both go on; with them, two that both remove the same stale
  * lease may, the second removing the first's fresh one, until the first's next renewal sees the loss.
+ * A renewal reads, then rewrites: a take-over that lands between the two is overwritten once, and the
+ * new holder's own renewal (or read-back) then finds the token changed and one of the two stops.
  * Expiry is judged on the reader's clock against the writer's: keep hosts' clocks in sync (NTP).
  */
 import { randomBytes } from 'node:crypto';
