@@ -21,6 +21,10 @@ import {
 import { formatBytes, formatHash, printJson, printLines } from './output.js';
 import { createProgress } from './progress.js';
 import { action } from './run.js';
+import { policyLock } from '../jobs/policy-lock.js';
+import { parseDuration } from '../retention/duration.js';
+import { longestSpanMs, retainUntil } from '../retention/lock-period.js';
+import { withObjectLock, type ObjectLockPolicy } from '../storage/object-lock.js';
 
 export function registerBackup(program: Command): void {
   const cmd = program.command('backup').description('take one backup now and print its manifest');
@@ -52,6 +56,11 @@ export function registerBackup(program: Command): void {
       '--sign-key <file>',
       "Ed25519 private key (PKCS#8 PEM, mode 0600): sign the manifest (env DR_SIGN_KEY, or --config's manifests.signKeyFile)",
     )
+    .option(
+      '--object-lock <mode>',
+      "S3 Object Lock on the backup: governance | compliance (with --lock-for; with --config, --policy takes the policy's objectLock)",
+    )
+    .option('--lock-for <duration>', 'retain-until = now + this duration (30d, 2w, 1y)')
     .action(
       action(
         async (
@@ -63,6 +72,8 @@ export function registerBackup(program: Command): void {
             snapshotFrom: string;
             encryptTo: string[];
             encryptToFile: string[];
+            objectLock?: string;
+            lockFor?: string;
             json?: boolean;
           },
         ) => {
@@ -75,10 +86,22 @@ export function registerBackup(program: Command): void {
               'USAGE',
               `--snapshot-from: "${opts.snapshotFrom}" is not follower, leader or any`,
             );
+          const lock = await backupLock(ctx, opts);
           const conn = await resolveEtcdOptions(ctx);
           const clusterName = resolveClusterName(ctx, opts.clusterName);
           const signKey = await manifestSigningKey(ctx);
-          const backend = await openStorage(ctx);
+          const opened = await openStorage(ctx);
+          const locked = lock ? withObjectLock(opened, lock) : null;
+          const backend = locked ?? opened;
+          if (locked) {
+            try {
+              // before etcd is asked for anything: a target that cannot lock gets no unlocked backup
+              await locked.verifyLock({ signal: ctx.signal });
+            } catch (err) {
+              await opened.close();
+              throw err;
+            }
+          }
           const etcd = createEtcdClient(conn, { logger: ctx.logger });
           const progress = createProgress('backup');
           const startedAt = ctx.clock.now();
@@ -132,7 +155,7 @@ export function registerBackup(program: Command): void {
             throw err;
           } finally {
             etcd.close();
-            await backend.close();
+            await opened.close();
           }
         },
       ),
@@ -162,6 +185,41 @@ async function recipientsOf(
   const lists = [opts.encryptTo.map((r) => parseRecipient(r, '--encrypt-to'))];
   for (const f of opts.encryptToFile) lists.push(await readRecipientsFile(f));
   return uniqueRecipients(lists);
+}
+
+/**
+ * The backup's Object Lock: --object-lock with --lock-for, or the objectLock of --policy in --config.
+ * null when neither asks for one.
+ */
+async function backupLock(
+  ctx: CommandContext,
+  opts: { policy?: string; objectLock?: string; lockFor?: string },
+): Promise<ObjectLockPolicy | null> {
+  if (opts.objectLock !== undefined || opts.lockFor !== undefined) {
+    if (opts.objectLock !== 'governance' && opts.objectLock !== 'compliance')
+      throw new DrError(
+        'USAGE',
+        `--object-lock: "${opts.objectLock ?? ''}" is not governance or compliance (give it with --lock-for)`,
+      );
+    const d = opts.lockFor === undefined ? null : parseDuration(opts.lockFor);
+    if (!d || longestSpanMs(d) === 0)
+      throw new DrError(
+        'USAGE',
+        `--lock-for: "${opts.lockFor ?? ''}" is not a duration such as 30d, 2w or 1y`,
+      );
+    const ms = longestSpanMs(d);
+    return {
+      mode: opts.objectLock,
+      retainUntil: (at) => retainUntil(at, { ms, reason: `--lock-for ${opts.lockFor}` }),
+      now: () => ctx.clock.now(),
+    };
+  }
+  if (!ctx.flags.config || opts.policy === undefined) return null;
+  const { loadConfig } = await import('../config/load.js');
+  const policy = loadConfig(ctx.flags.config, { env: ctx.env, offline: true }).policies.find(
+    (p) => p.name === opts.policy,
+  );
+  return policy ? policyLock(policy, ctx.clock) : null;
 }
 
 /** The catalog is a cache: failing to update it never fails a backup that is committed in storage. */

@@ -23,6 +23,7 @@ import {
 } from '../manifest/manifest-signature.js';
 import { openBackend } from '../storage/open-backend.js';
 import type { Backend } from '../storage/backend.js';
+import type { LeaseOwner } from '../storage/lease.js';
 
 export interface GlobalFlags {
   json?: boolean;
@@ -347,4 +348,16 @@ export function catalogPath(ctx: CommandContext, daemonDefault = DAEMON_DEFAULT_
 
 export function openCatalog(ctx: CommandContext): Catalog {
   return Catalog.open(catalogPath(ctx));
+}
+
+/** This process as the holder of a storage lease (`dr prune`, `dr gc`). */
+export function leaseOwner(command: string): LeaseOwner {
+  return { host: os.hostname(), pid: process.pid, command };
+}
+
+export function addBreakLeaseOption(cmd: Command): Command {
+  return cmd.option(
+    '--break-lease',
+    "take the prefix's lease even when another dr process holds it (only when that process is known to be gone)",
+  );
 }

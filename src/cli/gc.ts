@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { DrError } from '../core/errors.js';
-import { collectStorageGarbage } from '../pipeline/gc.js';
-import { addJsonOption, addStorageOption, openStorage } from './context.js';
+import { leasedGc } from '../jobs/leased.js';
+import { addBreakLeaseOption, addJsonOption, addStorageOption, leaseOwner, openStorage } from './context.js';
 import { formatBytes, printJson, printTable } from './output.js';
 import { action } from './run.js';
 
@@ -11,8 +11,9 @@ export function registerGc(program: Command): void {
     .description('remove data objects that have no manifest, and incomplete uploads');
   addStorageOption(cmd);
   addJsonOption(cmd);
+  addBreakLeaseOption(cmd);
   cmd
-    .option('--dry-run', 'list what would be removed')
+    .option('--dry-run', 'list what would be removed (takes no lease)')
     .option('--cluster-name <name>', 'only this cluster')
     .option(
       '--min-age <seconds>',
@@ -21,14 +22,25 @@ export function registerGc(program: Command): void {
     )
     .action(
       action(
-        async (ctx, opts: { dryRun?: boolean; clusterName?: string; minAge: string; json?: boolean }) => {
+        async (
+          ctx,
+          opts: {
+            dryRun?: boolean;
+            clusterName?: string;
+            minAge: string;
+            breakLease?: boolean;
+            json?: boolean;
+          },
+        ) => {
           const minAge = Number(opts.minAge);
           if (!Number.isFinite(minAge) || minAge < 0)
             throw new DrError('USAGE', `--min-age: "${opts.minAge}" is not a number of seconds`);
           const backend = await openStorage(ctx);
           try {
-            const r = await collectStorageGarbage(backend, {
+            const r = await leasedGc(backend, {
               clock: ctx.clock,
+              logger: ctx.logger,
+              lease: { owner: leaseOwner('dr gc'), ...(opts.breakLease ? { breakLease: true } : {}) },
               minAgeMs: minAge * 1000,
               dryRun: Boolean(opts.dryRun),
               cluster: opts.clusterName,
@@ -42,13 +54,15 @@ export function registerGc(program: Command): void {
                   o.key,
                   formatBytes(o.size),
                   o.lastModified,
-                  o.removed
-                    ? 'removed'
-                    : o.saved
-                      ? 'kept (its manifest appeared)'
-                      : opts.dryRun
-                        ? 'would remove'
-                        : 'kept (too young)',
+                  o.lockedUntil
+                    ? `kept: locked until ${o.lockedUntil}`
+                    : o.removed
+                      ? 'removed'
+                      : o.saved
+                        ? 'kept (its manifest appeared)'
+                        : opts.dryRun
+                          ? 'would remove'
+                          : 'kept (too young)',
                 ]),
               );
               if (!opts.dryRun)

@@ -15,7 +15,15 @@ import { validateClusterName } from '../manifest/layout.js';
 import { parseDuration } from '../retention/duration.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
 import { openBackend } from '../storage/open-backend.js';
-import { addJsonOption, addStorageOption, catalogPath, manifestTrust, storageUrl } from './context.js';
+import {
+  addBreakLeaseOption,
+  addJsonOption,
+  addStorageOption,
+  catalogPath,
+  leaseOwner,
+  manifestTrust,
+  storageUrl,
+} from './context.js';
 import { printJson, printTable } from './output.js';
 import { action } from './run.js';
 
@@ -34,6 +42,7 @@ interface PruneFlags {
   keepMonthly?: string;
   keepYearly?: string;
   keepWithin?: string;
+  breakLease?: boolean;
   json?: boolean;
 }
 
@@ -79,8 +88,9 @@ export function registerPrune(program: Command): void {
     );
   addStorageOption(cmd);
   addJsonOption(cmd);
+  addBreakLeaseOption(cmd);
   cmd
-    .option('--dry-run', 'decide and print, delete nothing')
+    .option('--dry-run', 'decide and print, delete nothing (takes no lease)')
     .option('--config <file>', 'dr config file: prune every policy on each of its storage targets')
     .option(
       '--policy <name>',
@@ -159,7 +169,8 @@ export function registerPrune(program: Command): void {
           const catalog = Catalog.open(catalogFile);
           let reports: RetentionReport[];
           try {
-            reports = await prune({ catalog, logger: ctx.logger, clock: ctx.clock }, items, {
+            const lease = { owner: leaseOwner('dr prune'), ...(f.breakLease ? { breakLease: true } : {}) };
+            reports = await prune({ catalog, logger: ctx.logger, clock: ctx.clock, lease }, items, {
               dryRun: Boolean(f.dryRun),
               signal: ctx.signal,
               trust: await manifestTrust(ctx),

@@ -1,8 +1,10 @@
 /**
  * Checks between sections of the config: unique names, policies naming clusters and storage targets
- * that exist, jitter shorter than the schedule. It reads the raw parsed YAML defensively, so it also runs
+ * that exist, jitter shorter than the schedule, Object Lock only on s3:// targets and finite retention. It reads the raw parsed YAML defensively, so it also runs
  * (and reports) when the schema found other errors: one validation run lists every problem.
  */
+import { whyNotLockable } from '../retention/lock-period.js';
+import type { RetentionPolicy } from '../retention/apply-retention.js';
 import { cronIntervalSeconds } from './cron.js';
 
 export interface PathIssue {
@@ -82,6 +84,7 @@ export function checkReferences(raw: unknown): PathIssue[] {
         issues.push({ path: ['policies', pi, 'storage', si], message: `storage target "${n}" listed twice` });
       seen.add(n);
     });
+    if (isObject(p.objectLock)) issues.push(...objectLockIssues(raw, p, pi));
     const drillStorage = isObject(p.drill) ? str(p.drill.storage) : undefined;
     if (drillStorage !== undefined && !list(p.storage).includes(drillStorage)) {
       issues.push({
@@ -107,6 +110,40 @@ export function checkReferences(raw: unknown): PathIssue[] {
       }
     }
   });
+  return issues;
+}
+
+/** A locked policy writes only to targets that can lock, and its retention must end somewhere. */
+function objectLockIssues(raw: Raw, p: Raw, pi: number): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const urls = new Map<string, string>();
+  for (const s of list(raw.storage)) {
+    if (isObject(s) && str(s.name) !== undefined && str(s.url) !== undefined)
+      urls.set(str(s.name)!, str(s.url)!);
+  }
+  list(p.storage).forEach((s, si) => {
+    const url = urls.get(str(s) ?? '');
+    if (url !== undefined && !/^s3:\/\//i.test(url))
+      issues.push({
+        path: ['policies', pi, 'storage', si],
+        message: `objectLock needs s3:// targets with Object Lock enabled; "${str(s)}" is ${url.split(':')[0]}://`,
+      });
+  });
+  const r = isObject(p.retention) ? p.retention : {};
+  const rules: RetentionPolicy = {};
+  for (const k of [
+    'keepLast',
+    'keepHourly',
+    'keepDaily',
+    'keepWeekly',
+    'keepMonthly',
+    'keepYearly',
+  ] as const) {
+    if (typeof r[k] === 'number') rules[k] = r[k];
+  }
+  if (typeof r.keepWithin === 'string') rules.keepWithin = r.keepWithin;
+  const why = whyNotLockable(rules);
+  if (why) issues.push({ path: ['policies', pi, 'objectLock'], message: why });
   return issues;
 }
 

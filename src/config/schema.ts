@@ -256,6 +256,34 @@ export const drillSchema = z
     'scheduled restore drills: the newest backup of the policy restored into a throwaway cluster on loopback, verified against the backup, timed (the measured RTO) and removed',
   );
 
+/** S3 Object Lock of a policy's backups (src/storage/object-lock.ts, src/retention/lock-period.ts). */
+export const objectLockSchema = z
+  .strictObject({
+    mode: z
+      .enum(['governance', 'compliance'])
+      .describe(
+        'governance: a principal with s3:BypassGovernanceRetention can still remove a backup early; compliance: nobody can, not even the account root, until the date passes',
+      ),
+    minRetain: z
+      .string()
+      .refine((v) => parseDuration(v) !== null, {
+        error: 'must be a duration such as 30d, 2w or 1y (units y m w d h)',
+      })
+      .optional()
+      .describe(
+        'lock every backup at least this long, even where retention would let it go sooner (the lock is always at least as long as retention keeps a backup)',
+      ),
+    verifyBucket: z
+      .boolean()
+      .default(true)
+      .describe(
+        'check before backing up that the bucket has versioning and Object Lock enabled (s3:GetBucketVersioning, s3:GetBucketObjectLockConfiguration); false only when those permissions are missing and you checked the bucket yourself',
+      ),
+  })
+  .describe(
+    'S3 Object Lock on every backup of the policy (data object and manifest), retain-until derived from the retention rules; needs s3:// targets whose bucket has Object Lock enabled, finite retention rules, and a request checksum (checksum=sha256 or crc32c on custom endpoints)',
+  );
+
 export const policySchema = z.strictObject({
   name: name('policy').describe('policy name: labels metrics and manifests'),
   cluster: name('cluster').describe('the cluster (by name) this policy backs up'),
@@ -330,6 +358,7 @@ export const policySchema = z.strictObject({
       'encrypt backups with age (stored as <id>.db.zst.age). Public keys only: the host that takes backups cannot read them back',
     ),
   drill: drillSchema.optional(),
+  objectLock: objectLockSchema.optional(),
 });
 
 export const serverSchema = z
@@ -405,3 +434,4 @@ export type RetentionDocument = z.output<typeof retentionSchema>;
 export type MemberDocument = z.output<typeof restoreMemberSchema>;
 export type TlsDocument = z.output<typeof tlsSchema>;
 export type DrillDocument = z.output<typeof drillSchema>;
+export type ObjectLockDocument = z.output<typeof objectLockSchema>;

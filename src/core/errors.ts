@@ -80,6 +80,18 @@ export const ERROR_CATALOGUE = {
   },
   STORAGE_NO_SPACE: { exit: 3, http: 507, summary: 'the storage target is out of space' },
   STORAGE_FAILED: { exit: 3, http: 502, summary: 'a storage operation failed' },
+  OBJECT_LOCK_UNAVAILABLE: {
+    exit: 2,
+    http: 400,
+    summary:
+      'a policy asks for S3 Object Lock but the target cannot lock (bucket without versioning or Object Lock, file:// target, no request checksum)',
+  },
+  LEASE_HELD: {
+    exit: 3,
+    http: 409,
+    summary:
+      'another dr process holds the lease of this prefix (prune or gc running); the message names it and how to override',
+  },
   CATALOG_FAILED: { exit: 3, http: 500, summary: 'the SQLite catalog cannot be opened or written' },
   VERIFY_FAILED: {
     exit: 1,

@@ -6,6 +6,7 @@
  * (src/http) reads through the API read model (read-model.ts) and triggers through this class; process
  * signals are wired in run-daemon.ts.
  */
+import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Catalog } from '../catalog/catalog.js';
 import type { Config, PolicyConfig } from '../config/load.js';
@@ -22,6 +23,7 @@ import type {
   ReadyReport,
 } from '../http/api-types.js';
 import { DEFAULT_CLEANUP_EVERY_MS, LeftoverCleaner } from '../jobs/cleanup.js';
+import type { LeaseSettings } from '../jobs/leased.js';
 import { forgetPolicyMetrics, type DrMetrics } from '../metrics/metrics.js';
 import { openBackend } from '../storage/open-backend.js';
 import { lastSuccess, seedMetrics, syncCatalog } from './catalog-state.js';
@@ -55,6 +57,8 @@ export interface DaemonOptions {
   cleanupEverySeconds?: number | null;
   openBackend?: OpenBackend;
   createEtcd?: CreateEtcd;
+  /** the lease its retention and clean-up hold per prefix. @default this host and pid, "dr daemon" */
+  lease?: LeaseSettings;
 }
 
 export class Daemon implements ApiDaemon {
@@ -72,7 +76,11 @@ export class Daemon implements ApiDaemon {
   private constructor(
     runtime: Runtime,
     private readonly catalog: Catalog,
-    private readonly opts: DaemonOptions & { openBackend: OpenBackend; createEtcd: CreateEtcd },
+    private readonly opts: DaemonOptions & {
+      openBackend: OpenBackend;
+      createEtcd: CreateEtcd;
+      lease: LeaseSettings;
+    },
   ) {
     this.runtime = runtime;
     this.clock = opts.clock ?? systemClock;
@@ -88,6 +96,7 @@ export class Daemon implements ApiDaemon {
       log: this.log,
       logger: opts.logger,
       clock: this.clock,
+      lease: opts.lease,
       retryBaseMs: opts.retryBaseMs,
       maxRetryDelayMs: opts.maxRetryDelayMs,
     });
@@ -107,6 +116,7 @@ export class Daemon implements ApiDaemon {
       // the Azure credential chain reads the daemon's environment (AZURE_STORAGE_KEY, ...)
       openBackend: options.openBackend ?? ((url, o) => openBackend(url, { ...o, env: process.env })),
       createEtcd: options.createEtcd ?? ((conn, o) => createEtcdClient(conn, o)),
+      lease: options.lease ?? { owner: { host: os.hostname(), pid: process.pid, command: 'dr daemon' } },
     };
     const runtime = await Runtime.open(config, {
       openBackend: opts.openBackend,
@@ -115,6 +125,7 @@ export class Daemon implements ApiDaemon {
     });
     let catalog: Catalog;
     try {
+      await runtime.checkObjectLocks();
       catalog = Catalog.open(config.catalog.path);
     } catch (err) {
       await runtime.close();
@@ -134,7 +145,7 @@ export class Daemon implements ApiDaemon {
         ? DEFAULT_CLEANUP_EVERY_MS
         : (opts.cleanupEverySeconds ?? 0) * 1000;
     if (cleanupEveryMs > 0) {
-      d.cleaner = new LeftoverCleaner({ catalog, logger: d.log, clock: d.clock }, () => {
+      d.cleaner = new LeftoverCleaner({ catalog, logger: d.log, clock: d.clock, lease: opts.lease }, () => {
         const rt = d.runtime;
         return { targets: [...rt.targets.values()], release: rt.use() };
       }).start(cleanupEveryMs);
@@ -236,6 +247,12 @@ export class Daemon implements ApiDaemon {
       createEtcd: this.opts.createEtcd,
       logger: this.opts.logger,
     });
+    try {
+      await next.checkObjectLocks();
+    } catch (err) {
+      await next.close();
+      throw err;
+    }
     if (config.catalog.path !== old.config.catalog.path) {
       this.log.warn(
         { old: old.config.catalog.path, new: config.catalog.path },

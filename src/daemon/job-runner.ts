@@ -9,6 +9,7 @@ import type { Clock } from '../core/clock.js';
 import { DrError, isAbortError, toDrError, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { runBackupJob } from '../jobs/backup-job.js';
+import type { LeaseSettings } from '../jobs/leased.js';
 import type { DrMetrics } from '../metrics/metrics.js';
 import { recordVerification } from '../jobs/record-verification.js';
 import { verifyBackup } from '../pipeline/verify.js';
@@ -22,6 +23,7 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CONFIG_INVALID',
   'STORAGE_URL_INVALID',
   'TLS_FILE_UNREADABLE',
+  'OBJECT_LOCK_UNAVAILABLE',
   'ETCD_AUTH_FAILED',
   'ETCD_PERMISSION_DENIED',
   'STORAGE_ACCESS_DENIED',
@@ -41,6 +43,8 @@ export interface JobRunnerDeps {
   /** the daemon's root logger, handed to the backup itself */
   logger: Logger;
   clock: Clock;
+  /** who holds a cluster's lease while retention runs after a backup */
+  lease?: LeaseSettings;
   /** first retry delay; doubles per attempt up to maxRetryDelayMs. @default 30000 */
   retryBaseMs?: number;
   /** @default 600000 */
@@ -95,8 +99,9 @@ export class JobRunner {
             metrics: d.metrics,
             logger: d.logger,
             clock: d.clock,
+            ...(d.lease ? { lease: d.lease } : {}),
           },
-          rt.jobSpec(p),
+          rt.jobSpec(p, d.clock),
           { signal },
         );
       } catch (err) {

@@ -8,12 +8,15 @@ import { connectionOf, storageUrlOf } from '../config/connection.js';
 import { manifestTrustOf, signingKeyOf } from '../config/manifest-keys.js';
 import type { ManifestTrust } from '../manifest/manifest-signature.js';
 import type { ClusterConfig, Config, PolicyConfig } from '../config/load.js';
-import { toDrError } from '../core/errors.js';
+import { isDrError, toDrError } from '../core/errors.js';
+import { checkTargetLocks } from '../storage/object-lock.js';
 import type { Logger } from '../core/logger.js';
 import type { EtcdClient } from '../etcd/client.js';
 import type { EtcdConnectionOptions } from '../etcd/types.js';
 import type { BackupJobSpec } from '../jobs/backup-job.js';
 import { retentionRules } from '../jobs/prune.js';
+import { lockedTargets } from '../jobs/policy-lock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { StorageTarget } from '../storage/backend.js';
 import type { OpenBackend } from '../storage/open-backend.js';
 
@@ -62,6 +65,38 @@ export class Runtime {
     return new Runtime(config, targets, trust, signKey, new Map(), deps.createEtcd, deps.logger);
   }
 
+  /**
+   * The start-up check of Object Lock: every target of a policy with objectLock (and verifyBucket)
+   * must say it locks. A definite no (OBJECT_LOCK_UNAVAILABLE) throws: the daemon refuses to start
+   * rather than write unlocked backups. A target that cannot be reached now is only logged: each
+   * backup checks again before it writes, and fails while the check fails.
+   */
+  async checkObjectLocks(signal?: AbortSignal): Promise<void> {
+    for (const p of this.config.policies) {
+      if (!p.objectLock?.verifyBucket) continue;
+      for (const name of p.storage) {
+        const t = this.targets.get(name);
+        if (!t) continue;
+        try {
+          await checkTargetLocks(t.backend, signal ? { signal } : {});
+          this.logger.info(
+            { policy: p.name, storage: name, mode: p.objectLock.mode },
+            'object lock: bucket checked',
+          );
+        } catch (err) {
+          if (isDrError(err) && err.details.transient === true) {
+            this.logger.warn(
+              { policy: p.name, storage: name, code: err.code, err: err.message },
+              'object lock: bucket not checked now; every backup checks it before writing',
+            );
+            continue;
+          }
+          throw toDrError(err, 'OBJECT_LOCK_UNAVAILABLE', `policy ${p.name} on storage ${name}`);
+        }
+      }
+    }
+  }
+
   policy(name: string): PolicyConfig | undefined {
     return this.config.policies.find((p) => p.name === name);
   }
@@ -82,7 +117,8 @@ export class Runtime {
     return c;
   }
 
-  jobSpec(p: PolicyConfig): BackupJobSpec {
+  /** A policy with objectLock writes through locked views of its targets (checked before each backup). */
+  jobSpec(p: PolicyConfig, clock: Clock = systemClock): BackupJobSpec {
     const cluster = this.cluster(p.cluster)!;
     return {
       cluster: p.cluster,
@@ -92,9 +128,13 @@ export class Runtime {
       verifyAfterUpload: p.verifyAfterUpload,
       retention: retentionRules(p.retention),
       timezone: p.timezone,
-      targets: p.storage.map((s) => this.targets.get(s)!),
       encryption: p.encryption ?? null,
       signKey: this.signKey,
+      targets: lockedTargets(
+        p.storage.map((s) => this.targets.get(s)!),
+        p,
+        clock,
+      ),
     };
   }
 

@@ -25,7 +25,8 @@ import { StreamMeter } from '../pipeline/stream-meter.js';
 import { verifyBackup } from '../pipeline/verify.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
 import { storageErrorOf } from '../storage/stream-errors.js';
-import { runRetention, type RetentionDeps, type RetentionReport } from './retention-run.js';
+import type { RetentionDeps, RetentionReport } from './retention-run.js';
+import { leasedRetention, type LeaseSettings } from './leased.js';
 import type { StorageTarget } from '../storage/backend.js';
 
 export interface BackupJobSpec {
@@ -47,6 +48,8 @@ export interface BackupJobSpec {
 
 export interface BackupJobDeps extends RetentionDeps {
   etcd: SnapshotProvider;
+  /** who holds the cluster's lease while retention runs after the backup */
+  lease?: LeaseSettings;
 }
 
 export interface TargetOutcome {
@@ -180,7 +183,7 @@ export async function runBackupJob(
     const target = spec.targets.find((t) => t.name === o.storage)!;
     try {
       retention.push(
-        await runRetention(
+        await leasedRetention(
           deps,
           target,
           { cluster: spec.cluster, policy: spec.policy, rules: spec.retention, timezone: spec.timezone },

@@ -16,7 +16,8 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Clock } from '../core/clock.js';
 import { toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { collectStorageGarbage, type GcResult } from '../pipeline/gc.js';
+import type { GcResult } from '../pipeline/gc.js';
+import { leasedGc, type LeaseSettings } from './leased.js';
 import type { StorageTarget } from '../storage/backend.js';
 
 /** The floor of a leftover's age before it is removed (as `dr gc --min-age`'s default). */
@@ -30,6 +31,8 @@ export interface CleanupDeps {
   catalog: Catalog;
   logger: Logger;
   clock: Clock;
+  /** who holds the target's lease during a pass (src/jobs/leased.ts) */
+  lease?: LeaseSettings;
 }
 
 export interface CleanupReport {
@@ -58,8 +61,10 @@ export async function cleanupLeftovers(
     const minAgeMs = opts.minAgeMs ?? leftoverMinAgeMs(deps.catalog, t.backend.location);
     const report: CleanupReport = { storage: t.name, minAgeMs };
     try {
-      const result = await collectStorageGarbage(t.backend, {
+      const result = await leasedGc(t.backend, {
         clock: deps.clock,
+        logger: deps.logger,
+        ...(deps.lease ? { lease: deps.lease } : {}),
         minAgeMs,
         dryRun: false,
         ...(opts.signal ? { signal: opts.signal } : {}),

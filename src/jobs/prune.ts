@@ -8,12 +8,8 @@ import type { Config, PolicyConfig } from '../config/load.js';
 import type { ManifestTrust } from '../manifest/manifest-signature.js';
 import type { RetentionPolicy } from '../retention/apply-retention.js';
 import { bindSignal } from '../storage/cancel.js';
-import {
-  runRetention,
-  type RetentionDeps,
-  type RetentionReport,
-  type RetentionScope,
-} from './retention-run.js';
+import { leasedRetention, type LeaseSettings } from './leased.js';
+import { type RetentionDeps, type RetentionReport, type RetentionScope } from './retention-run.js';
 import type { StorageTarget } from '../storage/backend.js';
 
 export interface PruneItem {
@@ -58,7 +54,7 @@ export function retentionRules(r: PolicyConfig['retention']): RetentionPolicy {
 }
 
 export async function prune(
-  deps: RetentionDeps,
+  deps: RetentionDeps & { lease?: LeaseSettings },
   items: PruneItem[],
   opts: { dryRun: boolean; signal?: AbortSignal; trust?: ManifestTrust },
 ): Promise<RetentionReport[]> {
@@ -77,7 +73,7 @@ export async function prune(
   const reports: RetentionReport[] = [];
   for (const { target, scope } of items) {
     opts.signal?.throwIfAborted();
-    reports.push(await runRetention(deps, target, scope, { dryRun: opts.dryRun, signal: opts.signal }));
+    reports.push(await leasedRetention(deps, target, scope, { dryRun: opts.dryRun, signal: opts.signal }));
   }
   return reports;
 }

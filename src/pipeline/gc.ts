@@ -5,6 +5,8 @@
  * so a backup committed after the listing keeps its data. Only leftovers older than minAgeMs are touched, so
  * that a backup in flight in another process is never removed under it. A server that does not
  * implement ListMultipartUploads keeps no incomplete uploads: that part removes 0 and is not an error.
+ * An orphan under S3 Object Lock is left alone until its retain-until date (`lockedUntil`): removing it
+ * would only hide it behind a delete marker while its locked version stays.
  * Used by `dr gc` and by the daemon's scheduled clean-up (src/jobs/cleanup.ts).
  */
 import type { Clock } from '../core/clock.js';
@@ -17,9 +19,16 @@ import { bindSignal } from '../storage/cancel.js';
 export interface GcResult {
   /**
    * objects of backups without a manifest; `saved`: its manifest appeared after the listing (a backup
-   * committed meanwhile), so it was kept
+   * committed meanwhile), so it was kept; `lockedUntil`: kept under S3 Object Lock until then
    */
-  orphans: { key: string; size: number; lastModified: string; removed: boolean; saved?: boolean }[];
+  orphans: {
+    key: string;
+    size: number;
+    lastModified: string;
+    removed: boolean;
+    saved?: boolean;
+    lockedUntil?: string;
+  }[];
   incompleteUploadsRemoved: number;
 }
 
@@ -41,7 +50,13 @@ export async function collectStorageGarbage(
       removed: false,
     };
     result.orphans.push(entry);
-    if (!old || opts.dryRun) continue;
+    if (!old) continue;
+    const lockedUntil = await retainedUntil(backend, o.key, now);
+    if (lockedUntil) {
+      entry.lockedUntil = lockedUntil.toISOString();
+      continue;
+    }
+    if (opts.dryRun) continue;
     // The listing may be minutes old: a backup that committed since then owns this object now.
     if (await manifestExists(backend, manifestKey(o.cluster, o.id))) {
       entry.saved = true;
@@ -64,6 +79,17 @@ async function manifestExists(backend: Backend, key: string): Promise<boolean> {
     return true;
   } catch (err) {
     if (isDrError(err, 'STORAGE_NOT_FOUND')) return false;
+    throw err;
+  }
+}
+
+/** The object's Object Lock retain-until date when it is still in the future (listings do not carry it). */
+async function retainedUntil(backend: Backend, key: string, now: number): Promise<Date | null> {
+  try {
+    const info = await backend.stat(key);
+    return info.retainUntil && info.retainUntil.getTime() > now ? info.retainUntil : null;
+  } catch (err) {
+    if (isDrError(err, 'STORAGE_NOT_FOUND')) return null;
     throw err;
   }
 }

@@ -103,7 +103,8 @@ export function applyRetention(
 
   for (const b of all) {
     if (b.at > now) add(b.id, `future-dated: created ${b.at.toISOString()}, after now`);
-    if (b.retainUntil && b.retainUntil > now) add(b.id, `object lock until ${b.retainUntil.toISOString()}`);
+    if (b.retainUntil && b.retainUntil > now)
+      add(b.id, `locked until ${b.retainUntil.toISOString()} (S3 Object Lock)`);
   }
   const dated = all.filter((b) => b.at <= now);
   const restorable = dated.filter((b) => b.status !== 'failed');

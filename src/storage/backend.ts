@@ -29,9 +29,23 @@ export interface OpOptions {
   signal?: AbortSignal;
 }
 
+/** S3 Object Lock modes: governance can be lifted by a principal allowed to bypass it, compliance by nobody. */
+export type ObjectLockMode = 'governance' | 'compliance';
+
+/** A retention lock set on an object at upload: it cannot be deleted or overwritten before retainUntil. */
+export interface ObjectLock {
+  mode: ObjectLockMode;
+  retainUntil: Date;
+}
+
 export interface PutOptions extends OpOptions {
   /** Called with the number of bytes consumed from the body so far (for progress). */
   onProgress?: (bytes: number) => void;
+  /**
+   * Lock the object at upload. A backend that cannot lock throws OBJECT_LOCK_UNAVAILABLE rather than
+   * store an object unlocked.
+   */
+  lock?: ObjectLock;
 }
 
 export interface Backend {
@@ -61,6 +75,18 @@ export interface Backend {
    */
   cleanupIncomplete(prefix: string, olderThanMs: number, opts?: OpOptions): Promise<number>;
   close(): Promise<void>;
+  /**
+   * Optional. Checks that objects put with `lock` will be locked (S3: the bucket has versioning and
+   * Object Lock enabled), throwing OBJECT_LOCK_UNAVAILABLE naming what is missing. A backend without
+   * this operation cannot lock at all.
+   */
+  checkObjectLock?(opts?: OpOptions): Promise<void>;
+  /**
+   * Optional. Stores a small object only when key does not exist yet, atomically (a conditional write:
+   * link(2) for file://, PutObject If-None-Match for s3://). Returns false when key already exists.
+   * A backend without this operation cannot write conditionally (see lease.ts for the fallback).
+   */
+  putIfAbsent?(key: string, data: Buffer, opts?: OpOptions): Promise<boolean>;
 }
 
 /** One storage target as the config names it. */

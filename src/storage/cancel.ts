@@ -30,11 +30,17 @@ export function bindSignal(backend: Backend, signal: AbortSignal | undefined): B
 
 class SignalBoundBackend implements Backend {
   readonly location: string;
+  readonly checkObjectLock?: (opts?: OpOptions) => Promise<void>;
+  readonly putIfAbsent?: (key: string, data: Buffer, opts?: OpOptions) => Promise<boolean>;
   constructor(
     private readonly inner: Backend,
     private readonly signal: AbortSignal,
   ) {
     this.location = inner.location;
+    const checkObjectLock = inner.checkObjectLock?.bind(inner);
+    const putIfAbsent = inner.putIfAbsent?.bind(inner);
+    if (checkObjectLock) this.checkObjectLock = (o) => checkObjectLock(this.with(o));
+    if (putIfAbsent) this.putIfAbsent = (key, data, o) => putIfAbsent(key, data, this.with(o));
   }
   private with<O extends OpOptions>(opts: O | undefined): O {
     const own = opts?.signal;

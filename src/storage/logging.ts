@@ -14,12 +14,29 @@ export function withLogging(inner: Backend, logger: Logger): Backend {
 
 class LoggingBackend implements Backend {
   readonly location: string;
+  readonly checkObjectLock?: (opts?: OpOptions) => Promise<void>;
+  readonly putIfAbsent?: (key: string, data: Buffer, opts?: OpOptions) => Promise<boolean>;
 
   constructor(
     private readonly inner: Backend,
     private readonly logger: Logger,
   ) {
     this.location = inner.location;
+    const checkObjectLock = inner.checkObjectLock?.bind(inner);
+    const putIfAbsent = inner.putIfAbsent?.bind(inner);
+    if (checkObjectLock) {
+      this.checkObjectLock = (o?: OpOptions) =>
+        this.logged('checkObjectLock', undefined, () => checkObjectLock(o));
+    }
+    if (putIfAbsent) {
+      this.putIfAbsent = (key: string, data: Buffer, o?: OpOptions) =>
+        this.logged(
+          'putIfAbsent',
+          key,
+          () => putIfAbsent(key, data, o),
+          (created) => ({ created }),
+        );
+    }
   }
 
   private async logged<T>(

@@ -48,6 +48,9 @@ export function withRetry(inner: Backend, opts: RetryOptions = {}): Backend {
 
 class RetryBackend implements Backend {
   readonly location: string;
+  readonly checkObjectLock?: (opts?: OpOptions) => Promise<void>;
+  /** Not retried as such: a retry after a lost answer may find its own object (see lease.ts). */
+  readonly putIfAbsent?: (key: string, data: Buffer, opts?: OpOptions) => Promise<boolean>;
   private readonly attempts: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -66,6 +69,16 @@ class RetryBackend implements Backend {
     this.logger = opts.logger ?? silentLogger;
     this.random = opts.random ?? Math.random;
     this.sleep = opts.sleep ?? ((ms, signal) => sleepFor(ms, undefined, signal ? { signal } : {}));
+    const checkObjectLock = inner.checkObjectLock?.bind(inner);
+    const putIfAbsent = inner.putIfAbsent?.bind(inner);
+    if (checkObjectLock) {
+      this.checkObjectLock = (o: OpOptions = {}) =>
+        this.run('checkObjectLock', undefined, (x) => checkObjectLock(x), o.signal);
+    }
+    if (putIfAbsent) {
+      this.putIfAbsent = (key: string, data: Buffer, o: OpOptions = {}) =>
+        this.run('putIfAbsent', key, (x) => putIfAbsent(key, data, x), o.signal);
+    }
   }
 
   /** Full jitter: uniformly in [0, min(cap, base * 2^(n-1))], so retrying clients spread out. */

@@ -6,7 +6,7 @@
  *   file:///abs/dir
  *   s3://bucket/prefix?endpoint=http://host:port&region=us-east-1&forcePathStyle=true
  *       &maxAttempts=3&partSizeMiB=16&queueSize=2&connectTimeoutMs=10000&socketTimeoutMs=60000
- *       &requestTimeoutMs=300000
+ *       &requestTimeoutMs=300000&checksum=crc32c|sha256|off&conditionalWrites=true|false
  *   azblob://container/prefix?account=NAME&endpoint=https://NAME.blob.core.windows.net
  *       &maxAttempts=3&blockSizeMiB=16&queueSize=2&connectTimeoutMs=10000&socketTimeoutMs=60000
  *       &requestTimeoutMs=300000
@@ -47,6 +47,19 @@ export interface S3StorageUrl {
   socketTimeoutMs: number;
   /** A request fails when its answer has not begun this long after it was sent (a part's upload included). @default 300000 */
   requestTimeoutMs: number;
+  /**
+   * Request checksum the SDK computes for every upload (and validates on downloads that carry one),
+   * or null for none (only where an operation requires one).
+   * @default SHA256 on AWS (no endpoint): node:crypto's native SHA-256 costs a third of the SDK's
+   * pure-JavaScript CRC32C (docs/benchmarks.md); null on a custom endpoint (many S3-compatible servers
+   * refuse them)
+   */
+  checksum: S3Checksum | null;
+  /**
+   * The server honours If-None-Match on PutObject (create only if absent): the lease uses it.
+   * @default true on AWS (no endpoint), false on a custom endpoint
+   */
+  conditionalWrites: boolean;
   redacted: string;
 }
 
@@ -79,6 +92,7 @@ export interface AzblobStorageUrl {
 }
 
 export type StorageUrl = FileStorageUrl | S3StorageUrl | AzblobStorageUrl;
+export type S3Checksum = 'CRC32C' | 'SHA256';
 
 export const MIN_PART_SIZE_MIB = 16;
 /** S3's limit for one part. */
@@ -94,6 +108,8 @@ const S3_PARAMS = [
   'connectTimeoutMs',
   'socketTimeoutMs',
   'requestTimeoutMs',
+  'checksum',
+  'conditionalWrites',
 ] as const;
 
 const AZBLOB_PARAMS = [
@@ -258,6 +274,21 @@ function parseS3(raw: string, url: URL, shown: string, fail: (r: string) => neve
     fail(`parameter "forcePathStyle" must be true or false, got "${fps}"`);
   }
 
+  const rawChecksum = one('checksum');
+  let checksum: S3Checksum | null = endpoint === undefined ? 'SHA256' : null;
+  if (rawChecksum !== undefined) {
+    const c = rawChecksum.toLowerCase();
+    if (c === 'crc32c') checksum = 'CRC32C';
+    else if (c === 'sha256') checksum = 'SHA256';
+    else if (c === 'off') checksum = null;
+    else fail(`parameter "checksum" must be crc32c, sha256 or off, got "${rawChecksum}"`);
+  }
+
+  const cw = one('conditionalWrites');
+  if (cw !== undefined && cw !== 'true' && cw !== 'false') {
+    fail(`parameter "conditionalWrites" must be true or false, got "${cw}"`);
+  }
+
   const partSizeMiB = int('partSizeMiB', MIN_PART_SIZE_MIB, 0, MAX_PART_SIZE_MIB);
   if (partSizeMiB < MIN_PART_SIZE_MIB) {
     fail(`parameter "partSizeMiB" must be at least ${MIN_PART_SIZE_MIB}, got ${partSizeMiB}`);
@@ -276,6 +307,8 @@ function parseS3(raw: string, url: URL, shown: string, fail: (r: string) => neve
     connectTimeoutMs: int('connectTimeoutMs', 10_000, 1, 600_000),
     socketTimeoutMs: int('socketTimeoutMs', 60_000, 1, 3_600_000),
     requestTimeoutMs: int('requestTimeoutMs', 300_000, 1, 3_600_000),
+    checksum,
+    conditionalWrites: cw === undefined ? endpoint === undefined : cw === 'true',
     redacted: shown,
   };
 }

@@ -6,11 +6,14 @@
  *  - `reset`: the connection is reset (TCP RST) once the request has arrived: the client sees ECONNRESET;
  *  - `status`: an S3 error answer (`403 AccessDenied`, `501 NotImplemented`, ...) with its XML body;
  *  - `cut`: the request goes through, the answer's headers and its first `afterBytes` body bytes are
- *    relayed, then the connection is reset (a download dropped in the middle).
+ *    relayed, then the connection is reset (a download dropped in the middle);
+ *  - `answer`: the proxy answers itself with a given status and body (an operation s3rver does not
+ *    implement, such as GetBucketVersioning or GetObjectLockConfiguration for the Object Lock check).
  *
  * Rules match on the S3 operation (`op`, derived from method and query the way S3 routes them) and
  * optionally a predicate; `times` limits how often a rule fires. Every request is recorded (method, path,
- * query, op, what happened), so a test can say exactly which requests were made.
+ * query, headers, op, what happened), so a test can say exactly which requests were made and what they
+ * carried (Object Lock and checksum headers).
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -26,13 +29,16 @@ export type S3Op =
   | 'GetObject'
   | 'HeadObject'
   | 'DeleteObject'
+  | 'GetBucketVersioning'
+  | 'GetObjectLockConfiguration'
   | 'Other';
 
 export type Fault =
   | { kind: 'stall' }
   | { kind: 'reset' }
   | { kind: 'status'; status: number; code: string }
-  | { kind: 'cut'; afterBytes: number };
+  | { kind: 'cut'; afterBytes: number }
+  | { kind: 'answer'; status: number; body: string; headers?: Record<string, string> };
 
 export interface FaultRule {
   op?: S3Op;
@@ -46,6 +52,8 @@ export interface RecordedRequest {
   method: string;
   path: string;
   query: URLSearchParams;
+  /** as the client sent them (lower-case names) */
+  headers: http.IncomingHttpHeaders;
   op: S3Op;
   /** 'passed', or the fault that was applied */
   outcome: 'passed' | Fault['kind'];
@@ -78,6 +86,8 @@ export function s3OpOf(method: string, path: string, query: URLSearchParams): S3
       return 'HeadObject';
     case 'GET':
       if (isBucket && query.has('uploads')) return 'ListMultipartUploads';
+      if (isBucket && query.has('versioning')) return 'GetBucketVersioning';
+      if (isBucket && query.has('object-lock')) return 'GetObjectLockConfiguration';
       if (isBucket) return 'ListObjectsV2';
       return 'GetObject';
     default:
@@ -110,7 +120,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
-    const base = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams };
+    const base = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+    };
     const op = s3OpOf(base.method, base.path, base.query);
     const probe: RecordedRequest = { ...base, op, outcome: 'passed' };
     const rule = rules.find((r) => r.left > 0 && (!r.op || r.op === op) && (!r.match || r.match(probe)));
@@ -127,10 +142,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           req.socket.resetAndDestroy();
           return;
         }
-        const body = errorXml(fault.code);
+        const body = fault.kind === 'answer' ? fault.body : errorXml(fault.code);
         res.writeHead(fault.status, {
           'content-type': 'application/xml',
           'content-length': Buffer.byteLength(body),
+          ...(fault.kind === 'answer' ? fault.headers : {}),
         });
         res.end(body);
       });

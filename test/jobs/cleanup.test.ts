@@ -154,10 +154,9 @@ describe('scheduled clean-up of leftovers', () => {
 
   it('stop() cancels a run in flight', async () => {
     let sawSignal: AbortSignal | undefined;
-    const hanging: Backend = {
-      ...backend,
-      location: backend.location,
-      list: (_prefix, opts) => {
+    // the real backend (its lease operations work) with a listing that hangs
+    const hanging: Backend = Object.assign(Object.create(backend) as Backend, {
+      list: (_prefix: string, opts?: { signal?: AbortSignal }) => {
         sawSignal = opts?.signal;
         // a listing whose first page never comes
         return {
@@ -169,7 +168,7 @@ describe('scheduled clean-up of leftovers', () => {
           }),
         };
       },
-    };
+    });
     const cleaner = new LeftoverCleaner({ catalog, logger: silentLogger, clock }, () => ({
       targets: [{ name: 'hanging', backend: hanging }],
       release: () => undefined,

@@ -298,7 +298,7 @@ describe('applyRetention: safety rules', () => {
       { keepLast: 1 },
       UTC,
     );
-    expect(reasonsOf(r, 'locked')).toEqual(['object lock until 2026-12-01T00:00:00.000Z']);
+    expect(reasonsOf(r, 'locked')).toEqual(['locked until 2026-12-01T00:00:00.000Z (S3 Object Lock)']);
     expect(removed(r)).toEqual(['expired']);
   });
 

@@ -133,6 +133,27 @@ export function testBackend(name: string, factory: () => Promise<BackendFixture>
       expect(Buffer.concat(chunks).toString()).toBe('second');
     });
 
+    it('putIfAbsent, where the backend has it, creates once and then reports the key taken', async () => {
+      // a backend without conditional writes says so by not having the operation (lease.ts falls back)
+      if (!b.putIfAbsent) return;
+      expect(await b.putIfAbsent('cond/lease', Buffer.from('first'))).toBe(true);
+      expect(await b.putIfAbsent('cond/lease', Buffer.from('second'))).toBe(false);
+      expect((await sha256Of(await b.get('cond/lease'))).size).toBe(5);
+      await b.remove('cond/lease');
+      expect(await b.putIfAbsent('cond/lease', Buffer.from('third'))).toBe(true);
+      await b.remove('cond/lease');
+      await expectNoLeftovers();
+    });
+
+    it('a put asking for an Object Lock the backend cannot give is refused, not stored unlocked', async () => {
+      if (b.checkObjectLock) return; // a locking backend is tested against its server (s3-object-lock.test.ts)
+      const lock = { mode: 'governance' as const, retainUntil: new Date(Date.now() + 86_400_000) };
+      await expect(b.put('locked/x', Readable.from([Buffer.from('x')]), { lock })).rejects.toMatchObject({
+        code: 'OBJECT_LOCK_UNAVAILABLE',
+      });
+      await expect(b.stat('locked/x')).rejects.toMatchObject({ code: 'STORAGE_NOT_FOUND' });
+    });
+
     it('stat reports size and modification time', async () => {
       const before = Date.now();
       await b.put('stat/one', Readable.from([Buffer.alloc(1234, 1)]));

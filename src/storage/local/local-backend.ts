@@ -7,12 +7,12 @@
  * visible; a failed or aborted put removes its temp file. Files are created 0600: snapshots hold
  * every Secret of the cluster.
  */
-import { mkdir, open, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { DrError, isAbortError } from '../../core/errors.js';
-import { finalNameOf, isTempName, tempNameFor, writeFileAtomic } from '../../core/safe-file.js';
+import { finalNameOf, fsyncDir, isTempName, tempNameFor, writeFileAtomic } from '../../core/safe-file.js';
 import type { Backend, ObjectInfo, OpOptions, PutOptions } from '../backend.js';
 import { assertValidKey, assertValidPrefix } from '../key.js';
 import { checkSignal } from '../cancel.js';
@@ -49,6 +49,7 @@ export class LocalBackend implements Backend {
     const { signal, onProgress } = opts;
     let final: string;
     try {
+      if (opts.lock) throw lockUnavailable(this.root);
       final = this.pathOf(key);
       if (signal?.aborted) throw new DrError('ABORTED', `${what}: cancelled`, { transient: false });
     } catch (err) {
@@ -89,6 +90,42 @@ export class LocalBackend implements Backend {
       }
       if (origin === 'source') throw err;
       throw fsError(err, what);
+    }
+  }
+
+  /**
+   * Exclusive create: the data goes to a temp file (fsynced), then link(2) gives it the final name,
+   * which fails with EEXIST when the name is taken, atomically, on every local file system.
+   */
+  async putIfAbsent(key: string, data: Buffer, opts: OpOptions = {}): Promise<boolean> {
+    const what = `file: create ${key} in ${this.root}`;
+    const final = this.pathOf(key);
+    checkSignal(opts.signal, what);
+    const dir = path.dirname(final);
+    const temp = path.join(dir, tempNameFor(path.basename(final)));
+    try {
+      // Folders below the root are made as needed; a missing root is a wrong URL, not one to create.
+      await stat(this.root);
+      await mkdir(dir, { recursive: true });
+      const fh = await open(temp, 'wx', 0o600);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      try {
+        await link(temp, final);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw err;
+      }
+      await fsyncDir(dir);
+      return true;
+    } catch (err) {
+      throw fsError(err, what);
+    } finally {
+      await rm(temp, { force: true }).catch(() => undefined);
     }
   }
 
@@ -239,4 +276,12 @@ export class LocalBackend implements Backend {
     }
     yield* walk(root, '');
   }
+}
+
+function lockUnavailable(root: string): DrError {
+  return new DrError(
+    'OBJECT_LOCK_UNAVAILABLE',
+    `file: ${root}: a local directory cannot hold an Object Lock; lock backups on an s3:// target with Object Lock enabled`,
+    { transient: false },
+  );
 }

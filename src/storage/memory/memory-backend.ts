@@ -23,6 +23,12 @@ export class MemoryBackend implements Backend {
 
   async put(key: string, body: Readable, opts: PutOptions = {}): Promise<{ size: number }> {
     assertValidKey(key, this.location);
+    if (opts.lock) {
+      body.destroy();
+      throw new DrError('OBJECT_LOCK_UNAVAILABLE', `memory: put ${key}: cannot lock objects`, {
+        transient: false,
+      });
+    }
     const cancelled = (): DrError =>
       new DrError('ABORTED', `memory: put ${key}: cancelled`, { transient: false });
     if (opts.signal?.aborted) {
@@ -51,6 +57,14 @@ export class MemoryBackend implements Backend {
     if (opts.signal?.aborted) throw cancelled();
     this.objects.set(key, { data: Buffer.concat(chunks), lastModified: this.clock.now() });
     return { size };
+  }
+
+  async putIfAbsent(key: string, data: Buffer, opts: OpOptions = {}): Promise<boolean> {
+    assertValidKey(key, this.location);
+    checkSignal(opts.signal, `memory: create ${key}`);
+    if (this.objects.has(key)) return false;
+    this.objects.set(key, { data: Buffer.from(data), lastModified: this.clock.now() });
+    return true;
   }
 
   async get(key: string, opts: OpOptions = {}): Promise<Readable> {

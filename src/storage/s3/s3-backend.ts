@@ -3,9 +3,16 @@
  *
  * - Credentials come from the AWS default chain (environment, shared profile, SSO, instance role),
  *   never from the URL; `options.credentials` exists for programmatic callers and tests.
- * - Checksums are computed/validated only WHEN_REQUIRED: the newest SDK otherwise sends aws-chunked
- *   bodies with CRC trailers, which many S3-compatible servers (s3rver among them) do not understand.
- *   Our own sha256 in the manifest is what guards the data.
+ * - Request checksums per target (`checksum=` in the URL): CRC32C or SHA-256 on every upload request
+ *   (a header per part: lib-storage hands the SDK Buffers, so no aws-chunked trailer is needed), the
+ *   default on AWS (SHA-256: native, unlike the SDK's CRC32C); off (WHEN_REQUIRED) by default on custom endpoints, as many S3-compatible servers
+ *   (s3rver among them) do not understand them. Our own sha256 in the manifest guards the data either way.
+ * - Object Lock: a put with `lock` sends the mode and retain-until date on PutObject and on
+ *   CreateMultipartUpload; AWS refuses such uploads without Content-MD5 or a checksum, so a target with
+ *   checksum=off refuses them first. checkObjectLock asks the bucket (GetBucketVersioning,
+ *   GetObjectLockConfiguration).
+ * - putIfAbsent (the lease) exists only where the server honours If-None-Match on PutObject
+ *   (`conditionalWrites`, on by default for AWS).
  * - put streams through @aws-sdk/lib-storage: parts of partSizeMiB (>= 16), queueSize of them in flight,
  *   so memory is bounded by about (queueSize + 1) x partSize whatever the object size. Each part is a
  *   Buffer, so the SDK retries a failed part by itself (maxAttempts); the put as a whole is not retried.
@@ -30,7 +37,9 @@ import {
   CompleteMultipartUploadCommand,
   PutObjectCommand,
   DeleteObjectCommand,
+  GetBucketVersioningCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -44,7 +53,7 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { DrError, isAbortError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { redactText, redactUrl } from '../../core/redact.js';
-import type { Backend, ObjectInfo, OpOptions, PutOptions } from '../backend.js';
+import type { Backend, ObjectInfo, ObjectLock, OpOptions, PutOptions } from '../backend.js';
 import { assertValidKey, assertValidPrefix } from '../key.js';
 import { classifyStreamErrors } from '../stream-errors.js';
 import type { S3StorageUrl } from '../url.js';
@@ -75,6 +84,8 @@ export class S3Backend implements Backend {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly listPageSize: number;
+  /** Present only when the URL says the server honours conditional writes. */
+  readonly putIfAbsent?: (key: string, data: Buffer, opts?: OpOptions) => Promise<boolean>;
 
   constructor(
     private readonly url: S3StorageUrl,
@@ -93,8 +104,8 @@ export class S3Backend implements Backend {
       ...(opts.credentials !== undefined ? { credentials: opts.credentials } : {}),
       forcePathStyle: url.forcePathStyle,
       maxAttempts: url.maxAttempts,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestChecksumCalculation: url.checksum ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+      responseChecksumValidation: url.checksum ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
       requestHandler: new NodeHttpHandler({
         connectionTimeout: url.connectTimeoutMs,
         socketTimeout: url.socketTimeoutMs,
@@ -103,6 +114,7 @@ export class S3Backend implements Backend {
         logger: handlerLogger(this.logger, this.endpoint),
       }),
     });
+    if (url.conditionalWrites) this.putIfAbsent = (k, d, o) => this.createIfAbsent(k, d, o);
   }
 
   /** Options for client.send: the caller's signal, if any. */
@@ -135,6 +147,7 @@ export class S3Backend implements Backend {
     let fullKey: string;
     try {
       fullKey = this.keyOf(key);
+      if (opts.lock) this.assertCanLock();
       if (signal?.aborted) throw s3Error(abortError(), ctx);
     } catch (err) {
       body.destroy();
@@ -202,7 +215,13 @@ export class S3Backend implements Backend {
     }) as S3Client['send'];
     const upload = new Upload({
       client: view,
-      params: { Bucket: this.bucket, Key: fullKey, Body: counter },
+      params: {
+        Bucket: this.bucket,
+        Key: fullKey,
+        Body: counter,
+        ...(this.url.checksum ? { ChecksumAlgorithm: this.url.checksum } : {}),
+        ...(opts.lock ? lockParams(opts.lock) : {}),
+      },
       partSize: this.url.partSizeMiB * MiB,
       queueSize: this.url.queueSize,
       leavePartsOnError: false,
@@ -366,6 +385,91 @@ export class S3Backend implements Backend {
     }
   }
 
+  /** AWS refuses an Object Lock upload without Content-MD5 or a checksum header. */
+  private assertCanLock(): void {
+    if (this.url.checksum) return;
+    throw new DrError(
+      'OBJECT_LOCK_UNAVAILABLE',
+      `s3: ${this.location}: Object Lock uploads need a request checksum; add checksum=sha256 (or crc32c) to the storage URL`,
+      { transient: false },
+    );
+  }
+
+  async checkObjectLock(opts: OpOptions = {}): Promise<void> {
+    this.assertCanLock();
+    const refuse = (what: string): never => {
+      throw new DrError(
+        'OBJECT_LOCK_UNAVAILABLE',
+        `s3: bucket ${this.bucket}${this.url.endpoint ? ` at ${this.endpoint}` : ''}: ${what}; a policy with objectLock needs a bucket created with Object Lock enabled (which also enables versioning)`,
+        { transient: false, bucket: this.bucket },
+      );
+    };
+    let versioning;
+    try {
+      versioning = await this.client.send(
+        new GetBucketVersioningCommand({ Bucket: this.bucket }),
+        this.sendOpts(opts.signal),
+      );
+    } catch (err) {
+      throw this.lockCheckError(err, 'GetBucketVersioning');
+    }
+    if (versioning.Status !== 'Enabled')
+      refuse(`versioning is ${versioning.Status ? versioning.Status.toLowerCase() : 'not enabled'}`);
+    let config;
+    try {
+      config = await this.client.send(
+        new GetObjectLockConfigurationCommand({ Bucket: this.bucket }),
+        this.sendOpts(opts.signal),
+      );
+    } catch (err) {
+      const e = err as { name?: string };
+      if (e.name === 'ObjectLockConfigurationNotFoundError') refuse('Object Lock is not enabled');
+      throw this.lockCheckError(err, 'GetObjectLockConfiguration');
+    }
+    if (config.ObjectLockConfiguration?.ObjectLockEnabled !== 'Enabled') refuse('Object Lock is not enabled');
+  }
+
+  /** A lock check that could not be made is not a pass: say what failed and how to go on without it. */
+  private lockCheckError(err: unknown, op: string): DrError {
+    const e = s3Error(err, this.ctx(`check object lock (${op})`));
+    if (e.details.transient === true) return e;
+    return new DrError(
+      e.code === 'STORAGE_ACCESS_DENIED' || isNotImplemented(err) ? 'OBJECT_LOCK_UNAVAILABLE' : e.code,
+      `${e.message}; dr cannot confirm that the bucket locks objects (grant s3:GetBucketVersioning and s3:GetBucketObjectLockConfiguration, or set objectLock.verifyBucket: false in the policy once you have checked the bucket yourself)`,
+      { ...e.details, transient: false },
+      { cause: err },
+    );
+  }
+
+  /** PutObject with If-None-Match: * : S3 answers 412 when the key exists (409 when a racing write won). */
+  private async createIfAbsent(key: string, data: Buffer, opts: OpOptions = {}): Promise<boolean> {
+    const fullKey = this.keyOf(key);
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: fullKey,
+          Body: data,
+          IfNoneMatch: '*',
+          ...(this.url.checksum ? { ChecksumAlgorithm: this.url.checksum } : {}),
+        }),
+        this.sendOpts(opts.signal),
+      );
+      return true;
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode;
+      if (
+        e.name === 'PreconditionFailed' ||
+        e.name === 'ConditionalRequestConflict' ||
+        status === 412 ||
+        status === 409
+      )
+        return false;
+      throw s3Error(err, this.ctx('create if absent', key));
+    }
+  }
+
   async cleanupIncomplete(prefix: string, olderThanMs: number, opts: OpOptions = {}): Promise<number> {
     assertValidPrefix(prefix, this.location);
     const cutoff = this.clock.now().getTime() - olderThanMs;
@@ -433,6 +537,16 @@ function handlerLogger(logger: Logger, endpoint: string) {
     info: line('info'),
     warn: line('warn'),
     error: line('error'),
+  };
+}
+
+function lockParams(lock: ObjectLock): {
+  ObjectLockMode: 'GOVERNANCE' | 'COMPLIANCE';
+  ObjectLockRetainUntilDate: Date;
+} {
+  return {
+    ObjectLockMode: lock.mode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE',
+    ObjectLockRetainUntilDate: lock.retainUntil,
   };
 }
 
