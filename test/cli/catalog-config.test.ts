@@ -90,7 +90,7 @@ async function etcdctlStatus(file: string): Promise<{ json: { hash: number }; ta
 }
 
 describe('the daemon and the CLI share a catalog with --config', () => {
-  it("dr list --config shows the daemon's verification; without it the CLI's own catalog knows none", async () => {
+  it("dr list --config shows the daemon's verification; without it the CLI's own catalog reads it from storage", async () => {
     const daemonId = handle!.daemon.backups()[0]!.id;
     const shared = await runDr(['list', '--config', configFile, '--json'], xdg);
     expect(shared.code).toBe(0);
@@ -103,11 +103,12 @@ describe('the daemon and the CLI share a catalog with --config', () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(new RegExp(`${daemonId}.*\\bok \\d+[smhd] ago`));
 
+    // a catalog of its own (another host, a rebuilt catalog) learns the daemon's verification from the
+    // record the daemon wrote beside the manifest
     const separate = await runDr(['list', '--storage', storeUrl, '--json'], xdg);
     expect(separate.code).toBe(0);
-    expect(separate.json.backups.find((x: { id: string }) => x.id === daemonId)).toMatchObject({
-      verifyOk: null,
-    });
+    const s = separate.json.backups.find((x: { id: string }) => x.id === daemonId);
+    expect(s).toMatchObject({ verifyOk: true, verifiedAt: expect.any(String) });
   });
 
   it('--storage NAME picks a target of --config; an unknown name is a usage error naming the targets', async () => {
