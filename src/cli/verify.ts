@@ -26,7 +26,7 @@ export function registerVerify(program: Command): void {
   addIdentityOption(cmd);
   addJsonOption(cmd);
   cmd
-    .option('--latest', 'verify the newest backup')
+    .option('--latest', 'verify the newest backup (also one whose last verification failed)')
     .option('--cluster-name <name>', 'cluster the backup belongs to (with --latest: newest of this cluster)')
     .option(
       '--deep',
@@ -50,6 +50,7 @@ export function registerVerify(program: Command): void {
               id ?? 'latest',
               opts.clusterName,
               await manifestTrust(ctx),
+              { includeFailed: true },
             );
             const report = await verifyBackup(backend, manifest, {
               deep: opts.deep,
