@@ -135,6 +135,14 @@ export class AzureBlobBackend implements Backend {
     const ctx = this.ctx('put', key);
     let name: string;
     try {
+      // Azure's immutability policies are not S3 Object Lock, and dr does not set them: a put that asks for
+      // a lock is refused rather than stored unlocked
+      if (opts.lock)
+        throw new DrError(
+          'OBJECT_LOCK_UNAVAILABLE',
+          `azblob: put "${this.prefix + key}" in ${this.location}: dr sets no Object Lock on Azure Blob Storage; lock backups on an s3:// target with Object Lock enabled (or use a container-level immutability policy, which needs no lock from dr)`,
+          { transient: false },
+        );
       name = this.nameOf(key);
       if (signal?.aborted) throw cancelled(`azblob: put "${this.prefix + key}"`, signal.reason);
     } catch (err) {
