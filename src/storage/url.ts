@@ -208,20 +208,7 @@ function parseS3(raw: string, url: URL, shown: string, fail: (r: string) => neve
   }
   if (url.port) fail(`bucket "${bucket}" must not have a port; put the endpoint in ?endpoint=`);
   if (url.hash) fail('fragment (#...) not allowed');
-  // The raw path, because URL parsing has already resolved '..' and '.' segments away.
-  const rawPath = raw.replace(/^s3:\/\/[^/?#]*/i, '').split(/[?#]/)[0] ?? '';
-  let prefix: string;
-  try {
-    prefix = decodeURIComponent(rawPath).replace(/^\/+/, '');
-  } catch {
-    return fail(`prefix "${rawPath}" has a malformed %-escape`);
-  }
-  if (
-    prefix.split('/').some((seg, i, all) => (seg === '' && i < all.length - 1) || seg === '.' || seg === '..')
-  ) {
-    fail(`prefix "${prefix}" has an empty, '.' or '..' segment`);
-  }
-  if (prefix && !prefix.endsWith('/')) prefix += '/';
+  const prefix = prefixOf(raw, fail);
 
   for (const key of url.searchParams.keys()) {
     if (!(S3_PARAMS as readonly string[]).includes(key)) {
@@ -324,19 +311,7 @@ function parseAzblob(raw: string, url: URL, shown: string, fail: (r: string) => 
   }
   if (url.port) fail(`container "${container}" must not have a port; put the endpoint in ?endpoint=`);
   if (url.hash) fail('fragment (#...) not allowed');
-  const rawPath = raw.replace(/^azblob:\/\/[^/?#]*/i, '').split(/[?#]/)[0] ?? '';
-  let prefix: string;
-  try {
-    prefix = decodeURIComponent(rawPath).replace(/^\/+/, '');
-  } catch {
-    return fail(`prefix "${rawPath}" has a malformed %-escape`);
-  }
-  if (
-    prefix.split('/').some((seg, i, all) => (seg === '' && i < all.length - 1) || seg === '.' || seg === '..')
-  ) {
-    fail(`prefix "${prefix}" has an empty, '.' or '..' segment`);
-  }
-  if (prefix && !prefix.endsWith('/')) prefix += '/';
+  const prefix = prefixOf(raw, fail);
 
   for (const key of url.searchParams.keys()) {
     if (SAS_PARAMS.has(key.toLowerCase())) {
@@ -407,4 +382,28 @@ function parseAzblob(raw: string, url: URL, shown: string, fail: (r: string) => 
     requestTimeoutMs: int('requestTimeoutMs', 300_000, 1, 3_600_000),
     redacted: shown,
   };
+}
+
+/**
+ * The key prefix of an s3:// or azblob:// URL, ending in '/' (or empty). Read from the raw text, because
+ * URL parsing has already resolved '..' and '.' segments away; such segments, and empty ones, are refused.
+ */
+function prefixOf(raw: string, fail: (msg: string) => never): string {
+  const rawPath =
+    raw
+      .slice(raw.indexOf('://') + 3)
+      .replace(/^[^/?#]*/, '')
+      .split(/[?#]/)[0] ?? '';
+  let prefix: string;
+  try {
+    prefix = decodeURIComponent(rawPath).replace(/^\/+/, '');
+  } catch {
+    return fail(`prefix "${rawPath}" has a malformed %-escape`);
+  }
+  if (
+    prefix.split('/').some((seg, i, all) => (seg === '' && i < all.length - 1) || seg === '.' || seg === '..')
+  ) {
+    fail(`prefix "${prefix}" has an empty, '.' or '..' segment`);
+  }
+  return prefix && !prefix.endsWith('/') ? `${prefix}/` : prefix;
 }
