@@ -407,10 +407,14 @@ describe('DB_COMPACTION_INTERRUPTED: a member killed during a compaction', () =>
 });
 
 describe('WAL_NODE_NOT_MEMBER: the data dir of a removed member', () => {
-  test('WAL_NODE_NOT_MEMBER: warning; etcd started on it finds itself removed and stops', async () => {
+  // One removal of a follower from a 2-member cluster leaves the follower's WAL in one of two states,
+  // depending on a race inside etcd: either the follower learned the removal's commit and applied it
+  // (its log says "removed member <its own id>"), or the leader dropped it first and the follower only
+  // heard "permanently removed" from the leader's peer handler, its WAL holding the removal uncommitted.
+  // The audit counts committed entries only, so the first state is WAL_NODE_NOT_MEMBER and the second is
+  // not a finding; the test checks whichever state it got and tries again until it has seen the first.
+  async function removeFollower(): Promise<{ dir: string; name: string; appliedOwnRemoval: boolean }> {
     const cluster = await startTestCluster({ size: 2 });
-    let d: string;
-    let victimName: string;
     try {
       const client = new TestEtcdClient({ hosts: cluster.endpoints });
       try {
@@ -423,11 +427,12 @@ describe('WAL_NODE_NOT_MEMBER: the data dir of a removed member', () => {
       const leader = BigInt(/"leader":(\d+)/.exec(status)![1]!);
       const victim = ids.findIndex((id) => id !== leader);
       expect(victim).toBeGreaterThanOrEqual(0);
+      const hex = ids[victim]!.toString(16);
       // etcd refuses a membership change until every member has been connected for a few seconds
       await until(
         'member removed',
         () =>
-          cluster.etcdctl(['member', 'remove', ids[victim]!.toString(16)], {
+          cluster.etcdctl(['member', 'remove', hex], {
             endpoints: [cluster.endpoints[1 - victim]!],
           }),
         60_000,
@@ -440,17 +445,36 @@ describe('WAL_NODE_NOT_MEMBER: the data dir of a removed member', () => {
         new Promise((r) => setTimeout(() => r('still running'), 30_000)),
       ]);
       expect(exit).not.toBe('still running');
-      expect(await readFile(m.spec.logFile, 'utf8')).toMatch(/permanently removed/);
-      victimName = m.spec.name;
-      d = path.join(work.dir, 'removed');
-      await cp(m.spec.dataDir, d, { recursive: true });
+      const log = await readFile(m.spec.logFile, 'utf8');
+      expect(log).toMatch(/permanently removed/);
+      const dir = path.join(work.dir, `removed-${hex}`);
+      await cp(m.spec.dataDir, dir, { recursive: true });
+      // 3.4: "removed member <id> from cluster"; 3.5: "removed member" with removed-remote-peer-id <id>
+      const appliedOwnRemoval =
+        new RegExp(`removed member ${hex} from cluster`).test(log) ||
+        new RegExp(`"msg":"removed member"[^\\n]*"removed-remote-peer-id":"${hex}"`).test(log);
+      return { dir, name: m.spec.name, appliedOwnRemoval };
     } finally {
       await cluster.stop();
     }
-    const r = await auditDataDir(d);
-    expect(notInfo(r.findings).map((x) => x.split(':')[0])).toEqual(['WAL_NODE_NOT_MEMBER']);
-    const o = await startEtcd(d, { name: victimName });
-    expect(o.started, o.log.slice(-2000)).toBe(false);
-    expect(o.log).toMatch(/permanently removed/);
-  }, 120_000);
+  }
+
+  test('WAL_NODE_NOT_MEMBER: warning; etcd started on it finds itself removed and stops', async () => {
+    let seen = false;
+    for (let attempt = 0; attempt < 4 && !seen; attempt++) {
+      const { dir, name, appliedOwnRemoval } = await removeFollower();
+      const r = await auditDataDir(dir);
+      if (!appliedOwnRemoval) {
+        // the removal is in the WAL but was never committed there: etcd would not apply it on its own
+        expect(notInfo(r.findings)).toEqual([]);
+        continue;
+      }
+      seen = true;
+      expect(notInfo(r.findings).map((x) => x.split(':')[0])).toEqual(['WAL_NODE_NOT_MEMBER']);
+      const o = await startEtcd(dir, { name });
+      expect(o.started, o.log.slice(-2000)).toBe(false);
+      expect(o.log).toMatch(/permanently removed/);
+    }
+    expect(seen, 'no attempt left a follower that applied its own removal').toBe(true);
+  }, 300_000);
 });

@@ -5,7 +5,7 @@
  * exactly one gets it; a stale lease is taken over and --break-lease takes a live one; a holder whose
  * lease was taken over learns it at its next renewal (its signal fires); release removes only its own.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrError } from '../../src/core/errors.js';
@@ -113,7 +113,10 @@ describe('lease on file://', () => {
     // the other holder keeps writing its lease, as a live holder renews it (a single write could land
     // between a renewal's read-back and its put, and be overwritten: the window lease.ts documents)
     for (let i = 0; i < 200 && !lease.signal.aborted; i++) {
-      await writeFile(p, JSON.stringify(other));
+      // written as the file backend writes (temp file, rename): a plain writeFile truncates first, and a
+      // renewal reading the empty file in between rightly reports an unreadable lease record instead
+      await writeFile(`${p}.other`, JSON.stringify(other));
+      await rename(`${p}.other`, p);
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(lease.signal.reason).toMatchObject({ code: 'LEASE_HELD' });

@@ -18,11 +18,43 @@ import type { BlockBlobClient } from '@azure/storage-blob';
 import type { Logger } from '../../core/logger.js';
 import { azureCodeOf, azureStatusOf } from './azure-errors.js';
 
+/** Rounds of discard-then-look (see discardUncommitted). */
+const ROUNDS = 3;
+const SETTLE_MS = 250;
+
 /**
  * Returns undefined when nothing is left (discarded, or already gone), else a sentence saying what is
  * left and why, for the caller's error message.
+ *
+ * A Put Block cut on our side after its body was sent may still be stored by the service after the
+ * discard: so after each discard the block list is read back, and if a late block has landed the discard
+ * runs again after a short pause (at most ROUNDS times; what still lands after that Azure expires).
  */
 export async function discardUncommitted(
+  blob: BlockBlobClient,
+  signal: AbortSignal,
+  logger: Logger,
+  endpoint: string,
+): Promise<string | undefined> {
+  for (let round = 1; ; round++) {
+    const left = await discardOnce(blob, signal, logger, endpoint);
+    if (left !== undefined || round >= ROUNDS) return left;
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    if (!(await hasUncommittedBlocks(blob, signal))) return undefined;
+  }
+}
+
+async function hasUncommittedBlocks(blob: BlockBlobClient, signal: AbortSignal): Promise<boolean> {
+  try {
+    const list = await blob.getBlockList('uncommitted', { abortSignal: signal });
+    return (list.uncommittedBlocks?.length ?? 0) > 0;
+  } catch {
+    // 404: no blob and no blocks under the name; anything else: we cannot tell, and the discard did run
+    return false;
+  }
+}
+
+async function discardOnce(
   blob: BlockBlobClient,
   signal: AbortSignal,
   logger: Logger,
