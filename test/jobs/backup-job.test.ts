@@ -1,3 +1,4 @@
+// etcd-matrix: one version: the subject is the backup job (manifest last, retention); etcd only supplies the snapshot
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
