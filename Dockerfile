@@ -21,6 +21,7 @@ RUN bash scripts/install-etcd35.sh /opt/etcd-3.5
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
@@ -41,7 +42,7 @@ COPY --from=build /opt/etcd-3.5/usr/bin/etcdutl /opt/etcd-3.5/usr/bin/etcdctl /u
 COPY policies ./policies
 # etcd's .proto files, read at run time from beside dist/ (gRPC client and WAL/snap decoders)
 COPY proto ./proto
-RUN chmod 0755 dist/cli/main.js && ln -s /opt/etcd-dr/dist/cli/main.js /usr/local/bin/dr
+RUN chmod 0755 dist/cli/dr.js && ln -s /opt/etcd-dr/dist/cli/dr.js /usr/local/bin/dr
 ENV NODE_ENV=production ETCDCTL_API=3
 USER etcd-dr
 VOLUME ["/var/lib/etcd-dr"]

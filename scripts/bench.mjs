@@ -118,8 +118,8 @@ function run(cmd, args, { cpu = false, ...opts } = {}) {
   });
 }
 
-/** The node flags on dist/cli/main.js's `#!/usr/bin/env -S node ...` line: dr runs with them as its bin does. */
-const drNodeFlags = (readFileSync(dist('cli/main.js'), 'utf8').split('\n', 1)[0] ?? '')
+/** The node flags on dist/cli/dr.js's `#!/usr/bin/env -S node ...` line: dr runs with them as its bin does. */
+const drNodeFlags = (readFileSync(dist('cli/dr.js'), 'utf8').split('\n', 1)[0] ?? '')
   .split(/\s+/)
   .filter((w) => w.startsWith('--'));
 
@@ -132,7 +132,7 @@ async function dr(args, env = {}, { cpu = false } = {}) {
       ...drNodeFlags,
       '--import',
       path.join(root, 'scripts/rss-probe.mjs'),
-      dist('cli/main.js'),
+      dist('cli/dr.js'),
       ...args,
       '--json',
     ],

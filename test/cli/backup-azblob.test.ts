@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEtcdClient } from '../../src/etcd/client.js';
 import { startAzurite, type AzuriteHandle } from '../helpers/azurite.js';
-import { runDr } from '../helpers/dr.js';
+import { DR_UNBUNDLED, runDr } from '../helpers/dr.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -160,12 +160,13 @@ describe('dr backup to azblob:// (Azurite) on a real etcd member', () => {
     const hook = await moduleLogger(dir);
     const run = async (name: string, args: string[], extra: Record<string, string | undefined>) => {
       const log = path.join(dir, `${name}.modules`);
-      const r = await runDr(args, {
-        ...env,
-        NODE_OPTIONS: hook.nodeOptions,
-        DR_TEST_MODULE_LOG: log,
-        ...extra,
-      });
+      // the unbundled CLI: its module graph names the packages (the bundle has the same lazy chunks)
+      const r = await runDr(
+        args,
+        { ...env, NODE_OPTIONS: hook.nodeOptions, DR_TEST_MODULE_LOG: log, ...extra },
+        120_000,
+        DR_UNBUNDLED,
+      );
       return { r, loaded: hook.loaded(log) };
     };
     await mkdir(path.join(dir, 'store'));

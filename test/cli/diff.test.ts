@@ -9,7 +9,7 @@ import { saveSnapshot } from '../formats/bbolt/etcd-corpus.js';
 import { runDr } from '../helpers/dr.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { tempDir } from '../helpers/tmp.js';
-import { runInspect } from '../inspect/run-inspect.js';
+
 import { TestEtcdClient } from '../helpers/etcd-test-client.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -82,7 +82,7 @@ function byKind(changes: any[]) {
 
 describe('dr diff', () => {
   test('reports exactly the puts, deletes and overwrites made between two snapshots', async () => {
-    const r = await runInspect(['diff', a, b, '--json']);
+    const r = await runDr(['diff', a, b, '--json']);
     expect(r.code).toBe(0);
     expect(r.json.ok).toBe(true);
     expect(byKind(r.json.changes)).toEqual(expected);
@@ -106,49 +106,40 @@ describe('dr diff', () => {
   });
 
   test('--values shows them; --prefix narrows; --exit-code exits 1 on differences', async () => {
-    const v = await runInspect([
-      'diff',
-      a,
-      b,
-      '--values',
-      '--prefix',
-      '/app/secret',
-      '--json',
-      '--exit-code',
-    ]);
+    const v = await runDr(['diff', a, b, '--values', '--prefix', '/app/secret', '--json', '--exit-code']);
     expect(v.code).toBe(1);
     expect(v.json.changes).toHaveLength(1);
     expect(v.json.changes[0].a.value).toBe('old-secret');
     expect(v.json.changes[0].b.value).toBe(SECRET);
-    const other = await runInspect(['diff', a, b, '--prefix', '/other/', '--json']);
+    const other = await runDr(['diff', a, b, '--prefix', '/other/', '--json']);
     expect(byKind(other.json.changes)).toEqual({ added: ['/other/new'], removed: [], changed: [] });
-    const none = await runInspect(['diff', a, b, '--prefix', '/app/keep/', '--exit-code']);
+    const none = await runDr(['diff', a, b, '--prefix', '/app/keep/', '--exit-code']);
     expect(none.code).toBe(0);
     expect(none.stdout).toMatch(/-- 0 added, 0 removed, 0 changed/);
   });
 
   test('a file with itself is empty, exit 0 even with --exit-code', async () => {
-    const r = await runInspect(['diff', b, b, '--json', '--exit-code']);
+    const r = await runDr(['diff', b, b, '--json', '--exit-code']);
     expect(r.code).toBe(0);
     expect(r.json.changes).toEqual([]);
     expect(r.json.summary.equal).toBe(true);
   });
 
   test('--rev-a reads an older revision of the same file; a compacted / future revision exits 2', async () => {
-    const r = await runInspect(['diff', b, b, '--rev-a', String(revA), '--json']);
+    const r = await runDr(['diff', b, b, '--rev-a', String(revA), '--json']);
     expect(r.code).toBe(0);
     expect(byKind(r.json.changes)).toEqual(expected);
-    const future = await runInspect(['diff', a, b, '--rev-a', String(revA + 1000)]);
+    const future = await runDr(['diff', a, b, '--rev-a', String(revA + 1000)]);
     expect(future.code).toBe(2);
     expect(future.stderr).toContain(`1..${revA}`);
   });
 
   test('a backup id on either side (fetched from --storage), and the table for people', async () => {
-    const r = await runInspect(['diff', a, backupId, '--json'], env);
+    const r = await runDr(['diff', a, backupId, '--json'], env);
     expect(r.code).toBe(0);
     expect(r.json.b.backupId).toBe(backupId);
     expect(byKind(r.json.changes)).toEqual(expected);
-    const t = await runInspect(['diff', 'latest', a], env);
+    const t = await runDr(['diff', 'latest', a], env);
     expect(t.code).toBe(0);
     const lines = t.stdout.split('\n');
     expect(lines[0]).toMatch(/^--- A backup /);
@@ -165,9 +156,9 @@ describe('dr diff', () => {
     expect(t.stdout).toMatch(
       /-- 2 added, 3 removed, 3 changed; 1 rewritten with the same value, 50 unchanged/,
     );
-    const missing = await runInspect(['diff', a, path.join(tmp.dir, 'nope.db')], env);
+    const missing = await runDr(['diff', a, path.join(tmp.dir, 'nope.db')], env);
     expect(missing.code).toBe(2);
     await mkdir(path.join(tmp.dir, 'emptydir'));
-    expect((await runInspect(['diff', a, path.join(tmp.dir, 'emptydir')])).code).toBe(2);
+    expect((await runDr(['diff', a, path.join(tmp.dir, 'emptydir')])).code).toBe(2);
   });
 });

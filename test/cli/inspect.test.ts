@@ -9,7 +9,6 @@ import { etcdctl, etcdctlStatus, makeCorpus, type Corpus } from '../formats/bbol
 import { filesBelow, runDr } from '../helpers/dr.js';
 import { tempDir } from '../helpers/tmp.js';
 import { bigValue, getWalCorpus, type WalCorpus } from '../helpers/wal-corpus.js';
-import { runInspect } from '../inspect/run-inspect.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -31,7 +30,7 @@ afterAll(async () => {
 
 describe('dr inspect wal', () => {
   test('--json is one document listing the writes made, without values', async () => {
-    const r = await runInspect(['inspect', 'wal', wal.main, '--json']);
+    const r = await runDr(['inspect', 'wal', wal.main, '--json']);
     expect(r.code).toBe(0);
     expect(r.json.ok).toBe(true);
     expect(r.json.dir).toBe(path.join(wal.main, 'member', 'wal'));
@@ -65,14 +64,14 @@ describe('dr inspect wal', () => {
   });
 
   test('filters by type, prefix and index range; the table is for people', async () => {
-    const lease = await runInspect(['inspect', 'wal', wal.main, '--type', 'lease', '--json']);
+    const lease = await runDr(['inspect', 'wal', wal.main, '--type', 'lease', '--json']);
     expect(lease.json.records.map((x: any) => x.op)).toEqual(['leaseGrant', 'leaseRevoke']);
 
-    const all = (await runInspect(['inspect', 'wal', wal.main, '--prefix', 'big/', '--json'])).json.records;
+    const all = (await runDr(['inspect', 'wal', wal.main, '--prefix', 'big/', '--json'])).json.records;
     expect(all).toHaveLength(300);
     const from = all[10].index;
     const to = all[14].index;
-    const r = await runInspect([
+    const r = await runDr([
       'inspect',
       'wal',
       path.join(wal.main, 'member', 'wal'),
@@ -92,7 +91,7 @@ describe('dr inspect wal', () => {
       'big/0014',
     ]);
 
-    const table = await runInspect(['inspect', 'wal', wal.main, '--type', 'txn,compaction']);
+    const table = await runDr(['inspect', 'wal', wal.main, '--type', 'txn,compaction']);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^\s+INDEX\s+TERM\s+TYPE\s+REQUEST/);
     expect(table.stdout).toMatch(
@@ -106,11 +105,11 @@ describe('dr inspect wal', () => {
 
   test('values only with --values, cut to 200 bytes unless --full', async () => {
     const args = ['inspect', 'wal', wal.main, '--prefix', 'big/0007', '--json'];
-    const cut = (await runInspect([...args, '--values'])).json.records[0].puts[0];
+    const cut = (await runDr([...args, '--values'])).json.records[0].puts[0];
     expect(cut.valueSize).toBe(512 * 1024);
     expect(cut.valueTruncated).toBe(true);
     expect(bytesOf(cut.value, cut.valueEncoding)).toEqual(bigValue(7).subarray(0, 200));
-    const full = (await runInspect([...args, '--values', '--full'])).json.records[0].puts[0];
+    const full = (await runDr([...args, '--values', '--full'])).json.records[0].puts[0];
     expect(full.valueTruncated).toBeUndefined();
     expect(sha(bytesOf(full.value, full.valueEncoding))).toBe(
       wal.ops.find((o) => o.key === 'big/0007')!.valueSha256,
@@ -124,17 +123,17 @@ describe('dr inspect wal', () => {
       ['--from-index', 'x'],
       ['--from-index', '9', '--to-index', '3'],
     ]) {
-      const r = await runInspect(['inspect', 'wal', wal.main, ...args]);
+      const r = await runDr(['inspect', 'wal', wal.main, ...args]);
       expect(r.code, args.join(' ')).toBe(2);
     }
-    expect((await runInspect(['inspect', 'wal', path.join(tmp.dir, 'nope')])).code).toBe(2);
+    expect((await runDr(['inspect', 'wal', path.join(tmp.dir, 'nope')])).code).toBe(2);
   });
 });
 
 describe('dr inspect db', () => {
   test('agrees with etcdctl snapshot status on fresh, compacted and defragmented snapshots', async () => {
     for (const file of [ec.fresh, ec.compacted, ec.defragmented]) {
-      const r = await runInspect(['inspect', 'db', file, '--json']);
+      const r = await runDr(['inspect', 'db', file, '--json']);
       expect(r.code).toBe(0);
       const want = await etcdctlStatus(file);
       expect({ ...r.json.status, revision: Number(r.json.status.revision) }).toEqual(want);
@@ -145,18 +144,18 @@ describe('dr inspect db', () => {
       expect(r.json.auth.enabled).toBe(false);
       expect(r.json.buckets.find((b: any) => b.name === 'key').keys).toBeGreaterThan(1200);
     }
-    const compacted = (await runInspect(['inspect', 'db', ec.compacted, '--json'])).json;
+    const compacted = (await runDr(['inspect', 'db', ec.compacted, '--json'])).json;
     expect(Number(compacted.revision.compacted)).toBe(ec.compactedAt);
     expect(compacted.leases).toBe(1);
-    const fresh = (await runInspect(['inspect', 'db', ec.fresh, '--json'])).json;
+    const fresh = (await runDr(['inspect', 'db', ec.fresh, '--json'])).json;
     expect(fresh.revision.compacted).toBe('0');
-    const table = await runInspect(['inspect', 'db', ec.compacted]);
+    const table = await runDr(['inspect', 'db', ec.compacted]);
     expect(table.stdout).toMatch(new RegExp(`compaction\\s+finished ${ec.compactedAt}`));
     expect(table.stdout).toMatch(/BUCKET\s+│\s+KEYS/);
   });
 
   test('a data dir resolves to member/snap/db', async () => {
-    const r = await runInspect(['inspect', 'db', wal.restarted, '--json']);
+    const r = await runDr(['inspect', 'db', wal.restarted, '--json']);
     expect(r.code).toBe(0);
     expect(r.json.file).toBe(path.join(wal.restarted, 'member', 'snap', 'db'));
     const want = await etcdctlStatus(r.json.file);
@@ -194,7 +193,7 @@ function asEtcdctl(kvs: any[]): EtcdctlKv[] {
 describe('dr inspect keys', () => {
   test('equals etcdctl get --prefix --rev -w json (keys and values) at two revisions', async () => {
     for (const rev of [ec.revision, ec.compactedAt + 10]) {
-      const r = await runInspect([
+      const r = await runDr([
         'inspect',
         'keys',
         ec.defragmented,
@@ -213,7 +212,7 @@ describe('dr inspect keys', () => {
       expect(asEtcdctl(r.json.kvs)).toEqual(live);
       expect(r.json.count).toBe(live.length);
     }
-    const leased = await runInspect([
+    const leased = await runDr([
       'inspect',
       'keys',
       ec.defragmented,
@@ -229,7 +228,7 @@ describe('dr inspect keys', () => {
   });
 
   test('no values unless --values; --limit; table output', async () => {
-    const r = await runInspect([
+    const r = await runDr([
       'inspect',
       'keys',
       ec.defragmented,
@@ -243,7 +242,7 @@ describe('dr inspect keys', () => {
     expect(r.json.more).toBe(true);
     expect(r.json.kvs[0].value).toBeUndefined();
     expect(r.json.kvs[0].valueSha256).toMatch(/^[0-9a-f]{16}$/);
-    const t = await runInspect(['inspect', 'keys', ec.defragmented, '--prefix', '/gen/']);
+    const t = await runDr(['inspect', 'keys', ec.defragmented, '--prefix', '/gen/']);
     expect(t.stdout).toMatch(/CREATE\s+MOD\s+VER\s+LEASE\s+SIZE\s+KEY/);
     expect(t.stdout).toMatch(/\/gen\/k\n/);
     expect(t.stdout).not.toMatch(/= 2/);
@@ -251,11 +250,11 @@ describe('dr inspect keys', () => {
 
   test('a compacted or future revision exits 2 naming the revisions available', async () => {
     const range = `${ec.compactedAt}..${ec.revision}`;
-    const old = await runInspect(['inspect', 'keys', ec.defragmented, '--rev', String(ec.compactedAt - 1)]);
+    const old = await runDr(['inspect', 'keys', ec.defragmented, '--rev', String(ec.compactedAt - 1)]);
     expect(old.code).toBe(2);
     expect(old.stderr).toContain(`revision ${ec.compactedAt - 1} has been compacted`);
     expect(old.stderr).toContain(range);
-    const future = await runInspect([
+    const future = await runDr([
       'inspect',
       'keys',
       ec.defragmented,
@@ -278,7 +277,7 @@ describe('dr inspect keys', () => {
     expect(b.code).toBe(0);
     const privateTmp = path.join(tmp.dir, 'tmp');
     await import('node:fs/promises').then((fs) => fs.mkdir(privateTmp));
-    const r = await runInspect(
+    const r = await runDr(
       ['inspect', 'keys', '--backup', b.json.id, '--prefix', '/after/', '--values', '--json'],
       {
         ...env,
@@ -289,9 +288,9 @@ describe('dr inspect keys', () => {
     expect(r.json.backupId).toBe(b.json.id);
     expect(asEtcdctl(r.json.kvs)).toEqual(await liveGet('/after/', Number(b.json.snapshot.revision)));
     expect(filesBelow(privateTmp)).toEqual([]);
-    const db = await runInspect(['inspect', 'db', '--backup', 'latest', '--json'], env);
+    const db = await runDr(['inspect', 'db', '--backup', 'latest', '--json'], env);
     expect(db.json.status.hash).toBe(b.json.snapshot.hash);
-    const missing = await runInspect(['inspect', 'keys', '--backup', 'no-such-id'], env);
+    const missing = await runDr(['inspect', 'keys', '--backup', 'no-such-id'], env);
     expect(missing.code).toBe(2);
   });
 });

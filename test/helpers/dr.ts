@@ -1,5 +1,6 @@
 /**
- * Runs the built `dr` (dist/cli/main.js, built by `npm test`) as a user would, and captures its output.
+ * Runs the built `dr` (dist/cli/dr.js, the bundled bin that `npm test` builds) as a user would, and captures
+ * its output.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -7,9 +8,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 
-export const DR_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
+export const DR_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/dr.js');
+/**
+ * The same CLI as tsc emits it, unbundled: for the tests that watch which packages a command loads (the
+ * bundle keeps every dynamic import as a chunk of its own, but inlines the packages into them).
+ */
+export const DR_UNBUNDLED = path.resolve(path.dirname(DR_MAIN), 'main.js');
 
-/** The node flags of dist/cli/main.js's `#!/usr/bin/env -S node ...` line, so dr runs here as its bin does. */
+/** The node flags of dist/cli/dr.js's `#!/usr/bin/env -S node ...` line, so dr runs here as its bin does. */
 function shebangFlags(): string[] {
   const first = readFileSync(DR_MAIN, 'utf8').split('\n', 1)[0] ?? '';
   const m = /^#!\/usr\/bin\/env -S node (.*)$/.exec(first);
@@ -24,9 +30,13 @@ export interface DrResult {
   json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-export function spawnDr(args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
-  if (!existsSync(DR_MAIN)) throw new Error(`${DR_MAIN} missing: run npm run build first`);
-  const argv = [...shebangFlags(), DR_MAIN, ...args];
+export function spawnDr(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  bin = DR_MAIN,
+): ChildProcess {
+  if (!existsSync(bin)) throw new Error(`${bin} missing: run npm run build first`);
+  const argv = [...shebangFlags(), bin, ...args];
   // DR_TEST_CPU_LOG=FILE: each dr run appends its CPU seconds (user, system), wall time and arguments to
   // FILE (GNU time), to see where the suite's CPU goes. Diagnostic only: signals a test sends reach time(1), not dr.
   const log = process.env.DR_TEST_CPU_LOG;
@@ -54,8 +64,9 @@ export async function runDr(
   args: string[],
   env: Record<string, string | undefined> = {},
   timeoutMs = 120_000,
+  bin = DR_MAIN,
 ): Promise<DrResult> {
-  const child = spawnDr(args, env);
+  const child = spawnDr(args, env, bin);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

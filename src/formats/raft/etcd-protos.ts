@@ -24,20 +24,17 @@ export const ETCD_PROTO_FILES = {
 let dir: string | undefined;
 
 /**
- * The vendored folder. This module sits two levels below the package root both as source
- * (src/formats/raft/) and as build output (dist/formats/raft/), so one relative path serves tests, the
- * built CLI and the installed package (whose Dockerfile copies proto/ beside dist/).
+ * The vendored folder, found from this module's own location without touching the disk: it runs from
+ * src/formats/raft/ (tests) and dist/formats/raft/ (tsc's output), three levels below the package root,
+ * and from dist/cli/ as a chunk of the bundled `dr` (scripts/bundle.mjs), two levels below. The installed
+ * package (and the Dockerfile) keeps proto/ beside dist/.
  */
 export function etcdProtoDir(): string {
-  dir ??= path.resolve(
-    path.dirname(fileURLToPath(import.meta.url)),
-    '..',
-    '..',
-    '..',
-    'proto',
-    `etcd-${ETCD_PROTO_VERSION}`,
-  );
-  return dir;
+  if (dir) return dir;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const root =
+    path.basename(here) === 'cli' ? path.resolve(here, '..', '..') : path.resolve(here, '..', '..', '..');
+  return (dir = path.join(root, 'proto', `etcd-${ETCD_PROTO_VERSION}`));
 }
 
 /** The include roots, in etcd's order: the folder, then etcd's repository inside it. */
