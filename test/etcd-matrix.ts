@@ -11,16 +11,6 @@
  * A test file "starts etcd" when it, or a test helper it imports (followed transitively), starts a member,
  * the sandbox, a restore's local members, or runs etcd/etcdctl/etcdutl. The list is computed from the
  * files themselves, so a new test that starts etcd joins the 3.4 run without being listed by hand.
- *
- * The 3.4 run covers what depends on etcd's version: what etcd writes and does with its files (formats,
- * audit findings against etcd's own behaviour), its snapshot stream, client, TLS and auth, and the members
- * dr restores, drills and controls. A file whose subject is dr's own machinery, where etcd only supplies a
- * snapshot or an endpoint (storage backends and their faults, manifests, encryption, config, catalog,
- * daemon scheduling), runs against 3.5 only, and says so and why on a line of its own:
- *
- *     // etcd-matrix: one version: <why the etcd version does not matter here>
- *
- * (about a tenth of the suite's time; a marker without a reason is an error).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -80,24 +70,11 @@ function walk(dir: string): string[] {
   );
 }
 
-const ONE_VERSION = /^\/\/ etcd-matrix: one version\b(.*)$/m;
-
-/** True when the file declares itself independent of etcd's version (see the top of this module). */
-export function runsOnOneVersion(file: string): boolean {
-  const m = ONE_VERSION.exec(readFileSync(file, 'utf8'));
-  if (!m) return false;
-  if (!/^: \S.{15,}/.test(m[1] ?? ''))
-    throw new Error(
-      `${file}: "// etcd-matrix: one version" needs a reason after a colon (why etcd's version does not matter)`,
-    );
-  return true;
-}
-
-/** Test files (relative to the repository root) that start etcd and depend on its version. */
+/** Test files (relative to the repository root) that start etcd in some way. */
 export function etcdTestFiles(root = process.cwd()): string[] {
   const seen = new Map<string, boolean>();
   return walk(path.join(root, 'test'))
-    .filter((f) => startsEtcd(f, seen) && !runsOnOneVersion(f))
+    .filter((f) => startsEtcd(f, seen))
     .map((f) => path.relative(root, f))
     .sort();
 }

@@ -4,7 +4,6 @@
  * stored blob; the Azure SDK loaded only for azblob:// URLs (and @azure/identity only when no storage
  * credential is in the environment); a missing container fails with exit 3 and leaves nothing.
  */
-// etcd-matrix: one version: the subject is the azblob:// backend; etcd only supplies the snapshot
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -6,7 +6,6 @@
  * wrong one; an object `age -r` encrypted by hand (given a manifest) is read by dr; listing and gc know
  * the `.age` key.
  */
-// etcd-matrix: one version: the subject is age encryption of the stored object; etcd only supplies the snapshot
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';

@@ -5,7 +5,6 @@
  * faults (closed port, missing bucket, unknown access key): exit 3 with the code, nothing visible, no
  * multipart upload left pending.
  */
-// etcd-matrix: one version: the subject is the s3:// backend; etcd only supplies the snapshot
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';

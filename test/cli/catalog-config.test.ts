@@ -4,7 +4,6 @@
  * verification; `dr backup --config` writes to the same storage and catalog; the hash is hex for people
  * and decimal in JSON, exactly as `etcdctl snapshot status -w table` / `-w json` print them.
  */
-// etcd-matrix: one version: the subject is the catalog and --config; etcd only supplies a snapshot
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';

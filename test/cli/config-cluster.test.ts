@@ -4,7 +4,6 @@
  * alone. A config that cannot be used is a configuration error (exit 2, CONFIG_INVALID) naming
  * file:line and the field; `dr config validate` lists every error of a bad file.
  */
-// etcd-matrix: one version: the subject is how --config resolves a cluster's connection; etcd's TLS and auth on both versions are covered by test/cli/backup-tls-auth.test.ts
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -15,7 +15,6 @@
  * it created was asked to be aborted (s3rver implements no AbortMultipartUpload: the proxy saw the
  * request for exactly that upload id).
  */
-// etcd-matrix: one version: the subject is storage faults and killed uploads; etcd only supplies the snapshot
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';

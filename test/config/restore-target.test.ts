@@ -3,7 +3,6 @@
  * in the dr config, with file:line:column errors; the shipped examples validate and carry a target; and
  * `dr restore --to new-cluster --config FILE --cluster NAME` restores a real cluster from it.
  */
-// etcd-matrix: one version: the subject is the restore target in the config file; restores on both versions are covered by test/restore/
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';

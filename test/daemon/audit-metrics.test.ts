@@ -3,7 +3,6 @@
  * answers for: findings per cluster and severity, one up gauge per endpoint, a member that goes down, and
  * a wholly unreachable cluster counted as one error (never "critical").
  */
-// etcd-matrix: one version: the subject is how the daemon turns audit results into metrics; the online audit itself runs on both versions in test/audit/online.test.ts
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';

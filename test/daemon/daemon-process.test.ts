@@ -3,7 +3,6 @@
  * SIGTERM in the middle of an upload leaving nothing visible in storage.
  * Runs the compiled CLI (dist/, built by `npm test`; DR_DIST_DIR overrides).
  */
-// etcd-matrix: one version: the subject is the daemon process (signals, start-up, API); etcd only supplies snapshots
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';

@@ -4,7 +4,6 @@
  * timeout, and the daemon is asked to stop. After the grace period the job is aborted, the request in
  * flight with it, the daemon stops, and nothing of the backup is visible.
  */
-// etcd-matrix: one version: the subject is the daemon's grace period on hung storage; etcd only supplies the snapshot
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

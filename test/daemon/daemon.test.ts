@@ -2,7 +2,6 @@
  * The daemon in process against a real etcd member and a real s3rver over HTTP: a seconds schedule,
  * retention, the HTTP API with its token, /metrics moving, a refused reload, and a storage outage.
  */
-// etcd-matrix: one version: the subject is the daemon (schedules, API, metrics); etcd only supplies snapshots
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -3,7 +3,6 @@
  * without a backup is a failed drill, both are recorded in the catalog, exported as metrics and listed by
  * GET /api/v1/drills, and a restarted daemon restores the drill series from the catalog.
  */
-// etcd-matrix: one version: the subject is the daemon scheduling drills and recording them; the drill itself runs on both versions in test/drill/drill-cli.test.ts
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';

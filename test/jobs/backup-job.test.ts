@@ -1,4 +1,3 @@
-// etcd-matrix: one version: the subject is the backup job (manifest last, retention); etcd only supplies the snapshot
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';

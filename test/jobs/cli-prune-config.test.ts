@@ -2,7 +2,6 @@
  * `dr config validate` and `dr prune` through their commander registration (src/cli/config.ts,
  * src/cli/prune.ts), in process, with stdout captured.
  */
-// etcd-matrix: one version: the subject is config validation and prune; etcd only supplies a snapshot
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -6,7 +6,6 @@
  * another cluster's data, and verification records in storage that a rebuilt catalog (another host)
  * sees, so that a failed backup is never `latest`.
  */
-// etcd-matrix: one version: the subject is manifests, signatures and tamper checks; etcd only supplies the snapshot
 import { execFileSync } from 'node:child_process';
 import { chmod, cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';

@@ -1,4 +1,3 @@
-// etcd-matrix: one version: the subject is the digest pipeline over snapshot bytes; snapshot formats per version are covered by test/formats/
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
