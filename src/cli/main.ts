@@ -4,8 +4,9 @@
  * snapshot arrives as hundreds of thousands of short-lived buffers, and V8's default young generation
  * (semi-spaces of up to 16 MiB, growing) lets tens of MB of that garbage pile up between scavenges. A
  * fixed 2 MiB semi-space scavenges sooner: a 270 MB `dr backup` to file:// peaks at ~95 MB instead of
- * ~130 MB, for no more CPU. Run `dr` as its bin (`./dist/cli/dr.js`, this
- * module bundled by scripts/bundle.mjs, which keeps this line); `node dist/cli/dr.js` works too, without them. test/helpers/dr.ts spawns with the same flags.
+ * ~130 MB, for no more CPU. Run `dr` as its bin (`./dist/cli/dr.js`: this module bundled by
+ * scripts/bundle.mjs, which keeps this line); `node dist/cli/dr.js` works too, without them.
+ * test/helpers/dr.ts spawns with the same flags.
  *
  * dr: the etcd-dr command line. Exit codes: 0 ok, 1 the thing checked is bad, 2 usage or configuration
  * error, 3 runtime failure. This is the only module that ends the process.
