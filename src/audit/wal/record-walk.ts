@@ -4,6 +4,7 @@
  * type and handed to a visitor. What the walk itself cannot read becomes a finding (an unreadable segment,
  * a payload that does not decode, an unknown record type); what the records mean is the visitor's job.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WalRecordType } from '../../formats/wal/record-type.js';
 import {
   decodeEntry,
@@ -85,6 +86,7 @@ export async function walkWal(
     let buf: Buffer;
     try {
       buf = await src.read(seg.name);
+      if (src.live && isLast) buf = await settleLiveTail(src, seg.name, buf, prevCrc, opts.signal);
     } catch (err) {
       // a running member purged it (etcd removes the oldest segments) after the directory was listed
       if (src.live && (err as NodeJS.ErrnoException).code === 'ENOENT' && facts.segments.length === 0)
@@ -182,4 +184,33 @@ export async function walkWal(
     prevSegment = segFacts;
     facts.segments.push(segFacts);
   }
+}
+
+/** problems a running member's last segment shows while a record is being appended (already info there) */
+const IN_FLIGHT_CODES = new Set(['WAL_TORN_TAIL', 'WAL_TAIL_NOT_ZERO']);
+const LIVE_REREADS = 3;
+const LIVE_REREAD_DELAY_MS = 100;
+
+/**
+ * The last segment of a running member, read again while it shows damage. A read that runs beside etcd's
+ * append copies the file page by page while etcd fills it page by page, so it can see a page of the append
+ * still zero and the page after it already written: a zero length field with records after it and an index
+ * gap, which a stopped member would never show. Damage that is really on disk is there in every read and is
+ * reported; a write in flight is gone from the next one.
+ */
+async function settleLiveTail(
+  src: WalSource,
+  name: string,
+  first: Buffer,
+  prevCrc: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Buffer> {
+  let buf = first;
+  for (let i = 0; i < LIVE_REREADS; i++) {
+    const probe = decodeWalSegment(buf, { prevCrc, isLast: true, continuePastError: true });
+    if (probe.problems.every((p) => IN_FLIGHT_CODES.has(p.code))) return buf;
+    await sleep(LIVE_REREAD_DELAY_MS, undefined, { signal });
+    buf = await src.read(name);
+  }
+  return buf;
 }
