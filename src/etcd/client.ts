@@ -134,6 +134,7 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
   const secureCreds = tlsMaterial ? sslCredentials(tlsMaterial) : undefined;
   if (tls && !anySecure) log.warn('TLS files given but every endpoint is http://: they are not used');
   const dialTimeoutMs = opts.dialTimeoutMs ?? 5000;
+  const reconnectBackoffMs = opts.reconnectBackoffMs ?? 500;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
   const services = etcdServices();
   const conns = new Map<string, Conn>(parsed.map((ep) => [ep.display, { ep, clients: {} }]));
@@ -168,8 +169,8 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
         // Range answers can be large (snapshots do not use this channel: snapshot-call.ts)
         'grpc.max_receive_message_length': 64 * 1024 * 1024,
         // a member that was down should be retried soon after it is back (daemon clients live long)
-        'grpc.initial_reconnect_backoff_ms': 500,
-        'grpc.max_reconnect_backoff_ms': 5000,
+        'grpc.initial_reconnect_backoff_ms': reconnectBackoffMs,
+        'grpc.max_reconnect_backoff_ms': 10 * reconnectBackoffMs,
       });
     }
     return c.channel;

@@ -19,6 +19,11 @@ export interface EtcdConnectionOptions extends TlsFiles {
   dialTimeoutMs?: number;
   /** @default 10000 (snapshot streams are bounded by an idle timeout of the same length instead) */
   requestTimeoutMs?: number;
+  /**
+   * First wait before reconnecting to a member that refused or dropped the connection (it grows 1.6x per
+   * try, up to 10x this). Short for a caller that waits for members it has just started. @default 500
+   */
+  reconnectBackoffMs?: number;
   /** Which member to snapshot from. @default 'follower' */
   snapshotFrom?: 'follower' | 'leader' | 'any';
 }

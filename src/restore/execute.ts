@@ -179,6 +179,22 @@ async function run(
       ctx.tls,
     ));
 
+  // the scratch copy of the snapshot (every Secret of the cluster) is needed only until the restore tool
+  // and the offline hash have read it: it is removed then, while the members start (off the critical
+  // path), not when the whole restore ends. A resume that must run those steps again fetches it again.
+  const readers = plan.steps.filter((s) => s.kind === 'restore' || s.kind === 'hash-offline');
+  let scratchGone: Promise<void> | undefined;
+  const releaseScratch = () => {
+    if (scratchGone || readers.length === 0) return;
+    if (!readers.every((s) => writer.step(s.id).state === 'done')) return;
+    scratchGone = removeScratch(writer, ctx).then(() => {
+      if (writer.journal.snapshotIsScratch)
+        ctx.log.info(
+          { file: writer.journal.snapshotFile },
+          'restore: the scratch copy of the snapshot is removed',
+        );
+    });
+  };
   try {
     for (const group of groups) {
       const results = await Promise.allSettled(
@@ -219,14 +235,17 @@ async function run(
       );
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
+      releaseScratch();
     }
   } catch (err) {
+    await scratchGone;
     probe?.close();
     if (err instanceof SimulatedCrash) throw err;
     await writer.update((j) => (j.status = 'failed')).catch(() => {});
     await removeCopies(writer, ctx);
     throw failure(writer.journal, writer.file, err);
   }
+  await scratchGone;
   probe?.close();
   await writer.update((j) => (j.status = 'done'));
   await removeCopies(writer, ctx);
@@ -247,13 +266,19 @@ async function removeCopies(writer: JournalWriter, ctx: Ctx): Promise<void> {
     const host = ctx.hostFor(ctx.member(js.id.slice('restore:'.length)));
     await removeUpload(writer, js.id, host).catch(warn(uploaded));
   }
+  await removeScratch(writer, ctx);
+}
+
+/** dr's own scratch copy of the snapshot, if it made one (the operator's own file stays) */
+async function removeScratch(writer: JournalWriter, ctx: Ctx): Promise<void> {
   const j = writer.journal;
-  if (j.snapshotIsScratch) {
-    // a private dir dr made (.dr-restore-<id>-XXXXXX), or, in journals from before it, the file alone
-    const dir = path.dirname(j.snapshotFile);
-    const mine = path.basename(dir).startsWith(`.dr-restore-${j.manifest.id}-`);
-    await rm(mine ? dir : j.snapshotFile, { recursive: mine, force: true }).catch(warn(j.snapshotFile));
-  }
+  if (!j.snapshotIsScratch) return;
+  // a private dir dr made (.dr-restore-<id>-XXXXXX), or, in journals from before it, the file alone
+  const dir = path.dirname(j.snapshotFile);
+  const mine = path.basename(dir).startsWith(`.dr-restore-${j.manifest.id}-`);
+  await rm(mine ? dir : j.snapshotFile, { recursive: mine, force: true }).catch((err: unknown) =>
+    ctx.log.warn({ file: j.snapshotFile, err: String(err) }, 'could not remove a copy of the snapshot'),
+  );
 }
 
 /** What differs between the reviewed plan and the plan the facts give now ([]: nothing). */

@@ -26,6 +26,8 @@ export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdct
     ...opts.tls,
     dialTimeoutMs: 2000,
     requestTimeoutMs: 5000,
+    // the members were just started: see each one as soon as it listens (the wait is part of the RTO)
+    reconnectBackoffMs: 100,
   });
   return {
     health: (endpoint, signal) => healthProbe(endpoint, opts.tls, signal),

@@ -46,9 +46,16 @@ export async function verifyRestore(
   const add = (name: VerifyCheck['name'], ok: boolean, message: string, decided = true) =>
     checks.push({ name, ok, decided, message });
 
-  const health = await Promise.all(
-    exp.members.map((m) => probe.health(m.clientURL, signal).catch(() => false)),
-  );
+  // every question at once (health, status, member list, key counts, HashKV): the answers are checked in
+  // order below, but none depends on another, and a verification is part of the measured RTO
+  const asked = {
+    health: Promise.all(exp.members.map((m) => probe.health(m.clientURL, signal).catch(() => false))),
+    statuses: Promise.all(exp.members.map((m) => probe.status(m.clientURL).catch((e: Error) => e))),
+    list: settle(probe.memberList()),
+    counts: settle(Promise.all(exp.members.map((m) => probe.keyCount(m.clientURL, signal)))),
+    hashes: settle(Promise.all(exp.members.map((m) => probe.hashKV(m.clientURL, exp.revision)))),
+  };
+  const health = await asked.health;
   const sick = exp.members.filter((_, i) => !health[i]).map((m) => m.name);
   add(
     'health',
@@ -56,13 +63,11 @@ export async function verifyRestore(
     sick.length ? `not healthy: ${sick.join(', ')}` : `all ${exp.members.length} members healthy`,
   );
 
-  const statuses = await Promise.all(
-    exp.members.map((m) => probe.status(m.clientURL).catch((e: Error) => e)),
-  );
+  const statuses = await asked.statuses;
   const ok = statuses.flatMap((s) => (s instanceof Error ? [] : [s]));
 
   try {
-    const list = await probe.memberList();
+    const list = unwrap(await asked.list);
     const listed = new Map(list.map((m) => [formatId(m.id), m]));
     const missing = exp.members
       .filter((m) => listed.get(m.memberId)?.name !== m.name)
@@ -110,7 +115,7 @@ export async function verifyRestore(
 
   let keyCount: number | null = null;
   try {
-    const counts = await Promise.all(exp.members.map((m) => probe.keyCount(m.clientURL, signal)));
+    const counts = unwrap(await asked.counts);
     const distinct = new Set(counts.map((c) => c.count));
     keyCount = counts[0]!.count;
     if (distinct.size !== 1)
@@ -132,7 +137,7 @@ export async function verifyRestore(
 
   const hashKV: Record<string, number> = {};
   try {
-    const hs = await Promise.all(exp.members.map((m) => probe.hashKV(m.clientURL, exp.revision)));
+    const hs = unwrap(await asked.hashes);
     exp.members.forEach((m, i) => (hashKV[m.name] = hs[i]!.hash));
     const distinct = new Set(hs.map((h) => h.hash));
     const same = distinct.size === 1;
@@ -153,4 +158,20 @@ export async function verifyRestore(
   }
 
   return { ok: checks.every((c) => c.ok), checks, leader, clusterId: cid, revision: rev, keyCount, hashKV };
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** a question asked now whose failure is looked at later, where its check is made */
+function settle<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}
+
+function unwrap<T>(s: Settled<T>): T {
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- the probe's own error, caught by the check
+  if (!s.ok) throw s.error;
+  return s.value;
 }

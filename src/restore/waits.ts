@@ -43,7 +43,7 @@ async function poll<T>(
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
-  for (;;) {
+  for (let polls = 1; ; polls++) {
     signal?.throwIfAborted();
     await check?.();
     try {
@@ -58,7 +58,9 @@ async function poll<T>(
         `restore: ${what} within ${timeoutMs} ms${last ? ` (${last})` : ''}`,
       );
     }
-    await new Promise((r) => setTimeout(r, 300));
+    // a restored member is usually up within a few seconds: look often then (a wait is part of the RTO),
+    // then every 300 ms (each look asks every member and each control whether its member died)
+    await new Promise((r) => setTimeout(r, polls <= 30 ? 100 : 300));
   }
 }
 

@@ -197,8 +197,23 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
     expect(target.members.filter((m) => existsSync(m.dataDir))).toEqual([]);
 
     const journal = path.join(dir, 'restore-1.journal.json');
-    const r = await runDr([...args, '--yes', '--json', '--journal', journal], env);
+    const r = await runDr([...args, '--yes', '--json', '--journal', journal], {
+      ...env,
+      DR_LOG_LEVEL: 'info',
+    });
     expect(r.code).toBe(0);
+    // the scratch copy goes as soon as the restore tool and the offline hash are done with it, before the
+    // members are waited for (not when the whole restore ends)
+    const logged = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; step?: string; state?: string });
+    const removedAt = logged.findIndex((l) => /scratch copy of the snapshot is removed/.test(l.msg));
+    const quorumAt = logged.findIndex((l) => l.step === 'wait-quorum' && l.state === 'done');
+    expect(removedAt).toBeGreaterThan(
+      logged.findIndex((l) => l.step === 'hash-offline' && l.state === 'done'),
+    );
+    expect(removedAt).toBeLessThan(quorumAt);
     const v = r.json.verification;
     expect(r.json.ok).toBe(true);
     expect(v.checks.filter((c: { ok: boolean }) => !c.ok)).toEqual([]);
