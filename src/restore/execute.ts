@@ -187,13 +187,12 @@ async function run(
   const releaseScratch = () => {
     if (scratchGone || readers.length === 0) return;
     if (!readers.every((s) => writer.step(s.id).state === 'done')) return;
-    scratchGone = removeScratch(writer, ctx).then(() => {
-      if (writer.journal.snapshotIsScratch)
-        ctx.log.info(
-          { file: writer.journal.snapshotFile },
-          'restore: the scratch copy of the snapshot is removed',
-        );
-    });
+    if (writer.journal.snapshotIsScratch)
+      ctx.log.info(
+        { file: writer.journal.snapshotFile },
+        'restore: removing the scratch copy of the snapshot (the restore tool and the offline hash are done with it)',
+      );
+    scratchGone = removeScratch(writer, ctx);
   };
   try {
     for (const group of groups) {

@@ -180,10 +180,10 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
       'restore:n1',
       'restore:n2',
       'restore:n3',
-      'hash-offline',
       'start:n1',
       'start:n2',
       'start:n3',
+      'hash-offline',
       'wait-quorum',
       'wait-all',
       'verify',
@@ -202,14 +202,14 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
       DR_LOG_LEVEL: 'info',
     });
     expect(r.code).toBe(0);
-    // the scratch copy goes as soon as the restore tool and the offline hash are done with it, before the
-    // members are waited for (not when the whole restore ends)
+    // the scratch copy goes as soon as the restore tool and the offline hash are done with it (the hash
+    // runs beside the quorum wait), before the wait for every member (not when the whole restore ends)
     const logged = r.stderr
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as { msg: string; step?: string; state?: string });
-    const removedAt = logged.findIndex((l) => /scratch copy of the snapshot is removed/.test(l.msg));
-    const quorumAt = logged.findIndex((l) => l.step === 'wait-quorum' && l.state === 'done');
+    const removedAt = logged.findIndex((l) => /removing the scratch copy of the snapshot/.test(l.msg));
+    const quorumAt = logged.findIndex((l) => l.step === 'wait-all' && l.state === 'running');
     expect(removedAt).toBeGreaterThan(
       logged.findIndex((l) => l.step === 'hash-offline' && l.state === 'done'),
     );
