@@ -171,7 +171,6 @@ function settle<T>(p: Promise<T>): Promise<Settled<T>> {
 }
 
 function unwrap<T>(s: Settled<T>): T {
-  // eslint-disable-next-line @typescript-eslint/only-throw-error -- the probe's own error, caught by the check
   if (!s.ok) throw s.error;
   return s.value;
 }

@@ -5,7 +5,7 @@
  *
  *   file:///abs/dir
  *   s3://bucket/prefix?endpoint=http://host:port&region=us-east-1&forcePathStyle=true
- *       &maxAttempts=3&partSizeMiB=16&queueSize=2&connectTimeoutMs=10000&socketTimeoutMs=60000
+ *       &maxAttempts=3&partSizeMiB=5&queueSize=2&connectTimeoutMs=10000&socketTimeoutMs=60000
  *       &requestTimeoutMs=300000&checksum=crc32c|sha256|off&conditionalWrites=true|false
  *   azblob://container/prefix?account=NAME&endpoint=https://NAME.blob.core.windows.net
  *       &maxAttempts=3&blockSizeMiB=16&queueSize=2&connectTimeoutMs=10000&socketTimeoutMs=60000
@@ -40,7 +40,7 @@ export interface S3StorageUrl {
   forcePathStyle: boolean;
   /** Attempts per HTTP request made by the SDK itself (parts of a multipart upload included). @default 3 */
   maxAttempts: number;
-  /** Multipart part size in MiB; memory per upload is about queueSize x partSizeMiB. @default 16 */
+  /** Multipart part size in MiB (>= 5); memory per upload is about (queueSize + 1) x partSizeMiB. @default 5 */
   partSizeMiB: number;
   /** Parts uploaded concurrently; each holds a part in memory (figures: docs/benchmarks.md). @default 2 */
   queueSize: number;
@@ -97,7 +97,13 @@ export interface AzblobStorageUrl {
 export type StorageUrl = FileStorageUrl | S3StorageUrl | AzblobStorageUrl;
 export type S3Checksum = 'CRC32C' | 'SHA256';
 
-export const MIN_PART_SIZE_MIB = 16;
+/** S3's smallest part (all but the last); 10,000 of them hold 48 GiB, far above etcd's 8 GiB quota. */
+export const MIN_PART_SIZE_MIB = 5;
+/**
+ * 5 MiB parts, 2 in flight (as rclone's defaults): the pool of 3 part buffers costs 15 MiB, which keeps a
+ * 1 GiB backup to S3 near the 150 MB budget (docs/benchmarks.md, "S3 backup memory").
+ */
+const DEFAULT_PART_SIZE_MIB = 5;
 /** S3's limit for one part. */
 const MAX_PART_SIZE_MIB = 5 * 1024;
 
@@ -279,7 +285,7 @@ function parseS3(raw: string, url: URL, shown: string, fail: (r: string) => neve
     fail(`parameter "conditionalWrites" must be true or false, got "${cw}"`);
   }
 
-  const partSizeMiB = int('partSizeMiB', MIN_PART_SIZE_MIB, 0, MAX_PART_SIZE_MIB);
+  const partSizeMiB = int('partSizeMiB', DEFAULT_PART_SIZE_MIB, 0, MAX_PART_SIZE_MIB);
   if (partSizeMiB < MIN_PART_SIZE_MIB) {
     fail(`parameter "partSizeMiB" must be at least ${MIN_PART_SIZE_MIB}, got ${partSizeMiB}`);
   }

@@ -44,14 +44,14 @@ describe('parseStorageUrl', () => {
     });
   });
 
-  it('applies defaults for s3 (AWS itself, virtual-hosted style, 16 MiB parts)', () => {
+  it('applies defaults for s3 (AWS itself, virtual-hosted style, 5 MiB parts)', () => {
     const u = parseStorageUrl('s3://bucket');
     expect(u).toMatchObject({
       scheme: 's3',
       bucket: 'bucket',
       prefix: '',
       forcePathStyle: false,
-      partSizeMiB: 16,
+      partSizeMiB: 5,
     });
     expect(u).not.toHaveProperty('endpoint');
     expect(u).not.toHaveProperty('region');
@@ -74,7 +74,7 @@ describe('parseStorageUrl', () => {
     ['s3://bucket/p?endpoint=ftp://h:1', 'parameter "endpoint"'],
     ['s3://bucket/p?endpoint=http://h:1/path', 'no path'],
     ['s3://bucket/p?endpint=http://h:1', 'unknown parameter "endpint"'],
-    ['s3://bucket/p?partSizeMiB=8', 'at least 16'],
+    ['s3://bucket/p?partSizeMiB=4', 'at least 5'],
     ['s3://bucket/p?partSizeMiB=abc', 'whole number'],
     ['s3://bucket/p?maxAttempts=0', 'between 1 and 20'],
     ['s3://bucket/p?queueSize=0', 'between 1 and 64'],

@@ -4,10 +4,10 @@
  * - Credentials: azure-credentials.ts (connection string, shared key, SAS, then DefaultAzureCredential),
  *   never the URL.
  * - put streams the body into blocks of blockSizeMiB, queueSize of them staged at once (Put Block), from
- *   a pool of queueSize + 1 buffers reused across blocks: memory is bounded by about
- *   (queueSize + 1) x blockSize whatever the object size. The commit point is Put Block List; a body
- *   smaller than one block goes up in one Put Blob instead. Each block is a Buffer, so the SDK retries a
- *   failed block by itself (maxAttempts); the put as a whole is not retried.
+ *   a pool of queueSize + 1 buffers reused across blocks (part-upload.ts, shared with s3://): memory is
+ *   bounded by about (queueSize + 1) x blockSize whatever the object size. The commit point is Put Block
+ *   List; a body smaller than one block goes up in one Put Blob instead. Each block is a Buffer, so the
+ *   SDK retries a failed block by itself (maxAttempts); the put as a whole is not retried.
  * - Nothing of a failed or cancelled put stays visible. Its staged blocks are uncommitted, invisible to
  *   every read and list, and Azure drops them after 7 days; the put discards them at once anyway (see
  *   block-discard.ts). An abort that races the commit still wins: the blob is removed again.
@@ -31,6 +31,7 @@ import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Backend, ObjectInfo, OpOptions, PutOptions } from '../backend.js';
 import { cancelled } from '../cancel.js';
 import { assertValidKey, assertValidPrefix } from '../key.js';
+import { PartUploadFailed, uploadInParts, type PartSink } from '../part-upload.js';
 import { classifyStreamErrors, isTransportError } from '../stream-errors.js';
 import type { AzblobStorageUrl } from '../url.js';
 import { discardUncommitted } from './block-discard.js';
@@ -150,128 +151,57 @@ export class AzureBlobBackend implements Backend {
       throw err;
     }
     const blob = this.container.getBlockBlobClient(name);
-    const blockSize = this.url.blockSizeMiB * MiB;
-    // Blocks in flight are cut by the put's own signal: the operator's, or the first failed request.
-    const parts = new AbortController();
-    const reqSignal = signal ? AbortSignal.any([signal, parts.signal]) : parts.signal;
-    // A read waiting on a slow producer wakes up when the operator cancels.
-    const onAbort = (): void => {
-      body.destroy();
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-
-    let bodyError: unknown;
-    let requestError: unknown;
-    const recordRequestError = (err: unknown): void => {
-      if (!isAbortError(err)) requestError ??= err;
-      parts.abort();
-    };
-    const pool: Buffer[] = [];
-    const inflight = new Set<Promise<void>>();
-    const ids: string[] = [];
     // Block ids must all have the same length; a random part keeps two puts of one name apart.
     const nonce = randomBytes(8).toString('hex');
-    let size = 0;
-    let commitSent = false;
-
-    const stage = async (buf: Buffer, len: number): Promise<void> => {
-      while (inflight.size >= this.url.queueSize) await Promise.race(inflight);
-      if (requestError !== undefined || reqSignal.aborted) return;
-      if (ids.length >= MAX_BLOCKS) {
-        requestError = new DrError(
-          'STORAGE_FAILED',
-          `azblob: put "${name}": more than ${MAX_BLOCKS} blocks of ${this.url.blockSizeMiB} MiB; raise blockSizeMiB`,
-          { transient: false },
+    const idOf = (index: number): string =>
+      Buffer.from(`${nonce}-${String(index).padStart(6, '0')}`).toString('base64');
+    const sink: PartSink = {
+      part: async (index, data, s) => {
+        await blob.stageBlock(idOf(index), data, data.length, { abortSignal: s });
+      },
+      whole: async (data, s) => {
+        await blob.upload(data, data.length, { abortSignal: s });
+      },
+      commit: async (blocks, s) => {
+        await blob.commitBlockList(
+          Array.from({ length: blocks }, (_, i) => idOf(i)),
+          { abortSignal: s },
         );
-        parts.abort();
-        return;
-      }
-      const id = Buffer.from(`${nonce}-${String(ids.length).padStart(6, '0')}`).toString('base64');
-      ids.push(id);
-      const p: Promise<void> = blob
-        .stageBlock(id, buf.subarray(0, len), len, { abortSignal: reqSignal })
-        .then(() => {
-          pool.push(buf);
-        }, recordRequestError)
-        .finally(() => inflight.delete(p));
-      inflight.add(p);
+      },
     };
-
-    const iterator = (body as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
     try {
-      let cur: Buffer = Buffer.allocUnsafe(blockSize);
-      let fill = 0;
-      for (;;) {
-        let next: IteratorResult<Buffer | string>;
-        try {
-          next = await iterator.next();
-        } catch (err) {
-          bodyError = err;
-          throw err;
-        }
-        if (next.done) break;
-        const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
-        let off = 0;
-        while (off < chunk.length) {
-          const n = Math.min(blockSize - fill, chunk.length - off);
-          chunk.copy(cur, fill, off, off + n);
-          fill += n;
-          off += n;
-          if (fill === blockSize) {
-            await stage(cur, fill);
-            cur = pool.pop() ?? Buffer.allocUnsafe(blockSize);
-            fill = 0;
-          }
-        }
-        size += chunk.length;
-        onProgress?.(size);
-        if (requestError !== undefined || reqSignal.aborted) break;
-      }
-      if (requestError === undefined && !reqSignal.aborted) {
-        if (ids.length === 0) {
-          // Smaller than one block: one Put Blob, which is the commit point.
-          commitSent = true;
-          await blob.upload(cur.subarray(0, fill), fill, { abortSignal: reqSignal });
-        } else {
-          if (fill > 0) await stage(cur, fill);
-          while (inflight.size > 0) await Promise.race(inflight);
-          if (requestError === undefined && !reqSignal.aborted) {
-            commitSent = true;
-            await blob.commitBlockList(ids, { abortSignal: reqSignal });
-          }
-        }
-      }
-      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the first failed request's own error, classified below
-      if (requestError !== undefined) throw requestError;
-      if (signal?.aborted) throw cancelled(`azblob: put "${name}"`, signal.reason);
+      return await uploadInParts(body, sink, {
+        partSize: this.url.blockSizeMiB * MiB,
+        queueSize: this.url.queueSize,
+        maxParts: MAX_BLOCKS,
+        tooManyParts: () =>
+          new DrError(
+            'STORAGE_FAILED',
+            `azblob: put "${name}": more than ${MAX_BLOCKS} blocks of ${this.url.blockSizeMiB} MiB; raise blockSizeMiB`,
+            { transient: false },
+          ),
+        ...(signal ? { signal } : {}),
+        ...(onProgress ? { onProgress } : {}),
+      });
     } catch (err) {
-      if (bodyError === undefined && !isAbortError(err) && !(err instanceof DrError)) requestError ??= err;
-      parts.abort();
-      // Stop reading: the producer learns that nobody reads any more, without an error of ours.
-      if (bodyError === undefined) await iterator.return?.().catch(() => undefined);
-      while (inflight.size > 0) await Promise.race(inflight);
+      if (!(err instanceof PartUploadFailed)) throw err;
       // Both clean-ups at once, each on its own deadline.
       const [, leftover] = await Promise.all([
         // A commit cut on our side by the cancellation may still have happened on the service's.
-        signal?.aborted && commitSent
+        err.source === 'cancelled' && err.commitSent
           ? this.remove(key, { signal: this.cleanupSignal() }).catch(() => undefined)
           : undefined,
-        ids.length > 0
+        err.partsStarted > 0
           ? discardUncommitted(blob, this.cleanupSignal(), this.logger, this.endpoint)
           : undefined,
       ]);
       const note = leftover ? `; ${leftover}` : '';
-      if (signal?.aborted) throw cancelled(`azblob: put "${name}"${note}`, signal.reason);
-      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the body stream failed with
-      if (bodyError !== undefined) throw bodyError;
-      const e = azureError(requestError ?? err, ctx);
+      if (err.source === 'cancelled') throw cancelled(`azblob: put "${name}"${note}`, err.firstCause);
+      if (err.source === 'body') throw err.firstCause;
+      const e = azureError(err.firstCause, ctx);
       if (!leftover) throw e;
-      throw new DrError(e.code, e.message + note, { ...e.details, leftover }, { cause: err });
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      parts.abort();
+      throw new DrError(e.code, e.message + note, { ...e.details, leftover }, { cause: err.firstCause });
     }
-    return { size };
   }
 
   async get(key: string, opts: OpOptions = {}): Promise<Readable> {

@@ -4,7 +4,7 @@
  * - Credentials come from the AWS default chain (environment, shared profile, SSO, instance role),
  *   never from the URL; `options.credentials` exists for programmatic callers and tests.
  * - Request checksums per target (`checksum=` in the URL): CRC32C or SHA-256 on every upload request
- *   (a header per part: lib-storage hands the SDK Buffers, so no aws-chunked trailer is needed), the
+ *   (a header per part: every part is a Buffer, so no aws-chunked trailer is needed), the
  *   default on AWS (SHA-256: native, unlike the SDK's CRC32C); off (WHEN_REQUIRED) by default on custom endpoints, as many S3-compatible servers
  *   (s3rver among them) do not understand them. Our own sha256 in the manifest guards the data either way.
  * - Object Lock: a put with `lock` sends the mode and retain-until date on PutObject and on
@@ -13,21 +13,22 @@
  *   GetObjectLockConfiguration).
  * - putIfAbsent (the lease) exists only where the server honours If-None-Match on PutObject
  *   (`conditionalWrites`, on by default for AWS).
- * - put streams through @aws-sdk/lib-storage: parts of partSizeMiB (>= 16), queueSize of them in flight,
- *   so memory is bounded by about (queueSize + 1) x partSize whatever the object size. Each part is a
- *   Buffer, so the SDK retries a failed part by itself (maxAttempts); the put as a whole is not retried.
- * - A failed or aborted put aborts its multipart upload (lib-storage with leavePartsOnError false, then
- *   our own AbortMultipartUpload in case that one failed or was skipped), so no orphan parts remain.
- *   When the server refuses the abort too, the error says so and names the upload id.
+ * - put streams through part-upload.ts (the driver azblob:// shares): parts of partSizeMiB (>= 16) copied
+ *   into a pool of queueSize + 1 buffers reused across parts, queueSize of them in flight, so memory is
+ *   bounded by about (queueSize + 1) x partSize whatever the object size; a body smaller than one part is
+ *   one PutObject. Each part is a Buffer, so the SDK retries a failed part by itself (maxAttempts); the
+ *   put as a whole is not retried. (It used @aws-sdk/lib-storage, whose per-part Buffer.concat held
+ *   several part-sized copies at once: docs/benchmarks.md, "S3 backup memory".)
+ * - A failed or aborted put aborts its multipart upload, so no orphan parts remain. When the server
+ *   refuses the abort, the error says so and names the upload id.
  * - Deadlines: every request has a connect timeout (connectTimeoutMs), an inactivity timeout
  *   (socketTimeoutMs: no byte either way, response bodies included) and a deadline for the answer to
  *   begin (requestTimeoutMs), all enforced by @smithy/node-http-handler itself (its requestTimeout
  *   only warns unless throwOnRequestTimeout is set). Its warnings go to our JSON log, not the console.
- * - Cancellation: every request takes the operation's AbortSignal. lib-storage sends its parts without
- *   one, so put hands it a view of the client whose send adds the put's own signal: the operator's
- *   cancellation, or the first failed part (the parts still in flight are then cut at once instead of
- *   running into their timeouts). The error reported is that first real failure, never the knock-on
- *   cancellations of its siblings.
+ * - Cancellation: every request takes the put's own signal: the operator's cancellation, or the first
+ *   failed part (the parts still in flight are then cut at once instead of running into their
+ *   timeouts). The error reported is that first real failure, never the knock-on cancellations of its
+ *   siblings.
  *
  * Over 400 lines on purpose: the whole Backend contract for S3 (multipart upload, deadlines, abort signals,
  * error causes) in one place, as each of the other backends has it in one file.
@@ -35,7 +36,10 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
   DeleteObjectCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
@@ -46,15 +50,15 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { addAbortSignal, Readable, Transform } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { DrError, isAbortError } from '../../core/errors.js';
+import { DrError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { redactText, redactUrl } from '../../core/redact.js';
 import type { Backend, ObjectInfo, ObjectLock, OpOptions, PutOptions } from '../backend.js';
 import { assertValidKey, assertValidPrefix } from '../key.js';
+import { PartUploadFailed, uploadInParts, type PartSink } from '../part-upload.js';
 import { classifyStreamErrors } from '../stream-errors.js';
 import type { S3StorageUrl } from '../url.js';
 import { isNotImplemented, s3Error, type S3ErrorContext } from './s3-errors.js';
@@ -73,6 +77,8 @@ export interface S3BackendOptions {
 const MiB = 1024 * 1024;
 /** The most a clean-up request after a failed or cancelled put may take (it must not prolong a shutdown). */
 const CLEANUP_DEADLINE_MS = 10_000;
+/** S3's limit on the parts of one multipart upload. */
+const MAX_PARTS = 10_000;
 
 export class S3Backend implements Backend {
   readonly location: string;
@@ -153,124 +159,112 @@ export class S3Backend implements Backend {
       body.destroy();
       throw err;
     }
-    const cancelled = (note = ''): DrError =>
-      new DrError('ABORTED', `s3: put "${fullKey}" in bucket ${this.bucket}: cancelled${note}`, {
-        transient: false,
-      });
-    let size = 0;
-    // Who failed first explains the failure: the body (its producer knows why), a request (403, reset,
-    // timeout), or the operator. Everything after that is a knock-on effect and is not reported.
-    let bodyError: unknown;
-    let requestError: unknown;
-    let consumerStopped = false;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        onProgress?.(size);
-        cb(null, chunk);
+    const base = { Bucket: this.bucket, Key: fullKey };
+    const checksum = this.url.checksum ? { ChecksumAlgorithm: this.url.checksum } : {};
+    const lock = opts.lock ? lockParams(opts.lock) : {};
+    // The multipart upload is created with the first part (a body smaller than one part is one PutObject).
+    let uploadId: string | undefined;
+    let creating: Promise<string> | undefined;
+    const create = (s: AbortSignal): Promise<string> =>
+      (creating ??= this.client
+        .send(new CreateMultipartUploadCommand({ ...base, ...checksum, ...lock }), { abortSignal: s })
+        .then((r) => {
+          if (!r.UploadId) throw new Error('CreateMultipartUpload answered without an UploadId');
+          uploadId = r.UploadId;
+          return r.UploadId;
+        }));
+    const done: CompletedPart[] = [];
+    const sink: PartSink = {
+      part: async (index, data, s) => {
+        const id = await create(s);
+        const r = await this.client.send(
+          new UploadPartCommand({
+            ...base,
+            UploadId: id,
+            PartNumber: index + 1,
+            Body: data,
+            ContentLength: data.length,
+            ...checksum,
+          }),
+          { abortSignal: s },
+        );
+        if (!r.ETag) throw new Error(`UploadPart ${index + 1} answered without an ETag`);
+        done[index] = {
+          PartNumber: index + 1,
+          ETag: r.ETag,
+          ...(r.ChecksumCRC32C ? { ChecksumCRC32C: r.ChecksumCRC32C } : {}),
+          ...(r.ChecksumSHA256 ? { ChecksumSHA256: r.ChecksumSHA256 } : {}),
+        };
       },
-    });
-    // lib-storage destroys what it reads when it stops early (with an AbortError of Node's own).
-    counter.on('error', () => undefined);
-    const onBodyError = (e: unknown): void => {
-      if (consumerStopped) return;
-      bodyError ??= e;
-      counter.destroy(e instanceof Error ? e : new Error(String(e)));
-    };
-    body.on('error', onBodyError);
-    body.pipe(counter);
-    counter.once('close', () => {
-      if (body.readableEnded || body.destroyed) return;
-      // The upload stopped reading: the producer learns that nobody reads any more, without an error of
-      // ours that it would take for the cause.
-      consumerStopped = true;
-      body.unpipe(counter);
-      body.destroy();
-    });
-    // Parts in flight are cut by the put's own signal: the operator's, or the first failed request.
-    const parts = new AbortController();
-    const partsSignal = signal ? AbortSignal.any([signal, parts.signal]) : parts.signal;
-    const onAbort = (): void => {
-      counter.destroy(abortError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const client = this.client;
-    const view = Object.create(client) as S3Client;
-    // Set once a request that publishes the object (PutObject, CompleteMultipartUpload) went out.
-    let commitSent = false;
-    view.send = ((command: Parameters<S3Client['send']>[0], options?: { abortSignal?: AbortSignal }) => {
-      if (command instanceof PutObjectCommand || command instanceof CompleteMultipartUploadCommand) {
-        commitSent = true;
-      }
-      // lib-storage's own abort of the upload must still go out after a cancellation (with its deadline).
-      const own = command instanceof AbortMultipartUploadCommand ? this.cleanupSignal() : partsSignal;
-      const merged = options?.abortSignal ? AbortSignal.any([options.abortSignal, own]) : own;
-      return client.send(command, { ...options, abortSignal: merged }).catch((err: unknown) => {
-        if (!(command instanceof AbortMultipartUploadCommand) && !isAbortError(err)) {
-          requestError ??= err;
-          parts.abort();
-        }
-        throw err;
-      });
-    }) as S3Client['send'];
-    const upload = new Upload({
-      client: view,
-      params: {
-        Bucket: this.bucket,
-        Key: fullKey,
-        Body: counter,
-        ...(this.url.checksum ? { ChecksumAlgorithm: this.url.checksum } : {}),
-        ...(opts.lock ? lockParams(opts.lock) : {}),
+      whole: async (data, s) => {
+        await this.client.send(
+          new PutObjectCommand({ ...base, Body: data, ContentLength: data.length, ...checksum, ...lock }),
+          { abortSignal: s },
+        );
       },
-      partSize: this.url.partSizeMiB * MiB,
-      queueSize: this.url.queueSize,
-      leavePartsOnError: false,
-    });
+      commit: async (parts, s) => {
+        const id = await create(s);
+        await this.client.send(
+          new CompleteMultipartUploadCommand({
+            ...base,
+            UploadId: id,
+            MultipartUpload: { Parts: done.slice(0, parts) },
+          }),
+          { abortSignal: s },
+        );
+      },
+    };
     try {
-      await upload.done();
+      return await uploadInParts(body, sink, {
+        partSize: this.url.partSizeMiB * MiB,
+        queueSize: this.url.queueSize,
+        maxParts: MAX_PARTS,
+        tooManyParts: () =>
+          new DrError(
+            'STORAGE_FAILED',
+            `s3: put "${fullKey}" in bucket ${this.bucket}: more than ${MAX_PARTS} parts of ${this.url.partSizeMiB} MiB; raise partSizeMiB`,
+            { transient: false },
+          ),
+        ...(signal ? { signal } : {}),
+        ...(onProgress ? { onProgress } : {}),
+      });
     } catch (err) {
-      const failedBody = bodyError;
-      counter.destroy();
+      if (!(err instanceof PartUploadFailed)) throw err;
       // Both clean-ups at once: each has its own deadline, and a shutdown waits for the longer one only.
       const [orphan] = await Promise.all([
-        upload.uploadId ? this.abortUpload(fullKey, upload.uploadId) : undefined,
+        uploadId ? this.abortUpload(fullKey, uploadId) : undefined,
         // A commit cut on our side by the cancellation may still have happened on the server's.
-        signal?.aborted && commitSent
+        err.source === 'cancelled' && err.commitSent
           ? this.remove(key, { signal: this.cleanupSignal() }).catch(() => undefined)
           : undefined,
       ]);
       const orphanNote = orphan
         ? `; multipart upload ${orphan.uploadId} could not be aborted (${orphan.reason}): remove it with cleanupIncomplete / dr gc`
         : '';
-      if (signal?.aborted) {
-        const e = cancelled(orphanNote);
+      if (err.source === 'cancelled') {
+        const e = new DrError(
+          'ABORTED',
+          `s3: put "${fullKey}" in bucket ${this.bucket}: cancelled${orphanNote}`,
+          {
+            transient: false,
+          },
+        );
         if (orphan) e.details.orphanUpload = orphan;
         throw e;
       }
-      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the body stream failed with
-      if (failedBody !== undefined) throw failedBody;
-      const e = s3Error(requestError ?? err, ctx);
+      if (err.source === 'body') throw err.firstCause;
+      const e = s3Error(err.firstCause, ctx);
       if (!orphan) throw e;
       throw new DrError(
         e.code,
         e.message + orphanNote,
         { ...e.details, orphanUpload: orphan },
-        { cause: err },
+        { cause: err.firstCause },
       );
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      body.off('error', onBodyError);
-      parts.abort();
     }
-    if (signal?.aborted) {
-      // The last request committed the object in the same instant: abort still means "nothing visible".
-      await this.remove(key, { signal: this.cleanupSignal() }).catch(() => undefined);
-      throw cancelled();
-    }
-    return { size };
   }
 
-  /** Returns undefined when the upload is gone (aborted now or already by lib-storage). */
+  /** Returns undefined when the upload is gone (aborted now, or never created on the server). */
   private async abortUpload(
     fullKey: string,
     uploadId: string,
