@@ -426,7 +426,7 @@ try {
     };
     for (let i = 0; i < reps; i++) {
       const order = i % 2 === 0 ? [etcdctl, drFile] : [drFile, etcdctl];
-      if (label === '1g') order.push(drS3);
+      order.push(drS3);
       for (const step of order) await step();
     }
     const etcdctlSeconds = median(base);
@@ -600,6 +600,10 @@ try {
     results.backup.rssGrowth = ratio(
       results.backup['2g'].drFilePeakRssMB,
       results.backup['1g'].drFilePeakRssMB,
+    );
+    results.backup.s3RssGrowth = ratio(
+      results.backup['2g'].drS3PeakRssMB,
+      results.backup['1g'].drS3PeakRssMB,
     );
   }
 } finally {
@@ -866,6 +870,7 @@ if (results.backup['2g']) {
   lines.push(
     `backup, ${mb(c.dbBytes)} MB db:`,
     `  etcdctl ${c.etcdctlSeconds.toFixed(2)} s, dr file:// ${c.drFileSeconds.toFixed(2)} s (ratio ${c.drFileRatio}x), peak RSS ${c.drFilePeakRssMB} MB (x${results.backup.rssGrowth} of the 1 GiB run)`,
+    `  dr s3 (s3rver) ${c.drS3Seconds.toFixed(2)} s (ratio ${c.drS3Ratio}x), peak RSS ${c.drS3PeakRssMB} MB (x${results.backup.s3RssGrowth} of the 1 GiB run)`,
   );
 }
 if (results.encrypted) {

@@ -20,8 +20,9 @@ import {
 import { printJson, printLines, printTable } from './output.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
+import { addBumpOptions, bumpOf, type BumpFlags } from './bump-flags.js';
 
-interface DrillFlags {
+interface DrillFlags extends BumpFlags {
   backup?: string;
   clusterName?: string;
   members?: string;
@@ -42,7 +43,13 @@ function printHuman(r: DrillResult): void {
       ? `drill of backup ${r.backupId}: OK, restored and verified in ${r.durationSeconds!.toFixed(1)} s (measured RTO) ` +
         `with etcd ${r.etcdVersion}, ${r.members} member${r.members === 1 ? '' : 's'}`
       : `drill of backup ${r.backupId}: FAILED: ${r.error?.message ?? 'verification failed'}`,
-    `revision ${r.found.revision ?? '-'} (backup ${r.expected.revision}), keys ${r.found.keys ?? '-'} ` +
+    ...(r.bump
+      ? [
+          `revision bumped by ${r.bump.revision} (--mark-compacted): backup ${r.bump.fromRevision} -> ${r.bump.toRevision}; ` +
+            "a bumped store's HashKV cannot be compared with the backup's",
+        ]
+      : []),
+    `revision ${r.found.revision ?? '-'} (${r.bump ? 'expected' : 'backup'} ${r.expected.revision}), keys ${r.found.keys ?? '-'} ` +
       `(backup ${r.expected.keys} ${r.expected.keysAre}), HashKV ${r.found.hashKV ?? '-'} (backup ${r.expected.hashKV ?? '-'})`,
     r.cleanedUp
       ? 'throwaway cluster stopped and removed'
@@ -69,51 +76,53 @@ export function registerDrill(program: Command): void {
       "folder with etcd and etcdctl (and etcdutl) of the backup's version; searched before PATH (repeatable)",
       (v: string, prev: string[] = []) => [...prev, v],
     )
-    .option('--work-dir <dir>', 'where the temporary directory is made (default: the system temp dir)')
-    .action(
-      action(async (ctx, o: DrillFlags) => {
-        if (!o.backup) throw new DrError('USAGE', 'drill: --backup ID|latest is required');
-        if (o.members !== '1' && o.members !== '3')
-          throw new DrError('USAGE', `drill: --members ${o.members}: 1 or 3`);
-        const backend = await openStorage(ctx);
-        const catalog = openCatalog(ctx);
+    .option('--work-dir <dir>', 'where the temporary directory is made (default: the system temp dir)');
+  addBumpOptions(cmd);
+  cmd.action(
+    action(async (ctx, o: DrillFlags) => {
+      if (!o.backup) throw new DrError('USAGE', 'drill: --backup ID|latest is required');
+      if (o.members !== '1' && o.members !== '3')
+        throw new DrError('USAGE', `drill: --members ${o.members}: 1 or 3`);
+      const bumpRevision = bumpOf('drill', o);
+      const backend = await openStorage(ctx);
+      const catalog = openCatalog(ctx);
+      try {
+        const manifest = await resolveBackup(
+          backend,
+          catalog,
+          o.backup,
+          o.clusterName,
+          await manifestTrust(ctx),
+        );
+        const r = await runDrill({
+          manifest,
+          backend,
+          identities: await resolveIdentities(ctx),
+          members: Number(o.members) as 1 | 3,
+          workDir: o.workDir,
+          etcdBinDirs: o.etcdBinDir,
+          ...(bumpRevision !== undefined ? { bumpRevision } : {}),
+          pathEnv: process.env.PATH ?? '',
+          logger: ctx.logger,
+          clock: ctx.clock,
+          signal: ctx.signal,
+          onEvent: o.json
+            ? undefined
+            : (e) => process.stderr.write(`drill: ${e.step.padEnd(24)} ${e.state.padEnd(8)} ${e.message}\n`),
+        });
         try {
-          const manifest = await resolveBackup(
-            backend,
-            catalog,
-            o.backup,
-            o.clusterName,
-            await manifestTrust(ctx),
-          );
-          const r = await runDrill({
-            manifest,
-            backend,
-            identities: await resolveIdentities(ctx),
-            members: Number(o.members) as 1 | 3,
-            workDir: o.workDir,
-            etcdBinDirs: o.etcdBinDir,
-            pathEnv: process.env.PATH ?? '',
-            logger: ctx.logger,
-            clock: ctx.clock,
-            signal: ctx.signal,
-            onEvent: o.json
-              ? undefined
-              : (e) =>
-                  process.stderr.write(`drill: ${e.step.padEnd(24)} ${e.state.padEnd(8)} ${e.message}\n`),
-          });
-          try {
-            catalog.recordDrill(r);
-          } catch (err) {
-            ctx.logger.warn({ err: (err as Error).message }, 'catalog not updated');
-          }
-          if (o.json) printJson(r);
-          else printHuman(r);
-          const e = drillError(r);
-          return e ? e.exitCode : EXIT.OK;
-        } finally {
-          catalog.close();
-          await backend.close();
+          catalog.recordDrill(r);
+        } catch (err) {
+          ctx.logger.warn({ err: (err as Error).message }, 'catalog not updated');
         }
-      }),
-    );
+        if (o.json) printJson(r);
+        else printHuman(r);
+        const e = drillError(r);
+        return e ? e.exitCode : EXIT.OK;
+      } finally {
+        catalog.close();
+        await backend.close();
+      }
+    }),
+  );
 }

@@ -35,8 +35,9 @@ import { isGoodBackup } from '../catalog/catalog.js';
 import { findManifest } from '../manifest/manifest-store.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
+import { addBumpOptions, bumpOf, type BumpFlags } from './bump-flags.js';
 
-interface RestoreFlags {
+interface RestoreFlags extends BumpFlags {
   to?: string;
   backup?: string;
   before?: string;
@@ -49,24 +50,8 @@ interface RestoreFlags {
   journal?: string;
   resume?: string;
   json?: boolean;
-  bumpRevision?: string;
-  markCompacted?: boolean;
   out?: string;
   plan?: string;
-}
-
-/** --bump-revision N --mark-compacted: both or neither (etcd's restore tool takes one only with the other). */
-function bumpOf(o: RestoreFlags): number | undefined {
-  if (o.bumpRevision === undefined && !o.markCompacted) return undefined;
-  if (o.bumpRevision === undefined || !o.markCompacted)
-    throw new DrError(
-      'USAGE',
-      'restore: --bump-revision N and --mark-compacted go together (etcd compacts at the bumped revision so that watchers relist; e.g. --bump-revision 1000000000 --mark-compacted)',
-    );
-  const n = Number(o.bumpRevision);
-  if (!/^\d+$/.test(o.bumpRevision) || !Number.isSafeInteger(n) || n <= 0)
-    throw new DrError('USAGE', `restore: --bump-revision "${o.bumpRevision}" is not a positive integer`);
-  return n;
 }
 
 /** Reads one line from the terminal (manual members and the confirmation ask through it). */
@@ -183,128 +168,118 @@ export function registerRestore(program: Command): void {
     .option(
       '--plan <file>',
       'run exactly this plan (from --dry-run --out); refused if the backup, the members file or dr changed',
-    )
-    .option(
-      '--bump-revision <n>',
-      'start the restored store n revisions above the backup (Kubernetes: 1000000000), with --mark-compacted',
-    )
-    .option(
-      '--mark-compacted',
-      'mark the bumped revision compacted, so that watchers from before it relist (with --bump-revision)',
-    )
-    .action(
-      action(async (ctx, o: RestoreFlags) => {
-        if (o.resume) {
-          const backend = ctx.flags.storage || ctx.env.DR_STORAGE ? await openStorage(ctx) : undefined;
-          try {
-            const r = await resumeRestore(path.resolve(o.resume), {
-              source: backend ? { backend, identities: await resolveIdentities(ctx) } : undefined,
-              prompt: terminalPrompt,
-              logger: ctx.logger,
-              signal: ctx.signal,
-              onEvent: o.json ? undefined : printEvent,
-            });
-            printResult(r, Boolean(o.json));
-            return r.ok ? 0 : 1;
-          } finally {
-            await backend?.close();
-          }
-        }
-        // a reviewed plan runs as written: its backup, token, force and bump come from it
-        let planDoc: PlanFile | undefined;
-        if (o.plan) {
-          if (o.backup || o.before || o.token || o.force || o.dryRun || o.bumpRevision || o.markCompacted)
-            throw new DrError(
-              'USAGE',
-              'restore: --plan runs the plan as written: --backup, --before, --token, --force, --bump-revision, --mark-compacted and --dry-run come from it',
-            );
-          planDoc = await readPlanFile(path.resolve(o.plan));
-          o.backup = planDoc.backup.id;
-          o.to ??= 'new-cluster';
-        }
-        if (o.out && !o.dryRun) throw new DrError('USAGE', 'restore: --out goes with --dry-run');
-        if (o.to !== 'new-cluster')
-          throw new DrError('USAGE', `restore: --to ${o.to ?? '(missing)'}: the only target is new-cluster`);
-        const fromConfig = ctx.flags.config !== undefined || ctx.flags.cluster !== undefined;
-        if (o.members && fromConfig)
-          throw new DrError(
-            'USAGE',
-            'restore: give --members FILE or --config FILE --cluster NAME, not both',
-          );
-        if (fromConfig && (!ctx.flags.config || !ctx.flags.cluster))
-          throw new DrError('USAGE', 'restore: --config and --cluster go together');
-        if (!o.members && !fromConfig)
-          throw new DrError('USAGE', 'restore: --members FILE (or --config FILE --cluster NAME) is required');
-        // backups are grouped by cluster name: the config's cluster is the default group
-        if (fromConfig) o.clusterName ??= ctx.flags.cluster;
-        if (Boolean(o.backup) === Boolean(o.before))
-          throw new DrError('USAGE', 'restore: give --backup ID|latest or --before TIME (one of them)');
-        if (o.dryRun && o.yes) throw new DrError('USAGE', 'restore: --dry-run and --yes exclude each other');
-        const bumpRevision = bumpOf(o);
-        const target = o.members
-          ? await loadMembersFile(path.resolve(o.members))
-          : await restoreTargetFromConfig(ctx.flags.config!, ctx.flags.cluster!, ctx.env);
-        const backend = await openStorage(ctx);
+    );
+  addBumpOptions(cmd);
+  cmd.action(
+    action(async (ctx, o: RestoreFlags) => {
+      if (o.resume) {
+        const backend = ctx.flags.storage || ctx.env.DR_STORAGE ? await openStorage(ctx) : undefined;
         try {
-          const manifest = await pickBackup(ctx, backend, o);
-          const plan = planDoc
-            ? checkPlanFile(planDoc, path.resolve(o.plan!), { manifest, target })
-            : await prepareRestore({
-                manifest,
-                target,
-                now: ctx.clock.now(),
-                token: o.token ?? defaultToken(manifest.id, randomBytes(3)),
-                force: Boolean(o.force),
-                bumpRevision,
-                prompt: terminalPrompt,
-                signal: ctx.signal,
-                // the plan names the real private scratch path of the fetched backup
-                scratchDir: path.join(path.dirname(catalogPath(ctx)), 'restores'),
-              });
-          if (o.dryRun) {
-            if (o.out) await writePlanFile(path.resolve(o.out), plan);
-            if (o.json) printJson(plan);
-            else process.stdout.write(renderPlan(plan) + '\n');
-            return plan.refusals.length ? 2 : 0;
-          }
-          if (!o.json) process.stderr.write(renderPlan(plan) + '\n');
-          if (!o.yes) {
-            if (!process.stdin.isTTY)
-              throw new DrError(
-                'USAGE',
-                'restore: not a terminal; pass --dry-run to see the plan or --yes to execute it',
-              );
-            const answer = await terminalPrompt('Type "restore" to execute this plan:', ctx.signal);
-            if (answer.trim() !== 'restore')
-              throw new DrError('ABORTED', 'restore: not confirmed; nothing was changed');
-          }
-          const journalFile = o.journal
-            ? path.resolve(o.journal)
-            : path.join(
-                path.dirname(catalogPath(ctx)),
-                'restores',
-                `${manifest.id}-${ctx.clock.now().toISOString().replace(/[:.]/g, '')}.journal.json`,
-              );
-          mkdirSync(path.dirname(journalFile), { recursive: true });
-          if (!o.json)
-            process.stderr.write(
-              `restore: journal ${journalFile} (resume with: dr restore --resume ${journalFile})\n`,
-            );
-          const r = await executeRestore(plan, {
-            manifest,
-            source: { backend, identities: await resolveIdentities(ctx) },
-            journalFile,
+          const r = await resumeRestore(path.resolve(o.resume), {
+            source: backend ? { backend, identities: await resolveIdentities(ctx) } : undefined,
             prompt: terminalPrompt,
             logger: ctx.logger,
-            clock: ctx.clock,
             signal: ctx.signal,
             onEvent: o.json ? undefined : printEvent,
           });
           printResult(r, Boolean(o.json));
           return r.ok ? 0 : 1;
         } finally {
-          await backend.close();
+          await backend?.close();
         }
-      }),
-    );
+      }
+      // a reviewed plan runs as written: its backup, token, force and bump come from it
+      let planDoc: PlanFile | undefined;
+      if (o.plan) {
+        if (o.backup || o.before || o.token || o.force || o.dryRun || o.bumpRevision || o.markCompacted)
+          throw new DrError(
+            'USAGE',
+            'restore: --plan runs the plan as written: --backup, --before, --token, --force, --bump-revision, --mark-compacted and --dry-run come from it',
+          );
+        planDoc = await readPlanFile(path.resolve(o.plan));
+        o.backup = planDoc.backup.id;
+        o.to ??= 'new-cluster';
+      }
+      if (o.out && !o.dryRun) throw new DrError('USAGE', 'restore: --out goes with --dry-run');
+      if (o.to !== 'new-cluster')
+        throw new DrError('USAGE', `restore: --to ${o.to ?? '(missing)'}: the only target is new-cluster`);
+      const fromConfig = ctx.flags.config !== undefined || ctx.flags.cluster !== undefined;
+      if (o.members && fromConfig)
+        throw new DrError('USAGE', 'restore: give --members FILE or --config FILE --cluster NAME, not both');
+      if (fromConfig && (!ctx.flags.config || !ctx.flags.cluster))
+        throw new DrError('USAGE', 'restore: --config and --cluster go together');
+      if (!o.members && !fromConfig)
+        throw new DrError('USAGE', 'restore: --members FILE (or --config FILE --cluster NAME) is required');
+      // backups are grouped by cluster name: the config's cluster is the default group
+      if (fromConfig) o.clusterName ??= ctx.flags.cluster;
+      if (Boolean(o.backup) === Boolean(o.before))
+        throw new DrError('USAGE', 'restore: give --backup ID|latest or --before TIME (one of them)');
+      if (o.dryRun && o.yes) throw new DrError('USAGE', 'restore: --dry-run and --yes exclude each other');
+      const bumpRevision = bumpOf('restore', o);
+      const target = o.members
+        ? await loadMembersFile(path.resolve(o.members))
+        : await restoreTargetFromConfig(ctx.flags.config!, ctx.flags.cluster!, ctx.env);
+      const backend = await openStorage(ctx);
+      try {
+        const manifest = await pickBackup(ctx, backend, o);
+        const plan = planDoc
+          ? checkPlanFile(planDoc, path.resolve(o.plan!), { manifest, target })
+          : await prepareRestore({
+              manifest,
+              target,
+              now: ctx.clock.now(),
+              token: o.token ?? defaultToken(manifest.id, randomBytes(3)),
+              force: Boolean(o.force),
+              bumpRevision,
+              prompt: terminalPrompt,
+              signal: ctx.signal,
+              // the plan names the real private scratch path of the fetched backup
+              scratchDir: path.join(path.dirname(catalogPath(ctx)), 'restores'),
+            });
+        if (o.dryRun) {
+          if (o.out) await writePlanFile(path.resolve(o.out), plan);
+          if (o.json) printJson(plan);
+          else process.stdout.write(renderPlan(plan) + '\n');
+          return plan.refusals.length ? 2 : 0;
+        }
+        if (!o.json) process.stderr.write(renderPlan(plan) + '\n');
+        if (!o.yes) {
+          if (!process.stdin.isTTY)
+            throw new DrError(
+              'USAGE',
+              'restore: not a terminal; pass --dry-run to see the plan or --yes to execute it',
+            );
+          const answer = await terminalPrompt('Type "restore" to execute this plan:', ctx.signal);
+          if (answer.trim() !== 'restore')
+            throw new DrError('ABORTED', 'restore: not confirmed; nothing was changed');
+        }
+        const journalFile = o.journal
+          ? path.resolve(o.journal)
+          : path.join(
+              path.dirname(catalogPath(ctx)),
+              'restores',
+              `${manifest.id}-${ctx.clock.now().toISOString().replace(/[:.]/g, '')}.journal.json`,
+            );
+        mkdirSync(path.dirname(journalFile), { recursive: true });
+        if (!o.json)
+          process.stderr.write(
+            `restore: journal ${journalFile} (resume with: dr restore --resume ${journalFile})\n`,
+          );
+        const r = await executeRestore(plan, {
+          manifest,
+          source: { backend, identities: await resolveIdentities(ctx) },
+          journalFile,
+          prompt: terminalPrompt,
+          logger: ctx.logger,
+          clock: ctx.clock,
+          signal: ctx.signal,
+          onEvent: o.json ? undefined : printEvent,
+        });
+        printResult(r, Boolean(o.json));
+        return r.ok ? 0 : 1;
+      } finally {
+        await backend.close();
+      }
+    }),
+  );
 }

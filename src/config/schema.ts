@@ -251,6 +251,13 @@ export const drillSchema = z
     identityFile: absolute(
       'age identity file (AGE-SECRET-KEY-1..., mode 0600) that opens encrypted backups for the drill; a host with it can read every backup encrypted to its key',
     ).optional(),
+    bumpRevision: z
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        "rehearse the Kubernetes restore: --bump-revision N --mark-compacted on every member (needs etcdutl 3.5.10+); the drilled store starts at the backup's revision + N, and its HashKV is not compared with the backup's",
+      ),
   })
   .describe(
     'scheduled restore drills: the newest backup of the policy restored into a throwaway cluster on loopback, verified against the backup, timed (the measured RTO) and removed',

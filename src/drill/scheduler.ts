@@ -169,6 +169,7 @@ export class DrillScheduler {
         backend,
         members: d.members,
         workDir: d.workDir,
+        ...(d.bumpRevision !== undefined ? { bumpRevision: d.bumpRevision } : {}),
         etcdBinDirs: d.etcdBinDirs,
         // read at every drill: a key file replaced between drills is picked up without a reload
         identities: d.identityFile ? await readIdentityFile(d.identityFile) : null,

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { filesBelow, runDr, spawnDr } from '../helpers/dr.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
-import { etcdVersion } from '../helpers/etcd-version.js';
+import { etcdAtLeast, etcdVersion } from '../helpers/etcd-version.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
 
@@ -238,6 +238,57 @@ describe('dr drill', () => {
       cat.close();
     }
     expect(readdirSync(work)).toEqual([]);
+  });
+
+  it(
+    etcdAtLeast(3, 5)
+      ? '--bump-revision N --mark-compacted rehearses the Kubernetes restore: revision + N, compacted there, keys checked'
+      : '--bump-revision is refused before anything runs (etcdctl 3.4.23 cannot bump), and nothing is left',
+    async () => {
+      const bump = 1_000_000_000;
+      const r = await runDr(
+        [
+          'drill',
+          '--backup',
+          'latest',
+          '--work-dir',
+          work,
+          '--bump-revision',
+          String(bump),
+          '--mark-compacted',
+          '--json',
+        ],
+        env,
+        240_000,
+      );
+      const d = r.json;
+      const to = (BigInt(manifest.snapshot.revision) + BigInt(bump)).toString();
+      expect(d.bump).toEqual({ revision: bump, fromRevision: manifest.snapshot.revision, toRevision: to });
+      expect(d.expected.revision).toBe(to);
+      expect(readdirSync(work)).toEqual([]);
+      expect(processesUnder(work)).toEqual([]);
+      if (!etcdAtLeast(3, 5)) {
+        expect(r.code).toBe(2);
+        expect(d.ok).toBe(false);
+        expect(d.error.code).toBe('RESTORE_REFUSED');
+        expect(d.error.message).toContain('cannot --bump-revision');
+        return;
+      }
+      expect(r.code, r.stderr).toBe(0);
+      expect(d.ok).toBe(true);
+      expect(d.found.revision).toBe(to);
+      expect(d.found.keys).toBe(24);
+      // a bumped store's HashKV is not compared with the backup's: no offline hash was computed
+      expect(d.expected.hashKV).toBeNull();
+      expect(d.checks.find((x: { name: string }) => x.name === 'revision')).toMatchObject({ ok: true });
+      expect(d.checks.every((x: { ok: boolean }) => x.ok)).toBe(true);
+    },
+  );
+
+  it('--bump-revision without --mark-compacted is a usage error', async () => {
+    const r = await runDr(['drill', '--backup', 'latest', '--bump-revision', '1000'], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('drill: --bump-revision N and --mark-compacted go together');
   });
 
   it('rejects a bad --members', async () => {
