@@ -20,6 +20,7 @@ import {
 import { parseEndpoint, type ParsedEndpoint } from './endpoint.js';
 import { etcdServices, type ServiceName } from './grpc-services.js';
 import { createSnapshotStream } from './snapshot-stream.js';
+import { createWatchStream } from './watch-stream.js';
 import { startSnapshotCall } from './snapshot-call.js';
 import { hasTlsFiles, readTlsMaterial, sslCredentials } from './tls-credentials.js';
 import type {
@@ -28,10 +29,13 @@ import type {
   EtcdConnectionOptions,
   HashKVResult,
   KeyValue,
+  LeaseTimeToLive,
   Member,
   MemberStatus,
   PutItem,
   SnapshotPreference,
+  WatchOptions,
+  WatchStream,
 } from './types.js';
 
 export interface EtcdClient {
@@ -78,6 +82,13 @@ export interface EtcdClient {
    * ETCD_TLS_FAILED, ETCD_UNREACHABLE), afterwards SNAPSHOT_STREAM_FAILED; ABORTED on the signal.
    */
   snapshot(endpoint: string, signal?: AbortSignal): Readable;
+  /**
+   * A watch on one member (watch-stream.ts): responses as etcd sends them, read only as fast as they are
+   * taken. Failures are thrown by the iterator, classified; close() or the signal end it quietly.
+   */
+  watch(endpoint: string, opts: WatchOptions, signal?: AbortSignal): WatchStream;
+  /** The lease's remaining and granted TTL (ttl -1 when it is gone). */
+  leaseTimeToLive(id: bigint): Promise<LeaseTimeToLive>;
   close(): void;
 }
 
@@ -432,6 +443,23 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
     });
   }
 
+  function watch(endpoint: string, o: WatchOptions, signal?: AbortSignal): WatchStream {
+    const c = conn(endpoint);
+    return createWatchStream(
+      endpoint,
+      o,
+      async () => {
+        await ensureReady(c);
+        const md = await metadataFor(c);
+        const client = service(c, 'Watch') as unknown as {
+          Watch(md: grpc.Metadata): grpc.ClientDuplexStream<unknown, never>;
+        };
+        return client.Watch(md);
+      },
+      signal,
+    );
+  }
+
   async function txnPuts(batch: PutItem[]): Promise<bigint> {
     let revision = 0n;
     let ops: unknown[] = [];
@@ -557,6 +585,18 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
     },
     pickSnapshotSource,
     snapshot,
+    watch,
+    leaseTimeToLive: async (id) => {
+      const r = await anyEndpoint<{ ID: string; TTL: string; grantedTTL: string }>(
+        'Lease',
+        'LeaseTimeToLive',
+        {
+          ID: id.toString(),
+          keys: false,
+        },
+      );
+      return { id, ttl: big(r.TTL), grantedTtl: big(r.grantedTTL) };
+    },
     close: () => {
       if (closed) return;
       closed = true;
