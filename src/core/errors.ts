@@ -122,11 +122,11 @@ export const ERROR_CATALOGUE = {
     summary:
       'a verify key is configured and a manifest is unsigned or its signature does not verify; it is refused',
   },
-  REVLOG_NO_START: {
+  REVLOG_NOT_FOUND: {
     exit: 2,
     http: 404,
     summary:
-      'the cluster has no revision log and no full backup to start one from (take a backup, or give --from-rev)',
+      'no revision log for that cluster (dr inspect log), or none and no full backup to start one from (dr log follow: take a backup, or give --from-rev)',
   },
   REVLOG_DISCONTINUOUS: {
     exit: 1,

@@ -537,7 +537,9 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
       const k = bytes(key);
       const r = await anyEndpoint<{ kvs: RawKeyValue[] }>('KV', 'Range', {
         key: k,
-        range_end: o.prefix ? prefixRangeEnd(k) : Buffer.alloc(0),
+        // one key: no range_end at all. An empty range_end sent on the wire reaches etcd as a present,
+        // empty one, which it reads as "every key from key on" (the >= form of a range)
+        ...(o.prefix ? { range_end: prefixRangeEnd(k) } : {}),
         limit: String(o.limit ?? 0),
       });
       return r.kvs.map((kv) => ({
@@ -564,7 +566,7 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
       const k = bytes(key);
       const r = await anyEndpoint<{ deleted: string }>('KV', 'DeleteRange', {
         key: k,
-        range_end: o.prefix ? prefixRangeEnd(k) : Buffer.alloc(0),
+        ...(o.prefix ? { range_end: prefixRangeEnd(k) } : {}),
       });
       return big(r.deleted);
     },

@@ -24,6 +24,8 @@ export interface LogProblem {
   code: LogProblemCode;
   /** the first revision concerned */
   revision: bigint;
+  /** the last one, when the problem spans revisions (missing ones) */
+  lastRevision?: bigint;
   key?: string;
   message: string;
 }
@@ -80,6 +82,7 @@ export function checkChains(
         problems.push({
           code: 'revision-gap',
           revision: expected,
+          lastRevision: first - 1n,
           key: cur.key,
           message: `chain ${chainId}: revisions ${expected}..${first - 1n} are missing between ${prev.key} and ${cur.key}`,
         });
@@ -114,6 +117,9 @@ export function checkChains(
     problems.push({
       code: 'gap',
       revision: rev(g.record.lostFrom),
+      ...(g.record.resumedFrom !== null && rev(g.record.resumedFrom) > rev(g.record.lostFrom)
+        ? { lastRevision: rev(g.record.resumedFrom) - 1n }
+        : {}),
       key: g.key,
       message: `gap (${g.record.cause}) from revision ${g.record.lostFrom}${g.record.resumedFrom ? `, the log resumes at ${g.record.resumedFrom}` : ''}, detected ${g.record.detectedAt}: ${g.record.message}`,
     });
@@ -130,9 +136,16 @@ export function checkChains(
       problems.push({
         code: 'unrecorded-gap',
         revision: missingFrom,
+        lastRevision: b.firstRevision - 1n,
         message: `revisions ${missingFrom}..${b.firstRevision - 1n} are in no segment between chain ${a.chainId} and chain ${b.chainId}, and no gap record says why`,
       });
   }
   problems.sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
   return { chains, problems };
+}
+
+/** Whether a problem concerns revisions between `from` and `to` (either open). */
+export function problemInRange(p: LogProblem, from?: bigint, to?: bigint): boolean {
+  const last = p.lastRevision ?? p.revision;
+  return (from === undefined || last >= from) && (to === undefined || p.revision <= to);
 }

@@ -111,7 +111,7 @@ export async function findResumePoint(
   const backup = await newestBackup(backend, cluster, opts.signal);
   if (!backup)
     throw new DrError(
-      'REVLOG_NO_START',
+      'REVLOG_NOT_FOUND',
       `revlog: cluster ${cluster} in ${backend.location} has no revision log and no full backup to start one from: take a backup first (dr backup), or give the revision to start at (--from-rev)`,
       { cluster },
     );

@@ -79,7 +79,7 @@ describe('revision log writer and reader (real etcd, file://)', () => {
       { etcd, backend, logger: silentLogger, clock: systemClock },
       { clusterName: CLUSTER },
     ).catch((e: unknown) => e);
-    expect(isDrError(err, 'REVLOG_NO_START')).toBe(true);
+    expect(isDrError(err, 'REVLOG_NOT_FOUND')).toBe(true);
   });
 
   it('logs every revision as etcd wrote it, in chained segments with checkpoints and leases', async () => {
