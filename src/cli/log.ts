@@ -30,6 +30,7 @@ interface FollowFlags {
   fromRev?: string;
   encryptTo: string[];
   encryptToFile: string[];
+  policy?: string;
   json?: boolean;
 }
 
@@ -128,5 +129,9 @@ export function registerLog(program: Command): void {
       [],
     )
     .option('--encrypt-to-file <file>', 'age recipients file; repeatable', collect, [])
+    .option(
+      '--policy <name>',
+      "with --config and without --encrypt-to: encrypt to this policy's recipients, as its backups are",
+    )
     .action(action(follow));
 }

@@ -147,6 +147,8 @@ class Writer {
       },
       'revision log: following',
     );
+    if (this.opts.fromRevision !== undefined && point.reason !== 'requested')
+      this.log.warn({ reason: point.reason }, 'revision log: the log exists; --from-rev is not used');
     if (point.broken) await this.recordGap('chain-broken', point.startRevision, null, point.broken);
     this.nextCheckpointAt = this.now() + this.checkpointMs;
     try {

@@ -1,6 +1,7 @@
 /**
  * Where a writer starts (docs/revision-log.md §6): after the chain head, the committed segment with the
- * highest last revision, when the cluster has a log; otherwise one revision after the newest full
+ * highest last revision, when the cluster has a log; at the start of the chain a gap record began, when
+ * that gap is past the head (the chain has no segment yet); otherwise one revision after the newest full
  * backup (or a revision given by the operator), as a new chain.
  *
  * The head is checked against the segment before it (its manifest's sha256 and the revisions): a head
@@ -12,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { DrError, isDrError } from '../core/errors.js';
 import { listStorage, readManifest } from '../manifest/manifest-store.js';
 import type { Backend } from '../storage/backend.js';
+import { readGapRecord } from './gap.js';
 import { logPrefix, parseLogKey } from './layout.js';
 import { readSegmentManifest, type ReadSegmentManifest } from './segment-manifest.js';
 
@@ -31,7 +33,7 @@ export interface ResumePoint {
   chainStartRevision: bigint;
   /** sha256 of the head's manifest (continue the chain), null for a new chain */
   prevSha256: string | null;
-  reason: 'chain-head' | 'full-backup' | 'requested';
+  reason: 'chain-head' | 'after-gap' | 'full-backup' | 'requested';
   head: ReadSegmentManifest | null;
   /** the backup a new chain starts after */
   backupId?: string;
@@ -61,17 +63,47 @@ async function newestBackup(
   return null;
 }
 
+/**
+ * The new chain a gap record started, when no segment of it was committed yet (the writer stopped right
+ * after the gap): the next writer starts that chain rather than finding the same gap again.
+ */
+async function chainAfterGap(
+  backend: Backend,
+  gaps: { key: string; lostFrom: bigint }[],
+  after: bigint,
+  signal?: AbortSignal,
+): Promise<ResumePoint | null> {
+  const newest = gaps.filter((g) => g.lostFrom >= after).sort((a, b) => (a.key < b.key ? 1 : -1))[0];
+  if (!newest) return null;
+  const g = await readGapRecord(backend, newest.key, signal);
+  if (g.resumedFrom === null || g.newChainId === null) return null;
+  const start = BigInt(g.resumedFrom);
+  return {
+    startRevision: start,
+    chainId: g.newChainId,
+    chainStartRevision: start,
+    prevSha256: null,
+    reason: 'after-gap',
+    head: null,
+  };
+}
+
 export async function findResumePoint(
   backend: Backend,
   cluster: string,
   opts: { fromRevision?: bigint; now: Date; signal?: AbortSignal },
 ): Promise<ResumePoint> {
   const keys: { key: string; first: bigint; last: bigint }[] = [];
+  const gaps: { key: string; lostFrom: bigint }[] = [];
   for await (const o of backend.list(logPrefix(cluster), { signal: opts.signal })) {
     const at = parseLogKey(o.key);
-    if (at?.kind === 'segment-manifest' && at.cluster === cluster)
-      keys.push({ key: o.key, first: at.first, last: at.last });
+    if (at?.cluster !== cluster) continue;
+    if (at.kind === 'segment-manifest') keys.push({ key: o.key, first: at.first, last: at.last });
+    else if (at.kind === 'gap') gaps.push({ key: o.key, lostFrom: at.lostFrom });
   }
+  const headLast = keys.reduce((top, k) => (k.last > top ? k.last : top), -1n);
+  const afterGap = await chainAfterGap(backend, gaps, headLast + 1n, opts.signal);
+  if (afterGap) return afterGap;
   if (keys.length > 0) {
     keys.sort((a, b) => (a.last < b.last ? 1 : a.last > b.last ? -1 : 0));
     const head = await readSegmentManifest(backend, keys[0]!.key, opts.signal);

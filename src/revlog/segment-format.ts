@@ -138,6 +138,11 @@ export function decodeRecordBody(body: Uint8Array): RevisionRecord {
  */
 export class SegmentDecoder {
   private buf: Buffer = Buffer.alloc(0);
+  /** pieces not joined to buf yet: a long record is joined once, when it is complete, not piece by piece */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** bytes buf must hold before parsing can make progress */
+  private need = SEGMENT_HEADER.length;
   /** offset in the segment of buf[0] */
   private base = 0;
   private headerSeen = false;
@@ -155,8 +160,13 @@ export class SegmentDecoder {
 
   /** The records completed by `chunk`. */
   push(chunk: Buffer): RevisionRecord[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     const out: RevisionRecord[] = [];
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.buf.length + this.pendingBytes < this.need) return out;
+    this.buf = Buffer.concat([this.buf, ...this.pending]);
+    this.pending = [];
+    this.pendingBytes = 0;
     let pos = 0;
     if (!this.headerSeen) {
       if (this.buf.length < SEGMENT_HEADER.length) {
@@ -198,16 +208,26 @@ export class SegmentDecoder {
     if (this.ended && this.buf.length > pos) this.fail(this.base + pos, 'bytes after the end marker');
     this.base += pos;
     this.buf = this.buf.subarray(pos);
+    this.need = !this.headerSeen
+      ? SEGMENT_HEADER.length
+      : this.ended
+        ? 1
+        : this.buf.length < 4
+          ? 4
+          : 4 + this.buf.readUInt32BE(0);
     return out;
   }
 
   /** Throws when the segment stopped before its end marker (cut short). */
   end(): void {
     if (!this.headerSeen) this.fail(this.base, 'the segment ends inside its header');
+    if (this.ended && this.pendingBytes > 0) this.fail(this.base, 'bytes after the end marker');
     if (!this.ended)
       this.fail(
         this.base,
-        this.buf.length ? 'the segment ends inside a record' : 'the segment ends without its end marker',
+        this.buf.length + this.pendingBytes
+          ? 'the segment ends inside a record'
+          : 'the segment ends without its end marker',
       );
   }
 }

@@ -262,8 +262,11 @@ describe('dr log follow / dr inspect log (real etcd, file://)', () => {
     ]);
     // a range after the gap is continuous
     expect((await inspect(['--from-rev', (compactAt + 1n).toString()])).code).toBe(0);
+    expect(i.json.error.code).toBe('REVLOG_DISCONTINUOUS');
     const text = await inspect([]);
+    expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/PROBLEM gap at revision/);
+    expect(text.stderr).toMatch(/REVLOG_DISCONTINUOUS/);
   });
 
   it('encrypted segments need the identity', async () => {

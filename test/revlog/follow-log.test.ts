@@ -13,6 +13,7 @@ import { isDrError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { createEtcdClient, type EtcdClient } from '../../src/etcd/client.js';
 import { followRevisionLog, type FollowOptions, type FollowResult } from '../../src/revlog/follow-log.js';
+import { writeGapRecord } from '../../src/revlog/gap.js';
 import { listLog, readSegmentRecords } from '../../src/revlog/log-reader.js';
 import { countingObserver } from '../../src/revlog/revlog-metrics.js';
 import type { RevisionRecord } from '../../src/revlog/segment-format.js';
@@ -226,6 +227,38 @@ describe('revision log writer and reader (real etcd, file://)', () => {
     expect(log.problems.map((p) => [p.code, p.revision])).toEqual([['gap', lostFrom]]);
   });
 
+  it('starts the chain a gap record began when that chain has no segment yet (no second gap)', async () => {
+    const head = (await listLog(backend, CLUSTER)).segments.at(-1)!.manifest;
+    const lost = await etcd.put('/lost-after-gap', '1');
+    // what a writer stopped right after recording a gap leaves: the record, and no segment of its new chain
+    await writeGapRecord(backend, {
+      formatVersion: 1,
+      kind: 'revlog-gap',
+      clusterName: CLUSTER,
+      cause: 'watch-compacted',
+      lostFrom: (BigInt(head.lastRevision) + 1n).toString(),
+      resumedFrom: (lost + 1n).toString(),
+      compactRevision: lost.toString(),
+      previousChainId: head.chainId,
+      newChainId: 'chain-after-gap',
+      detectedAt: new Date().toISOString(),
+      message: 'made by the test',
+    });
+    let last = 0n;
+    const { result } = await follow({}, async (k) => {
+      last = await etcd.put('/after-gap-record', '1');
+      await until('committed', () => k.committedRevision >= last, 30_000);
+    });
+    expect(result).toMatchObject({ chainId: 'chain-after-gap', startedAt: lost + 1n, gaps: [] });
+    const log = await listLog(backend, CLUSTER);
+    expect(log.chains.at(-1)).toMatchObject({
+      chainId: 'chain-after-gap',
+      startRevision: lost + 1n,
+      lastRevision: last,
+    });
+    expect(log.problems.map((p) => p.code)).toEqual(['gap', 'gap']);
+  });
+
   it('finds a replaced data object and an edited manifest', async () => {
     const log = await listLog(backend, CLUSTER);
     const seg = log.segments[0]!;
@@ -252,6 +285,6 @@ describe('revision log writer and reader (real etcd, file://)', () => {
     expect(broken.problems.map((p) => p.code)).toContain('chain-broken');
     expect(broken.problems.find((p) => p.code === 'chain-broken')!.key).toBe(log.segments[1]!.key);
     await writeFile(mfile, text);
-    expect((await listLog(backend, CLUSTER)).problems.map((p) => p.code)).toEqual(['gap']);
+    expect((await listLog(backend, CLUSTER)).problems.map((p) => p.code)).toEqual(['gap', 'gap']);
   });
 });

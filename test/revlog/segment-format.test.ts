@@ -154,6 +154,11 @@ describe('revision log segment format', () => {
     const f = failure(() => decodeAll(damaged, 64));
     expect(f.message).toMatch(/does not decode/);
     expect(f.offset).toBe(SEGMENT_HEADER.length);
+    const huge = Buffer.from(bytes);
+    huge.writeUInt32BE(0xffffffff, SEGMENT_HEADER.length);
+    const h = failure(() => decodeAll(huge, 64));
+    expect(h.message).toMatch(/a record length of 4294967295 bytes/);
+    expect(h.offset).toBe(SEGMENT_HEADER.length);
   });
 
   it('refuses to put an event of another revision into a record', () => {

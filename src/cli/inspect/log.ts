@@ -63,6 +63,14 @@ function problemLine(p: LogProblem): string {
   return `PROBLEM ${p.code} at revision ${p.revision}${p.lastRevision !== undefined && p.lastRevision !== p.revision ? `..${p.lastRevision}` : ''}: ${p.message}`;
 }
 
+function discontinuous(cluster: string, problems: LogProblem[]): DrError {
+  return new DrError(
+    'REVLOG_DISCONTINUOUS',
+    `revision log of ${cluster}: ${problems.length} problem(s) in the revisions asked for (${[...new Set(problems.map((p) => p.code))].join(', ')}); each is listed above`,
+    { problems: problems.length },
+  );
+}
+
 async function inspectLog(ctx: CommandContext, opts: LogOpts): Promise<ExitCode> {
   const name = opts.cluster ?? opts.clusterName;
   if (!name) throw new DrError('USAGE', 'inspect log: give the cluster with --cluster NAME');
@@ -133,7 +141,15 @@ async function inspectLog(ctx: CommandContext, opts: LogOpts): Promise<ExitCode>
         out,
         async () => {
           await each((rec, e) => json.item(logChangeJson(rec, e, show)));
-          return { tail: { ok: code === 0, count, segmentsRead: segments.length }, code };
+          return {
+            tail: {
+              ok: code === 0,
+              count,
+              segmentsRead: segments.length,
+              ...(code ? { error: discontinuous(cluster, problems).toJSON() } : {}),
+            },
+            code,
+          };
         },
         process.stderr,
       );
@@ -150,10 +166,7 @@ async function inspectLog(ctx: CommandContext, opts: LogOpts): Promise<ExitCode>
     out.write(`-- ${count} change(s) from ${segments.length} segment(s)\n`);
     for (const p of problems) out.write(`${problemLine(p)}\n`);
     await out.flush();
-    if (problems.length)
-      process.stderr.write(
-        `dr: the revision log is not continuous here: ${problems.length} problem(s) (above)\n`,
-      );
+    if (problems.length) throw discontinuous(cluster, problems);
     return code;
   } finally {
     await backend.close();
