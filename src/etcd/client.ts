@@ -451,6 +451,9 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
       async () => {
         await ensureReady(c);
         const md = await metadataFor(c);
+        // etcd ends the watch (ErrNoLeader) when this member loses its leader, instead of keeping it open
+        // and silent on a member cut off from the cluster: the caller then watches another member
+        md.set('hasleader', 'true');
         const client = service(c, 'Watch') as unknown as {
           Watch(md: grpc.Metadata): grpc.ClientDuplexStream<unknown, never>;
         };

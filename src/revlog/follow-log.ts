@@ -1,25 +1,17 @@
 /**
  * The revision log writer (docs/revision-log.md §6): one watch on every key of one member, from the
  * revision after the chain head (or after the newest full backup), events grouped by revision into
- * segments that close every `segmentSeconds` or at `segmentMaxBytes` of plain bytes, each committed as a
- * data object and then its manifest.
+ * segments that close every `segmentSeconds` or at `segmentMaxBytes` plain bytes, each committed as a data
+ * object, then its manifest.
  *
- * Memory is flat: at most one segment fills while the one before it uploads. When a segment must close
- * and the previous upload is still running, the writer waits for it and reads nothing from the watch
- * meanwhile; grpc-js then stops reading the HTTP/2 stream and etcd holds the events (backpressure,
- * not buffering).
- *
- * Grouping: etcd sends a revision's events in one WatchResponse unless the watch asks for `fragment`
- * (this one does not), and its batches of past revisions end on revision boundaries; so each response
- * holds whole revisions and is grouped on its own.
- *
- * Gaps: a watch cancelled with a compact revision (the next revision to log is compacted: the writer was
- * down, or fell behind, longer than the compaction window), or a chain head that does not link to the
- * segment before it, is recorded as a gap object and logged as an error; a new chain starts at the
- * oldest revision etcd still has (compact revision + 1), or after the head for a broken link.
- *
- * The stop signal ends the watch; the open segment is then committed and the function returns. Storage
- * calls do not take that signal (it would cancel the last upload); a second SIGTERM ends the process.
+ * - Memory: one segment fills while the one before it uploads. A segment that must close while that upload
+ *   runs waits for it, and the watch is not read meanwhile: grpc-js stops reading the HTTP/2 stream and etcd
+ *   holds the events (backpressure, not buffering).
+ * - Grouping: without `fragment` (not asked for) etcd never splits a revision across responses.
+ * - Gaps: a watch cancelled as compacted, or a head that does not link, is recorded (gap.ts), logged as an
+ *   error, and a new chain starts (compact revision + 1, or after the head).
+ * - Stop: the signal ends the watch, the open segment is committed. Storage calls do not take the signal
+ *   (it would cancel that last upload).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../core/clock.js';
@@ -30,7 +22,7 @@ import type { AgeRecipient } from '../crypto/age-keys.js';
 import type { EtcdClient } from '../etcd/client.js';
 import type { WatchResponse } from '../etcd/types.js';
 import type { Backend } from '../storage/backend.js';
-import { writeGapRecord, type GapCause, type GapRecord } from './gap.js';
+import { compactionCause, newGapRecord, writeGapRecord, type GapCause, type GapRecord } from './gap.js';
 import { noopObserver, type RevlogObserver } from './revlog-metrics.js';
 import { findResumePoint, newChainId } from './resume-point.js';
 import { SegmentBuilder } from './segment-builder.js';
@@ -97,6 +89,8 @@ class Writer {
   private lastLogged: bigint | null = null;
   private uploading: Promise<void> | null = null;
   private failure: Error | null = null;
+  /** aborted when an upload failed, so an idle writer notices at once */
+  private readonly failed = new AbortController();
   private source = { endpoint: '', memberId: 0n };
   private receivedAny = false;
   private readonly result: FollowResult = {
@@ -212,11 +206,14 @@ class Writer {
     });
     const it = watch[Symbol.asyncIterator]();
     let pending = it.next();
-    const stop = this.opts.signal;
+    const stop = this.opts.signal
+      ? AbortSignal.any([this.opts.signal, this.failed.signal])
+      : this.failed.signal;
     try {
       for (;;) {
-        if (this.failure) throw this.failure;
+        this.throwIfFailed();
         const step = await nextStep(pending, this.wakeIn(), stop);
+        this.throwIfFailed();
         if (step.kind === 'stop') return 'stopped';
         if (step.kind === 'tick') {
           await this.onTick();
@@ -232,8 +229,9 @@ class Writer {
             await this.onCompacted(resp.compactRevision);
             return 'restart';
           }
+          // a refusal stops the writer; anything else is watched again (RETRIED)
           throw new DrError(
-            'ETCD_PERMISSION_DENIED',
+            /permission denied/i.test(resp.cancelReason) ? 'ETCD_PERMISSION_DENIED' : 'ETCD_REQUEST_FAILED',
             `etcd: Watch on ${endpoint} cancelled: ${resp.cancelReason || 'no reason given'}`,
             {
               endpoint,
@@ -347,7 +345,12 @@ class Writer {
       );
     })().catch((err: unknown) => {
       this.failure ??= toDrError(err);
+      this.failed.abort();
     });
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
   }
 
   /** Waits for the upload in flight; throws its failure. */
@@ -367,35 +370,26 @@ class Writer {
     await this.rotate();
     await this.settle();
     const cause: GapCause = this.receivedAny ? 'watch-compacted' : 'resume-compacted';
-    const why =
-      cause === 'resume-compacted'
-        ? `revision ${this.next}, where the log was to ${this.chainHasSegments ? 'resume' : 'start'}, is compacted (etcd's compact revision is ${compactRevision}): the writer was down, or the full backup is older than the compaction window`
-        : `etcd cancelled the watch at revision ${this.next}: compacted (compact revision ${compactRevision}); the writer fell behind the compaction window`;
-    await this.recordGap(cause, this.next, compactRevision, why);
+    await this.recordGap(
+      cause,
+      this.next,
+      compactRevision,
+      compactionCause(cause, this.next, compactRevision),
+    );
   }
 
   /** Records the gap, logs it as an error and starts a new chain (after the compaction, or here). */
-  private async recordGap(
-    cause: GapCause,
-    lostFrom: bigint,
-    compactRevision: bigint | null,
-    why: string,
-  ): Promise<void> {
-    const resumedFrom = compactRevision !== null ? compactRevision + 1n : lostFrom;
-    const chainId = newChainId(this.deps.clock.now());
-    const gap: GapRecord = {
-      formatVersion: 1,
-      kind: 'revlog-gap',
-      clusterName: this.opts.clusterName,
+  private async recordGap(cause: GapCause, lostFrom: bigint, compactRevision: bigint | null, why: string) {
+    const gap = newGapRecord({
+      cluster: this.opts.clusterName,
       cause,
-      lostFrom: lostFrom.toString(),
-      resumedFrom: resumedFrom.toString(),
-      compactRevision: compactRevision?.toString() ?? null,
+      lostFrom,
+      compactRevision,
       previousChainId: this.chainHasSegments ? this.chain.chainId : null,
-      newChainId: chainId,
-      detectedAt: this.deps.clock.now().toISOString(),
-      message: `${why}; a new chain starts at revision ${resumedFrom}, and a full backup taken now gives it a base`,
-    };
+      newChainId: newChainId(this.deps.clock.now()),
+      at: this.deps.clock.now(),
+      why,
+    });
     const key = await writeGapRecord(this.deps.backend, gap);
     this.log.error(
       { key, cause, lostFrom: gap.lostFrom, resumedFrom: gap.resumedFrom },
@@ -403,7 +397,8 @@ class Writer {
     );
     this.observer.gapRecorded(gap);
     this.result.gaps.push(gap);
-    this.chain = { chainId, chainStartRevision: resumedFrom, prevSha256: null };
+    const resumedFrom = BigInt(gap.resumedFrom!);
+    this.chain = { chainId: gap.newChainId!, chainStartRevision: resumedFrom, prevSha256: null };
     this.chainHasSegments = false;
     this.next = resumedFrom;
     this.receivedAny = false;

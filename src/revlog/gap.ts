@@ -39,6 +39,43 @@ export const gapRecordSchema = z.object({
 
 export type GapRecord = z.infer<typeof gapRecordSchema>;
 
+/** Why revisions were lost to a compaction, for the record's message. */
+export function compactionCause(cause: GapCause, next: bigint, compactRevision: bigint): string {
+  return cause === 'resume-compacted'
+    ? `revision ${next}, where the log was to resume or start, is compacted (etcd's compact revision is ${compactRevision}): the writer was down, or the full backup is older than the compaction window`
+    : `etcd cancelled the watch at revision ${next}: compacted (compact revision ${compactRevision}); the writer fell behind the compaction window`;
+}
+
+/**
+ * A gap record. The new chain starts after the compaction (the oldest revision etcd still has whole), or
+ * at `lostFrom` when nothing was compacted (a broken link).
+ */
+export function newGapRecord(g: {
+  cluster: string;
+  cause: GapCause;
+  lostFrom: bigint;
+  compactRevision: bigint | null;
+  previousChainId: string | null;
+  newChainId: string;
+  at: Date;
+  why: string;
+}): GapRecord {
+  const resumedFrom = g.compactRevision !== null ? g.compactRevision + 1n : g.lostFrom;
+  return {
+    formatVersion: 1,
+    kind: 'revlog-gap',
+    clusterName: g.cluster,
+    cause: g.cause,
+    lostFrom: g.lostFrom.toString(),
+    resumedFrom: resumedFrom.toString(),
+    compactRevision: g.compactRevision?.toString() ?? null,
+    previousChainId: g.previousChainId,
+    newChainId: g.newChainId,
+    detectedAt: g.at.toISOString(),
+    message: `${g.why}; a new chain starts at revision ${resumedFrom}, and a full backup taken now gives it a base`,
+  };
+}
+
 export async function writeGapRecord(backend: Backend, g: GapRecord, signal?: AbortSignal): Promise<string> {
   const key = gapKey(g.clusterName, BigInt(g.lostFrom), new Date(g.detectedAt));
   await backend.put(key, Readable.from([Buffer.from(JSON.stringify(g, null, 2) + '\n')]), { signal });

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
-import { isDrError } from '../../src/core/errors.js';
+import { DrError, isDrError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { createEtcdClient, type EtcdClient } from '../../src/etcd/client.js';
 import { followRevisionLog, type FollowOptions, type FollowResult } from '../../src/revlog/follow-log.js';
@@ -257,6 +257,28 @@ describe('revision log writer and reader (real etcd, file://)', () => {
       lastRevision: last,
     });
     expect(log.problems.map((p) => p.code)).toEqual(['gap', 'gap']);
+  });
+
+  it('stops with the storage error when a segment cannot be stored, committing nothing', async () => {
+    const before = (await listLog(backend, CLUSTER)).segments.length;
+    const denied: Backend = {
+      ...backend,
+      location: backend.location,
+      put: () => Promise.reject(new DrError('STORAGE_ACCESS_DENIED', 'test: denied', { transient: false })),
+      list: (p, o) => backend.list(p, o),
+      get: (k, o) => backend.get(k, o),
+    };
+    const running = followRevisionLog(
+      { etcd, backend: denied, logger: silentLogger, clock: systemClock },
+      { clusterName: CLUSTER, segmentSeconds: 1, checkpointEverySeconds: 0 },
+    );
+    await etcd.put('/denied', '1');
+    const started = Date.now();
+    const err = await running.catch((e: unknown) => e);
+    expect(isDrError(err, 'STORAGE_ACCESS_DENIED')).toBe(true);
+    // noticed at once, not at the next watch response or timer
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect((await listLog(backend, CLUSTER)).segments.length).toBe(before);
   });
 
   it('finds a replaced data object and an edited manifest', async () => {
