@@ -229,10 +229,12 @@ class Writer {
             await this.onCompacted(resp.compactRevision);
             return 'restart';
           }
-          // a refusal stops the writer; anything else is watched again (RETRIED)
+          // a watch refused when created (etcd's answer to a user that may not read every key; 3.4 gives
+          // no reason) stops the writer; anything else is watched again (RETRIED)
+          const refused = resp.created || /permission denied/i.test(resp.cancelReason);
           throw new DrError(
-            /permission denied/i.test(resp.cancelReason) ? 'ETCD_PERMISSION_DENIED' : 'ETCD_REQUEST_FAILED',
-            `etcd: Watch on ${endpoint} cancelled: ${resp.cancelReason || 'no reason given'}`,
+            refused ? 'ETCD_PERMISSION_DENIED' : 'ETCD_REQUEST_FAILED',
+            `etcd: Watch on ${endpoint} ${refused ? 'refused' : 'cancelled'}: ${resp.cancelReason || 'no reason given'}${refused ? ' (the user must be allowed to read every key)' : ''}`,
             {
               endpoint,
             },
