@@ -8,10 +8,11 @@
  * and the revisions against the manifest.
  */
 import { createHash } from 'node:crypto';
-import type { Readable, Transform } from 'node:stream';
+import { PassThrough, pipeline, type Readable, type Transform } from 'node:stream';
 import { isDrError, DrError } from '../core/errors.js';
 import type { AgeIdentities } from '../crypto/age-keys.js';
 import { storedDecoder } from '../pipeline/fetch.js';
+import { StreamMeter } from '../pipeline/stream-meter.js';
 import type { Backend } from '../storage/backend.js';
 import { checkChains, type ChainCheck, type LogProblem } from './chain-check.js';
 import { readGapRecord, type GapRecord } from './gap.js';
@@ -59,16 +60,15 @@ export async function listLog(backend: Backend, cluster: string, signal?: AbortS
   };
 }
 
-async function drain(stream: Readable, stages: Transform[], onData: (b: Buffer) => void): Promise<void> {
-  let src: Readable = stream;
-  for (const s of stages) src = src.pipe(s);
-  const failed = new Promise<never>((_, reject) => {
-    for (const s of [stream, ...stages]) s.once('error', reject);
-  });
-  const consume = (async () => {
-    for await (const chunk of src) onData(chunk as Buffer);
-  })();
-  await Promise.race([consume, failed]);
+/**
+ * The object through `stages` (a meter first: the stored sha256), as one Readable whose iteration throws
+ * the first failure of any stage (a transport error of the download included) instead of waiting.
+ */
+function readThrough(body: Readable, stages: Transform[]): { out: PassThrough; meter: StreamMeter } {
+  const meter = new StreamMeter();
+  const out = new PassThrough({ highWaterMark: 256 << 10 });
+  pipeline([body, meter, ...stages, out], () => undefined);
+  return { out, meter };
 }
 
 function mismatch(m: SegmentManifest, key: string, check: string, why: string): DrError {
@@ -81,19 +81,14 @@ async function checkStored(
   key: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  const h = createHash('sha256');
-  let size = 0;
-  await drain(await backend.get(m.stored.key, { signal }), [], (b) => {
-    h.update(b);
-    size += b.length;
-  });
-  const sha = h.digest('hex');
-  if (sha !== m.stored.sha256 || size !== m.stored.size)
+  const { out, meter } = readThrough(await backend.get(m.stored.key, { signal }), []);
+  for await (const chunk of out) void chunk;
+  if (meter.sha256 !== m.stored.sha256 || meter.bytes !== m.stored.size)
     throw mismatch(
       m,
       key,
       'segment-stored-sha256',
-      `stored object ${m.stored.key} has sha256 ${sha} (${size} bytes), the manifest says ${m.stored.sha256} (${m.stored.size} bytes): replaced or damaged`,
+      `stored object ${m.stored.key} has sha256 ${meter.sha256} (${meter.bytes} bytes), the manifest says ${m.stored.sha256} (${m.stored.size} bytes): replaced or damaged`,
     );
 }
 
@@ -110,20 +105,19 @@ export async function* readSegmentRecords(
   const m = seg.manifest;
   const what = `revision log segment ${seg.key}`;
   const stages = storedDecoder(m.stored, what, identities);
-  await checkStored(backend, m, seg.key, signal);
+  try {
+    await checkStored(backend, m, seg.key, signal);
+  } catch (err) {
+    for (const s of stages) s.destroy();
+    throw err;
+  }
   const decoder = new SegmentDecoder(what);
   const plain = createHash('sha256');
-  const stored = createHash('sha256');
   let expected = BigInt(m.firstRevision);
   let events = 0;
-  const body = await backend.get(m.stored.key, { signal });
-  body.on('data', (b: Buffer) => stored.update(b));
-  let src: Readable = body;
-  for (const s of stages) src = src.pipe(s);
-  const errors: unknown[] = [];
-  for (const s of [body, ...stages]) s.once('error', (e) => errors.push(e));
+  const { out, meter } = readThrough(await backend.get(m.stored.key, { signal }), stages);
   try {
-    for await (const chunk of src) {
+    for await (const chunk of out) {
       plain.update(chunk as Buffer);
       for (const rec of decoder.push(chunk as Buffer)) {
         if (rec.revision !== expected)
@@ -138,12 +132,10 @@ export async function* readSegmentRecords(
         yield rec;
       }
     }
-  } catch (err) {
-    throw errors[0] ?? err;
   } finally {
-    for (const s of [body, ...stages]) s.destroy();
+    // a consumer that stops early (or a failed check) ends the download and the stages
+    out.destroy();
   }
-  if (errors.length) throw errors[0];
   decoder.end();
   const last = expected - 1n;
   if (last.toString() !== m.lastRevision || decoder.records !== m.revisionCount || events !== m.eventCount)
@@ -153,7 +145,7 @@ export async function* readSegmentRecords(
       'segment-revisions',
       `holds revisions ${m.firstRevision}..${last} (${decoder.records} records, ${events} events), the manifest says ${m.firstRevision}..${m.lastRevision} (${m.revisionCount}, ${m.eventCount})`,
     );
-  if (stored.digest('hex') !== m.stored.sha256)
+  if (meter.sha256 !== m.stored.sha256)
     throw mismatch(
       m,
       seg.key,

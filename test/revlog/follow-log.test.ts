@@ -7,6 +7,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { DrError, isDrError } from '../../src/core/errors.js';
@@ -279,6 +280,34 @@ describe('revision log writer and reader (real etcd, file://)', () => {
     // noticed at once, not at the next watch response or timer
     expect(Date.now() - started).toBeLessThan(5000);
     expect((await listLog(backend, CLUSTER)).segments.length).toBe(before);
+  });
+
+  it('a download broken off while a segment is decoded is an error, not a hang', async () => {
+    const seg = (await listLog(backend, CLUSTER)).segments[0]!;
+    let gets = 0;
+    const breaking: Backend = {
+      ...backend,
+      location: backend.location,
+      list: (p, o) => backend.list(p, o),
+      get: async (k, o) => {
+        const whole = await backend.get(k, o);
+        // the first read (the stored sha256) is whole; the second breaks after a few bytes
+        if (++gets === 1) return whole;
+        const bytes = Buffer.concat(await whole.toArray());
+        return Readable.from(
+          (async function* () {
+            yield bytes.subarray(0, 12);
+            await new Promise((r) => setTimeout(r, 10));
+            throw new DrError('STORAGE_FAILED', 'test: connection reset', { transient: true });
+          })(),
+        );
+      },
+    };
+    const err = await (async () => {
+      for await (const r of readSegmentRecords(breaking, seg)) void r;
+    })().catch((e: unknown) => e);
+    expect(gets).toBe(2);
+    expect(isDrError(err, 'STORAGE_FAILED')).toBe(true);
   });
 
   it('finds a replaced data object and an edited manifest', async () => {
