@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { createEtcdClient } from '../etcd/client.js';
-import { parseRecipient, uniqueRecipients, type AgeRecipient } from '../crypto/age-keys.js';
-import { readRecipientsFile, resolveRecipients } from '../crypto/key-files.js';
 import { takeBackup } from '../pipeline/backup.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compression.js';
 import { DrError } from '../core/errors.js';
@@ -20,6 +18,7 @@ import {
 } from './context.js';
 import { formatBytes, formatHash, printJson, printLines } from './output.js';
 import { createProgress } from './progress.js';
+import { collect, recipientsOf } from './recipients.js';
 import { action } from './run.js';
 import { policyLock } from '../jobs/policy-lock.js';
 import { parseDuration } from '../retention/duration.js';
@@ -160,31 +159,6 @@ export function registerBackup(program: Command): void {
         },
       ),
     );
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-/**
- * --encrypt-to and --encrypt-to-file, each key once; without them, with --config and --policy NAME, that
- * policy's `encryption` (as the daemon would encrypt). Read before etcd is asked for anything.
- */
-async function recipientsOf(
-  ctx: CommandContext,
-  opts: { encryptTo: string[]; encryptToFile: string[]; policy?: string },
-): Promise<AgeRecipient[]> {
-  if (opts.encryptTo.length === 0 && opts.encryptToFile.length === 0) {
-    if (!ctx.flags.config || !opts.policy) return [];
-    const { loadConfig } = await import('../config/load.js');
-    const policy = loadConfig(ctx.flags.config, { env: ctx.env, offline: true }).policies.find(
-      (p) => p.name === opts.policy,
-    );
-    return policy?.encryption ? resolveRecipients(policy.encryption) : [];
-  }
-  const lists = [opts.encryptTo.map((r) => parseRecipient(r, '--encrypt-to'))];
-  for (const f of opts.encryptToFile) lists.push(await readRecipientsFile(f));
-  return uniqueRecipients(lists);
 }
 
 /**

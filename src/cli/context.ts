@@ -293,6 +293,14 @@ export async function openStorage(ctx: CommandContext): Promise<Backend> {
 }
 
 /**
+ * The storage for a command that must finish its last write after SIGTERM (`dr log follow` commits its
+ * open segment): its requests do not take the command's signal. A second signal still ends the process.
+ */
+export async function openStorageUnbound(ctx: CommandContext): Promise<Backend> {
+  return openBackend(await resolveStorageUrl(ctx), { logger: ctx.logger, env: process.env });
+}
+
+/**
  * What readers require of manifests: the public key(s) from --verify-key, else env DR_VERIFY_KEY, else the
  * --config file's manifests.verifyKeyFile; none: manifests need no signature. Call after openStorage
  * (which reads --config).

@@ -43,6 +43,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   config: async () => (await import('./config.js')).registerConfig,
   audit: async () => (await import('./audit.js')).registerAudit,
   inspect: async () => (await import('./inspect/index.js')).registerInspect,
+  log: async () => (await import('./log.js')).registerLog,
   diff: async () => (await import('./diff.js')).registerDiff,
   sandbox: async () => (await import('./sandbox.js')).registerSandbox,
 };

@@ -122,6 +122,18 @@ export const ERROR_CATALOGUE = {
     summary:
       'a verify key is configured and a manifest is unsigned or its signature does not verify; it is refused',
   },
+  REVLOG_NOT_FOUND: {
+    exit: 2,
+    http: 404,
+    summary:
+      'no revision log for that cluster (dr inspect log), or none and no full backup to start one from (dr log follow: take a backup, or give --from-rev)',
+  },
+  REVLOG_DISCONTINUOUS: {
+    exit: 1,
+    http: 422,
+    summary:
+      'the revision log is not continuous where it was read: a recorded gap, a broken chain or a refused segment manifest (each is named)',
+  },
   ABORTED: { exit: 3, http: 503, summary: 'the operation was cancelled (signal or shutdown)' },
   INTERNAL: { exit: 3, http: 500, summary: 'an unexpected internal error (a bug: please report it)' },
 } as const satisfies Record<string, CatalogueEntry>;

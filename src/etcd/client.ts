@@ -20,6 +20,7 @@ import {
 import { parseEndpoint, type ParsedEndpoint } from './endpoint.js';
 import { etcdServices, type ServiceName } from './grpc-services.js';
 import { createSnapshotStream } from './snapshot-stream.js';
+import { createWatchStream } from './watch-stream.js';
 import { startSnapshotCall } from './snapshot-call.js';
 import { hasTlsFiles, readTlsMaterial, sslCredentials } from './tls-credentials.js';
 import type {
@@ -28,10 +29,13 @@ import type {
   EtcdConnectionOptions,
   HashKVResult,
   KeyValue,
+  LeaseTimeToLive,
   Member,
   MemberStatus,
   PutItem,
   SnapshotPreference,
+  WatchOptions,
+  WatchStream,
 } from './types.js';
 
 export interface EtcdClient {
@@ -78,6 +82,13 @@ export interface EtcdClient {
    * ETCD_TLS_FAILED, ETCD_UNREACHABLE), afterwards SNAPSHOT_STREAM_FAILED; ABORTED on the signal.
    */
   snapshot(endpoint: string, signal?: AbortSignal): Readable;
+  /**
+   * A watch on one member (watch-stream.ts): responses as etcd sends them, read only as fast as they are
+   * taken. Failures are thrown by the iterator, classified; close() or the signal end it quietly.
+   */
+  watch(endpoint: string, opts: WatchOptions, signal?: AbortSignal): WatchStream;
+  /** The lease's remaining and granted TTL (ttl -1 when it is gone). */
+  leaseTimeToLive(id: bigint): Promise<LeaseTimeToLive>;
   close(): void;
 }
 
@@ -432,6 +443,26 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
     });
   }
 
+  function watch(endpoint: string, o: WatchOptions, signal?: AbortSignal): WatchStream {
+    const c = conn(endpoint);
+    return createWatchStream(
+      endpoint,
+      o,
+      async () => {
+        await ensureReady(c);
+        const md = await metadataFor(c);
+        // etcd ends the watch (ErrNoLeader) when this member loses its leader, instead of keeping it open
+        // and silent on a member cut off from the cluster: the caller then watches another member
+        md.set('hasleader', 'true');
+        const client = service(c, 'Watch') as unknown as {
+          Watch(md: grpc.Metadata): grpc.ClientDuplexStream<unknown, never>;
+        };
+        return client.Watch(md);
+      },
+      signal,
+    );
+  }
+
   async function txnPuts(batch: PutItem[]): Promise<bigint> {
     let revision = 0n;
     let ops: unknown[] = [];
@@ -509,7 +540,9 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
       const k = bytes(key);
       const r = await anyEndpoint<{ kvs: RawKeyValue[] }>('KV', 'Range', {
         key: k,
-        range_end: o.prefix ? prefixRangeEnd(k) : Buffer.alloc(0),
+        // one key: no range_end at all. An empty range_end sent on the wire reaches etcd as a present,
+        // empty one, which it reads as "every key from key on" (the >= form of a range)
+        ...(o.prefix ? { range_end: prefixRangeEnd(k) } : {}),
         limit: String(o.limit ?? 0),
       });
       return r.kvs.map((kv) => ({
@@ -536,7 +569,7 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
       const k = bytes(key);
       const r = await anyEndpoint<{ deleted: string }>('KV', 'DeleteRange', {
         key: k,
-        range_end: o.prefix ? prefixRangeEnd(k) : Buffer.alloc(0),
+        ...(o.prefix ? { range_end: prefixRangeEnd(k) } : {}),
       });
       return big(r.deleted);
     },
@@ -557,6 +590,18 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
     },
     pickSnapshotSource,
     snapshot,
+    watch,
+    leaseTimeToLive: async (id) => {
+      const r = await anyEndpoint<{ ID: string; TTL: string; grantedTTL: string }>(
+        'Lease',
+        'LeaseTimeToLive',
+        {
+          ID: id.toString(),
+          keys: false,
+        },
+      );
+      return { id, ttl: big(r.TTL), grantedTtl: big(r.grantedTTL) };
+    },
     close: () => {
       if (closed) return;
       closed = true;

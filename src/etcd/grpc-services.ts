@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ETCD_PROTO_FILES, etcdProtoIncludeDirs } from '../formats/raft/etcd-protos.js';
 
-export type ServiceName = 'KV' | 'Lease' | 'Cluster' | 'Maintenance' | 'Auth';
+export type ServiceName = 'KV' | 'Lease' | 'Cluster' | 'Maintenance' | 'Auth' | 'Watch';
 export type ServiceClientCtor = grpc.ServiceClientConstructor;
 
 let cached: Record<ServiceName, ServiceClientCtor> | undefined;
@@ -28,6 +28,7 @@ export function etcdServices(): Record<ServiceName, ServiceClientCtor> {
     Cluster: pkg.Cluster!,
     Maintenance: pkg.Maintenance!,
     Auth: pkg.Auth!,
+    Watch: pkg.Watch!,
   };
   return cached;
 }

@@ -97,3 +97,46 @@ export interface PutItem {
 }
 
 export type SnapshotPreference = 'follower' | 'leader' | 'any';
+
+/** One event of a watch: a PUT (the key's new KeyValue) or a DELETE (the key, mod_revision = the deletion's revision). */
+export interface WatchEvent {
+  type: 'PUT' | 'DELETE';
+  kv: KeyValue;
+}
+
+/** One WatchResponse, with etcd's meaning kept (rpc.proto). */
+export interface WatchResponse {
+  /** the member's revision when it sent this response (a progress notification: everything up to it was sent) */
+  headerRevision: bigint;
+  memberId: bigint;
+  created: boolean;
+  canceled: boolean;
+  /** set when the watch was cancelled because its start revision is compacted: the oldest revision left */
+  compactRevision: bigint;
+  cancelReason: string;
+  /** more responses follow with the rest of this revision's events (only when asked for with `fragment`) */
+  fragment: boolean;
+  events: WatchEvent[];
+}
+
+export interface WatchOptions {
+  /** the range watched: key "\0" with rangeEnd "\0" is every key */
+  key: Buffer;
+  rangeEnd: Buffer;
+  startRevision: bigint;
+  progressNotify?: boolean;
+}
+
+/** A watch on one member. Iterate for responses; reading slowly holds etcd back (HTTP/2 flow control). */
+export interface WatchStream extends AsyncIterable<WatchResponse> {
+  readonly endpoint: string;
+  close(): void;
+}
+
+export interface LeaseTimeToLive {
+  id: bigint;
+  /** seconds left; -1 when the lease has expired or was revoked */
+  ttl: bigint;
+  /** the TTL it was granted with (0 when it is gone) */
+  grantedTtl: bigint;
+}

@@ -35,10 +35,21 @@ export interface FetchResult {
  * the manifest lists, is refused before any byte is read (ENCRYPTION_KEY_MISSING names both sides).
  */
 export function decoderFor(manifest: Manifest, identities?: AgeIdentities | null): Transform[] {
-  const zstd = manifest.stored.compression === 'zstd' ? [new DecompressStream()] : [];
-  const enc = manifest.stored.encryption;
+  return storedDecoder(manifest.stored, `backup ${manifest.id}`, identities);
+}
+
+/**
+ * The same stages for any stored object dr writes (a backup, a revision log segment), from what its
+ * manifest says of it; `what` names it in messages.
+ */
+export function storedDecoder(
+  stored: { compression: string; encryption: { recipients: string[] } | null },
+  what: string,
+  identities?: AgeIdentities | null,
+): Transform[] {
+  const zstd = stored.compression === 'zstd' ? [new DecompressStream()] : [];
+  const enc = stored.encryption;
   if (!enc) return zstd;
-  const what = `backup ${manifest.id}`;
   if (!identities || !identities.fingerprints.some((f) => enc.recipients.includes(f)))
     throw keyMissing(what, enc.recipients, identities ?? null);
   return [new AgeDecryptStream(identities, what, enc.recipients), ...zstd];

@@ -73,6 +73,22 @@ describe('etcd client against a real 3-member cluster', () => {
     expect(await client.get('/batch/', { prefix: true })).toEqual([]);
   });
 
+  it('gets and deletes one key only, not the keys after it', async () => {
+    await client.txnPuts([
+      { key: '/one/a', value: '1' },
+      { key: '/one/c', value: '3' },
+      { key: '/one/d', value: '4' },
+    ]);
+    expect(await client.get('/one/b')).toEqual([]);
+    expect((await client.get('/one/c')).map((kv) => kv.key.toString())).toEqual(['/one/c']);
+    expect(await client.delete('/one/c')).toBe(1n);
+    expect((await client.get('/one/', { prefix: true })).map((kv) => kv.key.toString())).toEqual([
+      '/one/a',
+      '/one/d',
+    ]);
+    await client.delete('/one/', { prefix: true });
+  });
+
   it('computes prefix range ends like etcd', () => {
     expect(prefixRangeEnd(Buffer.from('/a/'))).toEqual(Buffer.from('/a0'));
     expect(prefixRangeEnd(Buffer.from([0x61, 0xff]))).toEqual(Buffer.from([0x62]));

@@ -16,6 +16,7 @@ export const ETCD_PROTO_VERSION = 'v3.5.16';
 /** Paths inside the folder of the files the project loads. */
 export const ETCD_PROTO_FILES = {
   rpc: 'etcd/api/etcdserverpb/rpc.proto',
+  kv: 'etcd/api/mvccpb/kv.proto',
   raftInternal: 'etcd/api/etcdserverpb/raft_internal.proto',
   walRecord: 'etcd/server/wal/walpb/record.proto',
   snap: 'etcd/server/etcdserver/api/snap/snappb/snap.proto',

@@ -29,8 +29,9 @@ describe('the vendored folder', () => {
 
   test('the gRPC services come from its rpc.proto', () => {
     const s = etcdServices();
-    expect(Object.keys(s).sort()).toEqual(['Auth', 'Cluster', 'KV', 'Lease', 'Maintenance']);
+    expect(Object.keys(s).sort()).toEqual(['Auth', 'Cluster', 'KV', 'Lease', 'Maintenance', 'Watch']);
     expect(Object.keys(s.Maintenance.service)).toContain('Snapshot');
+    expect(s.Watch.service.Watch!.requestStream && s.Watch.service.Watch!.responseStream).toBe(true);
     expect(s.KV.service.Put!.path).toBe('/etcdserverpb.KV/Put');
   });
 });
