@@ -246,6 +246,7 @@ class Writer {
     } finally {
       watch.close();
       pending.catch(() => undefined);
+      it.return?.(undefined).catch(() => undefined);
     }
   }
 
