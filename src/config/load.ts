@@ -26,6 +26,7 @@ import {
   type ClusterDocument,
   type ConfigDocument,
   type DrillDocument,
+  type RevisionLogDocument,
   type PolicyDocument,
   type StorageDocument,
 } from './schema.js';
@@ -73,9 +74,16 @@ export interface DrillConfig extends DrillDocument {
   staleAfterSeconds: number;
 }
 
-export interface PolicyConfig extends Omit<PolicyDocument, 'drill'> {
+export interface RevisionLogConfig extends RevisionLogDocument {
+  /** the storage target the log is written to (revisionLog.storage, else the policy's first) */
+  storage: string;
+}
+
+export interface PolicyConfig extends Omit<PolicyDocument, 'drill' | 'revisionLog'> {
   /** scheduled restore drills (src/drill), or null */
   drill: DrillConfig | null;
+  /** the revision log the daemon writes (src/revlog), or null */
+  revisionLog: RevisionLogConfig | null;
   /** longest wall-clock gap between two firings of the schedule (see cron.ts) */
   expectedIntervalSeconds: number;
   /** alerts.staleAfterSeconds, or twice the interval */
@@ -253,6 +261,9 @@ function build(d: ConfigDocument, file: string, baseDir: string, secrets: Map<st
     return {
       ...p,
       drill,
+      revisionLog: p.revisionLog
+        ? { ...p.revisionLog, storage: p.revisionLog.storage ?? p.storage[0]! }
+        : null,
       expectedIntervalSeconds: interval,
       staleAfterSeconds: p.alerts.staleAfterSeconds ?? 2 * interval,
     };

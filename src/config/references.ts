@@ -92,6 +92,13 @@ export function checkReferences(raw: unknown): PathIssue[] {
         message: `drills read the policy's own backups: "${drillStorage}" is not one of its storage targets`,
       });
     }
+    const logStorage = isObject(p.revisionLog) ? str(p.revisionLog.storage) : undefined;
+    if (logStorage !== undefined && !list(p.storage).includes(logStorage)) {
+      issues.push({
+        path: ['policies', pi, 'revisionLog', 'storage'],
+        message: `the revision log extends the policy's own backups: "${logStorage}" is not one of its storage targets`,
+      });
+    }
     const jitter = p.jitterSeconds;
     const schedule = str(p.schedule);
     const tz = p.timezone === undefined ? 'UTC' : str(p.timezone);

@@ -263,6 +263,41 @@ export const drillSchema = z
     'scheduled restore drills: the newest backup of the policy restored into a throwaway cluster on loopback, verified against the backup, timed (the measured RTO) and removed',
   );
 
+/** The revision log of a policy's cluster (src/revlog), written by the daemon between the policy's backups. */
+export const revisionLogSchema = z
+  .strictObject({
+    storage: name('storage').optional().meta({
+      description:
+        "the storage target (one of the policy's) the log is written to; restores read it beside the backups there",
+      defaultText: "the policy's first storage target",
+    }),
+    segmentSeconds: z
+      .int()
+      .positive()
+      .default(5)
+      .describe('a segment closes this many seconds after its first revision (the recovery point objective)'),
+    segmentMaxBytes: z
+      .int()
+      .positive()
+      .default(4 << 20)
+      .describe('a segment closes early at this many plain (uncompressed) bytes'),
+    checkpointEverySeconds: z
+      .int()
+      .nonnegative()
+      .default(300)
+      .describe('HashKV checkpoint period (0: none): proofs a replay can be checked against'),
+    lagAlertSeconds: z
+      .int()
+      .positive()
+      .default(120)
+      .describe(
+        'EtcdBackupLogLagHigh fires when revisions etcd has sent are not committed to storage for this long, or the log is not running',
+      ),
+  })
+  .describe(
+    "the revision log: every change to the policy's cluster, watched and committed to storage in segments of a few seconds, encrypted to the policy's recipients like its backups",
+  );
+
 /** S3 Object Lock of a policy's backups (src/storage/object-lock.ts, src/retention/lock-period.ts). */
 export const objectLockSchema = z
   .strictObject({
@@ -366,6 +401,7 @@ export const policySchema = z.strictObject({
     ),
   drill: drillSchema.optional(),
   objectLock: objectLockSchema.optional(),
+  revisionLog: revisionLogSchema.optional(),
 });
 
 export const serverSchema = z
@@ -441,4 +477,5 @@ export type RetentionDocument = z.output<typeof retentionSchema>;
 export type MemberDocument = z.output<typeof restoreMemberSchema>;
 export type TlsDocument = z.output<typeof tlsSchema>;
 export type DrillDocument = z.output<typeof drillSchema>;
+export type RevisionLogDocument = z.output<typeof revisionLogSchema>;
 export type ObjectLockDocument = z.output<typeof objectLockSchema>;

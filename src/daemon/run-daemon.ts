@@ -13,7 +13,9 @@ import { buildHttpServer, listen, type HttpServer } from '../http/server.js';
 import { createMetrics, type DrMetrics } from '../metrics/metrics.js';
 import { DrillScheduler, type DrillSchedulerOptions } from '../drill/scheduler.js';
 import { createDrillMetrics } from '../metrics/drill-metrics.js';
+import { createLogMetrics } from '../metrics/log-metrics.js';
 import { Daemon, type DaemonOptions } from './daemon.js';
+import { RevisionLogs, type RevisionLogsOptions } from './revision-logs.js';
 
 export interface RunDaemonOptions {
   /** the file to load, and to re-read on reload */
@@ -33,6 +35,8 @@ export interface RunDaemonOptions {
   daemon?: Partial<Omit<DaemonOptions, 'logger' | 'metrics' | 'clock'>>;
   /** restore drills (src/drill/scheduler.ts): overrides for tests */
   drill?: Partial<Omit<DrillSchedulerOptions, 'logger' | 'metrics' | 'clock'>>;
+  /** the revision logs (src/daemon/revision-logs.ts): overrides for tests */
+  revisionLog?: Partial<Omit<RevisionLogsOptions, 'logger' | 'metrics' | 'clock'>>;
   /** called once the HTTP server listens */
   onListening?: (address: string, daemon: Daemon) => void;
 }
@@ -41,6 +45,8 @@ export interface DaemonHandle {
   daemon: Daemon;
   /** the policies' scheduled restore drills */
   drills: DrillScheduler;
+  /** the policies' revision logs */
+  revisionLogs: RevisionLogs;
   http: HttpServer;
   address: string;
   /** settles when the daemon has stopped after the signal */
@@ -95,6 +101,7 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
   let daemon: Daemon;
   let metrics: DrMetrics;
   let drills: DrillScheduler;
+  let revisionLogs: RevisionLogs;
   try {
     config = opts.config ?? loadConfig(opts.configFile, { env: opts.env });
     metrics = opts.metrics ?? createMetrics({ version: TOOL_VERSION, now: () => clock.now() });
@@ -109,6 +116,12 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
       ...opts.drill,
       logger: log,
       metrics: createDrillMetrics(metrics.registry),
+      clock,
+    });
+    revisionLogs = RevisionLogs.start(config, {
+      ...opts.revisionLog,
+      logger: log,
+      metrics: createLogMetrics(metrics.registry),
       clock,
     });
   } catch (err) {
@@ -131,7 +144,7 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
     address = await listen(http, config.server.host, config.server.port);
   } catch (err) {
     unsubscribe?.();
-    await Promise.all([daemon.stop(0), drills.stop(0)]);
+    await Promise.all([daemon.stop(0), drills.stop(0), revisionLogs.stop()]);
     throw err;
   }
   log.info({ address, tokenConfigured: config.server.token !== null }, 'http api listening');
@@ -150,6 +163,7 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
       }
       await daemon.reload(next);
       drills.reload(next);
+      await revisionLogs.reload(next);
       current = next;
       return true;
     } catch (err) {
@@ -200,7 +214,11 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
       unsubscribe?.();
       try {
         // The API stays up while jobs drain (health and metrics stay observable; triggers are refused).
-        await Promise.all([daemon.stop(opts.graceMs ?? 30_000), drills.stop(opts.graceMs ?? 30_000)]);
+        await Promise.all([
+          daemon.stop(opts.graceMs ?? 30_000),
+          drills.stop(opts.graceMs ?? 30_000),
+          revisionLogs.stop(),
+        ]);
         await http.close();
         resolve();
       } catch (err) {
@@ -210,7 +228,7 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
     if (opts.signal.aborted) void stop();
     else opts.signal.addEventListener('abort', () => void stop(), { once: true });
   });
-  return { daemon, drills, http, address, stopped, reload };
+  return { daemon, drills, revisionLogs, http, address, stopped, reload };
 }
 
 /** startDaemon, then wait until it has stopped. */

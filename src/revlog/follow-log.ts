@@ -175,6 +175,7 @@ class Writer {
           this.log.warn({ endpoint, err: e.message }, 'revision log: watch failed; watching again');
         }
       }
+      this.observer.watching?.(null);
       attempt++;
       await sleep(this.opts.retryDelayMs ?? 1000, undefined, { signal: this.opts.signal }).catch(
         () => undefined,
@@ -206,6 +207,7 @@ class Writer {
     });
     const it = watch[Symbol.asyncIterator]();
     let pending = it.next();
+    let announced = false;
     const stop = this.opts.signal
       ? AbortSignal.any([this.opts.signal, this.failed.signal])
       : this.failed.signal;
@@ -241,6 +243,10 @@ class Writer {
           );
         }
         await this.onResponse(resp);
+        if (!announced) {
+          announced = true;
+          this.observer.watching?.(endpoint);
+        }
         pending = it.next();
       }
     } finally {

@@ -17,6 +17,8 @@ export interface RevlogObserver {
   watchRevision(revision: bigint): void;
   /** a revision was read from the watch into the open segment (not committed yet) */
   revisionLogged(revision: bigint): void;
+  /** the writer watches this member now (its first answer came), or null: it does not (retrying) */
+  watching?(endpoint: string | null): void;
 }
 
 export interface RevlogCounters {

@@ -1,0 +1,237 @@
+/**
+ * The revision logs the daemon writes: for every policy with a `revisionLog:` block, the writer of
+ * src/revlog/follow-log.ts runs for the policy's cluster, into the block's storage target, encrypted to the
+ * policy's recipients like its backups, for as long as the daemon runs. Each writer has its own etcd client
+ * and backend, so a reload or a backup never cuts its watch or its upload.
+ *
+ * - A writer that fails (storage refuses a segment, etcd refuses the watch) is started again after
+ *   `retryDelayMs`, doubling up to `maxRetryDelayMs`; the new writer resumes after the chain head, so a
+ *   failure loses nothing that etcd still has. A writer that ends normally (a gap it recorded) is started
+ *   again at once.
+ * - Stop (shutdown) and reload end every writer: the watch ends and the open segment is committed; a
+ *   reload then starts the writers of the new config.
+ * - Metrics (src/metrics/log-metrics.ts): up and down-since, committed and watched revisions, how long
+ *   the oldest uncommitted revision has waited, segments, gaps (the newest gap's time is read back from
+ *   storage at start, so a restart does not hide it). policies/log-alerts.rules.yml alerts on them.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config, PolicyConfig } from '../config/load.js';
+import { connectionOf, storageUrlOf } from '../config/connection.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { toDrError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { resolveRecipients } from '../crypto/key-files.js';
+import { createEtcdClient } from '../etcd/client.js';
+import { forgetLogMetrics, seedLogMetrics, setLogUp, type LogMetrics } from '../metrics/log-metrics.js';
+import { followRevisionLog } from '../revlog/follow-log.js';
+import { readGapRecord, type GapRecord } from '../revlog/gap.js';
+import type { RevlogObserver } from '../revlog/revlog-metrics.js';
+import type { SegmentManifest } from '../revlog/segment-manifest.js';
+import { logPrefix, parseLogKey } from '../revlog/layout.js';
+import type { Backend } from '../storage/backend.js';
+import { openBackend as defaultOpenBackend, type OpenBackend } from '../storage/open-backend.js';
+import type { CreateEtcd } from './runtime.js';
+
+export interface RevisionLogsOptions {
+  logger: Logger;
+  metrics: LogMetrics;
+  clock?: Clock;
+  openBackend?: OpenBackend;
+  createEtcd?: CreateEtcd;
+  /** first wait before a failed writer starts again; doubles per failure. @default 5000 */
+  retryDelayMs?: number;
+  /** @default 300000 */
+  maxRetryDelayMs?: number;
+}
+
+interface Running {
+  cluster: string;
+  policy: string;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class RevisionLogs {
+  private readonly running = new Map<string, Running>();
+  private readonly clock: Clock;
+  private readonly log: Logger;
+
+  private constructor(private readonly opts: RevisionLogsOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger.child({ component: 'revlog' });
+  }
+
+  static start(config: Config, opts: RevisionLogsOptions): RevisionLogs {
+    const r = new RevisionLogs(opts);
+    r.startAll(config);
+    return r;
+  }
+
+  /** The policies whose logs run, by name. */
+  policies(): string[] {
+    return [...this.running.keys()];
+  }
+
+  private startAll(config: Config): void {
+    for (const p of config.policies) {
+      if (!p.revisionLog) continue;
+      seedLogMetrics(this.opts.metrics, {
+        cluster: p.cluster,
+        policy: p.name,
+        lagAlertSeconds: p.revisionLog.lagAlertSeconds,
+        now: this.clock.now(),
+        lastGap: null,
+      });
+      const abort = new AbortController();
+      const done = this.keepRunning(config, p, abort.signal);
+      this.running.set(p.name, { cluster: p.cluster, policy: p.name, abort, done });
+    }
+  }
+
+  private async stopAll(): Promise<Running[]> {
+    const was = [...this.running.values()];
+    this.running.clear();
+    for (const r of was) r.abort.abort(new Error('revision log stopped'));
+    await Promise.all(was.map((r) => r.done));
+    return was;
+  }
+
+  /** Ends every writer (each commits its open segment), then starts those of the new config. */
+  async reload(config: Config): Promise<void> {
+    const was = await this.stopAll();
+    this.startAll(config);
+    for (const r of was) {
+      if (!this.running.has(r.policy) || this.running.get(r.policy)!.cluster !== r.cluster)
+        forgetLogMetrics(this.opts.metrics, r.cluster, r.policy);
+    }
+  }
+
+  /** Ends every writer; each commits its open segment. */
+  async stop(): Promise<void> {
+    await this.stopAll();
+  }
+
+  private async keepRunning(config: Config, p: PolicyConfig, signal: AbortSignal): Promise<void> {
+    const rl = p.revisionLog!;
+    const log = this.log.child({ cluster: p.cluster, policy: p.name });
+    const cluster = config.clusters.find((c) => c.name === p.cluster)!;
+    const target = config.storage.find((s) => s.name === rl.storage)!;
+    const m = this.opts.metrics;
+    const observer = logMetricsObserver(m, p.cluster, p.name, () => this.clock.now());
+    const watching = (endpoint: string | null): void =>
+      setLogUp(m, p.cluster, p.name, endpoint !== null, this.clock.now());
+    const base = this.opts.retryDelayMs ?? 5000;
+    let delay = base;
+    let backend: Backend | undefined;
+    let gapsRead = false;
+    const etcd = (this.opts.createEtcd ?? createEtcdClient)(connectionOf(cluster), { logger: log });
+    try {
+      while (!signal.aborted) {
+        try {
+          backend ??= await (this.opts.openBackend ?? defaultOpenBackend)(storageUrlOf(target), {
+            logger: log,
+          });
+          if (!gapsRead) {
+            gapsRead = true;
+            await this.seedLastGap(backend, p).catch((err: unknown) =>
+              log.warn({ err: (err as Error).message }, 'revision log: gap records not read'),
+            );
+          }
+          const recipients = p.encryption ? await resolveRecipients(p.encryption) : [];
+          const r = await followRevisionLog(
+            {
+              etcd,
+              backend,
+              logger: log,
+              clock: this.clock,
+              observer: { ...observer, watching },
+            },
+            {
+              clusterName: p.cluster,
+              segmentSeconds: rl.segmentSeconds,
+              segmentMaxBytes: rl.segmentMaxBytes,
+              checkpointEverySeconds: rl.checkpointEverySeconds,
+              recipients,
+              signal,
+            },
+          );
+          watching(null);
+          delay = base;
+          if (r.gaps.length > 0 && !signal.aborted)
+            log.error({ gaps: r.gaps.length }, 'revision log: gap recorded; a new chain continues');
+        } catch (err) {
+          watching(null);
+          const e = toDrError(err);
+          log.error(
+            { code: e.code, err: e.message, retryInMs: delay },
+            'revision log: writer failed; it starts again after the chain head',
+          );
+          await sleep(delay, undefined, { signal }).catch(() => undefined);
+          delay = Math.min(delay * 2, this.opts.maxRetryDelayMs ?? 300_000);
+        }
+      }
+    } finally {
+      etcd.close();
+      await backend?.close().catch(() => undefined);
+    }
+  }
+
+  /** The newest gap record's time, so that a restart does not hide a recent gap from its alert. */
+  private async seedLastGap(backend: Backend, p: PolicyConfig): Promise<void> {
+    let newest: Date | null = null;
+    for await (const o of backend.list(`${logPrefix(p.cluster)}gaps/`)) {
+      if (parseLogKey(o.key)?.kind !== 'gap') continue;
+      const g = await readGapRecord(backend, o.key);
+      const at = new Date(g.detectedAt);
+      if (!newest || at > newest) newest = at;
+    }
+    if (newest)
+      this.opts.metrics.lastGap.set({ cluster: p.cluster, policy: p.name }, newest.getTime() / 1000);
+  }
+}
+
+/**
+ * The writer's observer, exporting to the series of one policy. "Uncommitted since" starts when a
+ * revision newer than the last commit is first seen, and clears when a commit reaches what was seen.
+ */
+function logMetricsObserver(m: LogMetrics, cluster: string, policy: string, now: () => Date): RevlogObserver {
+  const l = { cluster, policy };
+  let committed = 0n;
+  let seen = 0n;
+  let waitingSince: Date | null = null;
+  const secs = (d: Date) => d.getTime() / 1000;
+  const saw = (r: bigint): void => {
+    if (r > seen) {
+      seen = r;
+      m.watchRevision.set(l, Number(r));
+    }
+    if (seen > committed && waitingSince === null) {
+      waitingSince = now();
+      m.uncommittedSince.set(l, secs(waitingSince));
+    }
+  };
+  return {
+    segmentCommitted: (s: SegmentManifest) => {
+      committed = BigInt(s.lastRevision);
+      m.committedRevision.set(l, Number(committed));
+      m.segments.inc(l);
+      m.lastCommit.set(l, secs(now()));
+      // what is still uncommitted was read after the segment just committed had closed
+      waitingSince = committed >= seen ? null : now();
+      m.uncommittedSince.set(l, waitingSince ? secs(waitingSince) : 0);
+    },
+    gapRecorded: (_g: GapRecord) => {
+      m.gaps.inc(l);
+      m.lastGap.set(l, secs(now()));
+    },
+    checkpointTaken: () => undefined,
+    // a progress notification: nothing newer than this was written, so nothing waits unless seen later
+    watchRevision: (r) => {
+      if (r > seen) {
+        seen = r;
+        m.watchRevision.set(l, Number(r));
+      }
+    },
+    revisionLogged: saw,
+  };
+}
