@@ -178,7 +178,7 @@ export function registerPrune(program: Command): void {
           } finally {
             catalog.close();
           }
-          const failed = reports.some((r) => r.remove.some((x) => x.error));
+          const failed = reports.some((r) => [...r.remove, ...r.log.remove].some((x) => x.error));
           if (f.json) printJson({ ok: !failed, dryRun: Boolean(f.dryRun), reports });
           else printReports(reports, Boolean(f.dryRun));
           return failed ? EXIT.RUNTIME : EXIT.OK;
@@ -205,5 +205,19 @@ function printReports(reports: RetentionReport[], dryRun: boolean): void {
       ]),
     ].sort((a, b) => String(b[1]).localeCompare(String(a[1])));
     printTable(['BACKUP', 'CREATED', 'ACTION', 'WHY'], rows);
+    if (r.log.remove.length > 0) {
+      process.stdout.write(
+        `  revision log: keep ${r.log.kept}, ${dryRun ? 'would remove' : 'remove'} ${r.log.remove.length} object(s)\n`,
+      );
+      printTable(
+        ['LOG OBJECT', 'REVISIONS', 'ACTION', 'WHY'],
+        r.log.remove.map((x) => [
+          x.key,
+          x.kind === 'gap' ? x.first : `${x.first}-${x.last}`,
+          x.error ? `FAILED: ${x.error}` : x.removed ? 'removed' : 'would remove',
+          x.reason,
+        ]),
+      );
+    }
   }
 }

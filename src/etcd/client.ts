@@ -20,7 +20,7 @@ import {
 import { parseEndpoint, type ParsedEndpoint } from './endpoint.js';
 import { etcdServices, type ServiceName } from './grpc-services.js';
 import { createSnapshotStream } from './snapshot-stream.js';
-import { createWatchStream } from './watch-stream.js';
+import { createWatchStream, keyValueOf, type RawKeyValue } from './watch-stream.js';
 import { startSnapshotCall } from './snapshot-call.js';
 import { hasTlsFiles, readTlsMaterial, sslCredentials } from './tls-credentials.js';
 import type {
@@ -545,14 +545,7 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
         ...(o.prefix ? { range_end: prefixRangeEnd(k) } : {}),
         limit: String(o.limit ?? 0),
       });
-      return r.kvs.map((kv) => ({
-        key: kv.key,
-        value: kv.value,
-        createRevision: big(kv.create_revision),
-        modRevision: big(kv.mod_revision),
-        version: big(kv.version),
-        lease: big(kv.lease),
-      }));
+      return r.kvs.map(keyValueOf);
     },
     countKeys: async (endpoint, o = {}) => {
       // key "\0" with range_end "\0" is etcd's spelling of "every key"
@@ -637,12 +630,4 @@ interface RawMember {
   peerURLs: string[];
   clientURLs: string[];
   isLearner: boolean;
-}
-interface RawKeyValue {
-  key: Buffer;
-  value: Buffer;
-  create_revision: string;
-  mod_revision: string;
-  version: string;
-  lease: string;
 }

@@ -13,7 +13,8 @@ import * as grpc from '@grpc/grpc-js';
 import { classifyEtcdError } from './classify-error.js';
 import type { KeyValue, WatchEvent, WatchOptions, WatchResponse, WatchStream } from './types.js';
 
-interface RawKv {
+/** mvccpb.KeyValue as grpc-js's loader hands it over (64-bit numbers as strings) */
+export interface RawKeyValue {
   key: Buffer;
   value: Buffer;
   create_revision: string;
@@ -28,12 +29,13 @@ interface RawWatchResponse {
   compact_revision: string;
   cancel_reason: string;
   fragment: boolean;
-  events: { type: string; kv?: RawKv }[];
+  events: { type: string; kv?: RawKeyValue }[];
 }
 
 const big = (v: string | undefined | null): bigint => BigInt(v ?? 0);
 
-function kvOf(raw: RawKv | undefined): KeyValue {
+/** etcd's KeyValue as dr's type (Range answers and watch events alike) */
+export function keyValueOf(raw: RawKeyValue | undefined): KeyValue {
   return {
     key: raw?.key ?? Buffer.alloc(0),
     value: raw?.value ?? Buffer.alloc(0),
@@ -55,7 +57,7 @@ export function toWatchResponse(raw: RawWatchResponse): WatchResponse {
     fragment: Boolean(raw.fragment),
     events: (raw.events ?? []).map((e): WatchEvent => ({
       type: e.type === 'DELETE' ? 'DELETE' : 'PUT',
-      kv: kvOf(e.kv),
+      kv: keyValueOf(e.kv),
     })),
   };
 }

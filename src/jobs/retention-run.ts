@@ -16,6 +16,7 @@ import { manifestKeyMismatch } from '../manifest/manifest-key-check.js';
 import type { DrMetrics } from '../metrics/metrics.js';
 import { applyRetention, type RetentionInput, type RetentionPolicy } from '../retention/apply-retention.js';
 import type { StorageTarget } from '../storage/backend.js';
+import { pruneLog, type LogRetentionReport } from '../revlog/log-retention.js';
 
 export interface RetentionScope {
   cluster: string;
@@ -57,6 +58,8 @@ export interface RetentionReport {
   suspended: string | null;
   keep: KeptBackup[];
   remove: RemovedBackup[];
+  /** the cluster's revision log in this storage: the segments no kept backup needs (revlog/log-retention.ts) */
+  log: LogRetentionReport;
 }
 
 /** Stands for a failed attempt newer than every backup, so that the retention module suspends removal. */
@@ -150,6 +153,7 @@ export async function runRetention(
       .filter((k) => k.id !== FAILED_ATTEMPT_ID)
       .map((k) => ({ id: k.id, createdAt: created(k.id), reasons: k.reasons })),
     remove: [],
+    log: { oldestKept: null, kept: 0, remove: [] },
   };
 
   const labels = { cluster: scope.cluster, policy: scope.policy ?? '', storage: target.name };
@@ -194,6 +198,20 @@ export async function runRetention(
   if (scope.policy !== null && !opts.dryRun) {
     deps.metrics?.retained.set(labels, report.keep.length + report.remove.filter((r) => !r.removed).length);
   }
+  // The log extends every full backup of the cluster in this storage, whatever policy made it: what stays
+  // is decided by the oldest of them that stays (a removal that failed keeps its backup).
+  const going = new Set(report.remove.filter((r) => opts.dryRun || r.removed).map((r) => r.id));
+  const staying = catalog
+    .listBackups(location, { cluster: scope.cluster })
+    .filter((b) => !going.has(b.manifest.id))
+    .map((b) => ({ id: b.manifest.id, revision: BigInt(b.manifest.snapshot.revision) }))
+    .sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
+  report.log = await pruneLog(target.backend, scope.cluster, staying[0] ?? null, {
+    dryRun: opts.dryRun,
+    signal: opts.signal,
+    logger: log,
+    now,
+  });
   return report;
 }
 

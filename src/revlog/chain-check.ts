@@ -7,6 +7,8 @@
  *   revision after it ends (every etcd revision is one write, and a watch on every key sees them all).
  * - between chains: the revisions from one chain's end to the next one's start are missing. A gap record
  *   covering them says why (`gap`); none is `unrecorded-gap`.
+ * - retention (log-retention.ts) removes whole segments at or below the revision it records as pruned
+ *   through: a first segment whose predecessor ended there is where the log now begins, not a missing start.
  */
 import type { GapRecord } from './gap.js';
 import type { ReadSegmentManifest } from './segment-manifest.js';
@@ -50,6 +52,7 @@ const rev = (s: string) => BigInt(s);
 export function checkChains(
   segments: readonly ReadSegmentManifest[],
   gaps: readonly { key: string; record: GapRecord }[],
+  prunedThrough: bigint | null = null,
 ): ChainCheck {
   const problems: LogProblem[] = [];
   const sorted = [...segments].sort((a, b) => {
@@ -66,7 +69,8 @@ export function checkChains(
   for (const [chainId, list] of byChain) {
     const head = list[0]!.manifest;
     const start = rev(head.chainStartRevision);
-    if (head.prevSha256 !== null || rev(head.firstRevision) !== start)
+    const pruned = prunedThrough !== null && rev(head.firstRevision) - 1n <= prunedThrough;
+    if ((head.prevSha256 !== null || rev(head.firstRevision) !== start) && !pruned)
       problems.push({
         code: 'chain-start-missing',
         revision: start,

@@ -4,6 +4,7 @@
  *   <cluster>/log/<first>-<last>.log.zst[.age]     a segment's data object (revisions first..last)
  *   <cluster>/log/<first>-<last>.manifest.json     its manifest, written last: the commit point
  *   <cluster>/log/gaps/<lostFrom>-<time>.json       a gap record
+ *   <cluster>/log/pruned.json                       how far retention pruned the log (log-retention.ts)
  *
  * Revisions are written with 20 digits, so names sort by revision. These keys have three or more
  * segments: the backup layout (manifest/layout.ts) does not parse them, so `dr list`, `dr gc` and
@@ -25,6 +26,10 @@ export function padRevision(rev: bigint): string {
 
 export function logPrefix(cluster: string): string {
   return `${cluster}/${LOG_DIR}/`;
+}
+
+export function prunedMarkerKey(cluster: string): string {
+  return `${logPrefix(cluster)}pruned.json`;
 }
 
 export function gapPrefix(cluster: string): string {

@@ -17,12 +17,15 @@ import type { Backend } from '../storage/backend.js';
 import { checkChains, type ChainCheck, type LogProblem } from './chain-check.js';
 import { readGapRecord, type GapRecord } from './gap.js';
 import { logPrefix, parseLogKey } from './layout.js';
+import { readPrunedThrough } from './log-retention.js';
 import { SegmentDecoder, type RevisionRecord } from './segment-format.js';
 import { readSegmentManifest, type ReadSegmentManifest, type SegmentManifest } from './segment-manifest.js';
 
 export interface LogListing extends ChainCheck {
   segments: ReadSegmentManifest[];
   gaps: { key: string; record: GapRecord }[];
+  /** the revision retention pruned the log through (log-retention.ts); null: never pruned */
+  prunedThrough: bigint | null;
 }
 
 /** Every manifest and gap record of the cluster's log, read and checked; problems are collected, not thrown. */
@@ -49,10 +52,12 @@ export async function listLog(backend: Backend, cluster: string, signal?: AbortS
       });
     }
   }
-  const check = checkChains(segments, gaps);
+  const prunedThrough = await readPrunedThrough(backend, cluster, signal);
+  const check = checkChains(segments, gaps, prunedThrough);
   return {
     segments,
     gaps,
+    prunedThrough,
     chains: check.chains,
     problems: [...refused, ...check.problems].sort((a, b) =>
       a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0,

@@ -15,6 +15,7 @@ import { listStorage, readManifest } from '../manifest/manifest-store.js';
 import type { Backend } from '../storage/backend.js';
 import { readGapRecord } from './gap.js';
 import { logPrefix, parseLogKey } from './layout.js';
+import { readPrunedThrough } from './log-retention.js';
 import { readSegmentManifest, type ReadSegmentManifest } from './segment-manifest.js';
 
 /** Chain ids sort by the time the chain started: `<yyyymmddThhmmssZ>-<8 hex>`. */
@@ -116,7 +117,9 @@ export async function findResumePoint(
       reason: 'chain-head',
       head,
     };
-    if (m.prevSha256 !== null) {
+    // a head whose predecessor retention removed (log-retention.ts) is where the log now begins
+    const pruned = await readPrunedThrough(backend, cluster, opts.signal);
+    if (m.prevSha256 !== null && !(pruned !== null && BigInt(m.firstRevision) - 1n <= pruned)) {
       const before = keys.find((k) => k.last === BigInt(m.firstRevision) - 1n);
       let prev: ReadSegmentManifest | null = null;
       if (before) {

@@ -1,15 +1,11 @@
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { tempDir } from '../helpers/tmp.js';
+import { promtool, ROOT, type Rule } from './rule-file.js';
 
-const run = promisify(execFile);
-const PROMTOOL = process.env.PROMTOOL ?? 'promtool';
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const RULES = path.join(ROOT, 'policies/alerts.rules.yml');
 const TESTS = path.join(ROOT, 'test/alerts/alerts.rules.test.yml');
 const ALERTS = [
@@ -20,24 +16,6 @@ const ALERTS = [
   'EtcdMemberHashDivergence',
   'EtcdAuditFindings',
 ];
-
-async function promtool(...args: string[]): Promise<{ code: number; out: string }> {
-  try {
-    const { stdout, stderr } = await run(PROMTOOL, args, { cwd: ROOT });
-    return { code: 0, out: stdout + stderr };
-  } catch (err) {
-    const e = err as { code?: number | string; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number') throw err; // promtool missing: fail loudly, never skip
-    return { code: e.code, out: (e.stdout ?? '') + (e.stderr ?? '') };
-  }
-}
-
-interface Rule {
-  alert: string;
-  expr: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
 
 let dir: string;
 let cleanup: () => Promise<void>;

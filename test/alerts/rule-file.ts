@@ -13,16 +13,17 @@ import { parse } from 'yaml';
 
 const run = promisify(execFile);
 const PROMTOOL = process.env.PROMTOOL ?? 'promtool';
-const ROOT = path.resolve(import.meta.dirname, '../..');
+export const ROOT = path.resolve(import.meta.dirname, '../..');
 
-interface Rule {
+export interface Rule {
   alert: string;
   expr: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
 
-async function promtool(...args: string[]): Promise<{ code: number; out: string }> {
+/** promtool's exit code and output; promtool missing fails the test (never skips) */
+export async function promtool(...args: string[]): Promise<{ code: number; out: string }> {
   try {
     const { stdout, stderr } = await run(PROMTOOL, args, { cwd: ROOT });
     return { code: 0, out: stdout + stderr };
