@@ -46,7 +46,12 @@ async function load(client, key, rate, seconds) {
   }
   const elapsed = (performance.now() - t0) / 1000;
   const lat = writes.map((w) => w.latencyMs).sort((a, b) => a - b);
-  return { writes, perSecond: writes.length / elapsed, p99LatencyMs: pct(lat, 99), p50LatencyMs: pct(lat, 50) };
+  return {
+    writes,
+    perSecond: writes.length / elapsed,
+    p99LatencyMs: pct(lat, 99),
+    p50LatencyMs: pct(lat, 50),
+  };
 }
 
 /** segment manifests in a file:// store: revision range and the time the manifest was written */
