@@ -6,8 +6,8 @@
  *
  * - A writer that fails (storage refuses a segment, etcd refuses the watch) is started again after
  *   `retryDelayMs`, doubling up to `maxRetryDelayMs`; the new writer resumes after the chain head, so a
- *   failure loses nothing that etcd still has. A writer that ends normally (a gap it recorded) is started
- *   again at once.
+ *   failure loses nothing that etcd still has. (A gap does not end a writer: it records it and goes on in a
+ *   new chain; members that fail are watched again inside the writer.)
  * - Stop (shutdown) and reload end every writer: the watch ends and the open segment is committed; a
  *   reload then starts the writers of the new config.
  * - Metrics (src/metrics/log-metrics.ts): up and down-since, committed and watched revisions, how long
@@ -157,8 +157,11 @@ export class RevisionLogs {
           );
           watching(null);
           delay = base;
-          if (r.gaps.length > 0 && !signal.aborted)
-            log.error({ gaps: r.gaps.length }, 'revision log: gap recorded; a new chain continues');
+          if (!signal.aborted) {
+            // the writer returns only when stopped; never spin if it did not
+            log.warn({ gaps: r.gaps.length }, 'revision log: writer returned; starting it again');
+            await sleep(base, undefined, { signal }).catch(() => undefined);
+          }
         } catch (err) {
           watching(null);
           const e = toDrError(err);
