@@ -3,12 +3,10 @@
  * §5). Written by the writer when it finds one, before it starts the next chain; read by every reader of
  * the log, which reports it. Gap records are never rewritten.
  */
-import { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { z } from 'zod';
-import { DrError } from '../core/errors.js';
 import type { Backend } from '../storage/backend.js';
 import { gapKey } from './layout.js';
+import { readJsonObject, writeJsonObject } from './json-object.js';
 
 const dec = z.string().regex(/^\d+$/, 'a decimal integer');
 
@@ -78,33 +76,12 @@ export function newGapRecord(g: {
 
 export async function writeGapRecord(backend: Backend, g: GapRecord, signal?: AbortSignal): Promise<string> {
   const key = gapKey(g.clusterName, BigInt(g.lostFrom), new Date(g.detectedAt));
-  await backend.put(key, Readable.from([Buffer.from(JSON.stringify(g, null, 2) + '\n')]), { signal });
+  await writeJsonObject(backend, key, g, signal);
   return key;
 }
 
 export async function readGapRecord(backend: Backend, key: string, signal?: AbortSignal): Promise<GapRecord> {
-  const body = await buffer(await backend.get(key, { signal }));
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new DrError(
-      'VERIFY_FAILED',
-      `revlog: gap record ${key} is not valid JSON: ${(err as Error).message}`,
-      {
-        check: 'gap-record',
-        key,
-      },
-    );
-  }
-  const r = gapRecordSchema.safeParse(parsed);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new DrError(
-      'VERIFY_FAILED',
-      `revlog: gap record ${key} is invalid: ${issue.path.join('.')}: ${issue.message}`,
-      { check: 'gap-record', key },
-    );
-  }
-  return r.data;
+  return (
+    await readJsonObject(backend, key, gapRecordSchema, { what: 'gap record', check: 'gap-record' }, signal)
+  ).value;
 }

@@ -12,13 +12,12 @@
  * is already gone (a killed writer's, or a removal cut short) goes too when it is at or below B. Only keys
  * the layout parses are removed.
  */
-import { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { z } from 'zod';
-import { DrError, isDrError, toDrError } from '../core/errors.js';
+import { isDrError, toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Backend } from '../storage/backend.js';
 import { logPrefix, parseLogKey, prunedMarkerKey } from './layout.js';
+import { readJsonObject, writeJsonObject } from './json-object.js';
 
 const prunedMarkerSchema = z.object({
   formatVersion: z.literal(1),
@@ -37,32 +36,19 @@ export async function readPrunedThrough(
   signal?: AbortSignal,
 ): Promise<bigint | null> {
   const key = prunedMarkerKey(cluster);
-  let body: Buffer;
   try {
-    body = await buffer(await backend.get(key, { signal }));
+    const { value } = await readJsonObject(
+      backend,
+      key,
+      prunedMarkerSchema.refine((m) => m.clusterName === cluster, { error: `not of cluster ${cluster}` }),
+      { what: 'retention record', check: 'revlog-pruned' },
+      signal,
+    );
+    return BigInt(value.prunedThrough);
   } catch (err) {
     if (isDrError(err, 'STORAGE_NOT_FOUND')) return null;
     throw err;
   }
-  const parsed = prunedMarkerSchema.safeParse(
-    (() => {
-      try {
-        return JSON.parse(body.toString('utf8')) as unknown;
-      } catch {
-        return null;
-      }
-    })(),
-  );
-  if (!parsed.success || parsed.data.clusterName !== cluster)
-    throw new DrError(
-      'VERIFY_FAILED',
-      `revlog: ${key} in ${backend.location} is not a retention record of cluster ${cluster}`,
-      {
-        check: 'revlog-pruned',
-        key,
-      },
-    );
-  return BigInt(parsed.data.prunedThrough);
 }
 
 export interface LogRemoval {
@@ -127,13 +113,7 @@ export async function pruneLog(
       oldestBackupKept: oldestKept.id,
       at: opts.now.toISOString(),
     };
-    await backend.put(
-      prunedMarkerKey(cluster),
-      Readable.from([Buffer.from(JSON.stringify(marker, null, 2) + '\n')]),
-      {
-        signal: opts.signal,
-      },
-    );
+    await writeJsonObject(backend, prunedMarkerKey(cluster), marker, opts.signal);
   }
   for (const o of going) {
     const entry: LogRemoval = {

@@ -9,11 +9,11 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { z } from 'zod';
 import { DrError } from '../core/errors.js';
 import type { Backend } from '../storage/backend.js';
 import { parseLogKey, segmentDataKey, segmentManifestKey } from './layout.js';
+import { readJsonObject } from './json-object.js';
 
 export const SEGMENT_MANIFEST_FORMAT_VERSION = 1;
 
@@ -122,34 +122,21 @@ export async function readSegmentManifest(
   key: string,
   signal?: AbortSignal,
 ): Promise<ReadSegmentManifest> {
-  const body = await buffer(await backend.get(key, { signal }));
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new DrError(
-      'VERIFY_FAILED',
-      `revlog: segment manifest ${key} in ${backend.location} is not valid JSON: ${(err as Error).message}`,
-      { check: 'segment-manifest', key },
-    );
-  }
-  const result = segmentManifestSchema.safeParse(parsed);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new DrError(
-      'VERIFY_FAILED',
-      `revlog: segment manifest ${key} in ${backend.location} is invalid: ${issue.path.join('.')}: ${issue.message}`,
-      { check: 'segment-manifest', key },
-    );
-  }
-  const bad = segmentKeyMismatch(result.data, key);
+  const { value, body } = await readJsonObject(
+    backend,
+    key,
+    segmentManifestSchema,
+    { what: 'segment manifest', check: 'segment-manifest' },
+    signal,
+  );
+  const bad = segmentKeyMismatch(value, key);
   if (bad)
     throw new DrError(
       'MANIFEST_MISMATCH',
       `revlog: segment manifest ${key} in ${backend.location} does not match its key: ${bad.field} is ${JSON.stringify(bad.found)}, the key says ${JSON.stringify(bad.expected)}; refused (a manifest copied from elsewhere or edited)`,
       { key, field: bad.field, check: 'manifest-key' },
     );
-  return { key, manifest: result.data, sha256: sha256Hex(body) };
+  return { key, manifest: value, sha256: sha256Hex(body) };
 }
 
 /** Writes the manifest: the segment's commit point. Returns the sha256 of the bytes written. */
