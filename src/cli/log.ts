@@ -10,11 +10,13 @@ import { validateClusterName } from '../manifest/layout.js';
 import { followRevisionLog } from '../revlog/follow-log.js';
 import { countingObserver } from '../revlog/revlog-metrics.js';
 import {
+  addBreakLeaseOption,
   addClusterNameOption,
   addConnectionOptions,
   addJsonOption,
   openStorageUnbound,
   resolveClusterName,
+  leaseOwner,
   resolveEtcdOptions,
   type CommandContext,
 } from './context.js';
@@ -31,6 +33,7 @@ interface FollowFlags {
   encryptTo: string[];
   encryptToFile: string[];
   policy?: string;
+  breakLease?: boolean;
   json?: boolean;
 }
 
@@ -58,7 +61,7 @@ async function follow(ctx: CommandContext, opts: FollowFlags): Promise<ExitCode>
   const observer = countingObserver(() => ctx.clock.now());
   try {
     const r = await followRevisionLog(
-      { etcd, backend, logger: ctx.logger, clock: ctx.clock, observer },
+      { etcd, backend, logger: ctx.logger, clock: ctx.clock, observer, owner: leaseOwner('dr log follow') },
       {
         clusterName,
         segmentSeconds,
@@ -67,6 +70,7 @@ async function follow(ctx: CommandContext, opts: FollowFlags): Promise<ExitCode>
         recipients,
         fromRevision: opts.fromRev === undefined ? undefined : BigInt(opts.fromRev),
         signal: ctx.signal,
+        ...(opts.breakLease ? { breakLease: true } : {}),
       },
     );
     const k = observer.counters;
@@ -110,6 +114,7 @@ export function registerLog(program: Command): void {
   addConnectionOptions(cmd);
   addClusterNameOption(cmd);
   addJsonOption(cmd);
+  addBreakLeaseOption(cmd);
   cmd
     .option(
       '--storage <url>',

@@ -4,6 +4,8 @@
  * policy's recipients like its backups, for as long as the daemon runs. Each writer has its own etcd client
  * and backend, so a reload or a backup never cuts its watch or its upload.
  *
+ * - Two daemons (an active and a standby) may share a storage: the writer's lease lets one write; the
+ *   other's writer fails with LEASE_HELD and keeps retrying, and takes over once the holder's lease expires.
  * - A writer that fails (storage refuses a segment, etcd refuses the watch) is started again after
  *   `retryDelayMs`, doubling up to `maxRetryDelayMs`; the new writer resumes after the chain head, so a
  *   failure loses nothing that etcd still has. (A gap does not end a writer: it records it and goes on in a
@@ -14,6 +16,7 @@
  *   the oldest uncommitted revision has waited, segments, gaps (the newest gap's time is read back from
  *   storage at start, so a restart does not hide it). policies/log-alerts.rules.yml alerts on them.
  */
+import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config, PolicyConfig } from '../config/load.js';
 import { connectionOf, storageUrlOf } from '../config/connection.js';
@@ -145,6 +148,7 @@ export class RevisionLogs {
               logger: log,
               clock: this.clock,
               observer: { ...observer, watching },
+              owner: { host: os.hostname(), pid: process.pid, command: 'dr daemon' },
             },
             {
               clusterName: p.cluster,

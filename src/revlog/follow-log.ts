@@ -12,6 +12,10 @@
  *   error, and a new chain starts (compact revision + 1, or after the head).
  * - Stop: the signal ends the watch, the open segment is committed. Storage calls do not take the signal
  *   (it would cancel that last upload).
+ * - One writer per cluster and storage: the writer holds `<cluster>/log/.dr-lease.json` (storage/lease.ts)
+ *   while it runs; a second one is refused with LEASE_HELD naming the holder (a standby daemon retries and
+ *   takes over once the holder's lease expires); a writer whose lease is lost (taken over, or not renewed
+ *   before it expired) stops as on its signal.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../core/clock.js';
@@ -22,8 +26,10 @@ import type { AgeRecipient } from '../crypto/age-keys.js';
 import type { EtcdClient } from '../etcd/client.js';
 import type { WatchResponse } from '../etcd/types.js';
 import type { Backend } from '../storage/backend.js';
+import { withLease, type LeaseOwner } from '../storage/lease.js';
 import { compactionCause, newGapRecord, writeGapRecord, type GapCause, type GapRecord } from './gap.js';
 import { noopObserver, type RevlogObserver } from './revlog-metrics.js';
+import { logLeaseKey } from './layout.js';
 import { findResumePoint, newChainId } from './resume-point.js';
 import { SegmentBuilder } from './segment-builder.js';
 import { commitSegment, type ChainState } from './segment-commit.js';
@@ -47,6 +53,10 @@ export interface FollowOptions {
   retryDelayMs?: number;
   /** stop: commit the open segment and return */
   signal?: AbortSignal;
+  /** take the writer's lease even when another writer holds it (that writer must be gone) */
+  breakLease?: boolean;
+  /** the writer's lease expires this long after its last renewal. @default 120000 */
+  leaseTtlMs?: number;
 }
 
 export interface FollowDeps {
@@ -55,6 +65,8 @@ export interface FollowDeps {
   logger: Logger;
   clock: Clock;
   observer?: RevlogObserver;
+  /** who holds the writer's lease. @default an unnamed writer */
+  owner?: LeaseOwner;
 }
 
 export interface FollowResult {
@@ -70,7 +82,25 @@ const RETRIED = new Set(['ETCD_UNREACHABLE', 'ETCD_REQUEST_FAILED']);
 const WATCH_ALL = { key: Buffer.from([0]), rangeEnd: Buffer.from([0]) };
 
 export async function followRevisionLog(deps: FollowDeps, opts: FollowOptions): Promise<FollowResult> {
-  return new Writer(deps, opts).run();
+  return withLease(
+    deps.backend,
+    logLeaseKey(opts.clusterName),
+    {
+      owner: deps.owner ?? { host: 'unknown', pid: 0, command: 'revision log writer' },
+      clock: deps.clock,
+      logger: deps.logger,
+      doing: `writing the revision log of ${opts.clusterName} there (one writer at a time)`,
+      ...(opts.breakLease ? { breakLease: true } : {}),
+      ...(opts.leaseTtlMs !== undefined ? { ttlMs: opts.leaseTtlMs } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    },
+    async (signal) => {
+      const r = await new Writer(deps, { ...opts, signal }).run();
+      // stopped by the lease's loss, not by the caller: that is a failure (the open segment is committed)
+      if (signal.aborted && !opts.signal?.aborted) throw toDrError(signal.reason, 'LEASE_HELD');
+      return r;
+    },
+  );
 }
 
 class Writer {

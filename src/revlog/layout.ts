@@ -5,6 +5,7 @@
  *   <cluster>/log/<first>-<last>.manifest.json     its manifest, written last: the commit point
  *   <cluster>/log/gaps/<lostFrom>-<time>.json       a gap record
  *   <cluster>/log/pruned.json                       how far retention pruned the log (log-retention.ts)
+ *   <cluster>/log/.dr-lease.json                    the lease of the one writer (follow-log.ts)
  *
  * Revisions are written with 20 digits, so names sort by revision. These keys have three or more
  * segments: the backup layout (manifest/layout.ts) does not parse them, so `dr list`, `dr gc` and
@@ -26,6 +27,11 @@ export function padRevision(rev: bigint): string {
 
 export function logPrefix(cluster: string): string {
   return `${cluster}/${LOG_DIR}/`;
+}
+
+/** The writer's lease (storage/lease.ts): one writer per cluster and storage; apart from the pruners' lease. */
+export function logLeaseKey(cluster: string): string {
+  return `${logPrefix(cluster)}.dr-lease.json`;
 }
 
 export function prunedMarkerKey(cluster: string): string {

@@ -67,12 +67,15 @@ export interface LeaseOptions {
   renewEveryMs?: number;
   /** Take the lease even when another holder's is live (`--break-lease`). @default false */
   breakLease?: boolean;
+  /** What the holder does there, for LEASE_HELD. @default 'pruning or collecting garbage there' */
+  doing?: string;
   /** Wait before the read-back check. @default 1000 without conditional writes, 0 with */
   settleMs?: number;
   signal?: AbortSignal;
 }
 
 export const DEFAULT_LEASE_TTL_MS = 120_000;
+const DOING = 'pruning or collecting garbage there';
 
 export interface Lease {
   key: string;
@@ -117,10 +120,10 @@ export function describeHolder(r: LeaseRecord): string {
   return `${r.owner.command} (pid ${r.owner.pid} on ${r.owner.host}), lease until ${r.expiresAt}`;
 }
 
-function held(backend: Backend, key: string, r: LeaseRecord, extra = ''): DrError {
+function held(backend: Backend, key: string, r: LeaseRecord, extra = '', doing = DOING): DrError {
   return new DrError(
     'LEASE_HELD',
-    `lease ${key} on ${backend.location} is held by ${describeHolder(r)}${extra}: another dr process is pruning or collecting garbage there; wait for it, or if that process is gone, wait for the lease to expire or run again with --break-lease`,
+    `lease ${key} on ${backend.location} is held by ${describeHolder(r)}${extra}: another dr process is ${doing}; wait for it, or if that process is gone, wait for the lease to expire or run again with --break-lease`,
     { transient: false, key, holder: r.owner, expiresAt: r.expiresAt },
   );
 }
@@ -158,7 +161,7 @@ export async function acquireLease(backend: Backend, key: string, opts: LeaseOpt
     }
     if (existing) {
       const stale = Date.parse(existing.expiresAt) <= opts.clock.now().getTime();
-      if (!stale && !opts.breakLease) throw held(backend, key, existing);
+      if (!stale && !opts.breakLease) throw held(backend, key, existing, '', opts.doing);
       opts.logger.warn(
         { lease: key, storage: backend.location, holder: existing.owner, expiresAt: existing.expiresAt },
         stale ? 'lease: taking over a stale lease' : 'lease: breaking a live lease (--break-lease)',
@@ -174,14 +177,14 @@ export async function acquireLease(backend: Backend, key: string, opts: LeaseOpt
     if (settleMs > 0) await sleep(settleMs, undefined, signal ? { signal } : {});
     const back = await readLease(backend, key, signal);
     if (!back || back.token !== token) {
-      if (back) throw held(backend, key, back, ' (it was taken at the same moment)');
+      if (back) throw held(backend, key, back, ' (it was taken at the same moment)', opts.doing);
       continue;
     }
     record = candidate;
   }
   if (!record) {
     const now = await readLease(backend, key, signal);
-    if (now) throw held(backend, key, now);
+    if (now) throw held(backend, key, now, '', opts.doing);
     throw new DrError(
       'STORAGE_FAILED',
       `lease ${key} on ${backend.location}: could not be taken after 3 tries`,

@@ -1,8 +1,9 @@
 /**
  * `dr log follow` and `dr inspect log` end to end with the built CLI, a real etcd member and file://
  * storage: the log starts after the newest full backup; inspect log shows exactly the writes (checked
- * against etcd's own state); a follower killed with SIGKILL mid-segment loses nothing committed and the
- * next one continues the chain with no gap and no duplicate; a compaction while no follower runs is
+ * against etcd's own state); a follower killed with SIGKILL mid-segment loses nothing committed; its lease
+ * refuses a second follower until broken (--break-lease), and the next one continues the chain with no gap
+ * and no duplicate; a compaction while no follower runs is
  * recorded as a gap and a new chain (exit 1 on both sides); encrypted segments need the identity; a
  * tampered segment or manifest fails the check (exit 1).
  */
@@ -218,7 +219,16 @@ describe('dr log follow / dr inspect log (real etcd, file://)', () => {
     f.child.kill('SIGKILL');
     expect((await f.stopped).signal).toBe('SIGKILL');
 
-    const g = startFollow('prod');
+    // the killed follower's lease stays until it expires: a second follower is refused, naming it
+    const refused = startFollow('prod');
+    const r = await refused.stopped;
+    expect(r.code).toBe(3);
+    const said = r.stdout + r.stderr; // --json: the error is the JSON document on stdout
+    expect(said).toContain('LEASE_HELD');
+    expect(said).toContain(`dr log follow (pid ${f.child.pid}`);
+    expect(said).toContain('--break-lease');
+    // the operator knows it is gone: --break-lease takes over
+    const g = startFollow('prod', ['--break-lease']);
     const after = await etcd.put('/kill/after', 'z');
     await until('the write after the restart committed', () => committedUpTo('prod') >= after, 30_000);
     g.child.kill('SIGTERM');

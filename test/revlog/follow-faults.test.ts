@@ -16,6 +16,7 @@ import { countingObserver } from '../../src/revlog/revlog-metrics.js';
 import type { Backend } from '../../src/storage/backend.js';
 import { openBackend } from '../../src/storage/open-backend.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
+import { backendView } from '../helpers/backend-view.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
 
@@ -88,16 +89,12 @@ describe('revision log writer faults (real 3-member etcd)', () => {
     async () => {
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
-      const slow: Backend = {
-        ...backend,
-        location: backend.location,
+      const slow: Backend = backendView(backend, {
         put: async (key, body, o) => {
           if (!key.includes('/gaps/')) await gate;
           return backend.put(key, body, o);
         },
-        list: (p, o) => backend.list(p, o),
-        get: (k, o) => backend.get(k, o),
-      };
+      });
       const start = (await etcd.put('/wc/start', '0')) + 1n;
       const stop = new AbortController();
       const observer = countingObserver();

@@ -21,6 +21,7 @@ import type { RevisionRecord } from '../../src/revlog/segment-format.js';
 import type { Backend } from '../../src/storage/backend.js';
 import { openBackend } from '../../src/storage/open-backend.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
+import { backendView } from '../helpers/backend-view.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
 
@@ -170,17 +171,13 @@ describe('revision log writer and reader (real etcd, file://)', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let puts = 0;
-    const slow: Backend = {
-      ...backend,
-      location: backend.location,
+    const slow: Backend = backendView(backend, {
       put: async (key, body, o) => {
         puts++;
         await gate;
         return backend.put(key, body, o);
       },
-      list: (p, o) => backend.list(p, o),
-      get: (k, o) => backend.get(k, o),
-    };
+    });
     const start = (await etcd.put('/bp/start', '0')) + 1n;
     let last = 0n;
     const big = 'v'.repeat(3000);
@@ -260,15 +257,65 @@ describe('revision log writer and reader (real etcd, file://)', () => {
     expect(log.problems.map((p) => p.code)).toEqual(['gap', 'gap']);
   });
 
+  it('one writer at a time: a second is refused naming the first; --break-lease takes over and the first stops', async () => {
+    const owner = (pid: number) => ({ host: 'bench-host', pid, command: 'dr log follow' });
+    const stopA = new AbortController();
+    const a = followRevisionLog(
+      { etcd, backend, logger: silentLogger, clock: systemClock, owner: owner(111) },
+      {
+        clusterName: CLUSTER,
+        segmentSeconds: 1,
+        checkpointEverySeconds: 0,
+        signal: stopA.signal,
+        leaseTtlMs: 8000,
+      },
+    );
+    const aDone = a.then(
+      (r) => ({ ok: true as const, r }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    const rev = await etcd.put('/lease/a', '1');
+    await until('A committed', async () =>
+      (await listLog(backend, CLUSTER)).segments.some((x) => BigInt(x.manifest.lastRevision) >= rev),
+    );
+    const err = await followRevisionLog(
+      { etcd, backend, logger: silentLogger, clock: systemClock, owner: owner(222) },
+      { clusterName: CLUSTER },
+    ).catch((e: unknown) => e);
+    expect(isDrError(err, 'LEASE_HELD')).toBe(true);
+    expect((err as Error).message).toContain('dr log follow (pid 111 on bench-host)');
+    expect((err as Error).message).toContain('writing the revision log of prod there (one writer at a time)');
+    // B breaks the lease (A is known to be gone, say): A finds its lease lost at its next renewal and stops
+    const stopB = new AbortController();
+    const b = followRevisionLog(
+      { etcd, backend, logger: silentLogger, clock: systemClock, owner: owner(333) },
+      {
+        clusterName: CLUSTER,
+        segmentSeconds: 1,
+        checkpointEverySeconds: 0,
+        signal: stopB.signal,
+        breakLease: true,
+      },
+    );
+    const ended = await aDone;
+    expect(ended.ok).toBe(false);
+    expect(isDrError(ended.ok ? null : ended.e)).toBe(true);
+    const rev2 = await etcd.put('/lease/b', '1');
+    await until('B committed', async () =>
+      (await listLog(backend, CLUSTER)).segments.some((x) => BigInt(x.manifest.lastRevision) >= rev2),
+    );
+    stopB.abort();
+    expect((await b).gaps).toEqual([]);
+    // no overlap and no broken link (the gaps recorded by the tests before stay reported)
+    const log = await listLog(backend, CLUSTER);
+    expect(log.problems.filter((x) => x.code !== 'gap')).toEqual([]);
+  });
+
   it('stops with the storage error when a segment cannot be stored, committing nothing', async () => {
     const before = (await listLog(backend, CLUSTER)).segments.length;
-    const denied: Backend = {
-      ...backend,
-      location: backend.location,
+    const denied: Backend = backendView(backend, {
       put: () => Promise.reject(new DrError('STORAGE_ACCESS_DENIED', 'test: denied', { transient: false })),
-      list: (p, o) => backend.list(p, o),
-      get: (k, o) => backend.get(k, o),
-    };
+    });
     const running = followRevisionLog(
       { etcd, backend: denied, logger: silentLogger, clock: systemClock },
       { clusterName: CLUSTER, segmentSeconds: 1, checkpointEverySeconds: 0 },
@@ -285,10 +332,7 @@ describe('revision log writer and reader (real etcd, file://)', () => {
   it('a download broken off while a segment is decoded is an error, not a hang', async () => {
     const seg = (await listLog(backend, CLUSTER)).segments[0]!;
     let gets = 0;
-    const breaking: Backend = {
-      ...backend,
-      location: backend.location,
-      list: (p, o) => backend.list(p, o),
+    const breaking: Backend = backendView(backend, {
       get: async (k, o) => {
         const whole = await backend.get(k, o);
         // the first read (the stored sha256) is whole; the second breaks after a few bytes
@@ -302,7 +346,7 @@ describe('revision log writer and reader (real etcd, file://)', () => {
           })(),
         );
       },
-    };
+    });
     const err = await (async () => {
       for await (const r of readSegmentRecords(breaking, seg)) void r;
     })().catch((e: unknown) => e);
