@@ -25,7 +25,13 @@ import { toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { resolveRecipients } from '../crypto/key-files.js';
 import { createEtcdClient } from '../etcd/client.js';
-import { forgetLogMetrics, seedLogMetrics, setLogUp, type LogMetrics } from '../metrics/log-metrics.js';
+import {
+  forgetLogMetrics,
+  seedLogMetrics,
+  setLogStandby,
+  setLogUp,
+  type LogMetrics,
+} from '../metrics/log-metrics.js';
 import { followRevisionLog } from '../revlog/follow-log.js';
 import { readGapRecord, type GapRecord } from '../revlog/gap.js';
 import type { RevlogObserver } from '../revlog/revlog-metrics.js';
@@ -169,12 +175,18 @@ export class RevisionLogs {
         } catch (err) {
           watching(null);
           const e = toDrError(err);
+          setLogStandby(m, p.cluster, p.name, e.code === 'LEASE_HELD');
           log.error(
             { code: e.code, err: e.message, retryInMs: delay },
             'revision log: writer failed; it starts again after the chain head',
           );
           await sleep(delay, undefined, { signal }).catch(() => undefined);
-          delay = Math.min(delay * 2, this.opts.maxRetryDelayMs ?? 300_000);
+          // a standby asks at least every 30 s, so it takes over soon after the holder's lease expires
+          delay = Math.min(
+            delay * 2,
+            this.opts.maxRetryDelayMs ?? 300_000,
+            e.code === 'LEASE_HELD' ? 30_000 : Infinity,
+          );
         }
       }
     } finally {

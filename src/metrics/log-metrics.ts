@@ -12,6 +12,7 @@ type L = 'cluster' | 'policy';
 export interface LogMetrics {
   up: Gauge<L>;
   downSince: Gauge<L>;
+  standby: Gauge<L>;
   committedRevision: Gauge<L>;
   watchRevision: Gauge<L>;
   uncommittedSince: Gauge<L>;
@@ -33,6 +34,10 @@ export function createLogMetrics(registry: Registry): LogMetrics {
     downSince: gauge(
       'log_down_since_timestamp_seconds',
       'Unix time since when the revision log has not been watching its cluster (0: it is)',
+    ),
+    standby: gauge(
+      'log_standby',
+      '1 while another writer (another daemon) holds the log and this one waits to take over; 0 otherwise',
     ),
     committedRevision: gauge(
       'log_committed_revision',
@@ -80,6 +85,7 @@ export function seedLogMetrics(
   const l = { cluster: s.cluster, policy: s.policy };
   m.up.set(l, 0);
   m.downSince.set(l, s.now.getTime() / 1000);
+  m.standby.set(l, 0);
   m.committedRevision.set(l, 0);
   m.watchRevision.set(l, 0);
   m.uncommittedSince.set(l, 0);
@@ -95,6 +101,12 @@ export function setLogUp(m: LogMetrics, cluster: string, policy: string, up: boo
   const l = { cluster, policy };
   m.up.set(l, up ? 1 : 0);
   m.downSince.set(l, up ? 0 : at.getTime() / 1000);
+  if (up) m.standby.set(l, 0);
+}
+
+/** Another writer holds the log (LEASE_HELD): this one is a standby, not a log that is down. */
+export function setLogStandby(m: LogMetrics, cluster: string, policy: string, standby: boolean): void {
+  m.standby.set({ cluster, policy }, standby ? 1 : 0);
 }
 
 export function forgetLogMetrics(m: LogMetrics, cluster: string, policy: string): void {
@@ -102,6 +114,7 @@ export function forgetLogMetrics(m: LogMetrics, cluster: string, policy: string)
   for (const g of [
     m.up,
     m.downSince,
+    m.standby,
     m.committedRevision,
     m.watchRevision,
     m.uncommittedSince,

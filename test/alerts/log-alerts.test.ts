@@ -11,5 +11,5 @@ describeRuleFile({
   alerts: ['EtcdBackupLogGap', 'EtcdBackupLogLagHigh'],
   runbook: 'revision-log.md',
   register: (r) => createLogMetrics(r),
-  metricNames: 4,
+  metricNames: 5,
 });

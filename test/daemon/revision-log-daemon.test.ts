@@ -11,6 +11,10 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logger.js';
 import { startDaemon, type DaemonHandle } from '../../src/daemon/run-daemon.js';
+import { systemClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { createEtcdClient } from '../../src/etcd/client.js';
+import { followRevisionLog } from '../../src/revlog/follow-log.js';
 import { listLog, readSegmentRecords } from '../../src/revlog/log-reader.js';
 import { openBackend } from '../../src/storage/open-backend.js';
 import type { Backend } from '../../src/storage/backend.js';
@@ -178,6 +182,47 @@ catalog:
       '/registry/pods/while-down',
       '/registry/pods/after',
     ]);
+    const l = await listLog(store, 'main');
+    expect(l.chains).toHaveLength(1);
+    expect(l.problems).toEqual([]);
+  });
+
+  it('another writer holding the log makes the daemon a standby; it takes over when that writer stops', async () => {
+    const etcd = createEtcdClient({ endpoints: cluster.endpoints });
+    const stopOther = new AbortController();
+    const other = followRevisionLog(
+      {
+        etcd,
+        backend: store,
+        logger: silentLogger,
+        clock: systemClock,
+        owner: { host: 'h2', pid: 2, command: 'dr daemon' },
+      },
+      { clusterName: 'main', segmentSeconds: 1, checkpointEverySeconds: 0, signal: stopOther.signal },
+    );
+    other.catch(() => undefined);
+    const otherRev = await etcd.put('/registry/pods/by-other', 'o');
+    await until('the other writer committed', async () =>
+      (await listLog(store, 'main')).segments.some((x) => BigInt(x.manifest.lastRevision) >= otherRev),
+    );
+    const d = await start();
+    try {
+      await until('standby', async () => (await metric(d, 'etcd_backup_log_standby')) === 1, 30_000);
+      expect(await metric(d, 'etcd_backup_log_up')).toBe(0);
+      stopOther.abort();
+      await other;
+      await until('taken over', async () => (await metric(d, 'etcd_backup_log_up')) === 1, 30_000);
+      expect(await metric(d, 'etcd_backup_log_standby')).toBe(0);
+      const rev = await etcd.put('/registry/pods/by-daemon', 'd');
+      await until(
+        'committed by the daemon',
+        async () => (await metric(d, 'etcd_backup_log_committed_revision')) === Number(rev),
+        30_000,
+      );
+    } finally {
+      await stop(d);
+      etcd.close();
+    }
     const l = await listLog(store, 'main');
     expect(l.chains).toHaveLength(1);
     expect(l.problems).toEqual([]);
