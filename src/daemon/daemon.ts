@@ -220,6 +220,18 @@ export class Daemon implements ApiDaemon {
     return { job: job.view(), created };
   }
 
+  /**
+   * A backup of the policy now because its revision log recorded a gap: the new chain needs a full backup
+   * at or after its start to be replayed from. Nothing when the policy is gone or the daemon is stopping.
+   */
+  backupAfterLogGap(policyName: string): void {
+    if (this.stopping) return;
+    const p = this.runtime.policy(policyName);
+    if (!p) return;
+    this.log.warn({ policy: p.name }, "revision log gap: taking a full backup now as the new chain's base");
+    this.queue.enqueue('backup', p, 'log-gap', this.scheduler.deadline(p));
+  }
+
   // ---------- periodic checks ----------
 
   /** One round of the online audit of every cluster now (online-audit.ts). */

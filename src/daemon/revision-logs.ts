@@ -12,6 +12,7 @@
  *   new chain; members that fail are watched again inside the writer.)
  * - Stop (shutdown) and reload end every writer: the watch ends and the open segment is committed; a
  *   reload then starts the writers of the new config.
+ * - A gap makes the daemon take a full backup of the policy at once (`onGap`): the new chain needs a base.
  * - Metrics (src/metrics/log-metrics.ts): up and down-since, committed and watched revisions, how long
  *   the oldest uncommitted revision has waited, segments, gaps (the newest gap's time is read back from
  *   storage at start, so a restart does not hide it). policies/log-alerts.rules.yml alerts on them.
@@ -51,6 +52,8 @@ export interface RevisionLogsOptions {
   retryDelayMs?: number;
   /** @default 300000 */
   maxRetryDelayMs?: number;
+  /** called when a policy's log records a gap (the daemon takes a full backup then) */
+  onGap?: (policy: string) => void;
 }
 
 interface Running {
@@ -126,7 +129,14 @@ export class RevisionLogs {
     const cluster = config.clusters.find((c) => c.name === p.cluster)!;
     const target = config.storage.find((s) => s.name === rl.storage)!;
     const m = this.opts.metrics;
-    const observer = logMetricsObserver(m, p.cluster, p.name, () => this.clock.now());
+    const counting = logMetricsObserver(m, p.cluster, p.name, () => this.clock.now());
+    const observer: RevlogObserver = {
+      ...counting,
+      gapRecorded: (g) => {
+        counting.gapRecorded(g);
+        this.opts.onGap?.(p.name);
+      },
+    };
     const watching = (endpoint: string | null): void =>
       setLogUp(m, p.cluster, p.name, endpoint !== null, this.clock.now());
     const base = this.opts.retryDelayMs ?? 5000;

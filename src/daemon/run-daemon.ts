@@ -119,6 +119,7 @@ export async function startDaemon(opts: RunDaemonOptions): Promise<DaemonHandle>
       clock,
     });
     revisionLogs = RevisionLogs.start(config, {
+      onGap: (policy) => daemon.backupAfterLogGap(policy),
       ...opts.revisionLog,
       logger: log,
       metrics: createLogMetrics(metrics.registry),

@@ -8,7 +8,7 @@ import type { ScheduledDrill } from '../drill/scheduler.js';
 import type { Manifest } from '../manifest/manifest.js';
 
 export type JobKind = 'backup' | 'verify';
-export type JobTrigger = 'schedule' | 'api' | 'catch-up' | 'periodic-verify';
+export type JobTrigger = 'schedule' | 'api' | 'catch-up' | 'periodic-verify' | 'log-gap';
 export type JobState = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface JobView {

@@ -50,6 +50,13 @@ async function stop(d: Awaited<ReturnType<typeof start>>): Promise<void> {
   await d.handle.stopped;
 }
 
+/** the cluster's full backups in storage (manifests), newest last */
+async function backups(): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of store.list('main/')) if (/^main\/[^/]+\.manifest\.json$/.test(o.key)) out.push(o.key);
+  return out.sort();
+}
+
 /** etcd's current revision */
 async function revision(): Promise<bigint> {
   const out = await cluster.etcdctl(['endpoint', 'status', '-w', 'json']);
@@ -228,13 +235,16 @@ catalog:
     expect(l.problems).toEqual([]);
   });
 
-  it('a compaction past the log while the daemon was down is a gap: counted, and its time exported', async () => {
+  it('a compaction past the log while the daemon was down is a gap: counted, its time exported, and a full backup taken at once', async () => {
     for (let i = 0; i < 3; i++) await cluster.etcdctl(['put', '/registry/pods/lost', `v${i}`]);
     const rev = await revision();
     await cluster.etcdctl(['compaction', String(rev)]);
+    const backupsBefore = (await backups()).length;
     const before = Date.now() / 1000;
     const d = await start();
     try {
+      // the new chain's base: a backup the daemon takes because of the gap (its schedule is hourly)
+      await until('a backup after the gap', async () => (await backups()).length > backupsBefore, 60_000);
       await until(
         'etcd_backup_log_gaps_total === 1',
         async () => (await metric(d, 'etcd_backup_log_gaps_total')) === 1,
