@@ -16,6 +16,10 @@
  *   while it runs; a second one is refused with LEASE_HELD naming the holder (a standby daemon retries and
  *   takes over once the holder's lease expires); a writer whose lease is lost (taken over, or not renewed
  *   before it expired) stops as on its signal.
+ *
+ * Over 400 lines on purpose: the writer is one state machine (the watch, the open segment, the upload in
+ * flight, checkpoints, gaps, stop) whose steps share its state; what stands alone already lives beside it
+ * (segment-builder, segment-commit, segment-annotations, resume-point, gap, watch-step).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../core/clock.js';
