@@ -1,27 +1,7 @@
 /** The `drill:` block of a policy: defaults, and errors with file:line:column. */
 import { describe, expect, it } from 'vitest';
-import { parseConfigText, validateConfigText } from '../../src/config/load.js';
-
-const config = (drill: string, storage = '[disk, far]') => `clusters:
-  - name: main
-    endpoints: [127.0.0.1:2379]
-storage:
-  - name: disk
-    url: file:///var/backups/etcd
-  - name: far
-    url: file:///mnt/far
-policies:
-  - name: hourly
-    cluster: main
-    schedule: "0 * * * *"
-    storage: ${storage}
-${drill}
-`;
-
-const errorsOf = (text: string): string[] => {
-  const r = validateConfigText(text, 'dr.yaml', { offline: true });
-  return r.ok ? [] : r.errors.map((e) => `${e.file}:${e.line}:${e.column}: ${e.path}: ${e.message}`);
-};
+import { parseConfigText } from '../../src/config/load.js';
+import { errorsOf, policyConfig as config } from './policy-block.js';
 
 describe('config: policies[].drill', () => {
   it('defaults: one member, the first storage target, stale after twice the drill interval', () => {
