@@ -6,7 +6,8 @@
  *   1  formats, retention, metrics                       pure parsers, pure retention, metric definitions
  *   2  etcd, storage, manifest, catalog, crypto          talking to etcd, backends, the manifest, the catalog, age
  *   3  pipeline, config, sandbox, diff                   the data path, the config, the sandbox cluster
- *   4  jobs, restore, audit, inspect, drill, revlog      units of work over the floors below
+ *   4  jobs, restore, audit, inspect, drill, revlog,     units of work over the floors below
+ *      replay
  *   5  daemon, http, cli                                 the edges: the only ones that own the process
  *
  * Besides: no cycles (type-only imports count: a cycle of types is still two files that must change
@@ -17,7 +18,7 @@ const FLOORS = [
   ['formats', 'retention', 'metrics'],
   ['etcd', 'storage', 'manifest', 'catalog', 'crypto'],
   ['pipeline', 'config', 'sandbox', 'diff'],
-  ['jobs', 'restore', 'audit', 'inspect', 'drill', 'revlog'],
+  ['jobs', 'restore', 'audit', 'inspect', 'drill', 'revlog', 'replay'],
   ['daemon', 'http', 'cli'],
 ];
 

@@ -36,8 +36,16 @@ import { findManifest } from '../manifest/manifest-store.js';
 import { resolveBackup } from './resolve-backup.js';
 import { action } from './run.js';
 import { addBumpOptions, bumpOf, type BumpFlags } from './bump-flags.js';
+import {
+  addPointInTimeOptions,
+  buildPointInTime,
+  describePointInTime,
+  pointInTimeOf,
+  type PointInTimeFlags,
+} from './point-in-time.js';
+import type { PointInTime } from '../replay/point-in-time.js';
 
-interface RestoreFlags extends BumpFlags {
+interface RestoreFlags extends BumpFlags, PointInTimeFlags {
   to?: string;
   backup?: string;
   before?: string;
@@ -170,8 +178,10 @@ export function registerRestore(program: Command): void {
       'run exactly this plan (from --dry-run --out); refused if the backup, the members file or dr changed',
     );
   addBumpOptions(cmd);
+  addPointInTimeOptions(cmd);
   cmd.action(
     action(async (ctx, o: RestoreFlags) => {
+      const pit = pointInTimeOf('restore', o);
       if (o.resume) {
         const backend = ctx.flags.storage || ctx.env.DR_STORAGE ? await openStorage(ctx) : undefined;
         try {
@@ -196,6 +206,11 @@ export function registerRestore(program: Command): void {
             'USAGE',
             'restore: --plan runs the plan as written: --backup, --before, --token, --force, --bump-revision, --mark-compacted and --dry-run come from it',
           );
+        if (pit)
+          throw new DrError(
+            'USAGE',
+            'restore: a point-in-time restore (--revision / --time) cannot run a saved plan: its backup is built for the run and removed after it',
+          );
         planDoc = await readPlanFile(path.resolve(o.plan));
         o.backup = planDoc.backup.id;
         o.to ??= 'new-cluster';
@@ -212,16 +227,39 @@ export function registerRestore(program: Command): void {
         throw new DrError('USAGE', 'restore: --members FILE (or --config FILE --cluster NAME) is required');
       // backups are grouped by cluster name: the config's cluster is the default group
       if (fromConfig) o.clusterName ??= ctx.flags.cluster;
-      if (Boolean(o.backup) === Boolean(o.before))
-        throw new DrError('USAGE', 'restore: give --backup ID|latest or --before TIME (one of them)');
+      if ([o.backup, o.before, pit].filter(Boolean).length !== 1)
+        throw new DrError(
+          'USAGE',
+          'restore: give --backup ID|latest, --before TIME, or a point in time (--revision REV / --time TIME): one of them',
+        );
+      if (pit && !o.clusterName)
+        throw new DrError(
+          'USAGE',
+          'restore: --revision / --time need --cluster-name (or --config with --cluster): whose log to replay',
+        );
+      if (pit && o.out)
+        throw new DrError(
+          'USAGE',
+          'restore: --out cannot save a point-in-time plan: its backup is built for the run and removed after it',
+        );
       if (o.dryRun && o.yes) throw new DrError('USAGE', 'restore: --dry-run and --yes exclude each other');
       const bumpRevision = bumpOf('restore', o);
       const target = o.members
         ? await loadMembersFile(path.resolve(o.members))
         : await restoreTargetFromConfig(ctx.flags.config!, ctx.flags.cluster!, ctx.env);
       const backend = await openStorage(ctx);
+      let built: PointInTime | undefined;
+      // a failed point-in-time restore keeps its backup, so that --resume can read it
+      let keepBuilt = false;
       try {
-        const manifest = await pickBackup(ctx, backend, o);
+        if (pit) {
+          built = await buildPointInTime(ctx, backend, o.clusterName!, pit, { quiet: o.json });
+          if (!o.json) process.stderr.write(describePointInTime(built.report).join('\n') + '\n');
+        }
+        const manifest = built?.manifest ?? (await pickBackup(ctx, backend, o));
+        const source = built
+          ? { backend: built.backend, identities: null }
+          : { backend, identities: await resolveIdentities(ctx) };
         const plan = planDoc
           ? checkPlanFile(planDoc, path.resolve(o.plan!), { manifest, target })
           : await prepareRestore({
@@ -238,7 +276,7 @@ export function registerRestore(program: Command): void {
             });
         if (o.dryRun) {
           if (o.out) await writePlanFile(path.resolve(o.out), plan);
-          if (o.json) printJson(plan);
+          if (o.json) printJson(built ? { ...plan, pointInTime: built.report } : plan);
           else process.stdout.write(renderPlan(plan) + '\n');
           return plan.refusals.length ? 2 : 0;
         }
@@ -265,9 +303,10 @@ export function registerRestore(program: Command): void {
           process.stderr.write(
             `restore: journal ${journalFile} (resume with: dr restore --resume ${journalFile})\n`,
           );
+        keepBuilt = true;
         const r = await executeRestore(plan, {
           manifest,
-          source: { backend, identities: await resolveIdentities(ctx) },
+          source,
           journalFile,
           prompt: terminalPrompt,
           logger: ctx.logger,
@@ -275,9 +314,15 @@ export function registerRestore(program: Command): void {
           signal: ctx.signal,
           onEvent: o.json ? undefined : printEvent,
         });
+        keepBuilt = false;
         printResult(r, Boolean(o.json));
         return r.ok ? 0 : 1;
       } finally {
+        if (built && keepBuilt)
+          process.stderr.write(
+            `restore: the point-in-time backup ${built.manifest.id} stays in ${built.backend.location} for --resume (add --storage ${built.backend.location}); remove it when done\n`,
+          );
+        else await built?.cleanup();
         await backend.close();
       }
     }),

@@ -134,6 +134,12 @@ export const ERROR_CATALOGUE = {
     summary:
       'the revision log is not continuous where it was read: a recorded gap, a broken chain or a refused segment manifest (each is named)',
   },
+  REPLAY_DIVERGED: {
+    exit: 1,
+    http: 422,
+    summary:
+      'a point-in-time replay did not reproduce the original: a revision number or a checkpoint HashKV differs (named); nothing was restored',
+  },
   ABORTED: { exit: 3, http: 503, summary: 'the operation was cancelled (signal or shutdown)' },
   INTERNAL: { exit: 3, http: 500, summary: 'an unexpected internal error (a bug: please report it)' },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -34,6 +34,7 @@ import type {
   MemberStatus,
   PutItem,
   SnapshotPreference,
+  TxnOp,
   WatchOptions,
   WatchStream,
 } from './types.js';
@@ -50,7 +51,11 @@ export interface EtcdClient {
   hashKV(endpoint: string, revision?: bigint): Promise<HashKVResult>;
   /** returns the revision of the write */
   put(key: string | Uint8Array, value: string | Uint8Array, opts?: { lease?: bigint }): Promise<bigint>;
-  get(key: string | Uint8Array, opts?: { prefix?: boolean; limit?: number }): Promise<KeyValue[]>;
+  /** `fromKey`: every key at or after `key` ("\0": every key); `revision`: as of that revision */
+  get(
+    key: string | Uint8Array,
+    opts?: { prefix?: boolean; fromKey?: boolean; limit?: number; revision?: bigint },
+  ): Promise<KeyValue[]>;
   /**
    * How many live keys one member holds (whole keyspace, or under prefix) as of `revision` (0n / absent:
    * now). Asks the member for a count only; no key or value crosses the wire.
@@ -66,8 +71,17 @@ export interface EtcdClient {
    * transaction, etcd's defaults). Returns the revision of the last transaction (0n for an empty batch).
    */
   txnPuts(batch: PutItem[]): Promise<bigint>;
-  /** returns the lease ID */
-  leaseGrant(ttlSeconds: number): Promise<bigint>;
+  /**
+   * One transaction of puts and single-key deletes on one member, unconditional, as given (no splitting:
+   * a replay needs exactly one revision per call). Returns the revision of the write.
+   */
+  txn(endpoint: string, ops: readonly TxnOp[]): Promise<bigint>;
+  /** returns the lease ID; `id` asks for that ID (a replay keeps the original's) */
+  leaseGrant(ttlSeconds: number, id?: bigint): Promise<bigint>;
+  /** every lease the member holds */
+  leaseLeases(endpoint: string): Promise<bigint[]>;
+  /** one keep-alive for each lease, on one stream; resolves when every one was answered */
+  leaseKeepAlive(endpoint: string, ids: readonly bigint[]): Promise<void>;
   compact(revision: bigint, opts?: { physical?: boolean }): Promise<void>;
   defragment(endpoint: string): Promise<void>;
   /**
@@ -463,6 +477,39 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
     );
   }
 
+  async function leaseKeepAlive(endpoint: string, ids: readonly bigint[]): Promise<void> {
+    if (ids.length === 0) return;
+    const c = conn(endpoint);
+    await ensureReady(c);
+    const md = await metadataFor(c);
+    const client = service(c, 'Lease') as unknown as {
+      LeaseKeepAlive(md: grpc.Metadata, o: grpc.CallOptions): grpc.ClientDuplexStream<unknown, unknown>;
+    };
+    const call = client.LeaseKeepAlive(md, { deadline: Date.now() + requestTimeoutMs });
+    let answered = 0;
+    await new Promise<void>((resolve, reject) => {
+      call.on('data', () => {
+        if (++answered === ids.length) {
+          call.end();
+          resolve();
+        }
+      });
+      call.on('error', (err) => reject(classifyEtcdError(err, endpoint, 'Lease.LeaseKeepAlive')));
+      call.on('end', () =>
+        answered >= ids.length
+          ? resolve()
+          : reject(
+              new DrError(
+                'ETCD_REQUEST_FAILED',
+                `etcd: Lease.LeaseKeepAlive on ${endpoint} ended after ${answered} of ${ids.length} answers`,
+                { endpoint },
+              ),
+            ),
+      );
+      for (const id of ids) call.write({ ID: id.toString() });
+    }).finally(() => call.cancel());
+  }
+
   async function txnPuts(batch: PutItem[]): Promise<bigint> {
     let revision = 0n;
     let ops: unknown[] = [];
@@ -542,8 +589,9 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
         key: k,
         // one key: no range_end at all. An empty range_end sent on the wire reaches etcd as a present,
         // empty one, which it reads as "every key from key on" (the >= form of a range)
-        ...(o.prefix ? { range_end: prefixRangeEnd(k) } : {}),
+        ...(o.prefix ? { range_end: prefixRangeEnd(k) } : o.fromKey ? { range_end: Buffer.from([0]) } : {}),
         limit: String(o.limit ?? 0),
+        revision: String(o.revision ?? 0n),
       });
       return r.kvs.map(keyValueOf);
     },
@@ -567,10 +615,27 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
       return big(r.deleted);
     },
     txnPuts,
-    leaseGrant: async (ttlSeconds) => {
+    txn: async (endpoint, ops) => {
+      const r = await unary<{ header?: RawHeader; succeeded: boolean }>(endpoint, 'KV', 'Txn', {
+        compare: [],
+        success: ops.map((o) =>
+          o.type === 'put'
+            ? { request_put: { key: o.key, value: o.value, lease: o.lease.toString() } }
+            : { request_delete_range: { key: o.key } },
+        ),
+        failure: [],
+      });
+      return big(r.header?.revision);
+    },
+    leaseLeases: async (endpoint) => {
+      const r = await unary<{ leases?: { ID: string }[] }>(endpoint, 'Lease', 'LeaseLeases', {});
+      return (r.leases ?? []).map((l) => big(l.ID));
+    },
+    leaseKeepAlive,
+    leaseGrant: async (ttlSeconds, id = 0n) => {
       const r = await anyEndpoint<{ ID: string; error: string }>('Lease', 'LeaseGrant', {
         TTL: String(ttlSeconds),
-        ID: '0',
+        ID: id.toString(),
       });
       if (r.error) throw new DrError('ETCD_REQUEST_FAILED', `etcd: lease grant failed: ${r.error}`);
       return big(r.ID);

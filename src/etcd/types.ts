@@ -89,6 +89,10 @@ export interface KeyValue {
   lease: bigint;
 }
 
+/** One operation of a transaction: a put (lease 0n: none), or the delete of one key. */
+export type TxnOp =
+  { type: 'put'; key: Uint8Array; value: Uint8Array; lease: bigint } | { type: 'delete'; key: Uint8Array };
+
 export interface PutItem {
   key: string | Uint8Array;
   value: string | Uint8Array;

@@ -1,0 +1,191 @@
+/**
+ * Applies logged revisions to a throwaway member, one transaction per original revision, so that its
+ * revisions are the original's (docs/revision-log.md §9):
+ *
+ * - each record's events become one unconditional Txn (a PUT a put with its value and lease, a DELETE the
+ *   delete of that one key); the revision etcd answers must be the record's, else REPLAY_DIVERGED;
+ * - a lease seen in a PUT that the member does not hold is granted first, with its ID and the TTL the
+ *   log recorded; every lease is kept alive while the replay runs, so none expires into a revision of
+ *   its own (one would show as the next record's revision mismatch, never silently);
+ * - at a checkpoint revision the member is compacted at the checkpoint's compact revision (when it is
+ *   further than the member's) and its HashKV compared with the checkpoint's: a difference is
+ *   REPLAY_DIVERGED.
+ *
+ * One transaction at a time, in order: etcd orders concurrent requests as it pleases, and a revision
+ * applied out of order cannot be taken back.
+ */
+import { DrError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { EtcdClient } from '../etcd/client.js';
+import type { TxnOp } from '../etcd/types.js';
+import type { RevisionRecord } from '../revlog/segment-format.js';
+import type { Checkpoint } from '../revlog/segment-manifest.js';
+
+/** TTL for a lease whose granted TTL the log could not record (it was gone before the writer asked). */
+export const UNKNOWN_LEASE_TTL_SECONDS = 60;
+const KEEPALIVE_EVERY_MS = 500;
+const KEEPALIVE_BATCH = 1000;
+
+export interface ApplyOptions {
+  client: EtcdClient;
+  endpoint: string;
+  /** the member's revision before the first record (the base backup's) */
+  fromRevision: bigint;
+  /** the last revision to apply */
+  toRevision: bigint;
+  checkpoints: readonly Checkpoint[];
+  leaseTtls: ReadonlyMap<bigint, number | null>;
+  logger: Logger;
+  signal?: AbortSignal;
+  onProgress?: (applied: bigint) => void;
+}
+
+export interface CheckpointResult {
+  revision: string;
+  hashKV: number;
+  compactRevision: string;
+  /** what the replayed member answered */
+  found: number;
+  ok: boolean;
+}
+
+export interface ApplyResult {
+  applied: number;
+  events: number;
+  leasesGranted: number;
+  /** leases granted with UNKNOWN_LEASE_TTL_SECONDS: the log had no TTL for them (hex IDs) */
+  leasesWithoutTtl: string[];
+  checkpoints: CheckpointResult[];
+  /** the last revision a checkpoint proved (null: none) */
+  provedThrough: string | null;
+  durationMs: number;
+}
+
+function diverged(message: string, details: Record<string, unknown> = {}): DrError {
+  return new DrError('REPLAY_DIVERGED', `replay: ${message}`, details);
+}
+
+export async function applyRevisions(
+  records: AsyncIterable<RevisionRecord>,
+  o: ApplyOptions,
+): Promise<ApplyResult> {
+  const t0 = performance.now();
+  const { client, endpoint } = o;
+  const leases = new Set(await client.leaseLeases(endpoint));
+  const result: ApplyResult = {
+    applied: 0,
+    events: 0,
+    leasesGranted: 0,
+    leasesWithoutTtl: [],
+    checkpoints: [],
+    provedThrough: null,
+    durationMs: 0,
+  };
+  let keepAliveError: unknown = null;
+  // set by the timer: a holder, so that the finally below sees the round still running
+  const round: { running: Promise<void> | null } = { running: null };
+  const keepAlive = async () => {
+    const ids = [...leases];
+    for (let i = 0; i < ids.length; i += KEEPALIVE_BATCH)
+      await client.leaseKeepAlive(endpoint, ids.slice(i, i + KEEPALIVE_BATCH));
+  };
+  const timer = setInterval(() => {
+    if (round.running || leases.size === 0) return;
+    round.running = keepAlive()
+      .catch((err: unknown) => {
+        keepAliveError ??= err;
+      })
+      .finally(() => (round.running = null));
+  }, KEEPALIVE_EVERY_MS);
+  const checkpoints = new Map(o.checkpoints.map((c) => [BigInt(c.revision), c]));
+  let compacted = -1n;
+  let expected = o.fromRevision + 1n;
+  try {
+    await keepAlive();
+    for await (const rec of records) {
+      o.signal?.throwIfAborted();
+      if (rec.revision < expected) continue; // an overlapping segment's records already applied
+      if (rec.revision > o.toRevision) break;
+      if (rec.revision !== expected)
+        throw diverged(`the log has revision ${rec.revision} where ${expected} was expected`);
+      if (keepAliveError)
+        throw diverged(`keeping the replay's leases alive failed: ${(keepAliveError as Error).message}`);
+      const ops: TxnOp[] = [];
+      for (const e of rec.events) {
+        if (e.type === 'DELETE') {
+          ops.push({ type: 'delete', key: e.key });
+          continue;
+        }
+        if (e.lease !== 0n && !leases.has(e.lease)) {
+          const ttl = o.leaseTtls.get(e.lease);
+          if (ttl === undefined || ttl === null) result.leasesWithoutTtl.push(e.lease.toString(16));
+          await client.leaseGrant(ttl ?? UNKNOWN_LEASE_TTL_SECONDS, e.lease);
+          leases.add(e.lease);
+          result.leasesGranted++;
+        }
+        ops.push({ type: 'put', key: e.key, value: e.value, lease: e.lease });
+      }
+      const got = await client.txn(endpoint, ops);
+      if (got !== rec.revision)
+        throw diverged(
+          `revision ${rec.revision} of the log became revision ${got} on the replay member: something else wrote to it (an expired lease?)`,
+          { expected: rec.revision.toString(), got: got.toString() },
+        );
+      result.applied++;
+      result.events += rec.events.length;
+      expected++;
+      o.onProgress?.(rec.revision);
+      const cp = checkpoints.get(rec.revision);
+      if (cp) {
+        const c = await proveCheckpoint(client, endpoint, cp, compacted);
+        compacted = c.compacted;
+        result.checkpoints.push(c.result);
+        if (!c.result.ok)
+          throw diverged(
+            `HashKV at checkpoint revision ${cp.revision} is ${c.result.found} on the replay member, the log's checkpoint says ${cp.hashKV} (compact revision ${cp.compactRevision})`,
+            { checkpoint: c.result },
+          );
+        result.provedThrough = cp.revision;
+        o.logger.info({ revision: cp.revision, hashKV: cp.hashKV }, 'replay: checkpoint proved');
+      }
+    }
+    if (expected <= o.toRevision)
+      throw diverged(`the log ended at revision ${expected - 1n}, before revision ${o.toRevision}`);
+    if (keepAliveError)
+      throw diverged(`keeping the replay's leases alive failed: ${(keepAliveError as Error).message}`);
+  } finally {
+    clearInterval(timer);
+    await round.running;
+  }
+  result.durationMs = performance.now() - t0;
+  return result;
+}
+
+async function proveCheckpoint(
+  client: EtcdClient,
+  endpoint: string,
+  cp: Checkpoint,
+  compacted: bigint,
+): Promise<{ result: CheckpointResult; compacted: bigint }> {
+  const compactAt = BigInt(cp.compactRevision);
+  if (compactAt > 0n && compactAt > compacted) {
+    try {
+      await client.compact(compactAt, { physical: true });
+    } catch (err) {
+      // the base backup was compacted further already: HashKV then tells whether that matters
+      if (!/compacted/i.test((err as Error).message)) throw err;
+    }
+    compacted = compactAt;
+  }
+  const h = await client.hashKV(endpoint, BigInt(cp.revision));
+  return {
+    compacted,
+    result: {
+      revision: cp.revision,
+      hashKV: cp.hashKV,
+      compactRevision: cp.compactRevision,
+      found: h.hash,
+      ok: h.hash === cp.hashKV,
+    },
+  };
+}

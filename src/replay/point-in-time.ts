@@ -1,0 +1,268 @@
+/**
+ * A point-in-time snapshot (docs/revision-log.md §9): the newest full backup at or before the revision,
+ * restored by etcd's own tool into a throwaway one-member cluster on loopback, the log replayed into it
+ * (apply-revisions.ts), its checkpoints proved, then the member snapshotted like any cluster, into a
+ * private scratch storage (`file://<dir>/store`, stored plain) as an ordinary backup with a manifest.
+ * `dr fetch`, `dr restore` and `dr drill` then take that backup through their usual path, checks and all.
+ *
+ * The throwaway member runs the etcd whose major.minor is the base backup's (drill/etcd-binaries.ts), with
+ * limits lifted so that every original transaction fits (--max-txn-ops, --max-request-bytes) and, on 3.5
+ * and later, --unsafe-no-fsync: it is thrown away, and what it produced is checked, not trusted. The
+ * member is stopped and its data removed before this returns (or fails); the scratch storage stays until
+ * the caller's `cleanup()`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Clock } from '../core/clock.js';
+import { DrError, toDrError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { AgeIdentities } from '../crypto/age-keys.js';
+import { freeLoopbackPorts } from '../drill/drill.js';
+import { findEtcdFor } from '../drill/etcd-binaries.js';
+import { createEtcdClient, type EtcdClient } from '../etcd/client.js';
+import { startMember, stopMember, waitHealthy, type RunningMember } from '../etcd/member-process.js';
+import type { Manifest } from '../manifest/manifest.js';
+import type { ManifestTrust } from '../manifest/manifest-signature.js';
+import { takeBackup } from '../pipeline/backup.js';
+import { fetchSnapshot } from '../pipeline/fetch.js';
+import { localHost } from '../restore/host.js';
+import { restoreArgv } from '../restore/restore-argv.js';
+import { compareMinor, findRestoreTool, RESTORE_TOOL_ENV } from '../restore/tool.js';
+import { readSegmentRecords } from '../revlog/log-reader.js';
+import type { RevisionRecord } from '../revlog/segment-format.js';
+import type { Backend } from '../storage/backend.js';
+import { openBackend } from '../storage/open-backend.js';
+import { applyRevisions, type ApplyResult } from './apply-revisions.js';
+import { planReplay, type ReplayPlan } from './replay-plan.js';
+
+export interface PointInTimeOptions {
+  backend: Backend;
+  cluster: string;
+  revision?: bigint;
+  time?: Date;
+  trust?: ManifestTrust;
+  identities?: AgeIdentities | null;
+  /** parent of the private scratch directory (the state dir's `replays/`) */
+  workDir: string;
+  /** folders to look for the base backup's etcd in before PATH */
+  etcdBinDirs?: readonly string[];
+  pathEnv: string;
+  logger: Logger;
+  clock: Clock;
+  signal?: AbortSignal;
+  /** one line per step, for the terminal */
+  onStep?: (message: string) => void;
+}
+
+export interface PointInTimeReport {
+  cluster: string;
+  target: { revision: string; asked: { revision: string } | { time: string }; receivedAt: string | null };
+  base: { id: string; revision: string; createdAt: string };
+  segments: number;
+  replayed: ApplyResult;
+  /** revisions per second into the throwaway member */
+  revisionsPerSecond: number | null;
+  /** revisions after the last proved checkpoint: replayed and revision-checked, not hash-proved */
+  unprovedFrom: string | null;
+  etcdVersion: string;
+  snapshotId: string;
+}
+
+export interface PointInTime {
+  /** the point-in-time backup, in `backend` */
+  manifest: Manifest;
+  /** the private scratch storage holding it */
+  backend: Backend;
+  report: PointInTimeReport;
+  /** removes the scratch storage */
+  cleanup(): Promise<void>;
+}
+
+async function* recordsOf(
+  plan: ReplayPlan,
+  backend: Backend,
+  identities: AgeIdentities | null | undefined,
+  signal?: AbortSignal,
+): AsyncGenerator<RevisionRecord> {
+  for (const seg of plan.segments) yield* readSegmentRecords(backend, seg, identities, signal);
+}
+
+export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
+  const step = o.onStep ?? (() => undefined);
+  const plan = await planReplay(o);
+  const log = o.logger.child({ component: 'replay', cluster: o.cluster });
+  const base = plan.base;
+  step(
+    `point in time: revision ${plan.target.revision}` +
+      ('time' in plan.target.asked
+        ? ` (the last revision received at or before ${plan.target.asked.time})`
+        : '') +
+      `: backup ${base.id} (revision ${base.snapshot.revision}) + ${plan.revisions} logged revisions from ${plan.segments.length} segments, ${plan.checkpoints.length} checkpoints`,
+  );
+  await mkdir(o.workDir, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(path.join(o.workDir, `dr-replay-${o.cluster}-`));
+  const memberDir = path.join(dir, 'member');
+  let member: RunningMember | undefined;
+  let client: EtcdClient | undefined;
+  let scratch: Backend | undefined;
+  const cleanup = async () => {
+    await scratch?.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  };
+  try {
+    const bins = await findEtcdFor(base.source.etcdVersion, {
+      dirs: o.etcdBinDirs,
+      pathEnv: o.pathEnv,
+      signal: o.signal,
+    });
+    const tool = await findRestoreTool({
+      etcdutl: bins.etcdutl,
+      etcdctl: bins.etcdctl,
+      backupVersion: base.source.etcdVersion,
+      signal: o.signal,
+    });
+    const baseFile = path.join(dir, 'base.db');
+    step(`point in time: fetching backup ${base.id}`);
+    await fetchSnapshot(o.backend, base, baseFile, {
+      signal: o.signal,
+      identities: o.identities,
+      durable: false,
+    });
+    const [clientPort, peerPort] = await freeLoopbackPorts(2);
+    const clientUrl = `http://127.0.0.1:${clientPort}`;
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const token = `dr-replay-${randomBytes(4).toString('hex')}`;
+    const argv = restoreArgv(tool, {
+      snapshotFile: baseFile,
+      name: 'replay',
+      initialCluster: `replay=${peerUrl}`,
+      token,
+      peerURLs: [peerUrl],
+      dataDir: memberDir,
+      // fetchSnapshot checked etcd's trailer and the manifest's sha256 a moment ago
+      skipHashCheck: true,
+    });
+    const restored = await localHost.run(argv, { env: RESTORE_TOOL_ENV, signal: o.signal });
+    if (restored.code !== 0)
+      throw new DrError(
+        'ETCD_REQUEST_FAILED',
+        `point in time: ${argv.slice(0, 3).join(' ')} failed (exit ${restored.code}): ${(restored.stderr || restored.stdout).trim().split('\n').slice(-3).join(' | ')}`,
+      );
+    await rm(baseFile, { force: true });
+    const extraArgs = [
+      '--max-txn-ops',
+      '1000000',
+      '--max-request-bytes',
+      String(256 * 1024 * 1024),
+      '--quota-backend-bytes',
+      String(64 * 1024 * 1024 * 1024),
+      '--snapshot-count',
+      '1000000',
+    ];
+    if (compareMinor(bins.version, '3.5') >= 0) extraArgs.push('--unsafe-no-fsync');
+    member = startMember({
+      name: 'replay',
+      dataDir: memberDir,
+      clientUrl,
+      peerUrl,
+      initialCluster: `replay=${peerUrl}`,
+      initialClusterToken: token,
+      initialClusterState: 'new',
+      logFile: path.join(dir, 'etcd.log'),
+      etcdBinary: bins.etcd,
+      extraArgs,
+    });
+    const died = member.exited.then((code) => {
+      throw new DrError(
+        'ETCD_UNREACHABLE',
+        `point in time: the replay member (etcd ${bins.version}) exited with ${code}; its log: ${path.join(dir, 'etcd.log')}`,
+      );
+    });
+    died.catch(() => undefined);
+    await Promise.race([waitHealthy(clientUrl, { signal: o.signal, timeoutMs: 120_000 }), died]);
+    client = createEtcdClient({ endpoints: [clientUrl], requestTimeoutMs: 120_000 }, { logger: o.logger });
+    const st = await client.status(clientUrl);
+    if (st.revision !== BigInt(base.snapshot.revision))
+      throw new DrError(
+        'REPLAY_DIVERGED',
+        `point in time: backup ${base.id} restored to revision ${st.revision}, its manifest says ${base.snapshot.revision}`,
+      );
+    step(`point in time: replaying ${plan.revisions} revisions into etcd ${bins.version} on ${clientUrl}`);
+    const replayed = await Promise.race([
+      applyRevisions(recordsOf(plan, o.backend, o.identities, o.signal), {
+        client,
+        endpoint: clientUrl,
+        fromRevision: BigInt(base.snapshot.revision),
+        toRevision: plan.target.revision,
+        checkpoints: plan.checkpoints,
+        leaseTtls: plan.leaseTtls,
+        logger: log,
+        signal: o.signal,
+      }),
+      died,
+    ]);
+    await mkdir(path.join(dir, 'store'), { mode: 0o700 });
+    scratch = await openBackend(`file://${path.join(dir, 'store')}`, { logger: o.logger, clock: o.clock });
+    step(`point in time: snapshotting the replayed member at revision ${plan.target.revision}`);
+    const manifest = await takeBackup(
+      { etcd: client, backend: scratch, logger: o.logger, clock: o.clock },
+      {
+        clusterName: o.cluster,
+        policy: base.policy,
+        compressionLevel: 0,
+        snapshotFrom: 'any',
+        signal: o.signal,
+      },
+    );
+    if (BigInt(manifest.snapshot.revision) !== plan.target.revision)
+      throw new DrError(
+        'REPLAY_DIVERGED',
+        `point in time: the replayed member's snapshot is at revision ${manifest.snapshot.revision}, not ${plan.target.revision}: something wrote to it after the replay (an expired lease?)`,
+      );
+    const seconds = replayed.durationMs / 1000;
+    const report: PointInTimeReport = {
+      cluster: o.cluster,
+      target: {
+        revision: plan.target.revision.toString(),
+        asked:
+          'time' in plan.target.asked
+            ? { time: plan.target.asked.time }
+            : { revision: plan.target.asked.revision.toString() },
+        receivedAt: plan.target.receivedAt,
+      },
+      base: { id: base.id, revision: base.snapshot.revision, createdAt: base.createdAt },
+      segments: plan.segments.length,
+      replayed,
+      revisionsPerSecond: replayed.applied > 0 && seconds > 0 ? Math.round(replayed.applied / seconds) : null,
+      unprovedFrom:
+        replayed.provedThrough === null
+          ? plan.revisions > 0n
+            ? (BigInt(base.snapshot.revision) + 1n).toString()
+            : null
+          : BigInt(replayed.provedThrough) < plan.target.revision
+            ? (BigInt(replayed.provedThrough) + 1n).toString()
+            : null,
+      etcdVersion: bins.version,
+      snapshotId: manifest.id,
+    };
+    log.info({ ...report, replayed: undefined, applied: replayed.applied }, 'point in time: snapshot ready');
+    return { manifest, backend: scratch, report, cleanup };
+  } catch (err) {
+    await stopAndClean(member, client, memberDir);
+    await cleanup().catch(() => undefined);
+    throw toDrError(err, 'INTERNAL', 'point in time');
+  } finally {
+    await stopAndClean(member, client, memberDir);
+  }
+}
+
+async function stopAndClean(
+  member: RunningMember | undefined,
+  client: EtcdClient | undefined,
+  memberDir: string,
+): Promise<void> {
+  client?.close();
+  if (member) await stopMember(member, 5000);
+  await rm(memberDir, { recursive: true, force: true, maxRetries: 3 });
+}
