@@ -38,6 +38,7 @@ import type {
   WatchOptions,
   WatchStream,
 } from './types.js';
+import { txnRequest } from './types.js';
 
 export interface EtcdClient {
   /** the endpoints as configured (credentials stripped), in order; every method takes one of these */
@@ -72,8 +73,8 @@ export interface EtcdClient {
    */
   txnPuts(batch: PutItem[]): Promise<bigint>;
   /**
-   * One transaction of puts and single-key deletes on one member, unconditional, as given (no splitting:
-   * a replay needs exactly one revision per call). Returns the revision of the write.
+   * One unconditional transaction of puts and single-key deletes on one member, as given (no splitting).
+   * Returns the revision of the write. (The replay's hot path is txn-session.ts.)
    */
   txn(endpoint: string, ops: readonly TxnOp[]): Promise<bigint>;
   /** returns the lease ID; `id` asks for that ID (a replay keeps the original's) */
@@ -616,15 +617,7 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
     },
     txnPuts,
     txn: async (endpoint, ops) => {
-      const r = await unary<{ header?: RawHeader; succeeded: boolean }>(endpoint, 'KV', 'Txn', {
-        compare: [],
-        success: ops.map((o) =>
-          o.type === 'put'
-            ? { request_put: { key: o.key, value: o.value, lease: o.lease.toString() } }
-            : { request_delete_range: { key: o.key } },
-        ),
-        failure: [],
-      });
+      const r = await unary<{ header?: RawHeader }>(endpoint, 'KV', 'Txn', txnRequest(ops));
       return big(r.header?.revision);
     },
     leaseLeases: async (endpoint) => {

@@ -93,6 +93,23 @@ export interface KeyValue {
 export type TxnOp =
   { type: 'put'; key: Uint8Array; value: Uint8Array; lease: bigint } | { type: 'delete'; key: Uint8Array };
 
+/** The TxnRequest of unconditional operations, in the shape etcd's protos name (protobufjs, keepCase). */
+export function txnRequest(ops: readonly TxnOp[]): {
+  compare: [];
+  success: unknown[];
+  failure: [];
+} {
+  return {
+    compare: [],
+    success: ops.map((o) =>
+      o.type === 'put'
+        ? { request_put: { key: o.key, value: o.value, lease: o.lease.toString() } }
+        : { request_delete_range: { key: o.key } },
+    ),
+    failure: [],
+  };
+}
+
 export interface PutItem {
   key: string | Uint8Array;
   value: string | Uint8Array;

@@ -29,6 +29,8 @@ const KEEPALIVE_BATCH = 1000;
 export interface ApplyOptions {
   client: EtcdClient;
   endpoint: string;
+  /** how one transaction is sent (default: the client's; the replay passes txn-session.ts's) */
+  txn?: (ops: readonly TxnOp[]) => Promise<bigint>;
   /** the member's revision before the first record (the base backup's) */
   fromRevision: bigint;
   /** the last revision to apply */
@@ -71,6 +73,7 @@ export async function applyRevisions(
 ): Promise<ApplyResult> {
   const t0 = performance.now();
   const { client, endpoint } = o;
+  const txn = o.txn ?? ((ops: readonly TxnOp[]) => client.txn(endpoint, ops));
   const leases = new Set(await client.leaseLeases(endpoint));
   const result: ApplyResult = {
     applied: 0,
@@ -125,7 +128,7 @@ export async function applyRevisions(
         }
         ops.push({ type: 'put', key: e.key, value: e.value, lease: e.lease });
       }
-      const got = await client.txn(endpoint, ops);
+      const got = await txn(ops);
       if (got !== rec.revision)
         throw diverged(
           `revision ${rec.revision} of the log became revision ${got} on the replay member: something else wrote to it (an expired lease?)`,

@@ -21,6 +21,7 @@ import type { AgeIdentities } from '../crypto/age-keys.js';
 import { freeLoopbackPorts } from '../drill/drill.js';
 import { findEtcdFor } from '../drill/etcd-binaries.js';
 import { createEtcdClient, type EtcdClient } from '../etcd/client.js';
+import { openTxnSession, type TxnSession } from '../etcd/txn-session.js';
 import { startMember, stopMember, waitHealthy, type RunningMember } from '../etcd/member-process.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { ManifestTrust } from '../manifest/manifest-signature.js';
@@ -34,6 +35,7 @@ import type { RevisionRecord } from '../revlog/segment-format.js';
 import type { Backend } from '../storage/backend.js';
 import { openBackend } from '../storage/open-backend.js';
 import { applyRevisions, type ApplyResult } from './apply-revisions.js';
+import { prefetch } from './prefetch.js';
 import { planReplay, type ReplayPlan } from './replay-plan.js';
 
 export interface PointInTimeOptions {
@@ -105,6 +107,7 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
   const memberDir = path.join(dir, 'member');
   let member: RunningMember | undefined;
   let client: EtcdClient | undefined;
+  let session: TxnSession | undefined;
   let scratch: Backend | undefined;
   const cleanup = async () => {
     await scratch?.close().catch(() => undefined);
@@ -189,10 +192,12 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
         `point in time: backup ${base.id} restored to revision ${st.revision}, its manifest says ${base.snapshot.revision}`,
       );
     step(`point in time: replaying ${plan.revisions} revisions into etcd ${bins.version} on ${clientUrl}`);
+    session = await openTxnSession(clientUrl);
     const replayed = await Promise.race([
-      applyRevisions(recordsOf(plan, o.backend, o.identities, o.signal), {
+      applyRevisions(prefetch(recordsOf(plan, o.backend, o.identities, o.signal)), {
         client,
         endpoint: clientUrl,
+        txn: session.txn,
         fromRevision: BigInt(base.snapshot.revision),
         toRevision: plan.target.revision,
         checkpoints: plan.checkpoints,
@@ -249,10 +254,12 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
     log.info({ ...report, replayed: undefined, applied: replayed.applied }, 'point in time: snapshot ready');
     return { manifest, backend: scratch, report, cleanup };
   } catch (err) {
+    session?.close();
     await stopAndClean(member, client, memberDir);
     await cleanup().catch(() => undefined);
     throw toDrError(err, 'INTERNAL', 'point in time');
   } finally {
+    session?.close();
     await stopAndClean(member, client, memberDir);
   }
 }

@@ -1,0 +1,204 @@
+/**
+ * The replay row of `npm run bench` (issue "Continuous backup and point-in-time restore"):
+ *
+ *   replay   a full backup of the bench member (the 1 GiB db), then BENCH_REPLAY_REVISIONS (default 100,000)
+ *            writes of 1 KiB values (64 in flight, 5,000 keys overwritten in turn) while `dr log follow` logs
+ *            them (5 s segments, a checkpoint every 5 s); then `dr fetch --revision <last>` (the newest backup
+ *            at or before it + every logged revision replayed into a throwaway member, checkpoints proved,
+ *            snapshotted) vs `dr fetch <base backup>` (the base alone), interleaved, BENCH_REPLAY_REPS runs
+ *            each (default 1), medians: the time to a verified point-in-time snapshot, the replay's
+ *            revisions per second (dr's own count) and dr's peak RSS. Goal: >= 5,000 revisions/s, memory flat.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function committedThrough(store, cluster) {
+  let top = 0n;
+  let names = [];
+  try {
+    names = readdirSync(path.join(store, cluster, 'log'));
+  } catch {
+    return top;
+  }
+  for (const n of names) {
+    const m = /^\d{20}-(\d{20})\.manifest\.json$/.exec(n);
+    if (m && BigInt(m[1]) > top) top = BigInt(m[1]);
+  }
+  return top;
+}
+
+async function writeRevisions(client, n) {
+  const value = 'r'.repeat(1024);
+  let next = 0;
+  let last = 0n;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const rev = await client.put(`/bench-replay/${i % 5000}`, value);
+      if (rev > last) last = rev;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 64 }, worker));
+  return { last, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** dr(args) runs the built CLI with --json and returns { seconds, rss, json }. */
+export async function replayRound({ clientUrl, store, work, dr, drArgv, createEtcdClient, log }) {
+  const n = Number(process.env.BENCH_REPLAY_REVISIONS ?? '100000');
+  const reps = Number(process.env.BENCH_REPLAY_REPS ?? '1');
+  const cluster = 'bench-replay';
+  const storeUrl = `file://${store}`;
+  const base = await dr([
+    'backup',
+    '--endpoints',
+    clientUrl,
+    '--storage',
+    storeUrl,
+    '--cluster-name',
+    cluster,
+  ]);
+  const baseId = base.json.id;
+  const client = createEtcdClient({ endpoints: [clientUrl] });
+  const child = spawn(
+    drArgv[0],
+    [
+      ...drArgv.slice(1),
+      'log',
+      'follow',
+      '--endpoints',
+      clientUrl,
+      '--storage',
+      storeUrl,
+      '--cluster-name',
+      cluster,
+      '--checkpoint-every',
+      '5',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+  const exited = new Promise((r) => child.on('close', r));
+  let written;
+  try {
+    log(`replay: writing ${n} revisions after backup ${baseId}`);
+    written = await writeRevisions(client, n);
+    const t = Date.now();
+    while (committedThrough(store, cluster) < written.last) {
+      if (Date.now() - t > 300_000)
+        throw new Error(`the log did not commit revision ${written.last}: ${err}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+    client.close();
+  }
+  const pit = [];
+  const plain = [];
+  const out = path.join(work, 'replay-out.db');
+  const fetchPit = async () => {
+    rmSync(out, { force: true });
+    pit.push(
+      await dr([
+        'fetch',
+        '--revision',
+        written.last.toString(),
+        '--cluster-name',
+        cluster,
+        '--storage',
+        storeUrl,
+        '--out',
+        out,
+      ]),
+    );
+    rmSync(out, { force: true });
+  };
+  const fetchBase = async () => {
+    rmSync(out, { force: true });
+    plain.push(await dr(['fetch', baseId, '--storage', storeUrl, '--out', out]));
+    rmSync(out, { force: true });
+  };
+  for (let i = 0; i < reps; i++)
+    for (const step of i % 2 === 0 ? [fetchBase, fetchPit] : [fetchPit, fetchBase]) await step();
+  const report = pit[0].json.pointInTime;
+  const row = {
+    revisions: Number(written.last - BigInt(base.json.snapshot.revision)),
+    writeSeconds: written.seconds,
+    baseBytes: base.json.snapshot.size,
+    reps,
+    pointInTimeSeconds: median(pit.map((r) => r.seconds)),
+    pointInTimeRuns: pit.map((r) => r.seconds),
+    baseFetchSeconds: median(plain.map((r) => r.seconds)),
+    replaySeconds: median(pit.map((r) => r.json.pointInTime.replayed.durationMs / 1000)),
+    revisionsPerSecond: median(pit.map((r) => r.json.pointInTime.revisionsPerSecond)),
+    checkpointsProved: report.replayed.checkpoints.filter((c) => c.ok).length,
+    unprovedFrom: report.unprovedFrom,
+    etcd: report.etcdVersion,
+    peakRssMB: Math.round(Math.max(...pit.map((r) => r.rss)) / 1e6),
+    baseFetchPeakRssMB: Math.round(Math.max(...plain.map((r) => r.rss)) / 1e6),
+  };
+  log('replay', JSON.stringify(row));
+  return row;
+}
+
+export function replayLines(r) {
+  return [
+    `point in time: ${(r.baseBytes / 1e6).toFixed(0)} MB base + ${r.revisions} logged revisions (etcd ${r.etcd}, ${r.reps} run(s)):`,
+    `  dr fetch --revision ${r.pointInTimeSeconds.toFixed(1)} s to a verified snapshot (base fetch alone ${r.baseFetchSeconds.toFixed(1)} s); replay ${r.replaySeconds.toFixed(1)} s = ${r.revisionsPerSecond} revisions/s (goal >= 5,000); ${r.checkpointsProved} checkpoints proved${r.unprovedFrom ? `, unproved from ${r.unprovedFrom}` : ''}; peak RSS ${r.peakRssMB} MB (base fetch ${r.baseFetchPeakRssMB} MB)`,
+  ];
+}
+
+// a quick look without the whole bench: node scripts/bench-replay.mjs http://127.0.0.1:2379
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const root = path.resolve(path.dirname(process.argv[1]), '..');
+  const { createEtcdClient } = await import(path.join(root, 'dist/etcd/client.js'));
+  const drNodeFlags = (readFileSync(path.join(root, 'dist/cli/dr.js'), 'utf8').split('\n', 1)[0] ?? '')
+    .split(/\s+/)
+    .filter((w) => w.startsWith('--'));
+  const work = path.join(root, '.bench-replay');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(path.join(work, 'store'), { recursive: true });
+  const drArgv = [process.execPath, ...drNodeFlags, path.join(root, 'dist/cli/dr.js')];
+  const dr = (args) =>
+    new Promise((resolve, reject) => {
+      const rssFile = path.join(work, `rss-${Date.now()}`);
+      const t0 = performance.now();
+      const p = spawn(
+        process.execPath,
+        [
+          ...drNodeFlags,
+          '--import',
+          path.join(root, 'scripts/rss-probe.mjs'),
+          drArgv.at(-1),
+          ...args,
+          '--json',
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+          env: { ...process.env, DR_RSS_FILE: rssFile, DR_CATALOG: path.join(work, 'catalog.sqlite') },
+        },
+      );
+      let outText = '';
+      p.stdout.on('data', (d) => (outText += d));
+      p.on('close', (code) => {
+        if (code !== 0) return reject(new Error(`dr ${args.join(' ')}: exit ${code}: ${outText}`));
+        const rss = Number(readFileSync(rssFile, 'utf8'));
+        resolve({ seconds: (performance.now() - t0) / 1000, rss, json: JSON.parse(outText) });
+      });
+    });
+  const r = await replayRound({
+    clientUrl: process.argv[2] ?? 'http://127.0.0.1:2379',
+    store: path.join(work, 'store'),
+    work,
+    dr,
+    drArgv,
+    createEtcdClient,
+    log: (...a) => console.error('[bench]', ...a),
+  });
+  console.log(replayLines(r).join('\n'));
+}

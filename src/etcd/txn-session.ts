@@ -1,0 +1,136 @@
+/**
+ * Unconditional Txn calls, one after another, over one HTTP/2 connection of Node's own (`node:http2`), for
+ * the point-in-time replay (src/replay/apply-revisions.ts): it writes one transaction per original
+ * revision and must wait for each answer before sending the next (etcd orders concurrent requests as its
+ * scheduler pleases, and mostly in reverse), so the cost of one call is the replay's speed.
+ *
+ * Why not grpc-js: measured on the replay's own path (100,000 1 KiB puts, one at a time, etcd 3.5 with
+ * --unsafe-no-fsync on loopback, 2 cores), grpc-js spends ~245 µs of CPU a call and reaches ~2,500-3,000
+ * revisions/s; this ~125 µs and ~4,000-4,300 (docs/benchmarks.md, "Point-in-time replay"). Only for the
+ * throwaway member dr starts itself: plain HTTP on loopback, no auth, no TLS; everything else stays on
+ * grpc-js. Failures are raised in grpc-js's shape ({ code, details }), so classify-error.ts reads them.
+ */
+import http2 from 'node:http2';
+import type protobuf from 'protobufjs';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { DrError } from '../core/errors.js';
+import { ETCD_PROTO_FILES, loadEtcdProtos } from '../formats/raft/etcd-protos.js';
+import { classifyEtcdError } from './classify-error.js';
+import { txnRequest, type TxnOp } from './types.js';
+
+export interface TxnSession {
+  /** the revision of the write */
+  txn(ops: readonly TxnOp[]): Promise<bigint>;
+  close(): void;
+}
+
+let types: { req: protobuf.Type; res: protobuf.Type } | undefined;
+
+function txnTypes(): { req: protobuf.Type; res: protobuf.Type } {
+  if (types) return types;
+  const root = loadEtcdProtos([ETCD_PROTO_FILES.rpc]);
+  return (types = {
+    req: root.lookupType('etcdserverpb.TxnRequest'),
+    res: root.lookupType('etcdserverpb.TxnResponse'),
+  });
+}
+
+class CallError extends Error {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+  ) {
+    super(`${code} ${GrpcStatus[code] ?? 'UNKNOWN'}: ${details}`);
+  }
+}
+
+/** A session to `http://host:port` (plain HTTP only). */
+export async function openTxnSession(clientUrl: string, o: { timeoutMs?: number } = {}): Promise<TxnSession> {
+  const url = new URL(clientUrl);
+  if (url.protocol !== 'http:')
+    throw new DrError('INTERNAL', `txn session: ${clientUrl} is not plain http (the replay member is)`);
+  const { req: Req, res: Res } = txnTypes();
+  const timeoutMs = o.timeoutMs ?? 120_000;
+  const session = http2.connect(url.origin);
+  session.on('error', () => undefined); // each call reports its own failure
+  await new Promise<void>((resolve, reject) => {
+    session.once('connect', () => resolve());
+    session.once('error', (err) =>
+      reject(classifyEtcdError(new CallError(GrpcStatus.UNAVAILABLE, err.message), clientUrl, 'KV.Txn')),
+    );
+  });
+  let inFlight: {
+    stream: http2.ClientHttp2Stream;
+    started: number;
+    fail: (code: number, details: string) => void;
+  } | null = null;
+  const watchdog = setInterval(() => {
+    if (!inFlight || Date.now() - inFlight.started < timeoutMs) return;
+    const { stream, fail } = inFlight;
+    inFlight = null;
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    fail(GrpcStatus.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`);
+  }, 1000);
+  watchdog.unref();
+  const txn = (ops: readonly TxnOp[]): Promise<bigint> => {
+    const body = Req.encode(txnRequest(ops)).finish();
+    const frame = Buffer.allocUnsafe(5 + body.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(body.length, 1);
+    frame.set(body, 5);
+    return new Promise<bigint>((resolve, reject) => {
+      const fail = (code: number, details: string) =>
+        reject(classifyEtcdError(new CallError(code, details), clientUrl, 'KV.Txn'));
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = session.request({
+          ':method': 'POST',
+          ':path': '/etcdserverpb.KV/Txn',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+      } catch (err) {
+        // the connection is gone (the member died): Node refuses a new stream at once
+        return fail(GrpcStatus.UNAVAILABLE, (err as Error).message);
+      }
+      // one watchdog for the session, not a timer per call (a timer a call measured as a few per cent of the replay)
+      inFlight = { stream, started: Date.now(), fail };
+      const chunks: Buffer[] = [];
+      let status: string | undefined;
+      let message = '';
+      stream.on('response', (h) => {
+        // an error without a body comes as headers only ("trailers-only")
+        if (h['grpc-status'] !== undefined) {
+          status = String(h['grpc-status']);
+          message = decodeURIComponent(String(h['grpc-message'] ?? ''));
+        }
+      });
+      stream.on('trailers', (t) => {
+        status = String(t['grpc-status']);
+        message = decodeURIComponent(String(t['grpc-message'] ?? ''));
+      });
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('error', (err) => {
+        inFlight = null;
+        fail(GrpcStatus.UNAVAILABLE, err.message);
+      });
+      stream.on('end', () => {
+        inFlight = null;
+        if (status !== '0') return fail(Number(status ?? GrpcStatus.UNKNOWN), message || 'no grpc-status');
+        const b = Buffer.concat(chunks);
+        if (b.length < 5 || b.readUInt32BE(1) !== b.length - 5)
+          return fail(GrpcStatus.INTERNAL, `a Txn answer of ${b.length} bytes is not one gRPC message`);
+        const r = Res.decode(b.subarray(5)) as unknown as { header?: { revision?: { toString(): string } } };
+        resolve(BigInt(r.header?.revision?.toString() ?? '0'));
+      });
+      stream.end(frame);
+    });
+  };
+  return {
+    txn,
+    close: () => {
+      clearInterval(watchdog);
+      session.close();
+    },
+  };
+}
