@@ -55,7 +55,7 @@ export async function openTxnSession(clientUrl: string, o: { timeoutMs?: number 
   session.on('error', () => undefined); // each call reports its own failure
   await new Promise<void>((resolve, reject) => {
     session.once('connect', () => resolve());
-    session.once('error', (err) =>
+    session.once('error', (err: Error) =>
       reject(classifyEtcdError(new CallError(GrpcStatus.UNAVAILABLE, err.message), clientUrl, 'KV.Txn')),
     );
   });
@@ -105,12 +105,12 @@ export async function openTxnSession(clientUrl: string, o: { timeoutMs?: number 
           message = decodeURIComponent(String(h['grpc-message'] ?? ''));
         }
       });
-      stream.on('trailers', (t) => {
+      stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
         status = String(t['grpc-status']);
         message = decodeURIComponent(String(t['grpc-message'] ?? ''));
       });
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('error', (err) => {
+      stream.on('error', (err: Error) => {
         inFlight = null;
         fail(GrpcStatus.UNAVAILABLE, err.message);
       });

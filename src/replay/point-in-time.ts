@@ -197,7 +197,7 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
       applyRevisions(prefetch(recordsOf(plan, o.backend, o.identities, o.signal)), {
         client,
         endpoint: clientUrl,
-        txn: session.txn,
+        txn: (ops) => session!.txn(ops),
         fromRevision: BigInt(base.snapshot.revision),
         toRevision: plan.target.revision,
         checkpoints: plan.checkpoints,
