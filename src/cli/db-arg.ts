@@ -1,6 +1,7 @@
 /**
- * The db / snapshot file a forensic command reads (`dr inspect db|keys`, `dr diff`): a path, or a
- * backup fetched and verified into a temporary file first.
+ * The db / snapshot file a forensic command reads (`dr inspect db|keys`, `dr diff`): a path, a backup
+ * fetched and verified into a temporary file first, or `rev:R` / `time:T`, a point in time built from a
+ * backup and the revision log.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,6 +16,8 @@ import {
   openStorage,
   resolveIdentities,
 } from './context.js';
+import type { PointInTime } from '../replay/point-in-time.js';
+import { buildPointInTime, pointInTimeOf, type PointInTimeFlags } from './point-in-time.js';
 import { resolveBackup } from './resolve-backup.js';
 
 /** A db/snapshot file to read: a path, or a backup fetched to a temporary file (removed by close). */
@@ -50,6 +53,8 @@ export async function openDbArg(
         );
     }
   }
+  const pit = /^(rev|time):(.+)$/.exec(ref);
+  if (pit) return openPointInTime(ctx, ref, pit[1] === 'rev' ? { revision: pit[2] } : { time: pit[2] }, opts);
   const backend = await openStorage(ctx);
   const catalog = openCatalog(ctx);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dr-inspect-'));
@@ -71,6 +76,42 @@ export async function openDbArg(
     throw err;
   } finally {
     catalog.close();
+    await backend.close();
+  }
+}
+
+/**
+ * `rev:R` / `time:T`: the cluster as it was at that revision or time, built from the newest full backup at
+ * or before it and the revision log (cli/point-in-time.ts), into a temporary file.
+ */
+async function openPointInTime(
+  ctx: CommandContext,
+  ref: string,
+  flags: PointInTimeFlags,
+  opts: { clusterName?: string; what?: string },
+): Promise<OpenedDbArg> {
+  const what = opts.what ? `${opts.what}: ` : '';
+  const ask = pointInTimeOf(`${what}${ref}`, flags)!;
+  if (!opts.clusterName)
+    throw new DrError('USAGE', `${what}${ref} needs --cluster-name (whose revision log to replay)`);
+  const backend = await openStorage(ctx);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'dr-inspect-'));
+  let built: PointInTime | undefined;
+  try {
+    built = await buildPointInTime(ctx, backend, opts.clusterName, ask, { quiet: true });
+    const file = path.join(dir, `revision-${built.report.target.revision}.db`);
+    await fetchSnapshot(built.backend, built.manifest, file, { signal: ctx.signal });
+    const revision = built.report.target.revision;
+    return {
+      file,
+      label: `${opts.clusterName} at revision ${revision} (backup ${built.report.base.id} + ${built.report.replayed.applied} logged revisions)`,
+      close: () => rm(dir, { recursive: true, force: true }),
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  } finally {
+    await built?.cleanup();
     await backend.close();
   }
 }

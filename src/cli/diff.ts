@@ -132,8 +132,11 @@ async function runDiff(ctx: CommandContext, refA: string, refB: string, opts: Di
 export function registerDiff(program: Command): void {
   const cmd = program
     .command('diff')
-    .argument('<a>', 'snapshot / db file, data dir, or backup id (with --storage)')
-    .argument('<b>', 'snapshot / db file, data dir, or backup id (with --storage)')
+    .argument(
+      '<a>',
+      'snapshot / db file, data dir, backup id, or rev:R / time:T (a point in time; with --storage and --cluster-name)',
+    )
+    .argument('<b>', 'as <a>')
     .description(
       'keys added, removed and changed from A to B (values compared by sha256, shown only with --values)',
     );

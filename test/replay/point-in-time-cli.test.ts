@@ -315,6 +315,30 @@ describe('point-in-time restore (revision log + full backups, encrypted, 3 membe
     expect(r.json.pointInTime.replayed.applied).toBe(Number(head - 1n - firstBackupRev));
   }, 120_000);
 
+  it('dr diff time:T rev:R shows what changed between two points in time', async () => {
+    const r = await runDr(
+      [
+        'diff',
+        `time:${T}`,
+        `rev:${beforeT + 1n}`,
+        '--cluster-name',
+        CLUSTER,
+        '--identity',
+        identity,
+        '--values',
+        '--json',
+      ],
+      env,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.a.revision).toBe(beforeT.toString());
+    expect(r.json.b.revision).toBe((beforeT + 1n).toString());
+    expect(r.json.changes).toHaveLength(1);
+    expect(r.json.changes[0].key).toBe('/registry/cm/t');
+    expect(r.json.changes[0].kind).toBe('changed');
+    expect(JSON.stringify(r.json.changes[0])).toContain('after');
+  }, 120_000);
+
   it('refuses, restoring nothing: no identity, past the head, before the first backup, a hole in the log', async () => {
     const args = (rev: bigint, more: string[] = []) => [
       'fetch',
