@@ -15,6 +15,9 @@
  *            x3, then starting the members), each timed from the stored backup to "every member healthy"
  *   revlog   the revision log (scripts/bench-revlog.mjs): RPO p50/p99 under a steady 1,000 writes/s on the bench
  *            member with `dr log follow` running, and the write throughput and p99 latency with and without it
+ *   replay   point in time (scripts/bench-replay.mjs): a backup of the 1 GiB member, 100,000 logged revisions after
+ *            it, then `dr fetch --revision <last>` (backup + log replayed into a throwaway member, checkpoints
+ *            proved, snapshotted): time, replay revisions/s, peak RSS; vs `dr fetch` of the base backup alone
  *   drill    `dr drill --backup ID` (1 member: restore into a throwaway member, verify revision, keys and HashKV
  *            against the backup, remove it) vs the same drill by hand (zstd -d + sha256sum of the stored object,
  *            snapshot restore, start, wait healthy,
@@ -28,7 +31,7 @@
  *
  * The db is filled with Kubernetes-like objects: JSON ConfigMaps and Secrets of varied sizes under /registry/.
  * Results go to stdout (a table) and .bench/results.json. Set BENCH_GIB=0.25 for a quick rehearsal; set
- * BENCH_SKIP=restore,drill,audit,2g,mtls,encrypt,revlog to leave parts out; BENCH_REPS (default 5) runs of each backup and
+ * BENCH_SKIP=restore,drill,audit,2g,mtls,encrypt,revlog,replay to leave parts out; BENCH_REPS (default 5) runs of each backup and
  * BENCH_RESTORE_REPS (default 2) of each restore, interleaved.
  */
 import { spawn } from 'node:child_process';
@@ -46,6 +49,7 @@ const dist = (p) => path.join(root, 'dist', p);
 const { createEtcdClient } = await import(dist('etcd/client.js'));
 const { startMember, stopMember, waitHealthy } = await import(dist('etcd/member-process.js'));
 const { revlogRound, revlogLines } = await import('./bench-revlog.mjs');
+const { replayRound, replayLines } = await import('./bench-replay.mjs');
 
 const GIB = 1024 ** 3;
 const target = Number(process.env.BENCH_GIB ?? '1') * GIB;
@@ -570,6 +574,17 @@ try {
       log,
     });
 
+  if (!skip.has('replay'))
+    results.replay = await replayRound({
+      clientUrl: etcd.clientUrl,
+      store: path.join(work, 'store'),
+      work,
+      dr: (args) => dr(args),
+      drArgv: [process.execPath, ...drNodeFlags, dist('cli/dr.js')],
+      createEtcdClient,
+      log,
+    });
+
   if (!skip.has('audit')) {
     // the audit reads a stopped member's data dir (a live member keeps writing it)
     await stopMember(etcd.m);
@@ -908,4 +923,5 @@ if (results.drill)
     `drill 1 member (medians of ${results.drill.reps} interleaved runs): by hand ${results.drill.manualSeconds.toFixed(2)} s, dr drill ${results.drill.drSeconds.toFixed(2)} s, ratio ${results.drill.ratio}x, verified ${results.drill.verified}`,
   );
 if (results.revlog) lines.push(...revlogLines(results.revlog));
+if (results.replay) lines.push(...replayLines(results.replay));
 console.log(lines.join('\n'));
