@@ -8,6 +8,10 @@
  *            snapshotted) vs `dr fetch <base backup>` (the base alone), interleaved, BENCH_REPLAY_REPS runs
  *            each (default 1), medians: the time to a verified point-in-time snapshot, the replay's
  *            revisions per second (dr's own count) and dr's peak RSS. Goal: >= 5,000 revisions/s, memory flat.
+ *   txn path the replay's one-at-a-time Txn, 10,000 1 KiB puts per run on a fresh member started like the replay
+ *            member (--unsafe-no-fsync), through dr's grpc-js client (`client.txn`) and through
+ *            src/etcd/txn-session.ts (Node's http2), BENCH_REPLAY_REPS + 1 runs each, interleaved: revisions/s
+ *            and the client's CPU per call. Why txn-session.ts exists (its comment).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -146,6 +150,70 @@ export async function replayRound({ clientUrl, store, work, dr, drArgv, createEt
   return row;
 }
 
+/** Sequential Txns through the grpc-js client and through txn-session.ts on a throwaway member. */
+export async function txnPathRound({ work, distDir, createEtcdClient, log, freePort }) {
+  const { startMember, stopMember, waitHealthy } = await import(path.join(distDir, 'etcd/member-process.js'));
+  const { openTxnSession } = await import(path.join(distDir, 'etcd/txn-session.js'));
+  const reps = Number(process.env.BENCH_REPLAY_REPS ?? '1') + 1;
+  const n = 10_000;
+  const [cp, pp] = [await freePort(), await freePort()];
+  const dataDir = path.join(work, 'txn-path-member');
+  rmSync(dataDir, { recursive: true, force: true });
+  const m = startMember({
+    name: 'txnpath',
+    dataDir,
+    clientUrl: `http://127.0.0.1:${cp}`,
+    peerUrl: `http://127.0.0.1:${pp}`,
+    initialCluster: `txnpath=http://127.0.0.1:${pp}`,
+    initialClusterToken: 'txnpath',
+    initialClusterState: 'new',
+    logFile: path.join(work, 'txn-path-etcd.log'),
+    extraArgs: ['--unsafe-no-fsync'],
+  });
+  const url = `http://127.0.0.1:${cp}`;
+  const value = Buffer.alloc(1024, 't');
+  const runs = { grpc: [], http2: [] };
+  try {
+    await waitHealthy(url, { timeoutMs: 60_000 });
+    const client = createEtcdClient({ endpoints: [url] });
+    const session = await openTxnSession(url);
+    const one = async (name, txn) => {
+      const u0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++)
+        await txn([{ type: 'put', key: Buffer.from(`/txn-path/${i % 5000}`), value, lease: 0n }]);
+      const seconds = (performance.now() - t0) / 1000;
+      const u = process.cpuUsage(u0);
+      runs[name].push({ perSecond: n / seconds, cpuMicrosPerCall: (u.user + u.system) / n });
+    };
+    const grpc = () => one('grpc', (ops) => client.txn(url, ops));
+    const h2 = () => one('http2', (ops) => session.txn(ops));
+    for (let i = 0; i < reps; i++) for (const step of i % 2 === 0 ? [grpc, h2] : [h2, grpc]) await step();
+    session.close();
+    client.close();
+  } finally {
+    await stopMember(m);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const row = {
+    txnsPerRun: n,
+    reps,
+    grpcPerSecond: Math.round(median(runs.grpc.map((r) => r.perSecond))),
+    http2PerSecond: Math.round(median(runs.http2.map((r) => r.perSecond))),
+    grpcCpuMicrosPerCall: Math.round(median(runs.grpc.map((r) => r.cpuMicrosPerCall))),
+    http2CpuMicrosPerCall: Math.round(median(runs.http2.map((r) => r.cpuMicrosPerCall))),
+  };
+  row.speedup = Math.round((row.http2PerSecond / row.grpcPerSecond) * 100) / 100;
+  log('txn path', JSON.stringify(row));
+  return row;
+}
+
+export function txnPathLines(r) {
+  return [
+    `replay txn path (${r.txnsPerRun} sequential 1 KiB puts, ${r.reps} interleaved runs each, etcd --unsafe-no-fsync): grpc-js ${r.grpcPerSecond}/s (${r.grpcCpuMicrosPerCall} µs CPU a call), node:http2 txn-session ${r.http2PerSecond}/s (${r.http2CpuMicrosPerCall} µs), ${r.speedup}x`,
+  ];
+}
+
 export function replayLines(r) {
   return [
     `point in time: ${(r.baseBytes / 1e6).toFixed(0)} MB base + ${r.revisions} logged revisions (etcd ${r.etcd}, ${r.reps} run(s)):`,
@@ -200,5 +268,20 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     createEtcdClient,
     log: (...a) => console.error('[bench]', ...a),
   });
-  console.log(replayLines(r).join('\n'));
+  const net = await import('node:net');
+  const freePort = () =>
+    new Promise((res) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = srv.address().port;
+        srv.close(() => res(p));
+      });
+    });
+  const t = await txnPathRound({
+    work,
+    distDir: path.join(root, 'dist'),
+    createEtcdClient,
+    log: (...a) => console.error('[bench]', ...a),
+    freePort,
+  });
+  console.log([...replayLines(r), ...txnPathLines(t)].join('\n'));
 }

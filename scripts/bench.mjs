@@ -49,7 +49,7 @@ const dist = (p) => path.join(root, 'dist', p);
 const { createEtcdClient } = await import(dist('etcd/client.js'));
 const { startMember, stopMember, waitHealthy } = await import(dist('etcd/member-process.js'));
 const { revlogRound, revlogLines } = await import('./bench-revlog.mjs');
-const { replayRound, replayLines } = await import('./bench-replay.mjs');
+const { replayRound, replayLines, txnPathRound, txnPathLines } = await import('./bench-replay.mjs');
 
 const GIB = 1024 ** 3;
 const target = Number(process.env.BENCH_GIB ?? '1') * GIB;
@@ -584,6 +584,8 @@ try {
       createEtcdClient,
       log,
     });
+  if (!skip.has('replay'))
+    results.txnPath = await txnPathRound({ work, distDir: dist(''), createEtcdClient, log, freePort });
 
   if (!skip.has('audit')) {
     // the audit reads a stopped member's data dir (a live member keeps writing it)
@@ -924,4 +926,5 @@ if (results.drill)
   );
 if (results.revlog) lines.push(...revlogLines(results.revlog));
 if (results.replay) lines.push(...replayLines(results.replay));
+if (results.txnPath) lines.push(...txnPathLines(results.txnPath));
 console.log(lines.join('\n'));

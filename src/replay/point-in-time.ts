@@ -81,6 +81,9 @@ export interface PointInTime {
   cleanup(): Promise<void>;
 }
 
+/** etcd's store is at revision 1 before its first write; a snapshot of it says 0. */
+const atLeastOne = (r: bigint): bigint => (r < 1n ? 1n : r);
+
 async function* recordsOf(
   plan: ReplayPlan,
   backend: Backend,
@@ -186,7 +189,9 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
     await Promise.race([waitHealthy(clientUrl, { signal: o.signal, timeoutMs: 120_000 }), died]);
     client = createEtcdClient({ endpoints: [clientUrl], requestTimeoutMs: 120_000 }, { logger: o.logger });
     const st = await client.status(clientUrl);
-    if (st.revision !== BigInt(base.snapshot.revision))
+    // a snapshot of an empty store says revision 0; etcd's store is at 1 before its first write
+    const baseRevision = atLeastOne(BigInt(base.snapshot.revision));
+    if (st.revision !== baseRevision)
       throw new DrError(
         'REPLAY_DIVERGED',
         `point in time: backup ${base.id} restored to revision ${st.revision}, its manifest says ${base.snapshot.revision}`,
@@ -198,7 +203,7 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
         client,
         endpoint: clientUrl,
         txn: (ops) => session!.txn(ops),
-        fromRevision: BigInt(base.snapshot.revision),
+        fromRevision: baseRevision,
         toRevision: plan.target.revision,
         checkpoints: plan.checkpoints,
         leaseTtls: plan.leaseTtls,
@@ -220,7 +225,7 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
         signal: o.signal,
       },
     );
-    if (BigInt(manifest.snapshot.revision) !== plan.target.revision)
+    if (atLeastOne(BigInt(manifest.snapshot.revision)) !== atLeastOne(plan.target.revision))
       throw new DrError(
         'REPLAY_DIVERGED',
         `point in time: the replayed member's snapshot is at revision ${manifest.snapshot.revision}, not ${plan.target.revision}: something wrote to it after the replay (an expired lease?)`,
@@ -243,7 +248,7 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
       unprovedFrom:
         replayed.provedThrough === null
           ? plan.revisions > 0n
-            ? (BigInt(base.snapshot.revision) + 1n).toString()
+            ? (baseRevision + 1n).toString()
             : null
           : BigInt(replayed.provedThrough) < plan.target.revision
             ? (BigInt(replayed.provedThrough) + 1n).toString()

@@ -9,7 +9,7 @@ import type { AgeIdentities } from '../crypto/age-keys.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { listStorage, readManifest } from '../manifest/manifest-store.js';
 import { NO_TRUST, type ManifestTrust } from '../manifest/manifest-signature.js';
-import { problemInRange } from '../revlog/chain-check.js';
+import { firstWritableRevision, problemInRange } from '../revlog/chain-check.js';
 import { listLog, readSegmentRecords, type LogListing } from '../revlog/log-reader.js';
 import type { Checkpoint, ReadSegmentManifest } from '../revlog/segment-manifest.js';
 import type { Backend } from '../storage/backend.js';
@@ -170,7 +170,7 @@ export async function planReplay(o: PlanReplayOptions): Promise<ReplayPlan> {
           ? ` (the oldest is ${backups[backups.length - 1]!.id} at revision ${backups[backups.length - 1]!.snapshot.revision})`
           : ''),
     );
-  const from = BigInt(base.snapshot.revision) + 1n;
+  const from = firstWritableRevision(BigInt(base.snapshot.revision) + 1n);
   const problems = log.problems.filter((p) => problemInRange(p, from, R));
   if (problems.length > 0)
     throw new DrError(
@@ -200,7 +200,7 @@ export async function planReplay(o: PlanReplayOptions): Promise<ReplayPlan> {
       `point in time: no segment of the revision log of ${where} holds revision ${covered.missing}, which the replay from backup ${base.id} (revision ${base.snapshot.revision}) to ${R} needs`,
     );
   }
-  if (target.receivedAt === null && R > BigInt(base.snapshot.revision)) {
+  if (target.receivedAt === null && R >= from) {
     const seg = covered.segments[covered.segments.length - 1]!;
     if (BigInt(seg.manifest.lastRevision) === R) target.receivedAt = seg.manifest.lastTime;
   }
@@ -221,7 +221,7 @@ export async function planReplay(o: PlanReplayOptions): Promise<ReplayPlan> {
     target,
     base,
     segments: covered.segments,
-    revisions: R - BigInt(base.snapshot.revision),
+    revisions: R >= from ? R - from + 1n : 0n,
     checkpoints: [...checkpoints.values()].sort((a, b) => (BigInt(a.revision) < BigInt(b.revision) ? -1 : 1)),
     leaseTtls,
   };

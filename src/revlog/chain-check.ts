@@ -68,7 +68,7 @@ export function checkChains(
   const chains: ChainSummary[] = [];
   for (const [chainId, list] of byChain) {
     const head = list[0]!.manifest;
-    const start = rev(head.chainStartRevision);
+    const start = firstWritableRevision(rev(head.chainStartRevision));
     const pruned = prunedThrough !== null && rev(head.firstRevision) - 1n <= prunedThrough;
     if ((head.prevSha256 !== null || rev(head.firstRevision) !== start) && !pruned)
       problems.push({
@@ -146,6 +146,14 @@ export function checkChains(
   }
   problems.sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
   return { chains, problems };
+}
+
+/**
+ * etcd's store begins at revision 1 with nothing in it; its first write is revision 2. A chain that starts
+ * at 1 (after a backup of an empty cluster, whose snapshot says revision 0 or 1) has its first record at 2.
+ */
+export function firstWritableRevision(start: bigint): bigint {
+  return start < 2n ? 2n : start;
 }
 
 /** Whether a problem concerns revisions between `from` and `to` (either open). */

@@ -134,6 +134,13 @@ describe('revision log continuity', () => {
     expect(problemInRange(r.problems[4]!, undefined, 80n)).toBe(false);
   });
 
+  it("a chain from an empty cluster's backup starts at revision 1, its first write at 2: continuous; 3 is not", () => {
+    expect(checkChains([segment('c', 1n, 2n, 9n, null)], []).problems).toEqual([]);
+    expect(checkChains([segment('c', 1n, 3n, 9n, null)], []).problems.map((p) => p.code)).toEqual([
+      'chain-start-missing',
+    ]);
+  });
+
   it('parses only its own keys, and a manifest must match its key', () => {
     expect(parseLogKey(segmentManifestKey('prod', 7n, 12n))).toEqual({
       kind: 'segment-manifest',
