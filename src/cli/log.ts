@@ -10,6 +10,7 @@ import { validateClusterName } from '../manifest/layout.js';
 import { followRevisionLog } from '../revlog/follow-log.js';
 import { countingObserver } from '../revlog/revlog-metrics.js';
 import {
+  manifestSigningKey,
   addBreakLeaseOption,
   addClusterNameOption,
   addConnectionOptions,
@@ -68,6 +69,7 @@ async function follow(ctx: CommandContext, opts: FollowFlags): Promise<ExitCode>
         segmentMaxBytes,
         checkpointEverySeconds,
         recipients,
+        signKey: await manifestSigningKey(ctx),
         fromRevision: opts.fromRev === undefined ? undefined : BigInt(opts.fromRev),
         signal: ctx.signal,
         ...(opts.breakLease ? { breakLease: true } : {}),
@@ -134,6 +136,10 @@ export function registerLog(program: Command): void {
       [],
     )
     .option('--encrypt-to-file <file>', 'age recipients file; repeatable', collect, [])
+    .option(
+      '--sign-key <file>',
+      "Ed25519 private key (PKCS#8 PEM, mode 0600): sign every segment manifest (env DR_SIGN_KEY, or --config's manifests.signKeyFile)",
+    )
     .option(
       '--policy <name>',
       "with --config and without --encrypt-to: encrypt to this policy's recipients, as its backups are",

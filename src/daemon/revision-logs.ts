@@ -40,6 +40,7 @@ import type { SegmentManifest } from '../revlog/segment-manifest.js';
 import { logPrefix, parseLogKey } from '../revlog/layout.js';
 import type { Backend } from '../storage/backend.js';
 import { openBackend as defaultOpenBackend, type OpenBackend } from '../storage/open-backend.js';
+import { signingKeyOf } from '../config/manifest-keys.js';
 import type { CreateEtcd } from './runtime.js';
 
 export interface RevisionLogsOptions {
@@ -172,6 +173,8 @@ export class RevisionLogs {
               segmentMaxBytes: rl.segmentMaxBytes,
               checkpointEverySeconds: rl.checkpointEverySeconds,
               recipients,
+              // the segment manifests are signed as the daemon's backup manifests are
+              signKey: signingKeyOf(config),
               signal,
             },
           );

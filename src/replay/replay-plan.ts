@@ -144,7 +144,7 @@ export async function planReplay(o: PlanReplayOptions): Promise<ReplayPlan> {
   const trust = o.trust ?? NO_TRUST;
   const where = `cluster ${o.cluster} in ${o.backend.location}`;
   const [log, backups] = await Promise.all([
-    listLog(o.backend, o.cluster, o.signal),
+    listLog(o.backend, o.cluster, o.signal, trust),
     backupsByRevision(o.backend, o.cluster, trust),
   ]);
   let target: ReplayTarget;

@@ -21,6 +21,7 @@
  * flight, checkpoints, gaps, stop) whose steps share its state; what stands alone already lives beside it
  * (segment-builder, segment-commit, segment-annotations, resume-point, gap, watch-step).
  */
+import type { KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../core/clock.js';
 import { DrError, toDrError } from '../core/errors.js';
@@ -51,6 +52,8 @@ export interface FollowOptions {
   checkpointEverySeconds?: number;
   /** encrypt every segment to these age recipients. @default none */
   recipients?: readonly AgeRecipient[];
+  /** sign every segment manifest (Ed25519, as backup manifests are). @default none */
+  signKey?: KeyObject | null;
   /** where a new log starts when the cluster has none (default: after the newest full backup) */
   fromRevision?: bigint;
   /** wait before watching again after a member failed. @default 1000 */
@@ -369,6 +372,7 @@ class Writer {
           checkpoints,
           leases: await leases,
           now: this.deps.clock.now(),
+          signKey: this.opts.signKey ?? null,
         },
         this.log,
       );

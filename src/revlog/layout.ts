@@ -3,6 +3,7 @@
  *
  *   <cluster>/log/<first>-<last>.log.zst[.age]     a segment's data object (revisions first..last)
  *   <cluster>/log/<first>-<last>.manifest.json     its manifest, written last: the commit point
+ *   <cluster>/log/<first>-<last>.manifest.sig      the manifest's signature (with a signing key), before it
  *   <cluster>/log/gaps/<lostFrom>-<time>.json       a gap record
  *   <cluster>/log/pruned.json                       how far retention pruned the log (log-retention.ts)
  *   <cluster>/log/.dr-lease.json                    the lease of the one writer (follow-log.ts)
@@ -17,6 +18,8 @@ export const LOG_DIR = 'log';
 export const SEGMENT_DATA_SUFFIX = '.log.zst';
 export const SEGMENT_ENCRYPTED_SUFFIX = '.log.zst.age';
 export const SEGMENT_MANIFEST_SUFFIX = '.manifest.json';
+/** the manifest's Ed25519 signature (manifest/manifest-signature.ts), written before the manifest */
+export const SEGMENT_SIGNATURE_SUFFIX = '.manifest.sig';
 const RANGE_RE = /^(\d{20})-(\d{20})$/;
 const GAP_RE = /^(\d{20})-(\d{8}T\d{9}Z)\.json$/;
 
@@ -54,6 +57,10 @@ export function segmentManifestKey(cluster: string, first: bigint, last: bigint)
   return `${logPrefix(cluster)}${range(first, last)}${SEGMENT_MANIFEST_SUFFIX}`;
 }
 
+export function segmentSignatureKey(cluster: string, first: bigint, last: bigint): string {
+  return `${logPrefix(cluster)}${range(first, last)}${SEGMENT_SIGNATURE_SUFFIX}`;
+}
+
 /** `<cluster>/log/gaps/<lostFrom>-<yyyymmddThhmmssSSSZ>.json` */
 export function gapKey(cluster: string, lostFrom: bigint, at: Date): string {
   const stamp = at.toISOString().replace(/[-:.]/g, '');
@@ -61,7 +68,12 @@ export function gapKey(cluster: string, lostFrom: bigint, at: Date): string {
 }
 
 export type LogObject =
-  | { kind: 'segment-manifest' | 'segment-data'; cluster: string; first: bigint; last: bigint }
+  | {
+      kind: 'segment-manifest' | 'segment-data' | 'segment-signature';
+      cluster: string;
+      first: bigint;
+      last: bigint;
+    }
   | { kind: 'gap'; cluster: string; lostFrom: bigint };
 
 /** The log keys above; null for anything else (a leftover temp name, a foreign object). */
@@ -75,6 +87,7 @@ export function parseLogKey(key: string): LogObject | null {
   const [cluster, , file] = parts as [string, string, string];
   for (const [suffix, kind] of [
     [SEGMENT_MANIFEST_SUFFIX, 'segment-manifest'],
+    [SEGMENT_SIGNATURE_SUFFIX, 'segment-signature'],
     [SEGMENT_DATA_SUFFIX, 'segment-data'],
     [SEGMENT_ENCRYPTED_SUFFIX, 'segment-data'],
   ] as const) {

@@ -19,6 +19,7 @@ import { readGapRecord, type GapRecord } from './gap.js';
 import { logPrefix, parseLogKey } from './layout.js';
 import { readPrunedThrough } from './log-retention.js';
 import { SegmentDecoder, type RevisionRecord } from './segment-format.js';
+import type { ManifestTrust } from '../manifest/manifest-signature.js';
 import { readSegmentManifest, type ReadSegmentManifest, type SegmentManifest } from './segment-manifest.js';
 
 export interface LogListing extends ChainCheck {
@@ -29,7 +30,13 @@ export interface LogListing extends ChainCheck {
 }
 
 /** Every manifest and gap record of the cluster's log, read and checked; problems are collected, not thrown. */
-export async function listLog(backend: Backend, cluster: string, signal?: AbortSignal): Promise<LogListing> {
+/** With `trust` verify keys, an unsigned or badly signed segment manifest is refused (`segment-refused`). */
+export async function listLog(
+  backend: Backend,
+  cluster: string,
+  signal?: AbortSignal,
+  trust?: ManifestTrust,
+): Promise<LogListing> {
   const segments: ReadSegmentManifest[] = [];
   const gaps: { key: string; record: GapRecord }[] = [];
   const refused: LogProblem[] = [];
@@ -40,10 +47,16 @@ export async function listLog(backend: Backend, cluster: string, signal?: AbortS
     const at = parseLogKey(key);
     if (!at || at.cluster !== cluster) continue;
     try {
-      if (at.kind === 'segment-manifest') segments.push(await readSegmentManifest(backend, key, signal));
+      if (at.kind === 'segment-manifest')
+        segments.push(await readSegmentManifest(backend, key, signal, trust));
       else if (at.kind === 'gap') gaps.push({ key, record: await readGapRecord(backend, key, signal) });
     } catch (err) {
-      if (!isDrError(err, 'VERIFY_FAILED') && !isDrError(err, 'MANIFEST_MISMATCH')) throw err;
+      if (
+        !isDrError(err, 'VERIFY_FAILED') &&
+        !isDrError(err, 'MANIFEST_MISMATCH') &&
+        !isDrError(err, 'MANIFEST_SIGNATURE_INVALID')
+      )
+        throw err;
       refused.push({
         code: 'segment-refused',
         revision: at.kind === 'gap' ? at.lostFrom : at.first,

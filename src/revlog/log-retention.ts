@@ -90,17 +90,21 @@ export async function pruneLog(
     else objects.push({ key: o.key, kind: at.kind, first: at.first, last: at.last });
   }
   if (!oldestKept) {
-    report.kept = objects.filter((o) => o.kind !== 'segment-data').length;
+    report.kept = objects.filter((o) => o.kind !== 'segment-data' && o.kind !== 'segment-signature').length;
     return report;
   }
   const b = oldestKept.revision;
   const why = `every revision in it is at or below ${b}, the revision of the oldest full backup kept (${oldestKept.id}): no restore replays it`;
-  // manifests before data objects, so that a removal cut short never leaves a manifest without its data
-  const order = (k: string): number => (k === 'segment-manifest' ? 0 : k === 'segment-data' ? 1 : 2);
+  // manifests before their signatures and data objects, so that a removal cut short never leaves a
+  // manifest without its data (or its signature)
+  const order = (k: string): number =>
+    k === 'segment-manifest' ? 0 : k === 'segment-signature' ? 1 : k === 'segment-data' ? 2 : 3;
   const going = objects
     .filter((o) => (o.kind === 'gap' ? o.first < b : o.last <= b))
     .sort((x, y) => order(x.kind) - order(y.kind) || (x.first < y.first ? -1 : x.first > y.first ? 1 : 0));
-  report.kept = objects.filter((o) => o.kind !== 'segment-data' && !going.includes(o)).length;
+  report.kept = objects.filter(
+    (o) => o.kind !== 'segment-data' && o.kind !== 'segment-signature' && !going.includes(o),
+  ).length;
   const log = opts.logger.child({ cluster, component: 'revlog-retention' });
   if (going.length > 0 && !opts.dryRun) {
     const before = await readPrunedThrough(backend, cluster, opts.signal).catch(() => null);

@@ -4,6 +4,7 @@
  * other failure is thrown, and the writer stops: what is committed stays committed, and a restart
  * resumes after it.
  */
+import type { KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../core/logger.js';
@@ -36,6 +37,8 @@ export interface CommitInput {
   checkpoints: Checkpoint[];
   leases: LeaseSeen[];
   now: Date;
+  /** signs the manifest (its signature is written first) */
+  signKey?: KeyObject | null;
 }
 
 const ATTEMPTS = 4;
@@ -92,7 +95,7 @@ export async function commitSegment(
     tool: { name: 'etcd-dr', version: TOOL_VERSION },
   };
   const sha256 = await withRetries(`revlog: manifest of ${key}`, log, () =>
-    writeSegmentManifest(backend, manifest),
+    writeSegmentManifest(backend, manifest, undefined, input.signKey),
   );
   return { manifest, sha256 };
 }

@@ -5,14 +5,23 @@
  * segment removed, replaced or edited breaks the chain where it sits.
  *
  * Like a backup manifest it is believed only where it sits: cluster, revisions and format version must
- * be the ones its key names, and `stored.key` the data key derived from them (MANIFEST_MISMATCH).
+ * be the ones its key names, and `stored.key` the data key derived from them (MANIFEST_MISMATCH). A writer
+ * with a signing key signs it as backup manifests are signed (`<first>-<last>.manifest.sig`); a reader
+ * with verify keys refuses it unsigned or badly signed.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { z } from 'zod';
-import { DrError } from '../core/errors.js';
+import { DrError, isDrError } from '../core/errors.js';
+import {
+  NO_TRUST,
+  signatureProblem,
+  signManifestBytes,
+  type ManifestTrust,
+} from '../manifest/manifest-signature.js';
 import type { Backend } from '../storage/backend.js';
-import { parseLogKey, segmentDataKey, segmentManifestKey } from './layout.js';
+import { parseLogKey, segmentDataKey, segmentManifestKey, segmentSignatureKey } from './layout.js';
 import { readJsonObject } from './json-object.js';
 
 export const SEGMENT_MANIFEST_FORMAT_VERSION = 1;
@@ -116,11 +125,15 @@ export interface ReadSegmentManifest {
   sha256: string;
 }
 
-/** Reads, parses and checks one segment manifest (schema, then its key: MANIFEST_MISMATCH). */
+/**
+ * Reads, parses and checks one segment manifest (schema, then its key: MANIFEST_MISMATCH) and, when
+ * `trust` holds verify keys, its signature (MANIFEST_SIGNATURE_INVALID), as backup manifests are.
+ */
 export async function readSegmentManifest(
   backend: Backend,
   key: string,
   signal?: AbortSignal,
+  trust: ManifestTrust = NO_TRUST,
 ): Promise<ReadSegmentManifest> {
   const { value, body } = await readJsonObject(
     backend,
@@ -136,16 +149,46 @@ export async function readSegmentManifest(
       `revlog: segment manifest ${key} in ${backend.location} does not match its key: ${bad.field} is ${JSON.stringify(bad.found)}, the key says ${JSON.stringify(bad.expected)}; refused (a manifest copied from elsewhere or edited)`,
       { key, field: bad.field, check: 'manifest-key' },
     );
+  if (trust.verifyKeys.length > 0) {
+    const sigKey = segmentSignatureKey(
+      value.clusterName,
+      BigInt(value.firstRevision),
+      BigInt(value.lastRevision),
+    );
+    let sig: Buffer | null = null;
+    try {
+      sig = await buffer(await backend.get(sigKey, { signal }));
+    } catch (err) {
+      if (!isDrError(err, 'STORAGE_NOT_FOUND')) throw err;
+    }
+    const problem = signatureProblem(body, sig, trust.verifyKeys);
+    if (problem)
+      throw new DrError(
+        'MANIFEST_SIGNATURE_INVALID',
+        `revlog: segment manifest ${key} in ${backend.location} is refused: ${problem}. To read unsigned segments, run without a verify key (no --verify-key, DR_VERIFY_KEY or manifests.verifyKeyFile)`,
+        { key, check: 'manifest-signature' },
+      );
+  }
   return { key, manifest: value, sha256: sha256Hex(body) };
 }
 
-/** Writes the manifest: the segment's commit point. Returns the sha256 of the bytes written. */
+/**
+ * Writes the manifest: the segment's commit point. With a signing key its signature goes first, so that a
+ * manifest a reader can see is already signed. Returns the sha256 of the manifest's bytes.
+ */
 export async function writeSegmentManifest(
   backend: Backend,
   m: SegmentManifest,
   signal?: AbortSignal,
+  signKey?: KeyObject | null,
 ): Promise<string> {
   const bytes = segmentManifestBytes(m);
+  if (signKey)
+    await backend.put(
+      segmentSignatureKey(m.clusterName, BigInt(m.firstRevision), BigInt(m.lastRevision)),
+      Readable.from([signManifestBytes(bytes, signKey)]),
+      { signal },
+    );
   await backend.put(
     segmentManifestKey(m.clusterName, BigInt(m.firstRevision), BigInt(m.lastRevision)),
     Readable.from([bytes]),

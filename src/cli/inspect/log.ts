@@ -31,6 +31,7 @@ import {
   addIdentityOption,
   addJsonOption,
   addStorageOption,
+  manifestTrust,
   openStorage,
   resolveIdentities,
   type CommandContext,
@@ -91,7 +92,7 @@ async function inspectLog(ctx: CommandContext, opts: LogOpts): Promise<ExitCode>
   const backend = await openStorage(ctx);
   try {
     const identities = await resolveIdentities(ctx);
-    const log = await listLog(backend, cluster, ctx.signal);
+    const log = await listLog(backend, cluster, ctx.signal, await manifestTrust(ctx));
     if (log.segments.length === 0 && log.gaps.length === 0 && log.problems.length === 0)
       throw new DrError('REVLOG_NOT_FOUND', `no revision log for cluster ${cluster} in ${backend.location}`, {
         cluster,
