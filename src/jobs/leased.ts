@@ -7,6 +7,7 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { collectStorageGarbage, type GcResult } from '../pipeline/gc.js';
+import { collectLogGarbage } from '../revlog/log-gc.js';
 import type { Backend, StorageTarget } from '../storage/backend.js';
 import { LEASE_FILE, leaseKey, withLease, type LeaseOwner } from '../storage/lease.js';
 import {
@@ -73,14 +74,18 @@ export function leasedGc(
     signal?: AbortSignal;
   },
 ): Promise<GcResult> {
-  const run = (signal: AbortSignal | undefined): Promise<GcResult> =>
-    collectStorageGarbage(backend, {
+  const run = async (signal: AbortSignal | undefined): Promise<GcResult> => {
+    const o = {
       clock: opts.clock,
       minAgeMs: opts.minAgeMs,
       dryRun: opts.dryRun,
       ...(opts.cluster ? { cluster: opts.cluster } : {}),
       ...(signal ? { signal } : {}),
-    });
+    };
+    const r = await collectStorageGarbage(backend, o);
+    // the revision log's leftovers (a segment's data object or signature without its manifest)
+    return { ...r, orphans: [...r.orphans, ...(await collectLogGarbage(backend, o))] };
+  };
   if (opts.dryRun) return run(opts.signal);
   const key = opts.cluster ? leaseKey(opts.cluster) : LEASE_FILE;
   return withLease(backend, key, leaseOptions(opts.lease, opts, opts.signal), run);

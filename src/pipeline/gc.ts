@@ -58,7 +58,7 @@ export async function collectStorageGarbage(
     }
     if (opts.dryRun) continue;
     // The listing may be minutes old: a backup that committed since then owns this object now.
-    if (await manifestExists(backend, manifestKey(o.cluster, o.id))) {
+    if (await objectExists(backend, manifestKey(o.cluster, o.id))) {
       entry.saved = true;
       continue;
     }
@@ -73,7 +73,8 @@ export async function collectStorageGarbage(
   return result;
 }
 
-async function manifestExists(backend: Backend, key: string): Promise<boolean> {
+/** Whether the object exists now (a manifest written after a listing). */
+export async function objectExists(backend: Backend, key: string): Promise<boolean> {
   try {
     await backend.stat(key);
     return true;
