@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { DrError, type ExitCode } from '../core/errors.js';
 import { createEtcdClient } from '../etcd/client.js';
 import { validateClusterName } from '../manifest/layout.js';
+import { takeBackup } from '../pipeline/backup.js';
 import { followRevisionLog } from '../revlog/follow-log.js';
 import { countingObserver } from '../revlog/revlog-metrics.js';
 import {
@@ -35,6 +36,8 @@ interface FollowFlags {
   encryptToFile: string[];
   policy?: string;
   breakLease?: boolean;
+  /** commander's --no-backup-on-gap */
+  backupOnGap?: boolean;
   json?: boolean;
 }
 
@@ -59,7 +62,42 @@ async function follow(ctx: CommandContext, opts: FollowFlags): Promise<ExitCode>
   const conn = await resolveEtcdOptions(ctx);
   const backend = await openStorageUnbound(ctx);
   const etcd = createEtcdClient(conn, { logger: ctx.logger });
-  const observer = countingObserver(() => ctx.clock.now());
+  const counting = countingObserver(() => ctx.clock.now());
+  const signKey = await manifestSigningKey(ctx);
+  // A gap ends what the log can replay: a full backup now is the base the new chain replays from
+  // (docs/revision-log.md §5). One at a time; the command waits for it before it returns.
+  const backups: Promise<unknown>[] = [];
+  const backupIds: string[] = [];
+  let backingUp = false;
+  const backupAfterGap = () => {
+    if (backingUp || opts.backupOnGap === false) return;
+    backingUp = true;
+    const done = takeBackup(
+      { etcd, backend, logger: ctx.logger, clock: ctx.clock },
+      { clusterName, encryptTo: recipients, signKey, signal: ctx.signal },
+    ).then(
+      (m) => {
+        backupIds.push(m.id);
+        ctx.logger.warn(
+          { backup: m.id, revision: m.snapshot.revision },
+          'revision log: full backup taken after a gap',
+        );
+      },
+      (err: unknown) =>
+        ctx.logger.error(
+          { err: (err as Error).message },
+          'revision log: the full backup after a gap failed: take one by hand (dr backup)',
+        ),
+    );
+    backups.push(done.finally(() => (backingUp = false)));
+  };
+  const observer = {
+    ...counting,
+    gapRecorded: (g: Parameters<typeof counting.gapRecorded>[0]) => {
+      counting.gapRecorded(g);
+      backupAfterGap();
+    },
+  };
   try {
     const r = await followRevisionLog(
       { etcd, backend, logger: ctx.logger, clock: ctx.clock, observer, owner: leaseOwner('dr log follow') },
@@ -69,13 +107,14 @@ async function follow(ctx: CommandContext, opts: FollowFlags): Promise<ExitCode>
         segmentMaxBytes,
         checkpointEverySeconds,
         recipients,
-        signKey: await manifestSigningKey(ctx),
+        signKey,
         fromRevision: opts.fromRev === undefined ? undefined : BigInt(opts.fromRev),
         signal: ctx.signal,
         ...(opts.breakLease ? { breakLease: true } : {}),
       },
     );
-    const k = observer.counters;
+    await Promise.all(backups);
+    const k = counting.counters;
     if (opts.json)
       printJson({
         ok: r.gaps.length === 0,
@@ -90,6 +129,7 @@ async function follow(ctx: CommandContext, opts: FollowFlags): Promise<ExitCode>
         storedBytes: k.storedBytes,
         checkpoints: k.checkpoints,
         gaps: r.gaps,
+        backupsAfterGap: backupIds,
       });
     else
       printLines([
@@ -97,6 +137,9 @@ async function follow(ctx: CommandContext, opts: FollowFlags): Promise<ExitCode>
         ...r.gaps.map(
           (g) =>
             `GAP (${g.cause}) from revision ${g.lostFrom}, a new chain from ${g.resumedFrom}: ${g.message}`,
+        ),
+        ...backupIds.map(
+          (id) => `full backup ${id} taken after the gap: the base the new chain replays from`,
         ),
       ]);
     return r.gaps.length ? 1 : 0;
@@ -136,6 +179,10 @@ export function registerLog(program: Command): void {
       [],
     )
     .option('--encrypt-to-file <file>', 'age recipients file; repeatable', collect, [])
+    .option(
+      '--no-backup-on-gap',
+      'do not take a full backup when a gap is recorded (by default one is taken at once: the base the new chain replays from)',
+    )
     .option(
       '--sign-key <file>',
       "Ed25519 private key (PKCS#8 PEM, mode 0600): sign every segment manifest (env DR_SIGN_KEY, or --config's manifests.signKeyFile)",

@@ -97,6 +97,8 @@ export async function followRevisionLog(deps: FollowDeps, opts: FollowOptions): 
       clock: deps.clock,
       logger: deps.logger,
       doing: `writing the revision log of ${opts.clusterName} there (one writer at a time)`,
+      // a writer restarted on the same host after a crash (systemd's Restart=) continues at once
+      takeOverDeadLocalHolder: true,
       ...(opts.breakLease ? { breakLease: true } : {}),
       ...(opts.leaseTtlMs !== undefined ? { ttlMs: opts.leaseTtlMs } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),

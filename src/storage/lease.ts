@@ -69,6 +69,13 @@ export interface LeaseOptions {
   breakLease?: boolean;
   /** What the holder does there, for LEASE_HELD. @default 'pruning or collecting garbage there' */
   doing?: string;
+  /**
+   * Take over at once a lease held by a process of this host (same `owner.host`) that no longer exists,
+   * rather than waiting for its expiry: a daemon restarted after a crash continues at once. Only where
+   * two holders at once cost nothing irreparable (the revision log: an overlap the reader reports), and
+   * only on hosts whose name no other PID namespace shares. @default false
+   */
+  takeOverDeadLocalHolder?: boolean;
   /** Wait before the read-back check. @default 1000 without conditional writes, 0 with */
   settleMs?: number;
   signal?: AbortSignal;
@@ -83,6 +90,18 @@ export interface Lease {
   /** Fires when the lease is lost (taken over, or it could not be renewed before it expired). */
   signal: AbortSignal;
   release(): Promise<void>;
+}
+
+/** The holder ran on this host, is not this process, and its pid no longer exists. */
+function deadLocalHolder(holder: LeaseOwner, me: LeaseOwner): boolean {
+  if (holder.host !== me.host || holder.pid === process.pid || holder.pid <= 0) return false;
+  try {
+    process.kill(holder.pid, 0);
+    return false;
+  } catch (err) {
+    // EPERM: it exists, under another user
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 export async function readLease(
@@ -161,10 +180,16 @@ export async function acquireLease(backend: Backend, key: string, opts: LeaseOpt
     }
     if (existing) {
       const stale = Date.parse(existing.expiresAt) <= opts.clock.now().getTime();
-      if (!stale && !opts.breakLease) throw held(backend, key, existing, '', opts.doing);
+      const dead =
+        !stale && opts.takeOverDeadLocalHolder === true && deadLocalHolder(existing.owner, opts.owner);
+      if (!stale && !dead && !opts.breakLease) throw held(backend, key, existing, '', opts.doing);
       opts.logger.warn(
         { lease: key, storage: backend.location, holder: existing.owner, expiresAt: existing.expiresAt },
-        stale ? 'lease: taking over a stale lease' : 'lease: breaking a live lease (--break-lease)',
+        stale
+          ? 'lease: taking over a stale lease'
+          : dead
+            ? 'lease: taking over the lease of a process of this host that no longer exists'
+            : 'lease: breaking a live lease (--break-lease)',
       );
       await backend.remove(key, signal ? { signal } : {});
     }

@@ -1,9 +1,9 @@
 /**
  * `dr log follow` and `dr inspect log` end to end with the built CLI, a real etcd member and file://
  * storage: the log starts after the newest full backup; inspect log shows exactly the writes (checked
- * against etcd's own state); a follower killed with SIGKILL mid-segment loses nothing committed; its lease
- * refuses a second follower until broken (--break-lease), and the next one continues the chain with no gap
- * and no duplicate; a compaction while no follower runs is
+ * against etcd's own state); a follower killed with SIGKILL mid-segment loses nothing committed; the next
+ * one on the same host takes its lease over at once (its pid is gone) and continues the chain with no gap
+ * and no duplicate, and a second one beside a live follower is refused (LEASE_HELD, --break-lease); a compaction while no follower runs is
  * recorded as a gap and a new chain (exit 1 on both sides); encrypted segments need the identity; a
  * tampered segment or manifest fails the check (exit 1).
  */
@@ -219,18 +219,18 @@ describe('dr log follow / dr inspect log (real etcd, file://)', () => {
     f.child.kill('SIGKILL');
     expect((await f.stopped).signal).toBe('SIGKILL');
 
-    // the killed follower's lease stays until it expires: a second follower is refused, naming it
+    // the killed follower's pid is gone on this host: the next follower takes its lease over at once
+    const g = startFollow('prod');
+    const after = await etcd.put('/kill/after', 'z');
+    await until('the write after the restart committed', () => committedUpTo('prod') >= after, 30_000);
+    // while that one lives, a second follower is refused, naming it and how to override
     const refused = startFollow('prod');
     const r = await refused.stopped;
     expect(r.code).toBe(3);
     const said = r.stdout + r.stderr; // --json: the error is the JSON document on stdout
     expect(said).toContain('LEASE_HELD');
-    expect(said).toContain(`dr log follow (pid ${f.child.pid}`);
+    expect(said).toContain(`dr log follow (pid ${g.child.pid}`);
     expect(said).toContain('--break-lease');
-    // the operator knows it is gone: --break-lease takes over
-    const g = startFollow('prod', ['--break-lease']);
-    const after = await etcd.put('/kill/after', 'z');
-    await until('the write after the restart committed', () => committedUpTo('prod') >= after, 30_000);
     g.child.kill('SIGTERM');
     expect((await g.stopped).code).toBe(0);
     const i = await inspect(['--json', '--prefix', '/kill/']);
@@ -251,17 +251,44 @@ describe('dr log follow / dr inspect log (real etcd, file://)', () => {
     await etcd.put('/gap/lost', '1');
     const compactAt = await etcd.put('/gap/lost', '2');
     await etcd.compact(compactAt, { physical: true });
+    const backupsBefore = filesBelow(store).filter((k) => /^prod\/[^/]+\.manifest\.json$/.test(k)).length;
     const f = startFollow('prod');
     const after = await etcd.put('/gap/after', '1');
     await until('the write after the gap committed', () => committedUpTo('prod') >= after, 30_000);
+    // the follower takes a full backup at once: the base the new chain replays from
+    await until(
+      'the backup after the gap',
+      () => filesBelow(store).filter((k) => /^prod\/[^/]+\.manifest\.json$/.test(k)).length > backupsBefore,
+      30_000,
+    );
+    const healed = await etcd.put('/gap/healed', '1');
+    await until('the write after the backup committed', () => committedUpTo('prod') >= healed, 30_000);
     f.child.kill('SIGTERM');
     const r = await f.stopped;
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout).gaps[0]).toMatchObject({
+    const out = JSON.parse(r.stdout);
+    expect(out.gaps[0]).toMatchObject({
       cause: 'resume-compacted',
       lostFrom: (head + 1n).toString(),
       resumedFrom: (compactAt + 1n).toString(),
     });
+    expect(out.backupsAfterGap).toHaveLength(1);
+    // healed: a point in time after that backup replays from it over the new chain
+    const pit = await runDr(
+      [
+        'fetch',
+        '--revision',
+        healed.toString(),
+        '--cluster-name',
+        'prod',
+        '--out',
+        path.join(dir, 'healed.db'),
+        '--json',
+      ],
+      env,
+    );
+    expect(pit.code, pit.stderr).toBe(0);
+    expect(pit.json.pointInTime.base.id).toBe(out.backupsAfterGap[0]);
     expect(r.stderr).toMatch(/GAP/);
     const i = await inspect(['--json']);
     expect(i.code).toBe(1);

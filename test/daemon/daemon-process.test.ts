@@ -1,6 +1,8 @@
 /**
- * `dr daemon` as a real process: exit code and message for a bad config, SIGHUP adding a policy, and
- * SIGTERM in the middle of an upload leaving nothing visible in storage.
+ * `dr daemon` as a real process: exit code and message for a bad config, SIGHUP adding a policy,
+ * SIGTERM in the middle of an upload leaving nothing visible in storage, and a daemon killed with SIGKILL
+ * while its revision log holds an open segment: nothing committed is lost, and the daemon started again
+ * continues the chain at once (the lease of its dead predecessor on this host is taken over).
  * Runs the compiled CLI (dist/, built by `npm test`; DR_DIST_DIR overrides).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { createEtcdClient } from '../../src/etcd/client.js';
 import { listStorage } from '../../src/manifest/manifest-store.js';
+import { listLog, readSegmentRecords } from '../../src/revlog/log-reader.js';
 import { openBackend } from '../../src/storage/open-backend.js';
 import { startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { freePort } from '../helpers/ports.js';
@@ -183,4 +186,67 @@ describe('dr daemon (process)', () => {
       catalog.close();
     }
   });
+
+  it('SIGKILL with an open log segment loses nothing committed; started again, it continues the chain', async () => {
+    const port = await freePort();
+    const file = path.join(tmp.dir, 'kill.yaml');
+    const storageDir = path.join(tmp.dir, 'kill-store');
+    // the catch-up at start takes the base backup; a segment closes at 200 plain bytes or after 60 s
+    const logged = `  - name: logged\n    cluster: big\n    schedule: "0 0 1 1 *"\n    storage: [disk]\n    compressionLevel: 1\n    verifyAfterUpload: false\n    revisionLog: { segmentSeconds: 60, segmentMaxBytes: 200, checkpointEverySeconds: 0 }\n`;
+    await writeFile(
+      file,
+      config({ port, storageDir, catalog: path.join(tmp.dir, 'kill.sqlite'), policies: logged }),
+    );
+    const etcd = createEtcdClient({ endpoints: cluster.endpoints });
+    const backend = await openBackend(pathToFileURL(storageDir).href);
+    const committedUpTo = async () => {
+      const log = await listLog(backend, 'big').catch(() => null);
+      return (log?.segments ?? []).reduce(
+        (m, s) => (BigInt(s.manifest.lastRevision) > m ? BigInt(s.manifest.lastRevision) : m),
+        0n,
+      );
+    };
+    try {
+      const first = startDr(['--config', file]);
+      await until('the base backup', () => first.stderr().includes('"msg":"backup committed"'), 60_000);
+      // logged from the base backup's revision on, whenever the writer has started
+      const committed = await etcd.put('/log/committed', 'x'.repeat(300));
+      await until('the first write committed', async () => (await committedUpTo()) >= committed, 60_000);
+      const open = await etcd.put('/log/open', 'y');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await committedUpTo()).toBe(committed);
+      first.child.kill('SIGKILL');
+      expect((await first.exited).signal).toBe('SIGKILL');
+
+      const second = startDr(['--config', file, '--no-catch-up']);
+      const after = await etcd.put('/log/after', 'z'.repeat(300));
+      await until(
+        'the write after the restart committed',
+        async () => (await committedUpTo()) >= after,
+        60_000,
+      );
+      expect(second.stderr()).toMatch(
+        /taking over the lease of a process of this host that no longer exists/,
+      );
+      second.child.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+
+      const log = await listLog(backend, 'big');
+      expect(log.problems).toEqual([]);
+      expect(log.chains).toHaveLength(1);
+      const keys: [string, bigint][] = [];
+      for (const s of log.segments)
+        for await (const rec of readSegmentRecords(backend, s))
+          for (const e of rec.events)
+            if (e.key.toString().startsWith('/log/')) keys.push([e.key.toString(), rec.revision]);
+      expect(keys).toEqual([
+        ['/log/committed', committed],
+        ['/log/open', open],
+        ['/log/after', after],
+      ]);
+    } finally {
+      etcd.close();
+      await backend.close();
+    }
+  }, 120_000);
 });

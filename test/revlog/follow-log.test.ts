@@ -258,7 +258,8 @@ describe('revision log writer and reader (real etcd, file://)', () => {
   });
 
   it('one writer at a time: a second is refused naming the first; --break-lease takes over and the first stops', async () => {
-    const owner = (pid: number) => ({ host: 'bench-host', pid, command: 'dr log follow' });
+    // writers on three hosts (on one host, a holder whose pid is gone is taken over at once)
+    const owner = (pid: number) => ({ host: `host-${pid}`, pid, command: 'dr log follow' });
     const stopA = new AbortController();
     const a = followRevisionLog(
       { etcd, backend, logger: silentLogger, clock: systemClock, owner: owner(111) },
@@ -283,7 +284,7 @@ describe('revision log writer and reader (real etcd, file://)', () => {
       { clusterName: CLUSTER },
     ).catch((e: unknown) => e);
     expect(isDrError(err, 'LEASE_HELD')).toBe(true);
-    expect((err as Error).message).toContain('dr log follow (pid 111 on bench-host)');
+    expect((err as Error).message).toContain('dr log follow (pid 111 on host-111)');
     expect((err as Error).message).toContain('writing the revision log of prod there (one writer at a time)');
     // B breaks the lease (A is known to be gone, say): A finds its lease lost at its next renewal and stops
     const stopB = new AbortController();
