@@ -293,6 +293,45 @@ describe('point-in-time restore (revision log + full backups, encrypted, 3 membe
     expect(t.json.pointInTime.target.asked).toEqual({ time: T });
   }, 120_000);
 
+  it('dr restore --time T --dry-run plans the restore of the last revision received at or before T', async () => {
+    const ports = await freePorts(2);
+    const yaml = [
+      'members:',
+      '  - name: t1',
+      `    peerURLs: [http://127.0.0.1:${ports[1]}]`,
+      `    clientURLs: [http://127.0.0.1:${ports[0]}]`,
+      `    dataDir: ${path.join(dir, 't1')}`,
+      '    control: { type: local }',
+      '',
+    ].join('\n');
+    const file = path.join(dir, 'members-time.yaml');
+    await writeFile(file, yaml);
+    const r = await runDr(
+      [
+        'restore',
+        '--to',
+        'new-cluster',
+        '--time',
+        T,
+        '--cluster-name',
+        CLUSTER,
+        '--members',
+        file,
+        '--identity',
+        identity,
+        '--dry-run',
+        '--json',
+      ],
+      env,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.pointInTime.target.revision).toBe(beforeT.toString());
+    expect(r.json.pointInTime.target.asked).toEqual({ time: T });
+    expect(r.json.refusals).toEqual([]);
+    // a dry run changes nothing: no data dir, and the replay's scratch is gone
+    expect(existsSync(path.join(dir, 't1'))).toBe(false);
+  }, 120_000);
+
   it('dr drill --revision verifies the point-in-time backup in a throwaway cluster', async () => {
     const r = await runDr(
       [
