@@ -21,6 +21,8 @@ export interface LocalMemberSpec {
   /** @default 'etcd' from PATH */
   etcdBinary?: string;
   extraArgs?: string[];
+  /** environment variables added to this process's for the member (e.g. GOMAXPROCS) */
+  env?: Record<string, string>;
 }
 
 export function etcdArgs(spec: LocalMemberSpec): string[] {
@@ -83,6 +85,7 @@ export function startMember(spec: LocalMemberSpec, opts: StartMemberOptions = {}
   const out = openSync(spec.logFile, 'a');
   const child = spawn(spec.etcdBinary ?? 'etcd', etcdArgs(spec), {
     stdio: ['ignore', out, out],
+    ...(spec.env ? { env: { ...process.env, ...spec.env } } : {}),
     detached: opts.detached ?? false,
   });
   closeSync(out);

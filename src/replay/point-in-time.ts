@@ -178,6 +178,9 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
       logFile: path.join(dir, 'etcd.log'),
       etcdBinary: bins.etcd,
       extraArgs,
+      // one transaction at a time: Go on one OS thread answers each sooner than spread over two cores
+      // (docs/benchmarks.md, "Point-in-time replay")
+      env: { GOMAXPROCS: process.env.DR_REPLAY_GOMAXPROCS ?? '1' },
     });
     const died = member.exited.then((code) => {
       throw new DrError(
