@@ -69,12 +69,18 @@ async function follow(ctx: CommandContext, opts: FollowFlags): Promise<ExitCode>
   const backups: Promise<unknown>[] = [];
   const backupIds: string[] = [];
   let backingUp = false;
-  const backupAfterGap = () => {
-    if (backingUp || opts.backupOnGap === false) return;
+  // a gap recorded while that backup runs may start a chain after its revision: one more backup then
+  let again = false;
+  const backupAfterGap = (): void => {
+    if (opts.backupOnGap === false) return;
+    if (backingUp) {
+      again = true;
+      return;
+    }
     backingUp = true;
     const done = takeBackup(
       { etcd, backend, logger: ctx.logger, clock: ctx.clock },
-      { clusterName, encryptTo: recipients, signKey, signal: ctx.signal },
+      { clusterName, policy: opts.policy ?? null, encryptTo: recipients, signKey, signal: ctx.signal },
     ).then(
       (m) => {
         backupIds.push(m.id);
@@ -89,7 +95,15 @@ async function follow(ctx: CommandContext, opts: FollowFlags): Promise<ExitCode>
           'revision log: the full backup after a gap failed: take one by hand (dr backup)',
         ),
     );
-    backups.push(done.finally(() => (backingUp = false)));
+    backups.push(
+      done.finally(() => {
+        backingUp = false;
+        if (again) {
+          again = false;
+          backupAfterGap();
+        }
+      }),
+    );
   };
   const observer = {
     ...counting,
@@ -113,7 +127,8 @@ async function follow(ctx: CommandContext, opts: FollowFlags): Promise<ExitCode>
         ...(opts.breakLease ? { breakLease: true } : {}),
       },
     );
-    await Promise.all(backups);
+    // a backup may start another as it ends (a gap while it ran): wait for each in turn
+    for (let b = backups.shift(); b; b = backups.shift()) await b;
     const k = counting.counters;
     if (opts.json)
       printJson({

@@ -45,6 +45,12 @@ export function pointInTimeOf(command: string, o: PointInTimeFlags): PointInTime
     return { revision: BigInt(o.revision) };
   }
   const t = new Date(o.time!);
+  // a time without its offset would be read in this host's zone: ask for it
+  if (!/(Z|[+-]\d\d:?\d\d)$/i.test(o.time!.trim()))
+    throw new DrError(
+      'USAGE',
+      `${command}: --time "${o.time}" has no time zone: end it with Z (UTC) or an offset such as +01:00`,
+    );
   if (Number.isNaN(t.getTime()))
     throw new DrError(
       'USAGE',
@@ -70,6 +76,11 @@ export async function buildPointInTime(
     workDir: o.workDir ?? path.join(path.dirname(catalogPath(ctx)), 'replays'),
     etcdBinDirs: o.etcdBinDirs,
     pathEnv: process.env.PATH ?? '',
+    env: process.env,
+    onProcessExit: (fn) => {
+      process.once('exit', fn);
+      return () => process.removeListener('exit', fn);
+    },
     logger: ctx.logger,
     clock: ctx.clock,
     signal: ctx.signal,

@@ -100,7 +100,8 @@ export async function freeLoopbackPorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
-const OWNER_FILE = 'drill.owner';
+/** the pid of the dr process that made a drill (or replay) directory, for reapStaleDrills */
+export const OWNER_FILE = 'drill.owner';
 
 function processAlive(pid: number): boolean {
   try {
@@ -116,10 +117,14 @@ function processAlive(pid: number): boolean {
  * `parent`. Returns the directories removed. A dir without an owner file is left alone unless it is older
  * than a day (a drill killed between mkdtemp and writing the file).
  */
-export async function reapStaleDrills(parent: string, log: Logger = silentLogger): Promise<string[]> {
+export async function reapStaleDrills(
+  parent: string,
+  log: Logger = silentLogger,
+  prefix = 'dr-drill-',
+): Promise<string[]> {
   let names: string[];
   try {
-    names = (await readdir(parent)).filter((n) => n.startsWith('dr-drill-'));
+    names = (await readdir(parent)).filter((n) => n.startsWith(prefix));
   } catch {
     return [];
   }

@@ -21,8 +21,8 @@ export interface LocalMemberSpec {
   /** @default 'etcd' from PATH */
   etcdBinary?: string;
   extraArgs?: string[];
-  /** environment variables added to this process's for the member (e.g. GOMAXPROCS) */
-  env?: Record<string, string>;
+  /** the member's whole environment (default: this process's) */
+  env?: NodeJS.ProcessEnv;
 }
 
 export function etcdArgs(spec: LocalMemberSpec): string[] {
@@ -85,7 +85,7 @@ export function startMember(spec: LocalMemberSpec, opts: StartMemberOptions = {}
   const out = openSync(spec.logFile, 'a');
   const child = spawn(spec.etcdBinary ?? 'etcd', etcdArgs(spec), {
     stdio: ['ignore', out, out],
-    ...(spec.env ? { env: { ...process.env, ...spec.env } } : {}),
+    ...(spec.env ? { env: spec.env } : {}),
     detached: opts.detached ?? false,
   });
   closeSync(out);

@@ -35,6 +35,8 @@ function txnTypes(): { req: protobuf.Type; res: protobuf.Type } {
   });
 }
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 class CallError extends Error {
   constructor(
     readonly code: number,
@@ -54,7 +56,20 @@ export async function openTxnSession(clientUrl: string, o: { timeoutMs?: number 
   const session = http2.connect(url.origin);
   session.on('error', () => undefined); // each call reports its own failure
   await new Promise<void>((resolve, reject) => {
-    session.once('connect', () => resolve());
+    const t = setTimeout(() => {
+      session.destroy();
+      reject(
+        classifyEtcdError(
+          new CallError(GrpcStatus.UNAVAILABLE, `no connection within ${CONNECT_TIMEOUT_MS} ms`),
+          clientUrl,
+          'KV.Txn',
+        ),
+      );
+    }, CONNECT_TIMEOUT_MS);
+    session.once('connect', () => {
+      clearTimeout(t);
+      resolve();
+    });
     session.once('error', (err: Error) =>
       reject(classifyEtcdError(new CallError(GrpcStatus.UNAVAILABLE, err.message), clientUrl, 'KV.Txn')),
     );

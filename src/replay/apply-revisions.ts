@@ -40,6 +40,8 @@ export interface ApplyOptions {
   logger: Logger;
   signal?: AbortSignal;
   onProgress?: (applied: bigint) => void;
+  /** started by the caller, who stops it once the member is snapshotted (default: one of the replay's own) */
+  leases?: LeaseKeeper;
 }
 
 export interface CheckpointResult {
@@ -67,6 +69,69 @@ function diverged(message: string, details: Record<string, unknown> = {}): DrErr
   return new DrError('REPLAY_DIVERGED', `replay: ${message}`, details);
 }
 
+function logBroken(message: string): DrError {
+  return new DrError('REVLOG_DISCONTINUOUS', `replay: ${message}`);
+}
+
+/**
+ * Keeps every lease of the replay member alive, from before the first transaction until the member has
+ * been snapshotted (the caller stops it), so that no lease expires into a revision of its own.
+ */
+export class LeaseKeeper {
+  private readonly leases = new Set<bigint>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private failure: unknown = null;
+
+  constructor(
+    private readonly client: EtcdClient,
+    private readonly endpoint: string,
+  ) {}
+
+  /** Learns the member's leases, keeps them alive once, then every KEEPALIVE_EVERY_MS. */
+  async start(): Promise<void> {
+    for (const id of await this.client.leaseLeases(this.endpoint)) this.leases.add(id);
+    await this.round();
+    this.timer = setInterval(() => {
+      if (this.running || this.leases.size === 0) return;
+      this.running = this.round()
+        .catch((err: unknown) => {
+          this.failure ??= err;
+        })
+        .finally(() => (this.running = null));
+    }, KEEPALIVE_EVERY_MS);
+  }
+
+  has(id: bigint): boolean {
+    return this.leases.has(id);
+  }
+
+  add(id: bigint): void {
+    this.leases.add(id);
+  }
+
+  /** A keep-alive that failed: an etcd error (ETCD_REQUEST_FAILED), thrown by the replay. */
+  check(): void {
+    if (this.failure)
+      throw new DrError(
+        'ETCD_REQUEST_FAILED',
+        `replay: keeping the replay member's leases alive failed: ${(this.failure as Error).message}`,
+      );
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  private async round(): Promise<void> {
+    const ids = [...this.leases];
+    for (let i = 0; i < ids.length; i += KEEPALIVE_BATCH)
+      await this.client.leaseKeepAlive(this.endpoint, ids.slice(i, i + KEEPALIVE_BATCH));
+  }
+}
+
 export async function applyRevisions(
   records: AsyncIterable<RevisionRecord>,
   o: ApplyOptions,
@@ -74,7 +139,6 @@ export async function applyRevisions(
   const t0 = performance.now();
   const { client, endpoint } = o;
   const txn = o.txn ?? ((ops: readonly TxnOp[]) => client.txn(endpoint, ops));
-  const leases = new Set(await client.leaseLeases(endpoint));
   const result: ApplyResult = {
     applied: 0,
     events: 0,
@@ -84,35 +148,23 @@ export async function applyRevisions(
     provedThrough: null,
     durationMs: 0,
   };
-  let keepAliveError: unknown = null;
-  // set by the timer: a holder, so that the finally below sees the round still running
-  const round: { running: Promise<void> | null } = { running: null };
-  const keepAlive = async () => {
-    const ids = [...leases];
-    for (let i = 0; i < ids.length; i += KEEPALIVE_BATCH)
-      await client.leaseKeepAlive(endpoint, ids.slice(i, i + KEEPALIVE_BATCH));
-  };
-  const timer = setInterval(() => {
-    if (round.running || leases.size === 0) return;
-    round.running = keepAlive()
-      .catch((err: unknown) => {
-        keepAliveError ??= err;
-      })
-      .finally(() => (round.running = null));
-  }, KEEPALIVE_EVERY_MS);
+  // the caller's keeper keeps the leases alive past the replay (until its snapshot); else our own
+  const own = o.leases ? null : new LeaseKeeper(client, endpoint);
+  const leases = o.leases ?? own!;
   const checkpoints = new Map(o.checkpoints.map((c) => [BigInt(c.revision), c]));
   let compacted = -1n;
   let expected = o.fromRevision + 1n;
   try {
-    await keepAlive();
+    await own?.start();
     for await (const rec of records) {
       o.signal?.throwIfAborted();
       if (rec.revision < expected) continue; // an overlapping segment's records already applied
-      if (rec.revision > o.toRevision) break;
+      // read the last segment to its end all the same: its checks (stored and plain sha256, counts)
+      // run only there, and a segment not read to its end would be trusted unchecked
+      if (rec.revision > o.toRevision) continue;
       if (rec.revision !== expected)
-        throw diverged(`the log has revision ${rec.revision} where ${expected} was expected`);
-      if (keepAliveError)
-        throw diverged(`keeping the replay's leases alive failed: ${(keepAliveError as Error).message}`);
+        throw logBroken(`the log has revision ${rec.revision} where ${expected} was expected`);
+      leases.check();
       const ops: TxnOp[] = [];
       for (const e of rec.events) {
         if (e.type === 'DELETE') {
@@ -153,12 +205,10 @@ export async function applyRevisions(
       }
     }
     if (expected <= o.toRevision)
-      throw diverged(`the log ended at revision ${expected - 1n}, before revision ${o.toRevision}`);
-    if (keepAliveError)
-      throw diverged(`keeping the replay's leases alive failed: ${(keepAliveError as Error).message}`);
+      throw logBroken(`the log ended at revision ${expected - 1n}, before revision ${o.toRevision}`);
+    leases.check();
   } finally {
-    clearInterval(timer);
-    await round.running;
+    await own?.stop();
   }
   result.durationMs = performance.now() - t0;
   return result;

@@ -12,19 +12,20 @@
  * the caller's `cleanup()`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { DrError, toDrError } from '../core/errors.js';
+import { DrError, isDrError, toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AgeIdentities } from '../crypto/age-keys.js';
-import { freeLoopbackPorts } from '../drill/drill.js';
+import { freeLoopbackPorts, OWNER_FILE, reapStaleDrills } from '../drill/drill.js';
 import { findEtcdFor } from '../drill/etcd-binaries.js';
 import { createEtcdClient, type EtcdClient } from '../etcd/client.js';
 import { openTxnSession, type TxnSession } from '../etcd/txn-session.js';
 import { startMember, stopMember, waitHealthy, type RunningMember } from '../etcd/member-process.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { ManifestTrust } from '../manifest/manifest-signature.js';
+import { writeManifest } from '../manifest/manifest-store.js';
 import { takeBackup } from '../pipeline/backup.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
 import { localHost } from '../restore/host.js';
@@ -34,7 +35,7 @@ import { readSegmentRecords } from '../revlog/log-reader.js';
 import type { RevisionRecord } from '../revlog/segment-format.js';
 import type { Backend } from '../storage/backend.js';
 import { openBackend } from '../storage/open-backend.js';
-import { applyRevisions, type ApplyResult } from './apply-revisions.js';
+import { applyRevisions, LeaseKeeper, type ApplyResult } from './apply-revisions.js';
 import { prefetch } from './prefetch.js';
 import { planReplay, type ReplayPlan } from './replay-plan.js';
 
@@ -50,6 +51,10 @@ export interface PointInTimeOptions {
   /** folders to look for the base backup's etcd in before PATH */
   etcdBinDirs?: readonly string[];
   pathEnv: string;
+  /** the environment the replay member runs with (the caller's); DR_REPLAY_GOMAXPROCS sets its GOMAXPROCS */
+  env?: NodeJS.ProcessEnv;
+  /** registers `fn` to run if this process exits without unwinding; returns its removal */
+  onProcessExit?: (fn: () => void) => () => void;
   logger: Logger;
   clock: Clock;
   signal?: AbortSignal;
@@ -106,11 +111,16 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
       `: backup ${base.id} (revision ${base.snapshot.revision}) + ${plan.revisions} logged revisions from ${plan.segments.length} segments, ${plan.checkpoints.length} checkpoints`,
   );
   await mkdir(o.workDir, { recursive: true, mode: 0o700 });
+  // what a replay killed outright (SIGKILL, a second signal) left: its plaintext scratch directory
+  await reapStaleDrills(o.workDir, log, 'dr-replay-');
   const dir = await mkdtemp(path.join(o.workDir, `dr-replay-${o.cluster}-`));
+  await writeFile(path.join(dir, OWNER_FILE), `${process.pid}\n`, { mode: 0o600 });
   const memberDir = path.join(dir, 'member');
   let member: RunningMember | undefined;
   let client: EtcdClient | undefined;
   let session: TxnSession | undefined;
+  let keeper: LeaseKeeper | undefined;
+  let unhook: (() => void) | undefined;
   let scratch: Backend | undefined;
   const cleanup = async () => {
     await scratch?.close().catch(() => undefined);
@@ -163,8 +173,10 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
       String(256 * 1024 * 1024),
       '--quota-backend-bytes',
       String(64 * 1024 * 1024 * 1024),
+      // etcd keeps the raft entries since its last snapshot in memory and in the WAL: a short interval
+      // keeps the member's memory and disk flat over a long replay
       '--snapshot-count',
-      '1000000',
+      '10000',
     ];
     if (compareMinor(bins.version, '3.5') >= 0) extraArgs.push('--unsafe-no-fsync');
     member = startMember({
@@ -180,12 +192,21 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
       extraArgs,
       // one transaction at a time: Go on one OS thread answers each sooner than spread over two cores
       // (docs/benchmarks.md, "Point-in-time replay")
-      env: { GOMAXPROCS: process.env.DR_REPLAY_GOMAXPROCS ?? '1' },
+      env: { ...o.env, GOMAXPROCS: o.env?.DR_REPLAY_GOMAXPROCS ?? '1' },
     });
-    const died = member.exited.then((code) => {
+    // a dr that exits without its finally (a second signal: process.exit) takes the member with it
+    const running = member;
+    unhook = o.onProcessExit?.(() => running.process.kill('SIGKILL'));
+    const died = member.exited.then(async (code) => {
+      // the directory goes with the failure: the end of etcd's log goes into the message
+      const tail = (await readFile(path.join(dir, 'etcd.log'), 'utf8').catch(() => ''))
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' | ');
       throw new DrError(
         'ETCD_UNREACHABLE',
-        `point in time: the replay member (etcd ${bins.version}) exited with ${code}; its log: ${path.join(dir, 'etcd.log')}`,
+        `point in time: the replay member (etcd ${bins.version}) exited with ${code}: ${tail.slice(-1500)}`,
       );
     });
     died.catch(() => undefined);
@@ -201,6 +222,8 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
       );
     step(`point in time: replaying ${plan.revisions} revisions into etcd ${bins.version} on ${clientUrl}`);
     session = await openTxnSession(clientUrl);
+    keeper = new LeaseKeeper(client, clientUrl);
+    await keeper.start();
     const replayed = await Promise.race([
       applyRevisions(prefetch(recordsOf(plan, o.backend, o.identities, o.signal)), {
         client,
@@ -212,13 +235,14 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
         leaseTtls: plan.leaseTtls,
         logger: log,
         signal: o.signal,
+        leases: keeper,
       }),
       died,
     ]);
     await mkdir(path.join(dir, 'store'), { mode: 0o700 });
     scratch = await openBackend(`file://${path.join(dir, 'store')}`, { logger: o.logger, clock: o.clock });
     step(`point in time: snapshotting the replayed member at revision ${plan.target.revision}`);
-    const manifest = await takeBackup(
+    const snapshot = await takeBackup(
       { etcd: client, backend: scratch, logger: o.logger, clock: o.clock },
       {
         clusterName: o.cluster,
@@ -228,11 +252,23 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
         signal: o.signal,
       },
     );
-    if (atLeastOne(BigInt(manifest.snapshot.revision)) !== atLeastOne(plan.target.revision))
+    await keeper.stop();
+    keeper.check();
+    if (atLeastOne(BigInt(snapshot.snapshot.revision)) !== atLeastOne(plan.target.revision))
       throw new DrError(
         'REPLAY_DIVERGED',
-        `point in time: the replayed member's snapshot is at revision ${manifest.snapshot.revision}, not ${plan.target.revision}: something wrote to it after the replay (an expired lease?)`,
+        `point in time: the replayed member's snapshot is at revision ${snapshot.snapshot.revision}, not ${plan.target.revision}: something wrote to it after the replay (an expired lease?)`,
       );
+    // The point-in-time backup stands for the original cluster at that revision, not for the replay
+    // member: its source (cluster ID, members, version) is the base backup's, so that the restore's
+    // checks (a new cluster ID, not the old one; the backup's age) are made against the original, and its
+    // time is when the revision was received.
+    const manifest: Manifest = {
+      ...snapshot,
+      source: { ...base.source },
+      createdAt: plan.target.receivedAt ?? base.createdAt,
+    };
+    await writeManifest(scratch, manifest, o.signal);
     const seconds = replayed.durationMs / 1000;
     const report: PointInTimeReport = {
       cluster: o.cluster,
@@ -262,13 +298,22 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
     log.info({ ...report, replayed: undefined, applied: replayed.applied }, 'point in time: snapshot ready');
     return { manifest, backend: scratch, report, cleanup };
   } catch (err) {
+    await keeper?.stop();
     session?.close();
     await stopAndClean(member, client, memberDir);
     await cleanup().catch(() => undefined);
+    // a command stopped by its signal (SIGTERM) reports ABORTED, whatever the step it interrupted said
+    if (o.signal?.aborted && !isDrError(err, 'ABORTED'))
+      throw new DrError(
+        'ABORTED',
+        'point in time: cancelled; the replay member was stopped and its data removed',
+      );
     throw toDrError(err, 'INTERNAL', 'point in time');
   } finally {
+    await keeper?.stop();
     session?.close();
     await stopAndClean(member, client, memberDir);
+    unhook?.();
   }
 }
 

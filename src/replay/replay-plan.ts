@@ -89,8 +89,14 @@ async function revisionAtTime(
   t: number,
 ): Promise<{ revision: bigint; receivedAt: string | null } | null> {
   let best: { revision: bigint; receivedAt: string | null } | null = null;
+  const logged = (rev: bigint) =>
+    log.segments.some(
+      (s) => BigInt(s.manifest.firstRevision) <= rev && rev <= BigInt(s.manifest.lastRevision),
+    );
   for (const b of backups) {
-    if (Date.parse(b.createdAt) > t) continue;
+    // a snapshot begins a moment after its createdAt and may hold revisions received after t: when the
+    // log holds the backup's revision, the log's receive time decides, not the backup's
+    if (Date.parse(b.createdAt) > t || logged(BigInt(b.snapshot.revision))) continue;
     const rev = BigInt(b.snapshot.revision);
     if (!best || rev > best.revision) best = { revision: rev, receivedAt: null };
   }
@@ -157,6 +163,14 @@ export async function planReplay(o: PlanReplayOptions): Promise<ReplayPlan> {
         `point in time: ${where} has no full backup and no logged revision at or before ${o.time.toISOString()}`,
       );
     target = { revision: hit.revision, asked: { time: o.time.toISOString() }, receivedAt: hit.receivedAt };
+    // revisions missing right after it: they were committed at unknown times, maybe before t
+    const after = log.problems.find((p) => p.revision === hit.revision + 1n);
+    if (after)
+      throw new DrError(
+        'REVLOG_DISCONTINUOUS',
+        `point in time: ${o.time.toISOString()} resolves to revision ${hit.revision}, the last dr received before it, but the revision log of ${where} is not continuous right after it (${after.message}): the revisions it lacks were committed at times nobody recorded, maybe before ${o.time.toISOString()}; ask for a revision instead`,
+        { problems: [{ code: after.code, revision: after.revision.toString(), message: after.message }] },
+      );
   } else {
     target = { revision: o.revision!, asked: { revision: o.revision! }, receivedAt: null };
   }

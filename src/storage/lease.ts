@@ -23,6 +23,7 @@
  * Expiry is judged on the reader's clock against the writer's: keep hosts' clocks in sync (NTP).
  */
 import { randomBytes } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../core/clock.js';
@@ -44,6 +45,8 @@ export function isLeaseKey(key: string): boolean {
 export interface LeaseOwner {
   host: string;
   pid: number;
+  /** the holder's PID namespace (Linux `/proc/self/ns/pid`), recorded by the lease itself */
+  pidNamespace?: string;
   /** what holds it: "dr prune", "dr gc", "dr daemon" */
   command: string;
 }
@@ -72,8 +75,8 @@ export interface LeaseOptions {
   /**
    * Take over at once a lease held by a process of this host (same `owner.host`) that no longer exists,
    * rather than waiting for its expiry: a daemon restarted after a crash continues at once. Only where
-   * two holders at once cost nothing irreparable (the revision log: an overlap the reader reports), and
-   * only on hosts whose name no other PID namespace shares. @default false
+   * two holders at once cost nothing irreparable (the revision log: an overlap the reader reports); the
+   * holder's PID namespace must be this process's (recorded in the lease). @default false
    */
   takeOverDeadLocalHolder?: boolean;
   /** Wait before the read-back check. @default 1000 without conditional writes, 0 with */
@@ -92,9 +95,22 @@ export interface Lease {
   release(): Promise<void>;
 }
 
-/** The holder ran on this host, is not this process, and its pid no longer exists. */
+/** This process's PID namespace, where Linux tells it; null elsewhere (no take-over then). */
+const PID_NAMESPACE: string | null = (() => {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
+  }
+})();
+
+/**
+ * The holder ran on this host and in this PID namespace (containers sharing a hostname do not share
+ * pids), is not this process, and its pid no longer exists.
+ */
 function deadLocalHolder(holder: LeaseOwner, me: LeaseOwner): boolean {
   if (holder.host !== me.host || holder.pid === process.pid || holder.pid <= 0) return false;
+  if (!PID_NAMESPACE || holder.pidNamespace !== PID_NAMESPACE) return false;
   try {
     process.kill(holder.pid, 0);
     return false;
@@ -162,7 +178,7 @@ export async function acquireLease(backend: Backend, key: string, opts: LeaseOpt
     return {
       version: 1,
       token,
-      owner: opts.owner,
+      owner: { ...opts.owner, ...(PID_NAMESPACE ? { pidNamespace: PID_NAMESPACE } : {}) },
       acquiredAt: now.toISOString(),
       renewedAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + ttl).toISOString(),
