@@ -66,6 +66,7 @@ describe('point-in-time restore (revision log + full backups, encrypted, 3 membe
   let head: bigint;
   let firstBackupRev: bigint;
   let longLease: bigint;
+  let originalClusterId: string;
   let target: MembersFile;
   let membersFile: string;
 
@@ -100,6 +101,7 @@ describe('point-in-time restore (revision log + full backups, encrypted, 3 membe
         env,
       );
       expect(r.code, r.stderr).toBe(0);
+      originalClusterId = r.json.source.clusterId;
       return BigInt(r.json.snapshot.revision);
     };
 
@@ -328,6 +330,28 @@ describe('point-in-time restore (revision log + full backups, encrypted, 3 membe
     expect(r.json.pointInTime.target.revision).toBe(beforeT.toString());
     expect(r.json.pointInTime.target.asked).toEqual({ time: T });
     expect(r.json.refusals).toEqual([]);
+    // the plan names the original cluster (its ID, as the base backup took it), not the replay member
+    expect(r.json.backup.oldClusterId).toBe(originalClusterId);
+    expect(r.json.backup.revision).toBe(beforeT.toString());
+    // a time without its zone is refused before anything runs
+    const noZone = await runDr(
+      [
+        'restore',
+        '--to',
+        'new-cluster',
+        '--time',
+        T.replace(/Z$/, ''),
+        '--cluster-name',
+        CLUSTER,
+        '--members',
+        file,
+        '--dry-run',
+        '--json',
+      ],
+      env,
+    );
+    expect(noZone.code).toBe(2);
+    expect(noZone.json.error.message).toContain('no time zone');
     // a dry run changes nothing: no data dir, and the replay's scratch is gone
     expect(existsSync(path.join(dir, 't1'))).toBe(false);
   }, 120_000);
