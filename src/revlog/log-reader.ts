@@ -30,6 +30,8 @@ export interface LogListing extends ChainCheck {
 }
 
 /** Every manifest and gap record of the cluster's log, read and checked; problems are collected, not thrown. */
+const READ_CONCURRENCY = 16;
+
 /** With `trust` verify keys, an unsigned or badly signed segment manifest is refused (`segment-refused`). */
 export async function listLog(
   backend: Backend,
@@ -43,13 +45,22 @@ export async function listLog(
   const keys: string[] = [];
   for await (const o of backend.list(logPrefix(cluster), { signal })) keys.push(o.key);
   keys.sort();
-  for (const key of keys) {
+  // one GET per manifest (and per signature): READ_CONCURRENCY at a time, the results kept in key order
+  const read = async (
+    key: string,
+  ): Promise<
+    | { seg: ReadSegmentManifest }
+    | { gap: { key: string; record: GapRecord } }
+    | { problem: LogProblem }
+    | null
+  > => {
     const at = parseLogKey(key);
-    if (!at || at.cluster !== cluster) continue;
+    if (!at || at.cluster !== cluster) return null;
     try {
       if (at.kind === 'segment-manifest')
-        segments.push(await readSegmentManifest(backend, key, signal, trust));
-      else if (at.kind === 'gap') gaps.push({ key, record: await readGapRecord(backend, key, signal) });
+        return { seg: await readSegmentManifest(backend, key, signal, trust) };
+      if (at.kind === 'gap') return { gap: { key, record: await readGapRecord(backend, key, signal) } };
+      return null;
     } catch (err) {
       if (
         !isDrError(err, 'VERIFY_FAILED') &&
@@ -57,13 +68,38 @@ export async function listLog(
         !isDrError(err, 'MANIFEST_SIGNATURE_INVALID')
       )
         throw err;
-      refused.push({
-        code: 'segment-refused',
-        revision: at.kind === 'gap' ? at.lostFrom : at.first,
-        key,
-        message: err.message,
-      });
+      return {
+        problem: {
+          code: 'segment-refused',
+          revision: at.kind === 'gap' ? at.lostFrom : at.first,
+          key,
+          message: err.message,
+        },
+      };
     }
+  };
+  const results: Awaited<ReturnType<typeof read>>[] = new Array<null>(keys.length).fill(null);
+  let next = 0;
+  let failed = false;
+  await Promise.all(
+    Array.from({ length: Math.min(READ_CONCURRENCY, keys.length) }, async () => {
+      // a failure (storage) stops every reader, not only the one that met it
+      while (next < keys.length && !failed) {
+        const i = next++;
+        try {
+          results[i] = await read(keys[i]!);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      }
+    }),
+  );
+  for (const r of results) {
+    if (!r) continue;
+    if ('seg' in r) segments.push(r.seg);
+    else if ('gap' in r) gaps.push(r.gap);
+    else refused.push(r.problem);
   }
   const prunedThrough = await readPrunedThrough(backend, cluster, signal);
   const check = checkChains(segments, gaps, prunedThrough);
