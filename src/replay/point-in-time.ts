@@ -213,13 +213,16 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
     await Promise.race([waitHealthy(clientUrl, { signal: o.signal, timeoutMs: 120_000 }), died]);
     client = createEtcdClient({ endpoints: [clientUrl], requestTimeoutMs: 120_000 }, { logger: o.logger });
     const st = await client.status(clientUrl);
-    // a snapshot of an empty store says revision 0; etcd's store is at 1 before its first write
+    // A snapshot's revision is its newest key's (as `etcdctl snapshot status` says; 0 for an empty
+    // store, where etcd is at 1). etcd starts at the larger of that and the compaction revision: deletes
+    // whose tombstones a compaction removed are in the base already, and the replay continues after them.
     const baseRevision = atLeastOne(BigInt(base.snapshot.revision));
-    if (st.revision !== baseRevision)
+    if (st.revision < baseRevision || st.revision > plan.target.revision)
       throw new DrError(
         'REPLAY_DIVERGED',
-        `point in time: backup ${base.id} restored to revision ${st.revision}, its manifest says ${base.snapshot.revision}`,
+        `point in time: backup ${base.id} restored to revision ${st.revision}; its manifest says ${base.snapshot.revision}, and the replay is to ${plan.target.revision}`,
       );
+    const startRevision = st.revision;
     step(`point in time: replaying ${plan.revisions} revisions into etcd ${bins.version} on ${clientUrl}`);
     session = await openTxnSession(clientUrl);
     keeper = new LeaseKeeper(client, clientUrl);
@@ -229,7 +232,7 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
         client,
         endpoint: clientUrl,
         txn: (ops) => session!.txn(ops),
-        fromRevision: baseRevision,
+        fromRevision: startRevision,
         toRevision: plan.target.revision,
         checkpoints: plan.checkpoints,
         leaseTtls: plan.leaseTtls,
@@ -252,12 +255,18 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
         signal: o.signal,
       },
     );
+    // the member's own revision after its snapshot, and the snapshot's (its newest key: a compaction at
+    // a delete may leave it lower, never higher)
+    const after = (await client.status(clientUrl)).revision;
     await keeper.stop();
     keeper.check();
-    if (atLeastOne(BigInt(snapshot.snapshot.revision)) !== atLeastOne(plan.target.revision))
+    if (
+      after !== atLeastOne(plan.target.revision) ||
+      BigInt(snapshot.snapshot.revision) > plan.target.revision
+    )
       throw new DrError(
         'REPLAY_DIVERGED',
-        `point in time: the replayed member's snapshot is at revision ${snapshot.snapshot.revision}, not ${plan.target.revision}: something wrote to it after the replay (an expired lease?)`,
+        `point in time: the replayed member is at revision ${after} (its snapshot at ${snapshot.snapshot.revision}), not ${plan.target.revision}: something wrote to it after the replay (an expired lease?)`,
       );
     // The point-in-time backup stands for the original cluster at that revision, not for the replay
     // member: its source (cluster ID, members, version) is the base backup's, so that the restore's
@@ -287,7 +296,7 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
       unprovedFrom:
         replayed.provedThrough === null
           ? plan.revisions > 0n
-            ? (baseRevision + 1n).toString()
+            ? (startRevision + 1n).toString()
             : null
           : BigInt(replayed.provedThrough) < plan.target.revision
             ? (BigInt(replayed.provedThrough) + 1n).toString()
