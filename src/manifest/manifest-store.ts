@@ -68,22 +68,45 @@ export async function readManifest(
   }
   const manifest = result.data;
   checkManifestKey(manifest, key, backend.location);
-  if (trust.verifyKeys.length > 0) {
-    let sig: Buffer | null = null;
-    try {
-      sig = await buffer(await backend.get(signatureKey(manifest.clusterName, manifest.id)));
-    } catch (err) {
-      if (!isDrError(err, 'STORAGE_NOT_FOUND')) throw err;
-    }
-    const problem = signatureProblem(body, sig, trust.verifyKeys);
-    if (problem)
-      throw new DrError(
-        'MANIFEST_SIGNATURE_INVALID',
-        `manifest ${key} in ${backend.location} is refused: ${problem}. To read unsigned manifests, run without a verify key (no --verify-key, DR_VERIFY_KEY or manifests.verifyKeyFile)`,
-        { key, check: 'manifest-signature' },
-      );
-  }
+  await checkSignature(
+    backend,
+    key,
+    signatureKey(manifest.clusterName, manifest.id),
+    body,
+    trust,
+    'manifests',
+  );
   return manifest;
+}
+
+/**
+ * With verify keys in `trust`: the signature object at `sigKey` must verify `body` (the bytes of the
+ * manifest at `key`), else MANIFEST_SIGNATURE_INVALID naming the manifest. `what` names, in the way out,
+ * what would be read unsigned ("manifests", "segments"). Backups' and the revision log's manifests alike.
+ */
+export async function checkSignature(
+  backend: Backend,
+  key: string,
+  sigKey: string,
+  body: Buffer,
+  trust: ManifestTrust,
+  what: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (trust.verifyKeys.length === 0) return;
+  let sig: Buffer | null = null;
+  try {
+    sig = await buffer(await backend.get(sigKey, signal ? { signal } : {}));
+  } catch (err) {
+    if (!isDrError(err, 'STORAGE_NOT_FOUND')) throw err;
+  }
+  const problem = signatureProblem(body, sig, trust.verifyKeys);
+  if (problem)
+    throw new DrError(
+      'MANIFEST_SIGNATURE_INVALID',
+      `manifest ${key} in ${backend.location} is refused: ${problem}. To read unsigned ${what}, run without a verify key (no --verify-key, DR_VERIFY_KEY or manifests.verifyKeyFile)`,
+      { key, check: 'manifest-signature' },
+    );
 }
 
 export interface StorageObject {

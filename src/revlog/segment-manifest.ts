@@ -11,15 +11,10 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { z } from 'zod';
-import { DrError, isDrError } from '../core/errors.js';
-import {
-  NO_TRUST,
-  signatureProblem,
-  signManifestBytes,
-  type ManifestTrust,
-} from '../manifest/manifest-signature.js';
+import { DrError } from '../core/errors.js';
+import { NO_TRUST, signManifestBytes, type ManifestTrust } from '../manifest/manifest-signature.js';
+import { checkSignature } from '../manifest/manifest-store.js';
 import type { Backend } from '../storage/backend.js';
 import { parseLogKey, segmentDataKey, segmentManifestKey, segmentSignatureKey } from './layout.js';
 import { readJsonObject } from './json-object.js';
@@ -149,26 +144,12 @@ export async function readSegmentManifest(
       `revlog: segment manifest ${key} in ${backend.location} does not match its key: ${bad.field} is ${JSON.stringify(bad.found)}, the key says ${JSON.stringify(bad.expected)}; refused (a manifest copied from elsewhere or edited)`,
       { key, field: bad.field, check: 'manifest-key' },
     );
-  if (trust.verifyKeys.length > 0) {
-    const sigKey = segmentSignatureKey(
-      value.clusterName,
-      BigInt(value.firstRevision),
-      BigInt(value.lastRevision),
-    );
-    let sig: Buffer | null = null;
-    try {
-      sig = await buffer(await backend.get(sigKey, { signal }));
-    } catch (err) {
-      if (!isDrError(err, 'STORAGE_NOT_FOUND')) throw err;
-    }
-    const problem = signatureProblem(body, sig, trust.verifyKeys);
-    if (problem)
-      throw new DrError(
-        'MANIFEST_SIGNATURE_INVALID',
-        `revlog: segment manifest ${key} in ${backend.location} is refused: ${problem}. To read unsigned segments, run without a verify key (no --verify-key, DR_VERIFY_KEY or manifests.verifyKeyFile)`,
-        { key, check: 'manifest-signature' },
-      );
-  }
+  const sigKey = segmentSignatureKey(
+    value.clusterName,
+    BigInt(value.firstRevision),
+    BigInt(value.lastRevision),
+  );
+  await checkSignature(backend, key, sigKey, body, trust, 'segments', signal);
   return { key, manifest: value, sha256: sha256Hex(body) };
 }
 
