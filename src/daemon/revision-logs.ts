@@ -40,7 +40,9 @@ import type { SegmentManifest } from '../revlog/segment-manifest.js';
 import { logPrefix, parseLogKey } from '../revlog/layout.js';
 import type { Backend } from '../storage/backend.js';
 import { openBackend as defaultOpenBackend, type OpenBackend } from '../storage/open-backend.js';
+import { createHash } from 'node:crypto';
 import { signingKeyOf } from '../config/manifest-keys.js';
+import { Secret } from '../config/secret.js';
 import type { CreateEtcd } from './runtime.js';
 
 export interface RevisionLogsOptions {
@@ -60,8 +62,32 @@ export interface RevisionLogsOptions {
 interface Running {
   cluster: string;
   policy: string;
+  /** what the writer was started from (fingerprintOf): a reload keeps a writer whose inputs are unchanged */
+  fingerprint: string;
   abort: AbortController;
   done: Promise<void>;
+}
+
+/**
+ * Everything a policy's writer is started from: the policy, its cluster's connection, the log's storage
+ * target and the signing key file. Hashed: the connection may hold a password.
+ */
+function fingerprintOf(config: Config, p: PolicyConfig): string {
+  const cluster = config.clusters.find((c) => c.name === p.cluster);
+  const target = config.storage.find((t) => t.name === p.revisionLog?.storage);
+  // a Secret prints as "[redacted]" (also through toJSON): its value goes into the hash, so that a new
+  // password restarts the writer; `this[key]` is the property before toJSON
+  function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
+    const raw = this[key];
+    return raw instanceof Secret
+      ? raw.resolved
+        ? `secret:${raw.reveal()}`
+        : `unresolved:${raw.source}`
+      : value;
+  }
+  return createHash('sha256')
+    .update(JSON.stringify({ p, cluster, target, signKeyFile: config.manifests.signKeyFile }, replacer))
+    .digest('hex');
 }
 
 export class RevisionLogs {
@@ -85,43 +111,72 @@ export class RevisionLogs {
     return [...this.running.keys()];
   }
 
-  private startAll(config: Config): void {
+  /** `restarted`: policies whose writer this reload stopped, of the same cluster: their metrics go on */
+  private startAll(config: Config, restarted: ReadonlySet<string> = new Set()): void {
     for (const p of config.policies) {
-      if (!p.revisionLog) continue;
-      seedLogMetrics(this.opts.metrics, {
-        cluster: p.cluster,
-        policy: p.name,
-        lagAlertSeconds: p.revisionLog.lagAlertSeconds,
-        now: this.clock.now(),
-        lastGap: null,
-      });
+      if (!p.revisionLog || this.running.has(p.name)) continue;
+      if (restarted.has(p.name))
+        this.opts.metrics.lagThreshold.set(
+          { cluster: p.cluster, policy: p.name },
+          p.revisionLog.lagAlertSeconds,
+        );
+      else
+        seedLogMetrics(this.opts.metrics, {
+          cluster: p.cluster,
+          policy: p.name,
+          lagAlertSeconds: p.revisionLog.lagAlertSeconds,
+          now: this.clock.now(),
+          lastGap: null,
+        });
       const abort = new AbortController();
       const done = this.keepRunning(config, p, abort.signal);
-      this.running.set(p.name, { cluster: p.cluster, policy: p.name, abort, done });
+      this.running.set(p.name, {
+        cluster: p.cluster,
+        policy: p.name,
+        fingerprint: fingerprintOf(config, p),
+        abort,
+        done,
+      });
     }
   }
 
-  private async stopAll(): Promise<Running[]> {
-    const was = [...this.running.values()];
-    this.running.clear();
-    for (const r of was) r.abort.abort(new Error('revision log stopped'));
+  private async stopSome(which: (r: Running) => boolean): Promise<Running[]> {
+    const was = [...this.running.values()].filter(which);
+    for (const r of was) {
+      this.running.delete(r.policy);
+      r.abort.abort(new Error('revision log stopped'));
+    }
     await Promise.all(was.map((r) => r.done));
     return was;
   }
 
-  /** Ends every writer (each commits its open segment), then starts those of the new config. */
+  /**
+   * Ends the writers whose policy is gone or changed (its log block, cluster, storage target, encryption
+   * or the signing key: each commits its open segment) and starts those of the new config; a writer
+   * whose inputs are the same keeps running, its segment open.
+   */
   async reload(config: Config): Promise<void> {
-    const was = await this.stopAll();
-    this.startAll(config);
+    const was = await this.stopSome((r) => {
+      const p = config.policies.find((x) => x.name === r.policy);
+      return !p?.revisionLog || fingerprintOf(config, p) !== r.fingerprint;
+    });
+    const sameCluster = (r: Running) =>
+      config.policies.find((x) => x.name === r.policy)?.cluster === r.cluster;
+    this.startAll(config, new Set(was.filter(sameCluster).map((r) => r.policy)));
     for (const r of was) {
       if (!this.running.has(r.policy) || this.running.get(r.policy)!.cluster !== r.cluster)
         forgetLogMetrics(this.opts.metrics, r.cluster, r.policy);
     }
+    if (was.length > 0)
+      this.log.info(
+        { restarted: was.map((r) => r.policy) },
+        'revision log: writers of changed policies restarted',
+      );
   }
 
   /** Ends every writer; each commits its open segment. */
   async stop(): Promise<void> {
-    await this.stopAll();
+    await this.stopSome(() => true);
   }
 
   private async keepRunning(config: Config, p: PolicyConfig, signal: AbortSignal): Promise<void> {

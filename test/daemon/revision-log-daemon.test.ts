@@ -5,7 +5,7 @@
  * restarted daemon continues the same chain; a compaction past what was logged while the daemon was down
  * is a gap, exported with its time (read back from storage) for EtcdBackupLogGap.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -274,6 +274,52 @@ catalog:
       expect(await metric(again, 'etcd_backup_log_gaps_total')).toBe(0);
     } finally {
       await stop(again);
+    }
+  });
+
+  it('a reload keeps a writer whose policy did not change (its segment stays open) and restarts one that did', async () => {
+    const original = await readFile(file, 'utf8');
+    const slow = original.replace('segmentSeconds: 1,', 'segmentSeconds: 60,');
+    await writeFile(file, slow);
+    const d = await start();
+    const committed = async () => (await metric(d, 'etcd_backup_log_committed_revision')) ?? 0;
+    try {
+      await until(
+        'etcd_backup_log_up === 1',
+        async () => (await metric(d, 'etcd_backup_log_up')) === 1,
+        30_000,
+      );
+      await cluster.etcdctl(['put', '/registry/reload/open', 'x']);
+      const rev = Number(await revision());
+      await until(
+        'the write watched',
+        async () => (await metric(d, 'etcd_backup_log_watch_revision')) === rev,
+        30_000,
+      );
+      expect(await committed()).toBeLessThan(rev);
+      // another policy added: this writer keeps running, its segment still open
+      await writeFile(
+        file,
+        slow.replace(
+          'server:',
+          '  - name: yearly\n    cluster: main\n    schedule: "0 0 1 1 *"\n    storage: [disk]\nserver:',
+        ),
+      );
+      expect(await d.handle.reload()).toBe(true);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await committed()).toBeLessThan(rev);
+      // its own block changed: restarted, which commits the open segment
+      await writeFile(file, slow.replace('lagAlertSeconds: 90', 'lagAlertSeconds: 91'));
+      expect(await d.handle.reload()).toBe(true);
+      await until(
+        'the open segment committed by the restart',
+        async () => (await committed()) === rev,
+        30_000,
+      );
+      expect(await metric(d, 'etcd_backup_log_lag_alert_seconds')).toBe(91);
+    } finally {
+      await stop(d);
+      await writeFile(file, original);
     }
   });
 });
