@@ -64,6 +64,8 @@ interface Running {
   policy: string;
   /** what the writer was started from (fingerprintOf): a reload keeps a writer whose inputs are unchanged */
   fingerprint: string;
+  /** the writer failed and waits to start again: a reload starts it at once */
+  state: { failing: boolean };
   abort: AbortController;
   done: Promise<void>;
 }
@@ -129,11 +131,13 @@ export class RevisionLogs {
           lastGap: null,
         });
       const abort = new AbortController();
-      const done = this.keepRunning(config, p, abort.signal);
+      const state = { failing: false };
+      const done = this.keepRunning(config, p, abort.signal, state);
       this.running.set(p.name, {
         cluster: p.cluster,
         policy: p.name,
         fingerprint: fingerprintOf(config, p),
+        state,
         abort,
         done,
       });
@@ -152,13 +156,14 @@ export class RevisionLogs {
 
   /**
    * Ends the writers whose policy is gone or changed (its log block, cluster, storage target, encryption
-   * or the signing key: each commits its open segment) and starts those of the new config; a writer
-   * whose inputs are the same keeps running, its segment open.
+   * or the signing key: each commits its open segment), and those waiting to start again after a
+   * failure, and starts those of the new config; a running writer whose inputs are the same keeps
+   * running, its segment open.
    */
   async reload(config: Config): Promise<void> {
     const was = await this.stopSome((r) => {
       const p = config.policies.find((x) => x.name === r.policy);
-      return !p?.revisionLog || fingerprintOf(config, p) !== r.fingerprint;
+      return !p?.revisionLog || r.state.failing || fingerprintOf(config, p) !== r.fingerprint;
     });
     const sameCluster = (r: Running) =>
       config.policies.find((x) => x.name === r.policy)?.cluster === r.cluster;
@@ -179,7 +184,12 @@ export class RevisionLogs {
     await this.stopSome(() => true);
   }
 
-  private async keepRunning(config: Config, p: PolicyConfig, signal: AbortSignal): Promise<void> {
+  private async keepRunning(
+    config: Config,
+    p: PolicyConfig,
+    signal: AbortSignal,
+    state: { failing: boolean },
+  ): Promise<void> {
     const rl = p.revisionLog!;
     const log = this.log.child({ cluster: p.cluster, policy: p.name });
     const cluster = config.clusters.find((c) => c.name === p.cluster)!;
@@ -193,8 +203,10 @@ export class RevisionLogs {
         this.opts.onGap?.(p.name);
       },
     };
-    const watching = (endpoint: string | null): void =>
+    const watching = (endpoint: string | null): void => {
+      if (endpoint !== null) state.failing = false;
       setLogUp(m, p.cluster, p.name, endpoint !== null, this.clock.now());
+    };
     const base = this.opts.retryDelayMs ?? 5000;
     let delay = base;
     let backend: Backend | undefined;
@@ -242,6 +254,7 @@ export class RevisionLogs {
           }
         } catch (err) {
           watching(null);
+          state.failing = true;
           const e = toDrError(err);
           setLogStandby(m, p.cluster, p.name, e.code === 'LEASE_HELD');
           log.error(
