@@ -40,6 +40,10 @@ policies:
       keepLast: 10
       keepHourly: 24
       keepDaily: 7
+    # every change, in 5 s segments: dr restore|fetch|drill --revision R | --time T
+    revisionLog:
+      segmentSeconds: 5
+      checkpointEverySeconds: 60
 server:
   listen: ${listen}
   tokenFile: ./api-token
