@@ -311,6 +311,12 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
     session?.close();
     await stopAndClean(member, client, memberDir);
     await cleanup().catch(() => undefined);
+    // the only etcd here is the replay member: an auth refusal means the base has etcd auth enabled
+    if (isDrError(err, 'ETCD_AUTH_FAILED') || isDrError(err, 'ETCD_PERMISSION_DENIED'))
+      throw new DrError(
+        err.code,
+        `point in time: backup ${base.id} has etcd auth enabled, which the replay member keeps, and the replay does not authenticate yet: point in time does not work for clusters with auth enabled (README, "Point-in-time restore", Limits). etcd said: ${err.message}`,
+      );
     // a command stopped by its signal (SIGTERM) reports ABORTED, whatever the step it interrupted said
     if (o.signal?.aborted && !isDrError(err, 'ABORTED'))
       throw new DrError(

@@ -4,6 +4,7 @@
  * refused by etcd's watch: exit 3 ETCD_PERMISSION_DENIED, nothing stored, no password in the output).
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +119,24 @@ describe('dr log follow: an etcd with auth', () => {
     const pw = path.join(dir, 'root.pw');
     await writeFile(pw, `${rootPassword}\n`, { mode: 0o600 });
     const start = revisionOf(await c.etcdctl(['put', '/app/start', '1', '-w', 'json'])) + 1n;
+    // the base of a point in time, taken as root
+    const b = await runDr(
+      [
+        'backup',
+        '--endpoints',
+        c.endpoints[0]!,
+        '--user',
+        'root',
+        '--password-file',
+        pw,
+        '--cluster-name',
+        's',
+        '--json',
+      ],
+      env,
+    );
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.json.snapshot.revision).toBe((start - 1n).toString());
     const r = await followUntil(
       [
         '--endpoints',
@@ -138,6 +157,26 @@ describe('dr log follow: an etcd with auth', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).not.toContain(rootPassword);
     expect(committedUpTo(store, 's')).toBe(r.rev);
+
+    // a point in time of a cluster with auth enabled is refused, saying so, and leaves nothing behind
+    const pit = await runDr(
+      [
+        'fetch',
+        '--revision',
+        r.rev.toString(),
+        '--cluster-name',
+        's',
+        '--out',
+        path.join(dir, 'pit.db'),
+        '--json',
+      ],
+      env,
+    );
+    expect(pit.code).toBe(3);
+    expect(pit.json.error.code).toBe('ETCD_AUTH_FAILED');
+    expect(pit.json.error.message).toContain('has etcd auth enabled');
+    expect(readdirSync(path.join(dir, 'replays')).filter((f) => f.startsWith('dr-replay-'))).toEqual([]);
+    expect(existsSync(path.join(dir, 'pit.db'))).toBe(false);
   });
 
   it('a user that may not read every key is refused: exit 3 ETCD_PERMISSION_DENIED, nothing stored', async () => {
