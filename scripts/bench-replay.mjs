@@ -15,6 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { startFollower } from './bench-revlog.mjs';
 import path from 'node:path';
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -67,26 +68,16 @@ export async function replayRound({ clientUrl, store, work, dr, drArgv, createEt
   ]);
   const baseId = base.json.id;
   const client = createEtcdClient({ endpoints: [clientUrl] });
-  const child = spawn(
-    drArgv[0],
-    [
-      ...drArgv.slice(1),
-      'log',
-      'follow',
-      '--endpoints',
-      clientUrl,
-      '--storage',
-      storeUrl,
-      '--cluster-name',
-      cluster,
-      '--checkpoint-every',
-      '5',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let err = '';
-  child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-  const exited = new Promise((r) => child.on('close', r));
+  const f = startFollower(drArgv, [
+    '--endpoints',
+    clientUrl,
+    '--storage',
+    storeUrl,
+    '--cluster-name',
+    cluster,
+    '--checkpoint-every',
+    '5',
+  ]);
   let written;
   try {
     log(`replay: writing ${n} revisions after backup ${baseId}`);
@@ -94,12 +85,11 @@ export async function replayRound({ clientUrl, store, work, dr, drArgv, createEt
     const t = Date.now();
     while (committedThrough(store, cluster) < written.last) {
       if (Date.now() - t > 300_000)
-        throw new Error(`the log did not commit revision ${written.last}: ${err}`);
+        throw new Error(`the log did not commit revision ${written.last}: ${f.err()}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
-    child.kill('SIGTERM');
-    await exited;
+    await f.stop();
     client.close();
   }
   const pit = [];

@@ -73,6 +73,23 @@ function manifestsIn(dir, cluster) {
     }));
 }
 
+/** `dr log follow ARGS` as a child; `stop()` sends SIGTERM (the open segment is committed) and waits. */
+export function startFollower(drArgv, args) {
+  const child = spawn(drArgv[0], [...drArgv.slice(1), 'log', 'follow', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+  const exited = new Promise((r) => child.on('close', r));
+  return {
+    err: () => err,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 export async function revlogRound({ clientUrl, work, drArgv, createEtcdClient, log }) {
   const rate = Number(process.env.BENCH_REVLOG_RATE ?? '1000');
   const seconds = Number(process.env.BENCH_REVLOG_SECONDS ?? '20');
@@ -86,34 +103,24 @@ export async function revlogRound({ clientUrl, work, drArgv, createEtcdClient, l
       rmSync(store, { recursive: true, force: true });
       mkdirSync(store, { recursive: true });
       const from = (await client.put('/bench-revlog/start', 'x')) + 1n;
-      const child = spawn(
-        drArgv[0],
-        [
-          ...drArgv.slice(1),
-          'log',
-          'follow',
-          '--endpoints',
-          clientUrl,
-          '--storage',
-          `file://${store}`,
-          '--cluster-name',
-          'bench',
-          '--from-rev',
-          String(from),
-          '--checkpoint-every',
-          '0',
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      let err = '';
-      child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-      const exited = new Promise((r) => child.on('close', r));
+      const f = startFollower(drArgv, [
+        '--endpoints',
+        clientUrl,
+        '--storage',
+        `file://${store}`,
+        '--cluster-name',
+        'bench',
+        '--from-rev',
+        String(from),
+        '--checkpoint-every',
+        '0',
+      ]);
       try {
         // the writer watches once its first segment (the probe write) is committed
         const probe = await client.put('/bench-revlog/probe', 'x');
         const t = Date.now();
         while (!manifestsIn(store, 'bench').some((m) => m.last >= probe)) {
-          if (Date.now() - t > 60_000) throw new Error(`dr log follow did not start: ${err}`);
+          if (Date.now() - t > 60_000) throw new Error(`dr log follow did not start: ${f.err()}`);
           await new Promise((r) => setTimeout(r, 100));
         }
         const r = await load(client, '/bench-revlog/with', rate, seconds);
@@ -121,7 +128,8 @@ export async function revlogRound({ clientUrl, work, drArgv, createEtcdClient, l
         const last = r.writes.reduce((a, w) => (w.revision > a ? w.revision : a), 0n);
         const t2 = Date.now();
         while (!manifestsIn(store, 'bench').some((m) => m.last >= last)) {
-          if (Date.now() - t2 > 60_000) throw new Error(`the log did not commit revision ${last}: ${err}`);
+          if (Date.now() - t2 > 60_000)
+            throw new Error(`the log did not commit revision ${last}: ${f.err()}`);
           await new Promise((r2) => setTimeout(r2, 100));
         }
         const ms = manifestsIn(store, 'bench').sort((a, b) => (a.first < b.first ? -1 : 1));
@@ -130,8 +138,7 @@ export async function revlogRound({ clientUrl, work, drArgv, createEtcdClient, l
           if (m) rpo.push((m.committedAt - w.committedAt) / 1000);
         }
       } finally {
-        child.kill('SIGTERM');
-        await exited;
+        await f.stop();
         rmSync(store, { recursive: true, force: true });
       }
     };
