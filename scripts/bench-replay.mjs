@@ -15,7 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { startFollower } from './bench-revlog.mjs';
+import { drNodeFlagsOf, startFollower } from './bench-revlog.mjs';
 import path from 'node:path';
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -215,9 +215,7 @@ export function replayLines(r) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const root = path.resolve(path.dirname(process.argv[1]), '..');
   const { createEtcdClient } = await import(path.join(root, 'dist/etcd/client.js'));
-  const drNodeFlags = (readFileSync(path.join(root, 'dist/cli/dr.js'), 'utf8').split('\n', 1)[0] ?? '')
-    .split(/\s+/)
-    .filter((w) => w.startsWith('--'));
+  const drNodeFlags = drNodeFlagsOf(root);
   const work = path.join(root, '.bench-replay');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(path.join(work, 'store'), { recursive: true });

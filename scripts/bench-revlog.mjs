@@ -73,6 +73,13 @@ function manifestsIn(dir, cluster) {
     }));
 }
 
+/** The node flags of the built dr's `#!/usr/bin/env -S node ...` line, so a standalone run starts dr as its bin does. */
+export function drNodeFlagsOf(root) {
+  return (readFileSync(path.join(root, 'dist/cli/dr.js'), 'utf8').split('\n', 1)[0] ?? '')
+    .split(/\s+/)
+    .filter((w) => w.startsWith('--'));
+}
+
 /** `dr log follow ARGS` as a child; `stop()` sends SIGTERM (the open segment is committed) and waits. */
 export function startFollower(drArgv, args) {
   const child = spawn(drArgv[0], [...drArgv.slice(1), 'log', 'follow', ...args], {
@@ -184,9 +191,7 @@ export function revlogLines(r) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const root = path.resolve(path.dirname(process.argv[1]), '..');
   const { createEtcdClient } = await import(path.join(root, 'dist/etcd/client.js'));
-  const drNodeFlags = (readFileSync(path.join(root, 'dist/cli/dr.js'), 'utf8').split('\n', 1)[0] ?? '')
-    .split(/\s+/)
-    .filter((w) => w.startsWith('--'));
+  const drNodeFlags = drNodeFlagsOf(root);
   const work = path.join(root, '.bench-revlog');
   mkdirSync(work, { recursive: true });
   const r = await revlogRound({
