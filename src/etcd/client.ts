@@ -444,6 +444,7 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
         return startSnapshotCall({
           address: c.ep.address,
           secure: c.ep.secure,
+          socketPath: c.ep.socketPath,
           tls: tlsMaterial,
           token: token === undefined ? undefined : String(token),
           dialTimeoutMs,

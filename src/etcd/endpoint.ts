@@ -7,14 +7,18 @@ import { redactUrl } from '../core/redact.js';
 export interface ParsedEndpoint {
   /** the endpoint as the user gave it, credentials stripped: used in every message */
   display: string;
-  /** host:port for gRPC */
+  /** host:port for gRPC, or `unix:/path` for a Unix socket */
   address: string;
   secure: boolean;
+  /** set for unix:// and unixs:// endpoints: the socket's absolute path */
+  socketPath?: string;
 }
 
 /**
  * "127.0.0.1:2379", "http://h:2379", "https://h:2379". Without a scheme the endpoint is TLS when TLS files
- * were configured, as etcdctl does.
+ * were configured, as etcdctl does. "unix:///abs/path" and "unixs:///abs/path" name a Unix socket (plain
+ * and TLS); the path must be absolute (etcd itself names its socket `host:port` in its working directory:
+ * the replay member's, docs/revision-log.md §9).
  */
 export function parseEndpoint(raw: string, tlsConfigured: boolean): ParsedEndpoint {
   const trimmed = raw.trim();
@@ -26,6 +30,12 @@ export function parseEndpoint(raw: string, tlsConfigured: boolean): ParsedEndpoi
     url = new URL(withScheme);
   } catch {
     throw new DrError('USAGE', `etcd: endpoint "${redactUrl(raw)}" is not host:port or a URL`);
+  }
+  if (url.protocol === 'unix:' || url.protocol === 'unixs:') {
+    const socketPath = decodeURIComponent(url.pathname);
+    if (url.host !== '' || !socketPath.startsWith('/'))
+      throw new DrError('USAGE', `etcd: endpoint "${redactUrl(raw)}" must be unix:///absolute/path`);
+    return { display: trimmed, address: `unix:${socketPath}`, secure: url.protocol === 'unixs:', socketPath };
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new DrError('USAGE', `etcd: endpoint "${redactUrl(raw)}" must use http:// or https://`);

@@ -23,6 +23,8 @@ export interface LocalMemberSpec {
   extraArgs?: string[];
   /** the member's whole environment (default: this process's) */
   env?: NodeJS.ProcessEnv;
+  /** its working directory, where etcd puts a `unix://host:port` socket named `host:port` */
+  cwd?: string;
 }
 
 export function etcdArgs(spec: LocalMemberSpec): string[] {
@@ -86,6 +88,7 @@ export function startMember(spec: LocalMemberSpec, opts: StartMemberOptions = {}
   const child = spawn(spec.etcdBinary ?? 'etcd', etcdArgs(spec), {
     stdio: ['ignore', out, out],
     ...(spec.env ? { env: spec.env } : {}),
+    ...(spec.cwd ? { cwd: spec.cwd } : {}),
     detached: opts.detached ?? false,
   });
   closeSync(out);

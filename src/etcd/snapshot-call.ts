@@ -18,16 +18,11 @@
  */
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
-import net from 'node:net';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { SnapshotDecodeError, SnapshotResponseDecoder } from './snapshot-response-decoder.js';
-import type { TlsMaterial } from './tls-credentials.js';
+import { connectH2, type H2Target } from './h2-connect.js';
 
-export interface SnapshotCallOptions {
-  /** host:port ([v6 address]:port) */
-  address: string;
-  secure: boolean;
-  tls?: TlsMaterial;
+export interface SnapshotCallOptions extends H2Target {
   /** etcd auth token, sent as the `token` header (marked sensitive: never HPACK-indexed) */
   token?: string;
   /**
@@ -95,12 +90,6 @@ function decodeGrpcMessage(raw: unknown): string {
   }
 }
 
-function splitAddress(address: string): { host: string; port: number } {
-  const at = address.lastIndexOf(':');
-  const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(address.slice(at + 1)) };
-}
-
 class Http2SnapshotCall extends EventEmitter implements SnapshotCall {
   private readonly session: http2.ClientHttp2Session;
   private readonly stream: http2.ClientHttp2Stream;
@@ -118,16 +107,10 @@ class Http2SnapshotCall extends EventEmitter implements SnapshotCall {
       remaining: (bytes) => this.emit('remaining', bytes),
     });
 
-    const { host, port } = splitAddress(o.address);
-    const authority = `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
-    // As grpc-js, the endpoint's host name is the TLS server name (Node sets it; an IP address is checked
-    // against the certificate's IP SANs, without SNI).
-    this.session = http2.connect(`${o.secure ? 'https' : 'http'}://${authority}`, {
+    const { session, authority } = connectH2(o, {
       settings: { enablePush: false, initialWindowSize: window },
-      ...(o.secure
-        ? { ca: o.tls?.ca ?? undefined, cert: o.tls?.cert ?? undefined, key: o.tls?.key ?? undefined }
-        : {}),
     });
+    this.session = session;
     this.dial = setTimeout(
       () => this.fail(GrpcStatus.UNAVAILABLE, `no connection within ${dialTimeoutMs} ms`),
       dialTimeoutMs,

@@ -7,8 +7,9 @@
  * Why not grpc-js: measured on the replay's own path (100,000 1 KiB puts, one at a time, etcd 3.5 with
  * --unsafe-no-fsync on loopback, 2 cores), grpc-js spends ~245 µs of CPU a call and reaches ~2,500-3,000
  * revisions/s; this ~125 µs and ~4,000-4,300 (docs/benchmarks.md, "Point-in-time replay"). Only for the
- * throwaway member dr starts itself: plain HTTP on loopback, no auth, no TLS; everything else stays on
- * grpc-js. Failures are raised in grpc-js's shape ({ code, details }), so classify-error.ts reads them.
+ * throwaway member dr starts itself, on a Unix socket in a private directory (plain, or TLS with a client
+ * certificate when the data has etcd auth enabled: src/replay/replay-member.ts); no token. Everything else
+ * stays on grpc-js. Failures are raised in grpc-js's shape ({ code, details }), so classify-error.ts reads them.
  */
 import http2 from 'node:http2';
 import type protobuf from 'protobufjs';
@@ -16,6 +17,9 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { DrError } from '../core/errors.js';
 import { ETCD_PROTO_FILES, loadEtcdProtos } from '../formats/raft/etcd-protos.js';
 import { classifyEtcdError } from './classify-error.js';
+import { parseEndpoint } from './endpoint.js';
+import { connectH2 } from './h2-connect.js';
+import type { TlsMaterial } from './tls-credentials.js';
 import { txnRequest, type TxnOp } from './types.js';
 
 export interface TxnSession {
@@ -46,14 +50,17 @@ class CallError extends Error {
   }
 }
 
-/** A session to `http://host:port` (plain HTTP only). */
-export async function openTxnSession(clientUrl: string, o: { timeoutMs?: number } = {}): Promise<TxnSession> {
-  const url = new URL(clientUrl);
-  if (url.protocol !== 'http:')
-    throw new DrError('INTERNAL', `txn session: ${clientUrl} is not plain http (the replay member is)`);
+/** A session to one endpoint (http://, https://, unix://, unixs://; TLS with the given material). */
+export async function openTxnSession(
+  clientUrl: string,
+  o: { timeoutMs?: number; tls?: TlsMaterial } = {},
+): Promise<TxnSession> {
+  const ep = parseEndpoint(clientUrl, false);
+  if (ep.secure && !o.tls)
+    throw new DrError('INTERNAL', `txn session: ${clientUrl} is TLS and no TLS material was given`);
   const { req: Req, res: Res } = txnTypes();
   const timeoutMs = o.timeoutMs ?? 120_000;
-  const session = http2.connect(url.origin);
+  const { session, authority } = connectH2({ ...ep, tls: o.tls });
   session.on('error', () => undefined); // each call reports its own failure
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
@@ -101,6 +108,7 @@ export async function openTxnSession(clientUrl: string, o: { timeoutMs?: number 
         stream = session.request({
           ':method': 'POST',
           ':path': '/etcdserverpb.KV/Txn',
+          ':authority': authority,
           'content-type': 'application/grpc',
           te: 'trailers',
         });

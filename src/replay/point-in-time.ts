@@ -1,6 +1,8 @@
 /**
  * A point-in-time snapshot (docs/revision-log.md §9): the newest full backup at or before the revision,
- * restored by etcd's own tool into a throwaway one-member cluster on loopback, the log replayed into it
+ * restored by etcd's own tool into a throwaway one-member cluster only dr can reach (replay-member.ts:
+ * Unix sockets in a private directory; dr as root through a private certificate when auth is on), the log
+ * replayed into it
  * (apply-revisions.ts), its checkpoints proved, then the member snapshotted like any cluster, into a
  * private scratch storage (`file://<dir>/store`, stored plain) as an ordinary backup with a manifest.
  * `dr fetch`, `dr restore` and `dr drill` then take that backup through their usual path, checks and all.
@@ -11,32 +13,28 @@
  * member is stopped and its data removed before this returns (or fails); the scratch storage stays until
  * the caller's `cleanup()`.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { DrError, isDrError, toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AgeIdentities } from '../crypto/age-keys.js';
-import { freeLoopbackPorts, OWNER_FILE, reapStaleDrills } from '../drill/drill.js';
+import { OWNER_FILE, reapStaleDrills } from '../drill/drill.js';
 import { findEtcdFor } from '../drill/etcd-binaries.js';
-import { createEtcdClient, type EtcdClient } from '../etcd/client.js';
 import { openTxnSession, type TxnSession } from '../etcd/txn-session.js';
-import { startMember, stopMember, waitHealthy, type RunningMember } from '../etcd/member-process.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { ManifestTrust } from '../manifest/manifest-signature.js';
 import { writeManifest } from '../manifest/manifest-store.js';
 import { takeBackup } from '../pipeline/backup.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
-import { localHost } from '../restore/host.js';
-import { restoreArgv } from '../restore/restore-argv.js';
-import { compareMinor, findRestoreTool, RESTORE_TOOL_ENV } from '../restore/tool.js';
+import { findRestoreTool } from '../restore/tool.js';
 import { readSegmentRecords } from '../revlog/log-reader.js';
 import type { RevisionRecord } from '../revlog/segment-format.js';
 import type { Backend } from '../storage/backend.js';
 import { openBackend } from '../storage/open-backend.js';
 import { applyRevisions, LeaseKeeper, type ApplyResult } from './apply-revisions.js';
 import { prefetch } from './prefetch.js';
+import { startReplayMember, type ReplayMember } from './replay-member.js';
 import { planReplay, type ReplayPlan } from './replay-plan.js';
 
 export interface PointInTimeOptions {
@@ -73,6 +71,8 @@ export interface PointInTimeReport {
   /** revisions after the last proved checkpoint: replayed and revision-checked, not hash-proved */
   unprovedFrom: string | null;
   etcdVersion: string;
+  /** the base has etcd auth enabled: the replay member kept it, dr was its root by a private certificate */
+  authEnabled: boolean;
   snapshotId: string;
 }
 
@@ -115,12 +115,9 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
   await reapStaleDrills(o.workDir, log, 'dr-replay-');
   const dir = await mkdtemp(path.join(o.workDir, `dr-replay-${o.cluster}-`));
   await writeFile(path.join(dir, OWNER_FILE), `${process.pid}\n`, { mode: 0o600 });
-  const memberDir = path.join(dir, 'member');
-  let member: RunningMember | undefined;
-  let client: EtcdClient | undefined;
+  let member: ReplayMember | undefined;
   let session: TxnSession | undefined;
   let keeper: LeaseKeeper | undefined;
-  let unhook: (() => void) | undefined;
   let scratch: Backend | undefined;
   const cleanup = async () => {
     await scratch?.close().catch(() => undefined);
@@ -145,74 +142,19 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
       identities: o.identities,
       durable: false,
     });
-    const [clientPort, peerPort] = await freeLoopbackPorts(2);
-    const clientUrl = `http://127.0.0.1:${clientPort}`;
-    const peerUrl = `http://127.0.0.1:${peerPort}`;
-    const token = `dr-replay-${randomBytes(4).toString('hex')}`;
-    const argv = restoreArgv(tool, {
-      snapshotFile: baseFile,
-      name: 'replay',
-      initialCluster: `replay=${peerUrl}`,
-      token,
-      peerURLs: [peerUrl],
-      dataDir: memberDir,
-      // fetchSnapshot checked etcd's trailer and the manifest's sha256 a moment ago
-      skipHashCheck: true,
+    const replay = await startReplayMember({
+      dir,
+      baseFile,
+      bins,
+      tool,
+      env: o.env,
+      logger: o.logger,
+      signal: o.signal,
+      onProcessExit: o.onProcessExit,
     });
-    const restored = await localHost.run(argv, { env: RESTORE_TOOL_ENV, signal: o.signal });
-    if (restored.code !== 0)
-      throw new DrError(
-        'ETCD_REQUEST_FAILED',
-        `point in time: ${argv.slice(0, 3).join(' ')} failed (exit ${restored.code}): ${(restored.stderr || restored.stdout).trim().split('\n').slice(-3).join(' | ')}`,
-      );
-    await rm(baseFile, { force: true });
-    const extraArgs = [
-      '--max-txn-ops',
-      '1000000',
-      '--max-request-bytes',
-      String(256 * 1024 * 1024),
-      '--quota-backend-bytes',
-      String(64 * 1024 * 1024 * 1024),
-      // etcd keeps the raft entries since its last snapshot in memory and in the WAL: a short interval
-      // keeps the member's memory and disk flat over a long replay
-      '--snapshot-count',
-      '10000',
-    ];
-    if (compareMinor(bins.version, '3.5') >= 0) extraArgs.push('--unsafe-no-fsync');
-    member = startMember({
-      name: 'replay',
-      dataDir: memberDir,
-      clientUrl,
-      peerUrl,
-      initialCluster: `replay=${peerUrl}`,
-      initialClusterToken: token,
-      initialClusterState: 'new',
-      logFile: path.join(dir, 'etcd.log'),
-      etcdBinary: bins.etcd,
-      extraArgs,
-      // one transaction at a time: Go on one OS thread answers each sooner than spread over two cores
-      // (docs/benchmarks.md, "Point-in-time replay")
-      env: { ...o.env, GOMAXPROCS: o.env?.DR_REPLAY_GOMAXPROCS ?? '1' },
-    });
-    // a dr that exits without its finally (a second signal: process.exit) takes the member with it
-    const running = member;
-    unhook = o.onProcessExit?.(() => running.process.kill('SIGKILL'));
-    const died = member.exited.then(async (code) => {
-      // the directory goes with the failure: the end of etcd's log goes into the message
-      const tail = (await readFile(path.join(dir, 'etcd.log'), 'utf8').catch(() => ''))
-        .trim()
-        .split('\n')
-        .slice(-3)
-        .join(' | ');
-      throw new DrError(
-        'ETCD_UNREACHABLE',
-        `point in time: the replay member (etcd ${bins.version}) exited with ${code}: ${tail.slice(-1500)}`,
-      );
-    });
-    died.catch(() => undefined);
-    await Promise.race([waitHealthy(clientUrl, { signal: o.signal, timeoutMs: 120_000 }), died]);
-    client = createEtcdClient({ endpoints: [clientUrl], requestTimeoutMs: 120_000 }, { logger: o.logger });
-    const st = await client.status(clientUrl);
+    member = replay;
+    const { client, endpoint, died } = replay;
+    const st = await client.status(endpoint);
     // A snapshot's revision is its newest key's (as `etcdctl snapshot status` says; 0 for an empty
     // store, where etcd is at 1). etcd starts at the larger of that and the compaction revision: deletes
     // whose tombstones a compaction removed are in the base already, and the replay continues after them.
@@ -223,14 +165,16 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
         `point in time: backup ${base.id} restored to revision ${st.revision}; its manifest says ${base.snapshot.revision}, and the replay is to ${plan.target.revision}`,
       );
     const startRevision = st.revision;
-    step(`point in time: replaying ${plan.revisions} revisions into etcd ${bins.version} on ${clientUrl}`);
-    session = await openTxnSession(clientUrl);
-    keeper = new LeaseKeeper(client, clientUrl);
+    step(
+      `point in time: replaying ${plan.revisions} revisions into etcd ${bins.version} on ${endpoint}${replay.authEnabled ? ' (auth enabled: dr is its root user by a private client certificate)' : ''}`,
+    );
+    session = await openTxnSession(endpoint, { tls: replay.tls });
+    keeper = new LeaseKeeper(client, endpoint);
     await keeper.start();
     const replayed = await Promise.race([
       applyRevisions(prefetch(recordsOf(plan, o.backend, o.identities, o.signal)), {
         client,
-        endpoint: clientUrl,
+        endpoint,
         txn: (ops) => session!.txn(ops),
         fromRevision: startRevision,
         toRevision: plan.target.revision,
@@ -257,7 +201,7 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
     );
     // the member's own revision after its snapshot, and the snapshot's (its newest key: a compaction at
     // a delete may leave it lower, never higher)
-    const after = (await client.status(clientUrl)).revision;
+    const after = (await client.status(endpoint)).revision;
     await keeper.stop();
     keeper.check();
     if (
@@ -302,6 +246,7 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
             ? (BigInt(replayed.provedThrough) + 1n).toString()
             : null,
       etcdVersion: bins.version,
+      authEnabled: replay.authEnabled,
       snapshotId: manifest.id,
     };
     log.info({ ...report, replayed: undefined, applied: replayed.applied }, 'point in time: snapshot ready');
@@ -309,14 +254,8 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
   } catch (err) {
     await keeper?.stop();
     session?.close();
-    await stopAndClean(member, client, memberDir);
+    await member?.stop();
     await cleanup().catch(() => undefined);
-    // the only etcd here is the replay member: an auth refusal means the base has etcd auth enabled
-    if (isDrError(err, 'ETCD_AUTH_FAILED') || isDrError(err, 'ETCD_PERMISSION_DENIED'))
-      throw new DrError(
-        err.code,
-        `point in time: backup ${base.id} has etcd auth enabled, which the replay member keeps, and the replay does not authenticate yet: point in time does not work for clusters with auth enabled (README, "Point-in-time restore", Limits). etcd said: ${err.message}`,
-      );
     // a command stopped by its signal (SIGTERM) reports ABORTED, whatever the step it interrupted said
     if (o.signal?.aborted && !isDrError(err, 'ABORTED'))
       throw new DrError(
@@ -327,17 +266,6 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
   } finally {
     await keeper?.stop();
     session?.close();
-    await stopAndClean(member, client, memberDir);
-    unhook?.();
+    await member?.stop();
   }
-}
-
-async function stopAndClean(
-  member: RunningMember | undefined,
-  client: EtcdClient | undefined,
-  memberDir: string,
-): Promise<void> {
-  client?.close();
-  if (member) await stopMember(member, 5000);
-  await rm(memberDir, { recursive: true, force: true, maxRetries: 3 });
 }

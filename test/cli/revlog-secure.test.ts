@@ -158,25 +158,23 @@ describe('dr log follow: an etcd with auth', () => {
     expect(r.stdout + r.stderr).not.toContain(rootPassword);
     expect(committedUpTo(store, 's')).toBe(r.rev);
 
-    // a point in time of a cluster with auth enabled is refused, saying so, and leaves nothing behind
+    // a point in time of a cluster with auth enabled: the replay member keeps auth on, dr is its root by a
+    // private client certificate (no password given here), and the users and roles come out as they were
+    const out = path.join(dir, 'pit.db');
     const pit = await runDr(
-      [
-        'fetch',
-        '--revision',
-        r.rev.toString(),
-        '--cluster-name',
-        's',
-        '--out',
-        path.join(dir, 'pit.db'),
-        '--json',
-      ],
+      ['fetch', '--revision', r.rev.toString(), '--cluster-name', 's', '--out', out, '--json'],
       env,
     );
-    expect(pit.code).toBe(3);
-    expect(pit.json.error.code).toBe('ETCD_AUTH_FAILED');
-    expect(pit.json.error.message).toContain('has etcd auth enabled');
+    expect(pit.code, pit.stderr).toBe(0);
+    expect(pit.stdout).toContain('"authEnabled": true');
     expect(readdirSync(path.join(dir, 'replays')).filter((f) => f.startsWith('dr-replay-'))).toEqual([]);
-    expect(existsSync(path.join(dir, 'pit.db'))).toBe(false);
+    const db = await runDr(['inspect', 'db', out, '--json'], env);
+    expect(db.code, db.stderr).toBe(0);
+    // root and app, and their roles (root, and app's prefix role), as the base held them
+    expect(db.json.auth).toMatchObject({ enabled: true, users: 2, roles: 2 });
+    const keys = await runDr(['inspect', 'keys', out, '--prefix', '/app/', '--json'], env);
+    expect(keys.code, keys.stderr).toBe(0);
+    expect(JSON.stringify(keys.json)).toContain('/app/b');
   });
 
   it('a user that may not read every key is refused: exit 3 ETCD_PERMISSION_DENIED, nothing stored', async () => {

@@ -112,6 +112,17 @@ describe('parseEndpoint', () => {
     expect(parseEndpoint('https://[::1]:3000', false)).toMatchObject({ address: '[::1]:3000', secure: true });
   });
 
+  it('takes unix:// and unixs:// sockets by absolute path, and refuses a relative one', () => {
+    expect(parseEndpoint('unix:///tmp/d/client:1', false)).toEqual({
+      display: 'unix:///tmp/d/client:1',
+      address: 'unix:/tmp/d/client:1',
+      secure: false,
+      socketPath: '/tmp/d/client:1',
+    });
+    expect(parseEndpoint('unixs:///tmp/d/client:1', false)).toMatchObject({ secure: true });
+    expect(() => parseEndpoint('unix://localhost:2379', false)).toThrow(/unix:\/\/\/absolute\/path/);
+  });
+
   it('never shows credentials embedded in an endpoint', () => {
     expect(parseEndpoint('https://u:secret@h:1', false).display).not.toContain('secret');
   });
