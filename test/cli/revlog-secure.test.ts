@@ -167,6 +167,7 @@ describe('dr log follow: an etcd with auth', () => {
     );
     expect(pit.code, pit.stderr).toBe(0);
     expect(pit.stdout).toContain('"authEnabled": true');
+    expect(existsSync(out)).toBe(true);
     expect(readdirSync(path.join(dir, 'replays')).filter((f) => f.startsWith('dr-replay-'))).toEqual([]);
     const db = await runDr(['inspect', 'db', out, '--json'], env);
     expect(db.code, db.stderr).toBe(0);
