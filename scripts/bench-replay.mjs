@@ -152,21 +152,25 @@ export async function txnPathRound({ work, distDir, createEtcdClient, log, freeP
   const m = startMember({
     name: 'txnpath',
     dataDir,
-    clientUrl: `http://127.0.0.1:${cp}`,
+    // TCP on loopback and a Unix socket (as the replay member listens) in the work folder (etcd's cwd)
+    clientUrl: `http://127.0.0.1:${cp},unix://txnpath-client:1`,
+    cwd: work,
     peerUrl: `http://127.0.0.1:${pp}`,
     initialCluster: `txnpath=http://127.0.0.1:${pp}`,
     initialClusterToken: 'txnpath',
     initialClusterState: 'new',
     logFile: path.join(work, 'txn-path-etcd.log'),
     extraArgs: ['--unsafe-no-fsync'],
+    env: { ...process.env, GOMAXPROCS: process.env.DR_REPLAY_GOMAXPROCS ?? '1' },
   });
   const url = `http://127.0.0.1:${cp}`;
   const value = Buffer.alloc(1024, 't');
-  const runs = { grpc: [], http2: [] };
+  const runs = { grpc: [], http2: [], unix: [] };
   try {
     await waitHealthy(url, { timeoutMs: 60_000 });
     const client = createEtcdClient({ endpoints: [url] });
     const session = await openTxnSession(url);
+    const unixSession = await openTxnSession(`unix://${path.resolve(work, 'txnpath-client:1')}`);
     const one = async (name, txn) => {
       const u0 = process.cpuUsage();
       const t0 = performance.now();
@@ -178,8 +182,11 @@ export async function txnPathRound({ work, distDir, createEtcdClient, log, freeP
     };
     const grpc = () => one('grpc', (ops) => client.txn(url, ops));
     const h2 = () => one('http2', (ops) => session.txn(ops));
-    for (let i = 0; i < reps; i++) for (const step of i % 2 === 0 ? [grpc, h2] : [h2, grpc]) await step();
+    const unix = () => one('unix', (ops) => unixSession.txn(ops));
+    for (let i = 0; i < reps; i++)
+      for (const step of i % 2 === 0 ? [grpc, h2, unix] : [unix, h2, grpc]) await step();
     session.close();
+    unixSession.close();
     client.close();
   } finally {
     await stopMember(m);
@@ -192,6 +199,8 @@ export async function txnPathRound({ work, distDir, createEtcdClient, log, freeP
     http2PerSecond: Math.round(median(runs.http2.map((r) => r.perSecond))),
     grpcCpuMicrosPerCall: Math.round(median(runs.grpc.map((r) => r.cpuMicrosPerCall))),
     http2CpuMicrosPerCall: Math.round(median(runs.http2.map((r) => r.cpuMicrosPerCall))),
+    unixPerSecond: Math.round(median(runs.unix.map((r) => r.perSecond))),
+    unixCpuMicrosPerCall: Math.round(median(runs.unix.map((r) => r.cpuMicrosPerCall))),
   };
   row.speedup = Math.round((row.http2PerSecond / row.grpcPerSecond) * 100) / 100;
   log('txn path', JSON.stringify(row));
@@ -200,7 +209,7 @@ export async function txnPathRound({ work, distDir, createEtcdClient, log, freeP
 
 export function txnPathLines(r) {
   return [
-    `replay txn path (${r.txnsPerRun} sequential 1 KiB puts, ${r.reps} interleaved runs each, etcd --unsafe-no-fsync): grpc-js ${r.grpcPerSecond}/s (${r.grpcCpuMicrosPerCall} µs CPU a call), node:http2 txn-session ${r.http2PerSecond}/s (${r.http2CpuMicrosPerCall} µs), ${r.speedup}x`,
+    `replay txn path (${r.txnsPerRun} sequential 1 KiB puts, ${r.reps} interleaved runs each, etcd --unsafe-no-fsync, GOMAXPROCS=1): grpc-js ${r.grpcPerSecond}/s (${r.grpcCpuMicrosPerCall} µs CPU a call), node:http2 txn-session ${r.http2PerSecond}/s (${r.http2CpuMicrosPerCall} µs), ${r.speedup}x; the same over a Unix socket (the replay member's) ${r.unixPerSecond}/s (${r.unixCpuMicrosPerCall} µs)`,
   ];
 }
 
