@@ -222,32 +222,6 @@ export class Catalog {
       );
   }
 
-  /**
-   * Records the HashKV at `revision` of the snapshot whose sha256 is given, once a drill has computed it
-   * from the bytes and every restored member answered it (src/drill).
-   */
-  recordSnapshotHash(h: {
-    sha256: string;
-    revision: string;
-    hashKV: number;
-    backupId: string;
-    at: string;
-  }): void {
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO snapshot_hashes (sha256, revision, hash_kv, backup_id, recorded_at) VALUES (?, ?, ?, ?, ?)`,
-      )
-      .run(h.sha256, h.revision, h.hashKV, h.backupId, h.at);
-  }
-
-  /** The recorded HashKV at `revision` of the snapshot with that sha256, or null. */
-  snapshotHash(sha256: string, revision: string): number | null {
-    const row = this.db
-      .prepare(`SELECT hash_kv FROM snapshot_hashes WHERE sha256 = ? AND revision = ?`)
-      .get(sha256, revision) as { hash_kv: number } | undefined;
-    return row ? row.hash_kv : null;
-  }
-
   /** Drills, newest first (`ok` true: only successful ones). */
   recentDrills(
     filter: { cluster?: string; policy?: string; ok?: boolean; limit?: number } = {},

@@ -44,16 +44,6 @@ const MIGRATIONS: string[] = [
      report TEXT NOT NULL
    );
    CREATE INDEX drills_by_policy ON drills (cluster, policy, finished_at);`,
-  // a snapshot's HashKV at its revision, computed offline and matched by the members of a successful drill:
-  // a pure function of the snapshot's bytes, so later drills of the same bytes (by sha256) take it as known
-  `CREATE TABLE snapshot_hashes (
-     sha256 TEXT NOT NULL,
-     revision TEXT NOT NULL,
-     hash_kv INTEGER NOT NULL,
-     backup_id TEXT NOT NULL,
-     recorded_at TEXT NOT NULL,
-     PRIMARY KEY (sha256, revision)
-   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

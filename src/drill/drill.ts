@@ -57,24 +57,6 @@ export interface DrillOptions {
    * and the key count are.
    */
   bumpRevision?: number;
-  /**
-   * Where snapshots' HashKVs are remembered (the catalog). A snapshot's HashKV at its revision is a pure
-   * function of its bytes: once a drill has computed it and every member answered it, later drills of the
-   * same bytes (by sha256; fetch checks them) take it as known and skip the offline hash, which otherwise
-   * competes for the CPU with the members' start.
-   */
-  hashes?: SnapshotHashes;
-}
-
-export interface SnapshotHashes {
-  snapshotHash(sha256: string, revision: string): number | null;
-  recordSnapshotHash(h: {
-    sha256: string;
-    revision: string;
-    hashKV: number;
-    backupId: string;
-    at: string;
-  }): void;
 }
 
 export interface DrillResult {
@@ -90,18 +72,8 @@ export interface DrillResult {
   finishedAt: string;
   /** start to verified cluster, the measured RTO (null when the drill failed) */
   durationSeconds: number | null;
-  /**
-   * what the backup says (the revision after the bump, with one), and what the restored cluster answered;
-   * hashKVFrom: the backup's HashKV was computed from the snapshot now, or known from an earlier drill of
-   * the same bytes (null: not compared, a bump)
-   */
-  expected: {
-    revision: string;
-    keys: number;
-    keysAre: 'live' | 'total';
-    hashKV: number | null;
-    hashKVFrom?: 'computed' | 'earlier-drill' | null;
-  };
+  /** what the backup says (the revision after the bump, with one), and what the restored cluster answered */
+  expected: { revision: string; keys: number; keysAre: 'live' | 'total'; hashKV: number | null };
   /** the revision bump the drill rehearsed (null: none) */
   bump: { revision: number; fromRevision: string; toRevision: string } | null;
   found: { revision: string | null; keys: number | null; hashKV: number | null };
@@ -224,7 +196,6 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       keys: m.snapshot.liveKeys ?? m.snapshot.totalKeys,
       keysAre: m.snapshot.liveKeys !== null ? 'live' : 'total',
       hashKV: null,
-      hashKVFrom: null,
     },
     found: { revision: null, keys: null, hashKV: null },
     bump:
@@ -269,7 +240,6 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       'drill target',
     );
     const snapshotFile = path.join(dir, `${m.id}.db`);
-    const known = o.bumpRevision === undefined ? knownHashOf(o.hashes, m, log) : null;
     const plan = await prepareRestore({
       manifest: m,
       target,
@@ -277,7 +247,6 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       snapshotFile,
       signal: o.signal,
       ...(o.bumpRevision !== undefined ? { bumpRevision: o.bumpRevision } : {}),
-      ...(known !== null ? { knownHashKV: known } : {}),
     });
     // a tool that cannot bump is refused by executeRestore before anything runs (RESTORE_REFUSED), as in
     // `dr restore`
@@ -309,47 +278,12 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   } finally {
     if (dir) {
       const j = await readJournal(path.join(dir, 'drill.journal.json')).catch(() => null);
-      if (j?.offlineHashKV) {
-        result.expected.hashKV = j.offlineHashKV.hash;
-        result.expected.hashKVFrom = j.plan.knownHashKV != null ? 'earlier-drill' : 'computed';
-        // computed here and answered by every member: remembered for the next drill of these bytes
-        if (result.ok && j.plan.knownHashKV == null)
-          rememberHash(o.hashes, m, j.offlineHashKV.hash, clock.now().toISOString(), log);
-      }
+      if (j?.offlineHashKV) result.expected.hashKV = j.offlineHashKV.hash;
     }
     result.cleanedUp = await cleanUp(target, dir, log);
     result.finishedAt = clock.now().toISOString();
   }
   return result;
-}
-
-function knownHashOf(hashes: SnapshotHashes | undefined, m: Manifest, log: Logger): number | null {
-  try {
-    return hashes?.snapshotHash(m.snapshot.sha256, m.snapshot.revision) ?? null;
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'drill: known snapshot hashes unreadable; computing it');
-    return null;
-  }
-}
-
-function rememberHash(
-  hashes: SnapshotHashes | undefined,
-  m: Manifest,
-  hashKV: number,
-  at: string,
-  log: Logger,
-): void {
-  try {
-    hashes?.recordSnapshotHash({
-      sha256: m.snapshot.sha256,
-      revision: m.snapshot.revision,
-      hashKV,
-      backupId: m.id,
-      at,
-    });
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'drill: snapshot hash not remembered');
-  }
 }
 
 function fill(result: DrillResult, v: VerifyReport): void {

@@ -171,7 +171,6 @@ export class DrillScheduler {
         workDir: d.workDir,
         ...(d.bumpRevision !== undefined ? { bumpRevision: d.bumpRevision } : {}),
         etcdBinDirs: d.etcdBinDirs,
-        hashes: this.catalog,
         // read at every drill: a key file replaced between drills is picked up without a reload
         identities: d.identityFile ? await readIdentityFile(d.identityFile) : null,
         pathEnv: this.opts.pathEnv ?? '',

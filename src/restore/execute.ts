@@ -85,7 +85,6 @@ export async function executeRestore(plan: RestorePlan, opts: ExecuteOptions): P
     force: plan.force,
     snapshotFile: plan.snapshotFile,
     bumpRevision: plan.bump?.revision,
-    knownHashKV: plan.knownHashKV ?? undefined,
   });
   if (again.refusals.length > 0) throw refused(again, 'a check failed before any change');
   const changed = again.newCluster.members.filter((m, i) => {

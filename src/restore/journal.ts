@@ -63,9 +63,6 @@ export function newJournal(
     snapshotFile,
     snapshotIsScratch,
     steps: plan.steps.map((s) => ({ id: s.id, state: 'pending', attempts: 0 })),
-    ...(plan.knownHashKV != null
-      ? { offlineHashKV: { hash: plan.knownHashKV, revision: plan.backup.revision } }
-      : {}),
   };
 }
 

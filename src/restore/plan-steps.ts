@@ -22,8 +22,6 @@ export function buildSteps(
     backup: Manifest;
     /** --bump-revision N --mark-compacted on every member's restore (plan-bump.ts) */
     bumpRevision?: number;
-    /** the snapshot's HashKV is known: no hash-offline step */
-    knownHashKV?: number;
   },
 ): PlanStep[] {
   const steps: PlanStep[] = [];
@@ -155,7 +153,7 @@ export function buildSteps(
   // which mostly waits; beside etcd's restore tool it slowed the tool down): the HashKV every restored
   // member must answer, computed from the snapshot file itself. A bumped store answers HashKV at
   // the bumped revision, compacted there, which no hash of the snapshot can predict: no step then.
-  if (ctx.bumpRevision === undefined && ctx.knownHashKV === undefined)
+  if (ctx.bumpRevision === undefined)
     steps.push({
       id: 'hash-offline',
       kind: 'hash-offline',

@@ -60,12 +60,6 @@ export interface PlanInput {
   snapshotFile?: string;
   /** restore with `--bump-revision N --mark-compacted` (see plan-bump.ts) */
   bumpRevision?: number;
-  /**
-   * The snapshot's HashKV at its revision, already known (a drill of the same snapshot bytes, by sha256,
-   * computed and matched it: catalog `snapshot_hashes`): the plan has no hash-offline step and the members
-   * are checked against this value. Ignored with a bump.
-   */
-  knownHashKV?: number;
 }
 
 export type StepKind =
@@ -166,8 +160,6 @@ export interface RestorePlan {
   target: MembersFile;
   /** the revision bump and why (absent or null: none; see plan-bump.ts) */
   bump?: PlannedBump | null;
-  /** the snapshot's HashKV taken as known instead of computed (PlanInput.knownHashKV; absent: computed) */
-  knownHashKV?: number | null;
 }
 
 /** `--bump-revision N --mark-compacted` as planned (plan-bump.ts) */

@@ -199,7 +199,6 @@ export function planRestore(input: PlanInput): RestorePlan {
     quorum,
     backup,
     bumpRevision: bump?.revision,
-    knownHashKV: bump ? undefined : input.knownHashKV,
   });
   const effective = refusals.filter((r) => !(force && r.forceable));
   if (force && refusals.some((r) => r.forceable))
@@ -246,16 +245,13 @@ export function planRestore(input: PlanInput): RestorePlan {
             backup.snapshot.liveKeys !== null
               ? `revision is ${backup.snapshot.revision} and there are ${backup.snapshot.liveKeys} keys, as in the backup`
               : `revision is ${backup.snapshot.revision}, as in the backup (the backup has no live key count)`,
-            input.knownHashKV !== undefined
-              ? `HashKV at the backup revision is equal on every member, and equal to the backup's own, ${input.knownHashKV} (computed from the same snapshot bytes, by sha256, and matched by an earlier drill)`
-              : "HashKV at the backup revision is equal on every member, and equal to the backup's own (computed offline from the snapshot file)",
+            "HashKV at the backup revision is equal on every member, and equal to the backup's own (computed offline from the snapshot file)",
           ]),
     ],
     refusals: effective,
     warnings,
     target,
     bump,
-    ...(!bump && input.knownHashKV !== undefined ? { knownHashKV: input.knownHashKV } : {}),
   };
 }
 

@@ -22,8 +22,6 @@ export interface PrepareOptions {
   force?: boolean;
   /** `--bump-revision N --mark-compacted` (plan-bump.ts) */
   bumpRevision?: number;
-  /** the snapshot's HashKV, already known (PlanInput.knownHashKV) */
-  knownHashKV?: number;
   /** where the executor will put the fetched snapshot (shown in the plan's commands) */
   snapshotFile?: string;
   /**
@@ -56,6 +54,5 @@ export async function prepareRestore(o: PrepareOptions): Promise<RestorePlan> {
     snapshotFile:
       o.snapshotFile ?? (o.scratchDir ? scratchSnapshotPath(o.scratchDir, o.manifest.id, token) : undefined),
     bumpRevision: o.bumpRevision,
-    knownHashKV: o.knownHashKV,
   });
 }

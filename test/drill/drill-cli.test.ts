@@ -148,43 +148,6 @@ describe('dr drill', () => {
     }
   });
 
-  it('a later drill of the same bytes takes the HashKV the first computed and matched; a wrong one fails it', async () => {
-    // the first test's drill computed the HashKV and every member answered it: remembered by sha256
-    const cat = Catalog.open(env.DR_CATALOG!);
-    const remembered = cat.snapshotHash(manifest.snapshot.sha256, manifest.snapshot.revision);
-    cat.close();
-    expect(typeof remembered).toBe('number');
-    const again = await runDr(['drill', '--backup', manifest.id, '--work-dir', work, '--json'], env, 240_000);
-    expect(again.code, again.stderr).toBe(0);
-    expect(again.json.expected).toMatchObject({ hashKV: remembered, hashKVFrom: 'earlier-drill' });
-    expect(again.json.found.hashKV).toBe(remembered);
-    // it is compared, not trusted blindly: a remembered hash that the members do not answer fails the drill
-    const set = (hashKV: number) => {
-      const c2 = Catalog.open(env.DR_CATALOG!);
-      try {
-        c2.recordSnapshotHash({
-          sha256: manifest.snapshot.sha256,
-          revision: manifest.snapshot.revision,
-          hashKV,
-          backupId: manifest.id,
-          at: new Date().toISOString(),
-        });
-      } finally {
-        c2.close();
-      }
-    };
-    set((remembered! + 1) >>> 0);
-    try {
-      const bad = await runDr(['drill', '--backup', manifest.id, '--work-dir', work, '--json'], env, 240_000);
-      expect(bad.code, bad.stderr).toBe(1);
-      expect(bad.json.error.code).toBe('VERIFY_FAILED');
-      expect(bad.json.checks.find((x: { name: string }) => x.name === 'hashkv').ok).toBe(false);
-      expect(bad.json.cleanedUp).toBe(true);
-    } finally {
-      set(remembered!);
-    }
-  });
-
   it('a drill killed with SIGKILL leaves its member running; the next drill stops it and removes its directory', async () => {
     const killed = spawnDr(['drill', '--backup', 'latest', '--work-dir', work, '--json'], env);
     const exited = new Promise<void>((r) => killed.once('exit', () => r()));
@@ -233,7 +196,7 @@ describe('dr drill', () => {
       expect(processesUnder(work)).toEqual([]);
       const cat = Catalog.open(env.DR_CATALOG!);
       try {
-        expect(cat.recentDrills({ cluster: 'prod', ok: false, limit: 1 }).map((x) => x.backupId)).toEqual([
+        expect(cat.recentDrills({ cluster: 'prod', ok: false }).map((x) => x.backupId)).toEqual([
           manifest.id,
         ]);
       } finally {
