@@ -49,18 +49,25 @@ export function addJsonOption(cmd: Command): Command {
   return cmd.option('--json', 'print exactly one JSON document on stdout');
 }
 
-export function addConnectionOptions(cmd: Command): Command {
+/** --user / --password / --password-file: etcd credentials (resolveAuth reads them) */
+export function addAuthOptions(cmd: Command, what = 'etcd user'): Command {
   return cmd
-    .option('--endpoints <list>', 'comma-separated etcd client URLs (env ETCDCTL_ENDPOINTS)')
-    .option('--cacert <file>', 'CA bundle that signed the etcd server certificates')
-    .option('--cert <file>', 'client certificate for mTLS')
-    .option('--key <file>', 'client private key for mTLS')
     .option(
       '--user <name[:password]>',
-      'etcd user (password after a colon, or from --password / --password-file / DR_ETCD_PASSWORD)',
+      `${what} (password after a colon, or from --password / --password-file / DR_ETCD_PASSWORD)`,
     )
     .option('--password <password>', 'etcd password (prefer --password-file: argv is visible to other users)')
-    .option('--password-file <file>', 'file holding the etcd password')
+    .option('--password-file <file>', 'file holding the etcd password');
+}
+
+export function addConnectionOptions(cmd: Command): Command {
+  return addAuthOptions(
+    cmd
+      .option('--endpoints <list>', 'comma-separated etcd client URLs (env ETCDCTL_ENDPOINTS)')
+      .option('--cacert <file>', 'CA bundle that signed the etcd server certificates')
+      .option('--cert <file>', 'client certificate for mTLS')
+      .option('--key <file>', 'client private key for mTLS'),
+  )
     .option('--config <file>', 'dr config file (YAML) that defines clusters and storage')
     .option('--cluster <name>', 'cluster name in --config')
     .option('--dial-timeout <ms>', 'connect timeout per endpoint in milliseconds', '5000')
@@ -197,6 +204,29 @@ export async function resolveEtcdOptions(ctx: CommandContext): Promise<EtcdConne
       throw new DrError('USAGE', `--endpoints: "${redactUrl(e)}" is not host:port or a http(s) URL`);
     }
   }
+  const auth = resolveAuth(ctx, base);
+  return {
+    ...base,
+    endpoints,
+    caFile: f.cacert ?? base?.caFile,
+    certFile: f.cert ?? base?.certFile,
+    keyFile: f.key ?? base?.keyFile,
+    user: auth?.user,
+    password: auth?.password,
+    dialTimeoutMs: positiveInt(f.dialTimeout, '--dial-timeout', base?.dialTimeoutMs ?? 5000),
+    requestTimeoutMs: positiveInt(f.commandTimeout, '--command-timeout', base?.requestTimeoutMs ?? 10000),
+  };
+}
+
+/**
+ * The etcd credentials from --user (name or name:password), --password, --password-file or
+ * DR_ETCD_PASSWORD, over the config's (`base`); undefined when no user is given.
+ */
+export function resolveAuth(
+  ctx: CommandContext,
+  base?: { user?: string; password?: string },
+): { user: string; password: string } | undefined {
+  const f = ctx.flags;
   let user = f.user ?? base?.user;
   let password =
     f.password ??
@@ -214,17 +244,7 @@ export async function resolveEtcdOptions(ctx: CommandContext): Promise<EtcdConne
       `--user ${user}: no password (use --password-file, --user name:password or DR_ETCD_PASSWORD)`,
     );
   if (!user && (f.password || f.passwordFile)) throw new DrError('USAGE', '--password needs --user');
-  return {
-    ...base,
-    endpoints,
-    caFile: f.cacert ?? base?.caFile,
-    certFile: f.cert ?? base?.certFile,
-    keyFile: f.key ?? base?.keyFile,
-    user,
-    password,
-    dialTimeoutMs: positiveInt(f.dialTimeout, '--dial-timeout', base?.dialTimeoutMs ?? 5000),
-    requestTimeoutMs: positiveInt(f.commandTimeout, '--command-timeout', base?.requestTimeoutMs ?? 10000),
-  };
+  return user ? { user, password: password! } : undefined;
 }
 
 export function resolveClusterName(ctx: CommandContext, explicit?: string): string {

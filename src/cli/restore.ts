@@ -21,7 +21,9 @@ import type { Backend } from '../storage/backend.js';
 import {
   addJsonOption,
   addIdentityOption,
+  addAuthOptions,
   addStorageOption,
+  resolveAuth,
   resolveIdentities,
   catalogPath,
   openCatalog,
@@ -177,16 +179,22 @@ export function registerRestore(program: Command): void {
       '--plan <file>',
       'run exactly this plan (from --dry-run --out); refused if the backup, the members file or dr changed',
     );
+  addAuthOptions(
+    cmd,
+    "etcd user for the restored cluster's verification, when the backup has etcd auth enabled (its users)",
+  );
   addBumpOptions(cmd);
   addPointInTimeOptions(cmd);
   cmd.action(
     action(async (ctx, o: RestoreFlags) => {
       const pit = pointInTimeOf('restore', o);
+      const auth = resolveAuth(ctx);
       if (o.resume) {
         const backend = ctx.flags.storage || ctx.env.DR_STORAGE ? await openStorage(ctx) : undefined;
         try {
           const r = await resumeRestore(path.resolve(o.resume), {
             source: backend ? { backend, identities: await resolveIdentities(ctx) } : undefined,
+            auth,
             prompt: terminalPrompt,
             logger: ctx.logger,
             signal: ctx.signal,
@@ -308,6 +316,7 @@ export function registerRestore(program: Command): void {
           manifest,
           source,
           journalFile,
+          auth,
           prompt: terminalPrompt,
           logger: ctx.logger,
           clock: ctx.clock,

@@ -57,6 +57,8 @@ export interface DrillOptions {
    * and the key count are.
    */
   bumpRevision?: number;
+  /** credentials for the restored cluster's verification, when the backup has etcd auth enabled */
+  auth?: { user: string; password: string };
 }
 
 export interface DrillResult {
@@ -264,6 +266,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       signal: o.signal,
       onEvent: o.onEvent,
       timeouts: o.timeouts,
+      auth: o.auth,
     });
     result.durationSeconds = (performance.now() - t0) / 1000;
     fill(result, r.verification);

@@ -32,6 +32,11 @@ export interface ExecuteDeps {
   onEvent?: (e: RestoreEvent) => void;
   /** @default { quorumMs: 120000, allMs: 300000 } */
   timeouts?: { quorumMs?: number; allMs?: number };
+  /**
+   * etcd credentials for the restored cluster's waits and verification, when the backup has etcd auth
+   * enabled (the restored members keep the backup's users): never written to the journal or the plan
+   */
+  auth?: { user: string; password: string };
   /** overrides for tests */
   probeFactory?: (endpoints: string[], tls: ClientTls | undefined) => ClusterProbe;
   hostFor?: (m: TargetMember) => MemberHost;

@@ -173,7 +173,8 @@ async function run(
   const getProbe = () =>
     (probe ??= (
       ctx.deps.probeFactory ??
-      ((e, tls) => createProbe({ endpoints: e, tls, etcdctl: plan.target.binaries.etcdctl }))
+      ((e, tls) =>
+        createProbe({ endpoints: e, tls, etcdctl: plan.target.binaries.etcdctl, auth: ctx.deps.auth }))
     )(
       plan.newCluster.members.map((m) => m.clientURLs[0]!),
       ctx.tls,

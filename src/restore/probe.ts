@@ -20,10 +20,17 @@ export interface ClusterProbe {
   close(): void;
 }
 
-export function createProbe(opts: { endpoints: string[]; tls?: ClientTls; etcdctl?: string }): ClusterProbe {
+export function createProbe(opts: {
+  endpoints: string[];
+  tls?: ClientTls;
+  etcdctl?: string;
+  /** credentials for a cluster with etcd auth enabled (the key count and HashKV need them) */
+  auth?: { user: string; password: string };
+}): ClusterProbe {
   const client = createEtcdClient({
     endpoints: opts.endpoints,
     ...opts.tls,
+    ...opts.auth,
     dialTimeoutMs: 2000,
     requestTimeoutMs: 5000,
     // the members were just started: see each one as soon as it listens (the wait is part of the RTO)

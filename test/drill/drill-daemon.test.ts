@@ -1,5 +1,7 @@
 /**
- * Scheduled drills in the daemon (in-process, real etcd): a policy's newest backup is drilled, a policy
+ * Scheduled drills in the daemon (in-process, real etcd with etcd auth enabled: the drilled cluster has the
+ * backup's users, and the daemon verifies it with the cluster's own credentials): a policy's newest backup
+ * is drilled, a policy
  * without a backup is a failed drill, both are recorded in the catalog, exported as metrics and listed by
  * GET /api/v1/drills, and a restarted daemon restores the drill series from the catalog.
  */
@@ -40,7 +42,12 @@ describe('dr daemon: scheduled restore drills', () => {
   const series = (policy: string) => ({ cluster: 'main', policy });
 
   beforeAll(async () => {
-    [cluster, tmp] = await Promise.all([startTestCluster({ size: 1 }), tempDir('dr-drill-daemon-')]);
+    const rootPassword = 'drill-daemon-root-7713';
+    [cluster, tmp] = await Promise.all([
+      startTestCluster({ size: 1, auth: { rootPassword } }),
+      tempDir('dr-drill-daemon-'),
+    ]);
+    await writeFile(path.join(tmp.dir, 'root.pw'), `${rootPassword}\n`, { mode: 0o600 });
     for (let i = 0; i < 12; i++) await cluster.etcdctl(['put', `/registry/secrets/s-${i}`, `v${i}`]);
     port = await freePort();
     file = path.join(tmp.dir, 'dr.yaml');
@@ -49,6 +56,7 @@ describe('dr daemon: scheduled restore drills', () => {
       `clusters:
   - name: main
     endpoints: [${cluster.endpoints.map((e) => JSON.stringify(e)).join(', ')}]
+    auth: { user: root, passwordFile: ./root.pw }
 storage:
   - name: disk
     url: ${pathToFileURL(path.join(tmp.dir, 'store')).href}
