@@ -181,7 +181,17 @@ describe('dr log follow: an etcd with auth', () => {
     // need credentials: refused without them (naming authentication), verified with --user/--password-file
     const drill = (auth: string[]) =>
       runDr(
-        ['drill', '--revision', r.rev.toString(), '--cluster-name', 's', '--work-dir', dir, ...auth, '--json'],
+        [
+          'drill',
+          '--revision',
+          r.rev.toString(),
+          '--cluster-name',
+          's',
+          '--work-dir',
+          dir,
+          ...auth,
+          '--json',
+        ],
         env,
         240_000,
       );
