@@ -25,10 +25,11 @@ COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
-# ---- runtime: production dependencies only, etcdutl/etcdctl 3.5 for restores, non-root ----
+# ---- runtime: production dependencies only, etcdutl/etcdctl 3.5 for restores, openssl (the certificates of
+#      drills and replay members), non-root ----
 FROM node:20-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates tini \
+ && apt-get install -y --no-install-recommends ca-certificates tini openssl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 etcd-dr \
  && useradd --system --uid 10001 --gid etcd-dr --home-dir /var/lib/etcd-dr --shell /usr/sbin/nologin etcd-dr \

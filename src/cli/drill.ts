@@ -11,11 +11,9 @@ import {
   addConfigOption,
   addIdentityOption,
   addJsonOption,
-  addAuthOptions,
   addStorageOption,
   openCatalog,
   openStorage,
-  resolveAuth,
   resolveIdentities,
   manifestTrust,
 } from './context.js';
@@ -90,10 +88,6 @@ export function registerDrill(program: Command): void {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--work-dir <dir>', 'where the temporary directory is made (default: the system temp dir)');
-  addAuthOptions(
-    cmd,
-    "etcd user for the drilled cluster's verification, when the backup has etcd auth enabled (its users)",
-  );
   addBumpOptions(cmd);
   addPointInTimeOptions(cmd);
   cmd.action(
@@ -126,7 +120,6 @@ export function registerDrill(program: Command): void {
           backend: built?.backend ?? backend,
           identities: built ? null : await resolveIdentities(ctx),
           members: Number(o.members) as 1 | 3,
-          auth: resolveAuth(ctx),
           workDir: o.workDir,
           etcdBinDirs: o.etcdBinDir,
           ...(bumpRevision !== undefined ? { bumpRevision } : {}),

@@ -30,6 +30,7 @@ import type { VerifyCheck, VerifyReport } from '../restore/verify.js';
 import type { Backend } from '../storage/backend.js';
 import type { AgeIdentities } from '../crypto/age-keys.js';
 import { findEtcdFor } from './etcd-binaries.js';
+import { makeThrowawayTls } from './throwaway-tls.js';
 
 export interface DrillOptions {
   manifest: Manifest;
@@ -57,8 +58,6 @@ export interface DrillOptions {
    * and the key count are.
    */
   bumpRevision?: number;
-  /** credentials for the restored cluster's verification, when the backup has etcd auth enabled */
-  auth?: { user: string; password: string };
 }
 
 export interface DrillResult {
@@ -225,18 +224,32 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     await reapStaleDrills(parent, log);
     dir = await mkdtemp(path.join(parent, `dr-drill-${m.id}-`));
     await writeFile(path.join(dir, OWNER_FILE), `${process.pid}\n`, { mode: 0o600 });
-    const ports = await freeLoopbackPorts(2 * n);
+    const [ports, certs] = await Promise.all([
+      freeLoopbackPorts(2 * n),
+      makeThrowawayTls(path.join(dir, 'tls'), 'drill', o.signal),
+    ]);
+    // mTLS on client and peer URLs with a CA of the drill's own: only dr reads the restored keyspace, and
+    // dr is etcd's root by its certificate (a backup with etcd auth enabled verifies without a password)
+    const tls = {
+      caFile: certs.caFile,
+      certFile: certs.serverCertFile,
+      keyFile: certs.serverKeyFile,
+      clientCertAuth: true,
+    };
     target = parseMembers(
       {
         binaries: { etcd: bins.etcd, etcdctl: bins.etcdctl, etcdutl: bins.etcdutl },
+        clientTls: { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile },
         // nothing may answer here: the drill's own ports were free a moment ago
-        oldCluster: { endpoints: Array.from({ length: n }, (_, i) => `http://127.0.0.1:${ports[2 * i]}`) },
+        oldCluster: { endpoints: Array.from({ length: n }, (_, i) => `https://127.0.0.1:${ports[2 * i]}`) },
         members: Array.from({ length: n }, (_, i) => ({
           name: `drill-${i + 1}`,
-          clientURLs: [`http://127.0.0.1:${ports[2 * i]}`],
-          peerURLs: [`http://127.0.0.1:${ports[2 * i + 1]}`],
+          clientURLs: [`https://127.0.0.1:${ports[2 * i]}`],
+          peerURLs: [`https://127.0.0.1:${ports[2 * i + 1]}`],
           dataDir: path.join(dir!, `drill-${i + 1}`),
           control: { type: 'local' },
+          tls,
+          peerTls: tls,
         })),
       },
       'drill target',
@@ -266,7 +279,6 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       signal: o.signal,
       onEvent: o.onEvent,
       timeouts: o.timeouts,
-      auth: o.auth,
     });
     result.durationSeconds = (performance.now() - t0) / 1000;
     fill(result, r.verification);

@@ -9,13 +9,13 @@
 import { createTask, type ScheduledTask } from 'node-cron';
 import { readIdentityFile } from '../crypto/key-files.js';
 import { Catalog, type DrillRecord } from '../catalog/catalog.js';
-import type { ClusterConfig, Config, PolicyConfig } from '../config/load.js';
+import type { Config, PolicyConfig } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { manifestTrustOf } from '../config/manifest-keys.js';
 import { findManifest } from '../manifest/manifest-store.js';
 import { DrError, toDrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { connectionOf, storageUrlOf } from '../config/connection.js';
+import { storageUrlOf } from '../config/connection.js';
 import {
   forgetDrillMetrics,
   recordDrillMetrics,
@@ -169,8 +169,6 @@ export class DrillScheduler {
         backend,
         members: d.members,
         workDir: d.workDir,
-        // the drilled cluster has the backup's users: the cluster's own credentials, when it has auth
-        auth: authOf(this.config.clusters.find((c) => c.name === p.cluster)),
         ...(d.bumpRevision !== undefined ? { bumpRevision: d.bumpRevision } : {}),
         etcdBinDirs: d.etcdBinDirs,
         // read at every drill: a key file replaced between drills is picked up without a reload
@@ -254,9 +252,4 @@ export class DrillScheduler {
     }
     this.catalog.close();
   }
-}
-
-function authOf(cluster: ClusterConfig | undefined): { user: string; password: string } | undefined {
-  const c = cluster && connectionOf(cluster);
-  return c?.user && c.password !== undefined ? { user: c.user, password: c.password } : undefined;
 }

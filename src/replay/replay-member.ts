@@ -9,7 +9,7 @@
  *
  * When the base has etcd auth enabled (read from its `auth` bucket before the member starts), the member
  * serves TLS on that socket with --client-cert-auth and dr is etcd's root user through a client certificate
- * (replay-tls.ts): no password is needed, and the users and roles come out in the snapshot as they were.
+ * (drill/throwaway-tls.ts): no password is needed, and the users and roles come out in the snapshot as they were.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
@@ -26,7 +26,7 @@ import { openFileSource } from '../formats/file-byte-source.js';
 import { localHost } from '../restore/host.js';
 import { restoreArgv, type RestoreTool } from '../restore/restore-argv.js';
 import { compareMinor, RESTORE_TOOL_ENV } from '../restore/tool.js';
-import { makeReplayTls } from './replay-tls.js';
+import { makeThrowawayTls } from '../drill/throwaway-tls.js';
 
 export interface ReplayMemberOptions {
   /** the replay's private directory (0700): data, sockets, certificates and etcd's log go in it */
@@ -99,7 +99,7 @@ export async function startReplayMember(o: ReplayMemberOptions): Promise<ReplayM
       `point in time: ${argv.slice(0, 3).join(' ')} failed (exit ${restored.code}): ${(restored.stderr || restored.stdout).trim().split('\n').slice(-3).join(' | ')}`,
     );
   await rm(o.baseFile, { force: true });
-  const certs = authEnabled ? await makeReplayTls(path.join(o.dir, 'tls'), o.signal) : undefined;
+  const certs = authEnabled ? await makeThrowawayTls(path.join(o.dir, 'tls'), 'point in time', o.signal) : undefined;
   const extraArgs = [
     '--max-txn-ops',
     '1000000',

@@ -5,6 +5,7 @@
  * it (exit 2). Nothing is left behind: no file under the work dir, no etcd process on its data dirs.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -39,26 +40,50 @@ function etcdsUnder(dir: string): number[] {
   });
 }
 
-/** true once an etcd member under dir answers /health on the client URL its command line names */
-async function memberAnswers(dir: string): Promise<boolean> {
+/**
+ * true once an etcd member under dir answers /health on the client URL its command line names (https with
+ * the drill's own client certificate, from the tls/ folder beside its data dir)
+ */
+async function memberAnswers(dir: string, withCert = true): Promise<boolean> {
   for (const pid of etcdsUnder(dir)) {
     let url: string | undefined;
+    let dataDir: string | undefined;
     try {
       const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const flag = args.findIndex(
-        (a) => a === '--listen-client-urls' || a.startsWith('--listen-client-urls='),
-      );
-      url = flag < 0 ? undefined : args[flag]!.includes('=') ? args[flag]!.split('=')[1] : args[flag + 1];
+      const value = (name: string) => {
+        const i = args.findIndex((a) => a === name || a.startsWith(`${name}=`));
+        return i < 0 ? undefined : args[i]!.includes('=') ? args[i]!.split('=')[1] : args[i + 1];
+      };
+      url = value('--listen-client-urls')?.split(',')[0];
+      dataDir = value('--data-dir');
     } catch {
       continue;
     }
-    if (!url) continue;
-    try {
-      const res = await fetch(new URL('/health', url.split(',')[0]), { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return true;
-    } catch {
-      /* not yet */
-    }
+    if (!url || !dataDir) continue;
+    const tls = path.join(path.dirname(dataDir), 'tls');
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = httpsRequest(
+        new URL('/health', url),
+        {
+          ca: readFileSync(path.join(tls, 'ca.crt')),
+          ...(withCert
+            ? {
+                cert: readFileSync(path.join(tls, 'client.crt')),
+                key: readFileSync(path.join(tls, 'client.key')),
+              }
+            : {}),
+          timeout: 1000,
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        },
+      );
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+      req.end();
+    });
+    if (ok) return true;
   }
   return false;
 }
@@ -164,6 +189,9 @@ describe('dr drill', () => {
     expect(left).toHaveLength(1);
     expect(left[0]).toMatch(/^dr-drill-/);
     expect(etcdsUnder(work).length).toBeGreaterThan(0);
+    // the restored keyspace is served to holders of the drill's own client certificate only
+    expect(await memberAnswers(work, false)).toBe(false);
+    expect(await memberAnswers(work, true)).toBe(true);
     const r = await runDr(['drill', '--backup', 'latest', '--work-dir', work, '--json'], env, 240_000);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.ok).toBe(true);

@@ -1,7 +1,7 @@
 /**
- * Scheduled drills in the daemon (in-process, real etcd with etcd auth enabled: the drilled cluster has the
- * backup's users, and the daemon verifies it with the cluster's own credentials): a policy's newest backup
- * is drilled, a policy
+ * Scheduled drills in the daemon (in-process, real etcd with etcd auth enabled: the drilled cluster keeps
+ * the backup's users, and dr verifies it as root by the drill's own client certificate): a policy's newest
+ * backup is drilled, a policy
  * without a backup is a failed drill, both are recorded in the catalog, exported as metrics and listed by
  * GET /api/v1/drills, and a restarted daemon restores the drill series from the catalog.
  */

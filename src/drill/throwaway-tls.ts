@@ -1,23 +1,28 @@
 /**
- * A throwaway certificate authority for the replay member when its data has etcd auth enabled
- * (docs/revision-log.md §9): the member serves TLS on its private Unix socket with --client-cert-auth,
- * and dr presents a client certificate whose common name is `root`. etcd takes a verified client
- * certificate's CN as the user name, so dr acts as etcd's root user on that member without knowing any
- * password, and nobody else can connect (the socket's directory is 0700, the CA key never leaves it and
- * goes with the directory).
+ * A throwaway certificate authority for the etcd members dr starts for itself and throws away: a drill's
+ * cluster (drill.ts) and the point-in-time replay member (replay/replay-member.ts). The members serve TLS
+ * with --client-cert-auth (and --peer-client-cert-auth), and dr presents a client certificate whose
+ * common name is `root`:
+ *
+ * - nobody else on the host can read the restored keyspace (every Kubernetes Secret) while it runs: only a
+ *   holder of a certificate from this CA gets in, and the CA key never leaves the 0700 directory, which is
+ *   removed with the members;
+ * - etcd takes a verified client certificate's CN as the user name, so on data with etcd auth enabled dr
+ *   acts as etcd's root user without knowing any password.
  *
  * The certificates come from the `openssl` command line (Node can read X.509 but not issue it); P-256 keys,
- * valid two days. The server certificate names `localhost` (dr's clients on a socket) and `client` (etcd's
- * own gateway dials its socket `client:1` by that name).
+ * valid two days, made in ~50 ms. The server certificate (also the peers' and their client certificate)
+ * names 127.0.0.1 and `localhost` (dr's clients on a Unix socket), and `client` (etcd's own gateway dials
+ * the replay member's socket `client:1` by that name).
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DrError } from '../core/errors.js';
 import { runCommand } from '../restore/host.js';
 
-export interface ReplayTls {
+export interface ThrowawayTls {
   caFile: string;
-  /** the member's */
+  /** the members' (client and peer URLs) */
   serverCertFile: string;
   serverKeyFile: string;
   /** dr's: CN=root */
@@ -27,7 +32,12 @@ export interface ReplayTls {
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-export async function makeReplayTls(dir: string, signal?: AbortSignal): Promise<ReplayTls> {
+/** Makes the CA and the certificates in `dir` (created 0700); `purpose` names the command in errors. */
+export async function makeThrowawayTls(
+  dir: string,
+  purpose: string,
+  signal?: AbortSignal,
+): Promise<ThrowawayTls> {
   await mkdir(dir, { mode: 0o700 });
   const f = (name: string) => path.join(dir, name);
   const openssl = async (...args: string[]) => {
@@ -36,13 +46,13 @@ export async function makeReplayTls(dir: string, signal?: AbortSignal): Promise<
       throw new DrError(
         r.code === 127 ? 'CONFIG_INVALID' : 'INTERNAL',
         r.code === 127
-          ? 'point in time: the backup has etcd auth enabled, and the replay member needs the `openssl` command to make its private certificates: install openssl (Debian: apt-get install openssl)'
-          : `point in time: openssl ${args[0]} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`,
+          ? `${purpose}: the throwaway members need the \`openssl\` command to make their private certificates: install openssl (Debian: apt-get install openssl)`
+          : `${purpose}: openssl ${args[0]} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`,
       );
   };
   await writeFile(
     f('server.ext'),
-    'subjectAltName=DNS:localhost,DNS:client\nextendedKeyUsage=serverAuth,clientAuth\n',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:client\nextendedKeyUsage=serverAuth,clientAuth\n',
   );
   await writeFile(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
   await openssl(
@@ -54,7 +64,7 @@ export async function makeReplayTls(dir: string, signal?: AbortSignal): Promise<
     '-out',
     f('ca.crt'),
     '-subj',
-    '/CN=dr-replay-ca',
+    '/CN=etcd-dr throwaway CA',
     '-days',
     '2',
   );
