@@ -99,7 +99,9 @@ export async function startReplayMember(o: ReplayMemberOptions): Promise<ReplayM
       `point in time: ${argv.slice(0, 3).join(' ')} failed (exit ${restored.code}): ${(restored.stderr || restored.stdout).trim().split('\n').slice(-3).join(' | ')}`,
     );
   await rm(o.baseFile, { force: true });
-  const certs = authEnabled ? await makeThrowawayTls(path.join(o.dir, 'tls'), 'point in time', o.signal) : undefined;
+  const certs = authEnabled
+    ? await makeThrowawayTls(path.join(o.dir, 'tls'), 'point in time', o.signal)
+    : undefined;
   const extraArgs = [
     '--max-txn-ops',
     '1000000',
