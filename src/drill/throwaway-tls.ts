@@ -68,10 +68,8 @@ export async function makeThrowawayTls(
     '-days',
     '2',
   );
-  for (const [name, cn, serial] of [
-    ['server', 'localhost', '1'],
-    ['client', 'root', '2'],
-  ] as const) {
+  // the two leaves side by side (~70 ms one after the other)
+  const leaf = async (name: string, cn: string, serial: string) => {
     await openssl('req', ...EC, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`);
     await openssl(
       'x509',
@@ -91,7 +89,8 @@ export async function makeThrowawayTls(
       '-out',
       f(`${name}.crt`),
     );
-  }
+  };
+  await Promise.all([leaf('server', 'localhost', '1'), leaf('client', 'root', '2')]);
   for (const key of ['ca.key', 'server.key', 'client.key']) await chmod(f(key), 0o600);
   return {
     caFile: f('ca.crt'),
