@@ -1,10 +1,11 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --semi-space-growth-factor=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --semi-space-growth-factor=1
 /**
  * The V8 flags above are given at process start (V8 flags set after start-up behave unpredictably): a
  * snapshot arrives as hundreds of thousands of short-lived buffers, and V8's default young generation
  * (semi-spaces of up to 16 MiB, growing) lets tens of MB of that garbage pile up between scavenges. A
- * fixed 2 MiB semi-space scavenges sooner: a 270 MB `dr backup` to file:// peaks at ~95 MB instead of
- * ~130 MB, for no more CPU. Run `dr` as its bin (`./dist/cli/dr.js`: this module bundled by
+ * fixed small semi-space scavenges sooner: a 270 MB `dr backup` to file:// peaks at ~95 MB instead of
+ * ~130 MB with 2 MiB, for no more CPU; 1 MiB keeps a 1 GiB backup to S3 (with its part buffers) at
+ * ~140 MB where 2 MiB gave 150-185 MB, in the same time (docs/benchmarks.md, session 11). Run `dr` as its bin (`./dist/cli/dr.js`: this module bundled by
  * scripts/bundle.mjs, which keeps this line); `node dist/cli/dr.js` works too, without them.
  * test/helpers/dr.ts spawns with the same flags.
  *
