@@ -224,10 +224,14 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     await reapStaleDrills(parent, log);
     dir = await mkdtemp(path.join(parent, `dr-drill-${m.id}-`));
     await writeFile(path.join(dir, OWNER_FILE), `${process.pid}\n`, { mode: 0o600 });
-    const [ports, certs] = await Promise.all([
+    // settled, not raced: openssl must be done with the directory before a failure removes it
+    const [portsMade, certsMade] = await Promise.allSettled([
       freeLoopbackPorts(2 * n),
       makeThrowawayTls(path.join(dir, 'tls'), 'drill', o.signal),
     ]);
+    if (portsMade.status === 'rejected') throw portsMade.reason;
+    if (certsMade.status === 'rejected') throw certsMade.reason;
+    const [ports, certs] = [portsMade.value, certsMade.value];
     // mTLS on client and peer URLs with a CA of the drill's own: only dr reads the restored keyspace, and
     // dr is etcd's root by its certificate (a backup with etcd auth enabled verifies without a password)
     const tls = {

@@ -5,8 +5,8 @@
  * common name is `root`:
  *
  * - nobody else on the host can read the restored keyspace (every Kubernetes Secret) while it runs: only a
- *   holder of a certificate from this CA gets in, and the CA key never leaves the 0700 directory, which is
- *   removed with the members;
+ *   holder of a certificate from this CA gets in; the CA key is deleted as soon as the two certificates are
+ *   signed, and the 0700 directory holding the rest is removed with the members;
  * - etcd takes a verified client certificate's CN as the user name, so on data with etcd auth enabled dr
  *   acts as etcd's root user without knowing any password.
  *
@@ -15,7 +15,7 @@
  * names 127.0.0.1 and `localhost` (dr's clients on a Unix socket), and `client` (etcd's own gateway dials
  * the replay member's socket `client:1` by that name).
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DrError } from '../core/errors.js';
 import { runCommand } from '../restore/host.js';
@@ -67,6 +67,11 @@ export async function makeThrowawayTls(
     '/CN=etcd-dr throwaway CA',
     '-days',
     '2',
+    // explicit, not left to the host's openssl.cnf: Go accepts only a CA that says it is one
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   );
   // the two leaves side by side (~70 ms one after the other)
   const leaf = async (name: string, cn: string, serial: string) => {
@@ -90,8 +95,14 @@ export async function makeThrowawayTls(
       f(`${name}.crt`),
     );
   };
-  await Promise.all([leaf('server', 'localhost', '1'), leaf('client', 'root', '2')]);
-  for (const key of ['ca.key', 'server.key', 'client.key']) await chmod(f(key), 0o600);
+  // settled, not raced: a failed leaf must not leave the other's openssl writing while the caller removes
+  // the directory
+  const made = await Promise.allSettled([leaf('server', 'localhost', '1'), leaf('client', 'root', '2')]);
+  const failed = made.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  // nothing is signed after this: the CA key goes at once
+  await rm(f('ca.key'), { force: true });
+  for (const key of ['server.key', 'client.key']) await chmod(f(key), 0o600);
   return {
     caFile: f('ca.crt'),
     serverCertFile: f('server.crt'),

@@ -32,7 +32,12 @@ export function parseEndpoint(raw: string, tlsConfigured: boolean): ParsedEndpoi
     throw new DrError('USAGE', `etcd: endpoint "${redactUrl(raw)}" is not host:port or a URL`);
   }
   if (url.protocol === 'unix:' || url.protocol === 'unixs:') {
-    const socketPath = decodeURIComponent(url.pathname);
+    let socketPath: string;
+    try {
+      socketPath = decodeURIComponent(url.pathname);
+    } catch {
+      throw new DrError('USAGE', `etcd: endpoint "${redactUrl(raw)}" is not a valid URL path`);
+    }
     if (url.host !== '' || !socketPath.startsWith('/'))
       throw new DrError('USAGE', `etcd: endpoint "${redactUrl(raw)}" must be unix:///absolute/path`);
     return { display: trimmed, address: `unix:${socketPath}`, secure: url.protocol === 'unixs:', socketPath };

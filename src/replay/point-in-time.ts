@@ -34,7 +34,7 @@ import type { Backend } from '../storage/backend.js';
 import { openBackend } from '../storage/open-backend.js';
 import { applyRevisions, LeaseKeeper, type ApplyResult } from './apply-revisions.js';
 import { prefetch } from './prefetch.js';
-import { startReplayMember, type ReplayMember } from './replay-member.js';
+import { replaySocketPath, startReplayMember, type ReplayMember } from './replay-member.js';
 import { planReplay, type ReplayPlan } from './replay-plan.js';
 
 export interface PointInTimeOptions {
@@ -113,7 +113,10 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
   await mkdir(o.workDir, { recursive: true, mode: 0o700 });
   // what a replay killed outright (SIGKILL, a second signal) left: its plaintext scratch directory
   await reapStaleDrills(o.workDir, log, 'dr-replay-');
-  const dir = await mkdtemp(path.join(o.workDir, `dr-replay-${o.cluster}-`));
+  // no cluster name in it: the member's socket path must stay under 107 bytes (replay-member.ts), which is
+  // checked before anything is fetched (mkdtemp's six characters stand in for the name it will pick)
+  replaySocketPath(path.join(o.workDir, 'dr-replay-XXXXXX'));
+  const dir = await mkdtemp(path.join(o.workDir, 'dr-replay-'));
   await writeFile(path.join(dir, OWNER_FILE), `${process.pid}\n`, { mode: 0o600 });
   let member: ReplayMember | undefined;
   let session: TxnSession | undefined;

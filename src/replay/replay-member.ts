@@ -59,6 +59,22 @@ export interface ReplayMember {
 /** the longest path a Unix socket address holds (sun_path, with its NUL) */
 const MAX_SOCKET_PATH = 107;
 
+/** The replay member's client socket in `dir`; refused (before any fetch) when no socket can have that path. */
+export function replaySocketPath(dir: string): string {
+  const socket = path.join(dir, 'client:1');
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH)
+    throw new DrError(
+      'CONFIG_INVALID',
+      `point in time: the replay's socket path ${socket} is longer than a Unix socket allows (${MAX_SOCKET_PATH} bytes): the replay folder is beside the catalog (point --catalog / DR_CATALOG at a shorter path) or, for dr drill, under --work-dir`,
+    );
+  return socket;
+}
+
+/** `unix:///a%20b/client:1`: the socket path as a URL path, each segment encoded */
+function socketEndpoint(scheme: 'unix' | 'unixs', socket: string): string {
+  return `${scheme}://${socket.split('/').map(encodeURIComponent).join('/')}`;
+}
+
 /** Whether a bbolt file of etcd has auth enabled (`auth/authEnabled` = 1). */
 export function authEnabledIn(file: string): boolean {
   const src = openFileSource(file);
@@ -72,12 +88,7 @@ export function authEnabledIn(file: string): boolean {
 }
 
 export async function startReplayMember(o: ReplayMemberOptions): Promise<ReplayMember> {
-  const socket = path.join(o.dir, 'client:1');
-  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH)
-    throw new DrError(
-      'CONFIG_INVALID',
-      `point in time: the replay's socket path ${socket} is longer than a Unix socket allows (${MAX_SOCKET_PATH} bytes): use a shorter --work-dir`,
-    );
+  const socket = replaySocketPath(o.dir);
   const authEnabled = authEnabledIn(o.baseFile);
   const memberDir = path.join(o.dir, 'member');
   const peerUrl = 'unix://peer:1';
@@ -155,38 +166,34 @@ export async function startReplayMember(o: ReplayMemberOptions): Promise<ReplayM
     );
   });
   died.catch(() => undefined);
-  const endpoint = `${certs ? 'unixs' : 'unix'}://${socket}`;
+  const endpoint = socketEndpoint(certs ? 'unixs' : 'unix', socket);
   const files = certs && {
     caFile: certs.caFile,
     certFile: certs.clientCertFile,
     keyFile: certs.clientKeyFile,
   };
-  const client = createEtcdClient(
-    { endpoints: [endpoint], requestTimeoutMs: 120_000, ...files },
-    { logger: o.logger },
-  );
+  let client: EtcdClient | undefined;
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      client.close();
+      client?.close();
       await stopMember(member, 5000);
       unhook?.();
       await rm(memberDir, { recursive: true, force: true, maxRetries: 3 });
     })());
+  // from here on, whatever fails stops the member it started
   try {
+    const c = (client = createEtcdClient(
+      { endpoints: [endpoint], requestTimeoutMs: 120_000, ...files },
+      { logger: o.logger },
+    ));
+    const tls = files && readTlsMaterial(files);
     // healthy: a leader (a one-member cluster elects itself at once)
-    const probe = async () => (await client.status(endpoint)).leaderId !== 0n;
+    const probe = async () => (await c.status(endpoint)).leaderId !== 0n;
     await Promise.race([waitHealthy(endpoint, { signal: o.signal, timeoutMs: 120_000, probe }), died]);
+    return { endpoint, tls, authEnabled, client: c, died, stop };
   } catch (err) {
     await stop();
     throw err;
   }
-  return {
-    endpoint,
-    tls: files && readTlsMaterial(files),
-    authEnabled,
-    client,
-    died,
-    stop,
-  };
 }

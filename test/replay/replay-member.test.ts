@@ -4,7 +4,7 @@
  * serves TLS with --client-cert-auth: dr is root by its private certificate, a client without one is
  * turned away, and the users come out as the base held them.
  */
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.js';
 import { findEtcdFor, type EtcdBinaries } from '../../src/drill/etcd-binaries.js';
 import { createEtcdClient } from '../../src/etcd/client.js';
-import { authEnabledIn, startReplayMember } from '../../src/replay/replay-member.js';
+import { parseEndpoint } from '../../src/etcd/endpoint.js';
+import { authEnabledIn, replaySocketPath, startReplayMember } from '../../src/replay/replay-member.js';
 import { findRestoreTool } from '../../src/restore/tool.js';
 import type { RestoreTool } from '../../src/restore/restore-argv.js';
 import { startTestCluster } from '../helpers/etcd-cluster.js';
@@ -77,10 +78,12 @@ describe('the replay member', () => {
   it('listens on a Unix socket in its private directory and on no TCP port', async () => {
     const baseFile = await snapshotOf(false);
     expect(authEnabledIn(baseFile)).toBe(false);
-    const replayDir = await mkdtemp(path.join(dir, 'dr-replay-plain-'));
+    // a folder name with characters a URL would otherwise read as an escape, a fragment or a query
+    const replayDir = await mkdtemp(path.join(dir, 'dr-replay plain %zz#?-'));
     const m = await startReplayMember({ dir: replayDir, baseFile, bins, tool, logger: silentLogger });
     try {
-      expect(m.endpoint).toBe(`unix://${replayDir}/client:1`);
+      expect(m.endpoint.startsWith('unix:///')).toBe(true);
+      expect(parseEndpoint(m.endpoint, false).socketPath).toBe(path.join(replayDir, 'client:1'));
       expect(m.authEnabled).toBe(false);
       expect(statSync(replayDir).mode & 0o777).toBe(0o700);
       expect(statSync(path.join(replayDir, 'client:1')).isSocket()).toBe(true);
@@ -94,18 +97,30 @@ describe('the replay member', () => {
     expect(readdirSync(replayDir).filter((f) => f === 'member')).toEqual([]);
   });
 
+  it('refuses a folder too deep for a Unix socket path before starting anything, naming where to point', () => {
+    expect(() => replaySocketPath(`/${'d'.repeat(100)}/dr-replay-XXXXXX`)).toThrow(/DR_CATALOG|--work-dir/);
+    expect(replaySocketPath('/var/lib/etcd-dr/replays/dr-replay-XXXXXX')).toBe(
+      '/var/lib/etcd-dr/replays/dr-replay-XXXXXX/client:1',
+    );
+  });
+
   it('keeps etcd auth of the base on: dr is root by its private certificate, nobody else gets in', async () => {
     const baseFile = await snapshotOf(true);
     expect(authEnabledIn(baseFile)).toBe(true);
     const replayDir = await mkdtemp(path.join(dir, 'dr-replay-auth-'));
     const m = await startReplayMember({ dir: replayDir, baseFile, bins, tool, logger: silentLogger });
     try {
-      expect(m.endpoint).toBe(`unixs://${replayDir}/client:1`);
+      expect(parseEndpoint(m.endpoint, false)).toMatchObject({
+        secure: true,
+        socketPath: path.join(replayDir, 'client:1'),
+      });
       expect(m.authEnabled).toBe(true);
       expect(tcpListenPortsOf(findPid(replayDir))).toEqual([]);
       await m.client.put('/as-root', 'yes');
       expect((await m.client.get('/k'))[0]?.value.toString()).toBe('v');
-      expect(statSync(path.join(replayDir, 'tls', 'ca.key')).mode & 0o777).toBe(0o600);
+      // the CA key is gone once the two certificates are signed; the client key is the user's alone
+      expect(existsSync(path.join(replayDir, 'tls', 'ca.key'))).toBe(false);
+      expect(statSync(path.join(replayDir, 'tls', 'client.key')).mode & 0o777).toBe(0o600);
       // the same socket without a client certificate: the TLS handshake is refused
       const stranger = createEtcdClient(
         { endpoints: [m.endpoint], caFile: path.join(replayDir, 'tls', 'ca.crt'), dialTimeoutMs: 2000 },
