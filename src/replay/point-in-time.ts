@@ -23,7 +23,6 @@ import { OWNER_FILE, reapStaleDrills } from '../drill/drill.js';
 import { findEtcdFor } from '../drill/etcd-binaries.js';
 import { openTxnSession, type TxnSession } from '../etcd/txn-session.js';
 import type { Manifest } from '../manifest/manifest.js';
-import type { ManifestTrust } from '../manifest/manifest-signature.js';
 import { writeManifest } from '../manifest/manifest-store.js';
 import { takeBackup } from '../pipeline/backup.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
@@ -35,15 +34,10 @@ import { openBackend } from '../storage/open-backend.js';
 import { applyRevisions, LeaseKeeper, type ApplyResult } from './apply-revisions.js';
 import { prefetch } from './prefetch.js';
 import { replaySocketPath, startReplayMember, type ReplayMember } from './replay-member.js';
-import { planReplay, type ReplayPlan } from './replay-plan.js';
+import { planReplay, type PlanReplayOptions, type ReplayPlan } from './replay-plan.js';
 
-export interface PointInTimeOptions {
-  backend: Backend;
-  cluster: string;
-  revision?: bigint;
-  time?: Date;
-  trust?: ManifestTrust;
-  identities?: AgeIdentities | null;
+/** what to replay (the plan's options: storage, cluster, revision or time, trust, identities), and how */
+export interface PointInTimeOptions extends PlanReplayOptions {
   /** parent of the private scratch directory (the state dir's `replays/`) */
   workDir: string;
   /** folders to look for the base backup's etcd in before PATH */
@@ -55,7 +49,6 @@ export interface PointInTimeOptions {
   onProcessExit?: (fn: () => void) => () => void;
   logger: Logger;
   clock: Clock;
-  signal?: AbortSignal;
   /** one line per step, for the terminal */
   onStep?: (message: string) => void;
 }
