@@ -70,9 +70,11 @@ export function replaySocketPath(dir: string): string {
   return socket;
 }
 
-/** `unix:///a%20b/client:1`: the socket path as a URL path, each segment encoded */
+/** `unix:///a%20b/client:1`: the socket path as a URL path, each segment encoded (but its colons) */
 function socketEndpoint(scheme: 'unix' | 'unixs', socket: string): string {
-  return `${scheme}://${socket.split('/').map(encodeURIComponent).join('/')}`;
+  // etcd's `host:port` name keeps its colon, which a URL path may hold as it is
+  const segment = (x: string) => encodeURIComponent(x).replace(/%3A/gi, ':');
+  return `${scheme}://${socket.split('/').map(segment).join('/')}`;
 }
 
 /** Whether a bbolt file of etcd has auth enabled (`auth/authEnabled` = 1). */
