@@ -66,9 +66,10 @@ export class StreamingSnapshotStatus {
   private total = 0;
   private kinds: Uint8Array = new Uint8Array(0);
   // A plain leaf (no bucket entries: nearly every page) is four numbers in typed arrays indexed by page
-  // id, ~24 bytes a page; a JS object per page would cost ten times that on a 1 GiB db.
+  // id, ~20 bytes a page; a JS object per page would cost ten times that on a 1 GiB db.
   private leafCrc = new Uint32Array(0);
-  private leafLength = new Float64Array(0);
+  /** a leaf's key/value bytes (under 4 GiB: bbolt's largest value is 2 GiB; a longer one is a rich leaf) */
+  private leafLength = new Uint32Array(0);
   private leafCount = new Uint32Array(0);
   private leafLastMain = new Float64Array(0); // NaN: no key of 8 bytes or more
   /** leaves holding bucket entries or meta/consistent_index: few, kept whole */
@@ -143,7 +144,7 @@ export class StreamingSnapshotStatus {
         this.pgid = m0.pgid;
         this.kinds = new Uint8Array(this.pgid);
         this.leafCrc = new Uint32Array(this.pgid);
-        this.leafLength = new Float64Array(this.pgid);
+        this.leafLength = new Uint32Array(this.pgid);
         this.leafCount = new Uint32Array(this.pgid);
         this.leafLastMain = new Float64Array(this.pgid);
       }
@@ -232,7 +233,11 @@ export class StreamingSnapshotStatus {
       const summary = this.summariseLeaf(page, id);
       if (typeof summary === 'string') return this.markBad(id, summary);
       const only = summary.items[0];
-      if (summary.consistentIndex === null && summary.items.length <= 1 && (!only || only.kind === 'kv')) {
+      if (
+        summary.consistentIndex === null &&
+        summary.items.length <= 1 &&
+        (!only || (only.kind === 'kv' && only.length <= 0xffffffff))
+      ) {
         this.leafCrc[id] = only ? only.crc : 0;
         this.leafLength[id] = only ? only.length : 0;
         this.leafCount[id] = only ? only.count : 0;
