@@ -57,27 +57,11 @@ export async function replayRound({ clientUrl, store, work, dr, drArgv, createEt
   const reps = Number(process.env.BENCH_REPLAY_REPS ?? '1');
   const cluster = 'bench-replay';
   const storeUrl = `file://${store}`;
-  const base = await dr([
-    'backup',
-    '--endpoints',
-    clientUrl,
-    '--storage',
-    storeUrl,
-    '--cluster-name',
-    cluster,
-  ]);
+  const where = ['--endpoints', clientUrl, '--storage', storeUrl, '--cluster-name', cluster];
+  const base = await dr(['backup', ...where]);
   const baseId = base.json.id;
   const client = createEtcdClient({ endpoints: [clientUrl] });
-  const f = startFollower(drArgv, [
-    '--endpoints',
-    clientUrl,
-    '--storage',
-    storeUrl,
-    '--cluster-name',
-    cluster,
-    '--checkpoint-every',
-    '5',
-  ]);
+  const f = startFollower(drArgv, [...where, '--checkpoint-every', '5']);
   let written;
   try {
     log(`replay: writing ${n} revisions after backup ${baseId}`);
