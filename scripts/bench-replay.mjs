@@ -8,10 +8,13 @@
  *            snapshotted) vs `dr fetch <base backup>` (the base alone), interleaved, BENCH_REPLAY_REPS runs
  *            each (default 1), medians: the time to a verified point-in-time snapshot, the replay's
  *            revisions per second (dr's own count) and dr's peak RSS. Goal: >= 5,000 revisions/s, memory flat.
- *   txn path the replay's one-at-a-time Txn, 10,000 1 KiB puts per run on a fresh member started like the replay
- *            member (--unsafe-no-fsync), through dr's grpc-js client (`client.txn`) and through
- *            src/etcd/txn-session.ts (Node's http2), BENCH_REPLAY_REPS + 1 runs each, interleaved: revisions/s
- *            and the client's CPU per call. Why txn-session.ts exists (its comment).
+ *   txn path the replay's Txn, 10,000 1 KiB puts per run on a fresh member started like the replay member
+ *            (--unsafe-no-fsync), one at a time through dr's grpc-js client (`client.txn`) and through
+ *            src/etcd/txn-session.ts (Node's http2) over TCP and over a Unix socket, and through the replay's
+ *            own pipeline (src/replay/txn-pipeline.ts: REPLAY_WINDOW guarded transactions in flight, a
+ *            connection each, over the socket), BENCH_REPLAY_REPS + 1 runs each, interleaved: revisions/s, the
+ *            client's CPU per call, and the share of transactions the pipeline sent twice. Why txn-session.ts
+ *            exists (its comment), and why the pipeline does (its comment).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -128,6 +131,8 @@ export async function replayRound({ clientUrl, store, work, dr, drArgv, createEt
 export async function txnPathRound({ work, distDir, createEtcdClient, log, freePort }) {
   const { startMember, stopMember, waitHealthy } = await import(path.join(distDir, 'etcd/member-process.js'));
   const { openTxnSession } = await import(path.join(distDir, 'etcd/txn-session.js'));
+  const { TxnPipeline } = await import(path.join(distDir, 'replay/txn-pipeline.js'));
+  const { REPLAY_WINDOW } = await import(path.join(distDir, 'replay/apply-revisions.js'));
   const reps = Number(process.env.BENCH_REPLAY_REPS ?? '1') + 1;
   const n = 10_000;
   const [cp, pp] = [await freePort(), await freePort()];
@@ -149,17 +154,22 @@ export async function txnPathRound({ work, distDir, createEtcdClient, log, freeP
   });
   const url = `http://127.0.0.1:${cp}`;
   const value = Buffer.alloc(1024, 't');
-  const runs = { grpc: [], http2: [], unix: [] };
+  const runs = { grpc: [], http2: [], unix: [], pipelined: [] };
+  let resent = 0;
   try {
     await waitHealthy(url, { timeoutMs: 60_000 });
     const client = createEtcdClient({ endpoints: [url] });
     const session = await openTxnSession(url);
-    const unixSession = await openTxnSession(`unix://${path.resolve(work, 'txnpath-client:1')}`);
-    const one = async (name, txn) => {
+    const socketUrl = `unix://${path.resolve(work, 'txnpath-client:1')}`;
+    const unixSession = await openTxnSession(socketUrl);
+    // the replay's own path: REPLAY_WINDOW guarded transactions in flight, a connection each
+    const pipeSession = await openTxnSession(socketUrl, { connections: REPLAY_WINDOW });
+    const one = async (name, txn, end = async () => undefined) => {
       const u0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < n; i++)
         await txn([{ type: 'put', key: Buffer.from(`/txn-path/${i % 5000}`), value, lease: 0n }]);
+      await end();
       const seconds = (performance.now() - t0) / 1000;
       const u = process.cpuUsage(u0);
       runs[name].push({ perSecond: n / seconds, cpuMicrosPerCall: (u.user + u.system) / n });
@@ -167,10 +177,22 @@ export async function txnPathRound({ work, distDir, createEtcdClient, log, freeP
     const grpc = () => one('grpc', (ops) => client.txn(url, ops));
     const h2 = () => one('http2', (ops) => session.txn(ops));
     const unix = () => one('unix', (ops) => unixSession.txn(ops));
+    const pipelined = async () => {
+      const from = (await client.status(url)).revision;
+      const p = new TxnPipeline((ops, guard) => pipeSession.txn(ops, guard), REPLAY_WINDOW, from);
+      let prev = null;
+      let next = from + 1n;
+      await one('pipelined', async (ops) => {
+        await p.push(next++, ops, prev);
+        prev = ops[0].key;
+      }, () => p.drain());
+      resent += p.resent;
+    };
     for (let i = 0; i < reps; i++)
-      for (const step of i % 2 === 0 ? [grpc, h2, unix] : [unix, h2, grpc]) await step();
+      for (const step of i % 2 === 0 ? [grpc, h2, unix, pipelined] : [pipelined, unix, h2, grpc]) await step();
     session.close();
     unixSession.close();
+    pipeSession.close();
     client.close();
   } finally {
     await stopMember(m);
@@ -185,7 +207,12 @@ export async function txnPathRound({ work, distDir, createEtcdClient, log, freeP
     http2CpuMicrosPerCall: Math.round(median(runs.http2.map((r) => r.cpuMicrosPerCall))),
     unixPerSecond: Math.round(median(runs.unix.map((r) => r.perSecond))),
     unixCpuMicrosPerCall: Math.round(median(runs.unix.map((r) => r.cpuMicrosPerCall))),
+    window: REPLAY_WINDOW,
+    pipelinedPerSecond: Math.round(median(runs.pipelined.map((r) => r.perSecond))),
+    pipelinedCpuMicrosPerCall: Math.round(median(runs.pipelined.map((r) => r.cpuMicrosPerCall))),
+    pipelinedResentShare: Math.round((resent / (n * reps)) * 1000) / 1000,
   };
+  row.pipelineSpeedup = Math.round((row.pipelinedPerSecond / row.unixPerSecond) * 100) / 100;
   row.speedup = Math.round((row.http2PerSecond / row.grpcPerSecond) * 100) / 100;
   log('txn path', JSON.stringify(row));
   return row;
@@ -193,7 +220,7 @@ export async function txnPathRound({ work, distDir, createEtcdClient, log, freeP
 
 export function txnPathLines(r) {
   return [
-    `replay txn path (${r.txnsPerRun} sequential 1 KiB puts, ${r.reps} interleaved runs each, etcd --unsafe-no-fsync, GOMAXPROCS=1): grpc-js ${r.grpcPerSecond}/s (${r.grpcCpuMicrosPerCall} µs CPU a call), node:http2 txn-session ${r.http2PerSecond}/s (${r.http2CpuMicrosPerCall} µs), ${r.speedup}x; the same over a Unix socket (the replay member's) ${r.unixPerSecond}/s (${r.unixCpuMicrosPerCall} µs)`,
+    `replay txn path (${r.txnsPerRun} sequential 1 KiB puts, ${r.reps} interleaved runs each, etcd --unsafe-no-fsync, GOMAXPROCS=1): grpc-js ${r.grpcPerSecond}/s (${r.grpcCpuMicrosPerCall} µs CPU a call), node:http2 txn-session ${r.http2PerSecond}/s (${r.http2CpuMicrosPerCall} µs), ${r.speedup}x; the same over a Unix socket (the replay member's) ${r.unixPerSecond}/s (${r.unixCpuMicrosPerCall} µs); the replay's pipeline over the socket (${r.window} guarded in flight, a connection each) ${r.pipelinedPerSecond}/s (${r.pipelinedCpuMicrosPerCall} µs), ${r.pipelineSpeedup}x the one-at-a-time socket, ${Math.round(r.pipelinedResentShare * 1000) / 10} % sent twice`,
   ];
 }
 

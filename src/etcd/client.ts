@@ -34,6 +34,8 @@ import type {
   MemberStatus,
   PutItem,
   SnapshotPreference,
+  TxnAnswer,
+  TxnGuard,
   TxnOp,
   WatchOptions,
   WatchStream,
@@ -73,10 +75,11 @@ export interface EtcdClient {
    */
   txnPuts(batch: PutItem[]): Promise<bigint>;
   /**
-   * One unconditional transaction of puts and single-key deletes on one member, as given (no splitting).
-   * Returns the revision of the write. (The replay's hot path is txn-session.ts.)
+   * One transaction of puts and single-key deletes on one member, as given (no splitting), unconditional
+   * or under a guard. Answers its revision and whether the guard held. (The replay's hot path is
+   * txn-session.ts.)
    */
-  txn(endpoint: string, ops: readonly TxnOp[]): Promise<bigint>;
+  txn(endpoint: string, ops: readonly TxnOp[], guard?: TxnGuard): Promise<TxnAnswer>;
   /** returns the lease ID; `id` asks for that ID (a replay keeps the original's) */
   leaseGrant(ttlSeconds: number, id?: bigint): Promise<bigint>;
   /** every lease the member holds */
@@ -617,9 +620,14 @@ export function createEtcdClient(opts: EtcdConnectionOptions, deps: EtcdClientDe
       return big(r.deleted);
     },
     txnPuts,
-    txn: async (endpoint, ops) => {
-      const r = await unary<{ header?: RawHeader }>(endpoint, 'KV', 'Txn', txnRequest(ops));
-      return big(r.header?.revision);
+    txn: async (endpoint, ops, guard) => {
+      const r = await unary<{ header?: RawHeader; succeeded?: boolean }>(
+        endpoint,
+        'KV',
+        'Txn',
+        txnRequest(ops, guard),
+      );
+      return { revision: big(r.header?.revision), succeeded: r.succeeded === true };
     },
     leaseLeases: async (endpoint) => {
       const r = await unary<{ leases?: { ID: string }[] }>(endpoint, 'Lease', 'LeaseLeases', {});

@@ -1,8 +1,9 @@
 /**
- * Unconditional Txn calls, one after another, over one HTTP/2 connection of Node's own (`node:http2`), for
- * the point-in-time replay (src/replay/apply-revisions.ts): it writes one transaction per original
- * revision and must wait for each answer before sending the next (etcd orders concurrent requests as its
- * scheduler pleases, and mostly in reverse), so the cost of one call is the replay's speed.
+ * Txn calls over HTTP/2 connections of Node's own (`node:http2`), for the point-in-time replay
+ * (src/replay/txn-pipeline.ts): it writes one transaction per original revision, a few in flight, each
+ * guarded on its predecessor, over a connection per slot (consecutive requests on different connections are
+ * read by different etcd goroutines, which keeps more of them in the order sent; docs/benchmarks.md,
+ * "Point-in-time replay, session 12").
  *
  * Why not grpc-js: measured on the replay's own path (100,000 1 KiB puts, one at a time, etcd 3.5 with
  * --unsafe-no-fsync on loopback, 2 cores), grpc-js spends ~245 µs of CPU a call and reaches ~2,500-3,000
@@ -20,11 +21,11 @@ import { classifyEtcdError } from './classify-error.js';
 import { parseEndpoint } from './endpoint.js';
 import { connectH2 } from './h2-connect.js';
 import type { TlsMaterial } from './tls-credentials.js';
-import { txnRequest, type TxnOp } from './types.js';
+import { txnRequest, type TxnAnswer, type TxnGuard, type TxnOp } from './types.js';
 
 export interface TxnSession {
-  /** the revision of the write */
-  txn(ops: readonly TxnOp[]): Promise<bigint>;
+  /** one transaction, unconditional or guarded; calls may overlap (each goes on the next connection) */
+  txn(ops: readonly TxnOp[], guard?: TxnGuard): Promise<TxnAnswer>;
   close(): void;
 }
 
@@ -50,17 +51,12 @@ class CallError extends Error {
   }
 }
 
-/** A session to one endpoint (http://, https://, unix://, unixs://; TLS with the given material). */
-export async function openTxnSession(
+async function connect(
+  ep: ReturnType<typeof parseEndpoint>,
   clientUrl: string,
-  o: { timeoutMs?: number; tls?: TlsMaterial } = {},
-): Promise<TxnSession> {
-  const ep = parseEndpoint(clientUrl, false);
-  if (ep.secure && !o.tls)
-    throw new DrError('INTERNAL', `txn session: ${clientUrl} is TLS and no TLS material was given`);
-  const { req: Req, res: Res } = txnTypes();
-  const timeoutMs = o.timeoutMs ?? 120_000;
-  const { session, authority } = connectH2({ ...ep, tls: o.tls });
+  tls: TlsMaterial | undefined,
+): Promise<{ session: http2.ClientHttp2Session; authority: string }> {
+  const { session, authority } = connectH2({ ...ep, tls });
   session.on('error', () => undefined); // each call reports its own failure
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
@@ -77,30 +73,64 @@ export async function openTxnSession(
       clearTimeout(t);
       resolve();
     });
-    session.once('error', (err: Error) =>
-      reject(classifyEtcdError(new CallError(GrpcStatus.UNAVAILABLE, err.message), clientUrl, 'KV.Txn')),
-    );
+    session.once('error', (err: Error) => {
+      clearTimeout(t);
+      reject(classifyEtcdError(new CallError(GrpcStatus.UNAVAILABLE, err.message), clientUrl, 'KV.Txn'));
+    });
   });
-  let inFlight: {
-    stream: http2.ClientHttp2Stream;
-    started: number;
-    fail: (code: number, details: string) => void;
-  } | null = null;
+  return { session, authority };
+}
+
+interface InFlight {
+  stream: http2.ClientHttp2Stream;
+  started: number;
+  fail: (code: number, details: string) => void;
+}
+
+/**
+ * A session to one endpoint (http://, https://, unix://, unixs://; TLS with the given material) over
+ * `connections` HTTP/2 connections (default 1), used in turn.
+ */
+export async function openTxnSession(
+  clientUrl: string,
+  o: { timeoutMs?: number; tls?: TlsMaterial; connections?: number } = {},
+): Promise<TxnSession> {
+  const ep = parseEndpoint(clientUrl, false);
+  if (ep.secure && !o.tls)
+    throw new DrError('INTERNAL', `txn session: ${clientUrl} is TLS and no TLS material was given`);
+  const { req: Req, res: Res } = txnTypes();
+  const timeoutMs = o.timeoutMs ?? 120_000;
+  const opened = await Promise.allSettled(
+    Array.from({ length: Math.max(1, o.connections ?? 1) }, () => connect(ep, clientUrl, o.tls)),
+  );
+  const conns = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const refused = opened.find((r) => r.status === 'rejected');
+  if (refused) {
+    for (const c of conns) c.session.destroy();
+    throw refused.reason;
+  }
+  let turn = 0;
+  const inFlight = new Set<InFlight>();
+  // one watchdog for the session, not a timer per call (a timer a call measured as a few per cent of the replay)
   const watchdog = setInterval(() => {
-    if (!inFlight || Date.now() - inFlight.started < timeoutMs) return;
-    const { stream, fail } = inFlight;
-    inFlight = null;
-    stream.close(http2.constants.NGHTTP2_CANCEL);
-    fail(GrpcStatus.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`);
+    const now = Date.now();
+    for (const call of inFlight) {
+      if (now - call.started < timeoutMs) continue;
+      inFlight.delete(call);
+      call.stream.close(http2.constants.NGHTTP2_CANCEL);
+      call.fail(GrpcStatus.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`);
+    }
   }, 1000);
   watchdog.unref();
-  const txn = (ops: readonly TxnOp[]): Promise<bigint> => {
-    const body = Req.encode(txnRequest(ops)).finish();
+  const txn = (ops: readonly TxnOp[], guard?: TxnGuard): Promise<TxnAnswer> => {
+    const { session, authority } = conns[turn]!;
+    turn = (turn + 1) % conns.length;
+    const body = Req.encode(txnRequest(ops, guard)).finish();
     const frame = Buffer.allocUnsafe(5 + body.length);
     frame[0] = 0;
     frame.writeUInt32BE(body.length, 1);
     frame.set(body, 5);
-    return new Promise<bigint>((resolve, reject) => {
+    return new Promise<TxnAnswer>((resolve, reject) => {
       const fail = (code: number, details: string) =>
         reject(classifyEtcdError(new CallError(code, details), clientUrl, 'KV.Txn'));
       let stream: http2.ClientHttp2Stream;
@@ -116,8 +146,8 @@ export async function openTxnSession(
         // the connection is gone (the member died): Node refuses a new stream at once
         return fail(GrpcStatus.UNAVAILABLE, (err as Error).message);
       }
-      // one watchdog for the session, not a timer per call (a timer a call measured as a few per cent of the replay)
-      inFlight = { stream, started: Date.now(), fail };
+      const call: InFlight = { stream, started: Date.now(), fail };
+      inFlight.add(call);
       const chunks: Buffer[] = [];
       let status: string | undefined;
       let message = '';
@@ -134,17 +164,20 @@ export async function openTxnSession(
       });
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('error', (err: Error) => {
-        inFlight = null;
+        inFlight.delete(call);
         fail(GrpcStatus.UNAVAILABLE, err.message);
       });
       stream.on('end', () => {
-        inFlight = null;
+        inFlight.delete(call);
         if (status !== '0') return fail(Number(status ?? GrpcStatus.UNKNOWN), message || 'no grpc-status');
         const b = Buffer.concat(chunks);
         if (b.length < 5 || b.readUInt32BE(1) !== b.length - 5)
           return fail(GrpcStatus.INTERNAL, `a Txn answer of ${b.length} bytes is not one gRPC message`);
-        const r = Res.decode(b.subarray(5)) as unknown as { header?: { revision?: { toString(): string } } };
-        resolve(BigInt(r.header?.revision?.toString() ?? '0'));
+        const r = Res.decode(b.subarray(5)) as unknown as {
+          header?: { revision?: { toString(): string } };
+          succeeded?: boolean;
+        };
+        resolve({ revision: BigInt(r.header?.revision?.toString() ?? '0'), succeeded: r.succeeded === true });
       });
       stream.end(frame);
     });
@@ -153,7 +186,7 @@ export async function openTxnSession(
     txn,
     close: () => {
       clearInterval(watchdog);
-      session.close();
+      for (const c of conns) c.session.close();
     },
   };
 }

@@ -93,14 +93,49 @@ export interface KeyValue {
 export type TxnOp =
   { type: 'put'; key: Uint8Array; value: Uint8Array; lease: bigint } | { type: 'delete'; key: Uint8Array };
 
-/** The TxnRequest of unconditional operations, in the shape etcd's protos name (protobufjs, keepCase). */
-export function txnRequest(ops: readonly TxnOp[]): {
-  compare: [];
+/**
+ * A condition on a transaction: `key`'s mod_revision equals `modRevision` (etcd's Compare, target MOD,
+ * result EQUAL). The replay guards each pipelined revision on a key its predecessor wrote
+ * (src/replay/txn-pipeline.ts).
+ */
+export interface TxnGuard {
+  key: Uint8Array;
+  modRevision: bigint;
+}
+
+/** What etcd answered a transaction: its revision, and whether the guard held (false: nothing written). */
+export interface TxnAnswer {
+  revision: bigint;
+  succeeded: boolean;
+}
+
+// etcd's Compare enums (rpc.proto), as numbers: an encoder without fromObject takes no enum names
+const COMPARE_EQUAL = 0;
+const COMPARE_TARGET_MOD = 2;
+
+/**
+ * The TxnRequest of the operations, unconditional or under one guard (nothing in the failure branch), in
+ * the shape etcd's protos name (protobufjs, keepCase).
+ */
+export function txnRequest(
+  ops: readonly TxnOp[],
+  guard?: TxnGuard,
+): {
+  compare: unknown[];
   success: unknown[];
   failure: [];
 } {
   return {
-    compare: [],
+    compare: guard
+      ? [
+          {
+            result: COMPARE_EQUAL,
+            target: COMPARE_TARGET_MOD,
+            key: guard.key,
+            mod_revision: guard.modRevision.toString(),
+          },
+        ]
+      : [],
     success: ops.map((o) =>
       o.type === 'put'
         ? { request_put: { key: o.key, value: o.value, lease: o.lease.toString() } }

@@ -11,8 +11,8 @@
  *   further than the member's) and its HashKV compared with the checkpoint's: a difference is
  *   REPLAY_DIVERGED.
  *
- * One transaction at a time, in order: etcd orders concurrent requests as it pleases, and a revision
- * applied out of order cannot be taken back.
+ * The transactions go through txn-pipeline.ts: a few in flight, each guarded on its predecessor, so
+ * that none can apply out of order; at a checkpoint every one sent is answered before HashKV is asked.
  */
 import { DrError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -20,17 +20,25 @@ import type { EtcdClient } from '../etcd/client.js';
 import type { TxnOp } from '../etcd/types.js';
 import type { RevisionRecord } from '../revlog/segment-format.js';
 import type { Checkpoint } from '../revlog/segment-manifest.js';
+import { TxnPipeline, type TxnCall } from './txn-pipeline.js';
 
 /** TTL for a lease whose granted TTL the log could not record (it was gone before the writer asked). */
 export const UNKNOWN_LEASE_TTL_SECONDS = 60;
 const KEEPALIVE_EVERY_MS = 500;
+/**
+ * Transactions in flight: 2 measured fastest (a guarded one whose predecessor etcd took later is sent
+ * again; with 3 or more nearly every other one was; docs/benchmarks.md, "Point-in-time replay, session 12").
+ */
+export const REPLAY_WINDOW = 2;
 const KEEPALIVE_BATCH = 1000;
 
 export interface ApplyOptions {
   client: EtcdClient;
   endpoint: string;
   /** how one transaction is sent (default: the client's; the replay passes txn-session.ts's) */
-  txn?: (ops: readonly TxnOp[]) => Promise<bigint>;
+  txn?: TxnCall;
+  /** transactions in flight at most (default REPLAY_WINDOW; 1: one at a time) */
+  window?: number;
   /** the member's revision before the first record (the base backup's) */
   fromRevision: bigint;
   /** the last revision to apply */
@@ -62,11 +70,19 @@ export interface ApplyResult {
   checkpoints: CheckpointResult[];
   /** the last revision a checkpoint proved (null: none) */
   provedThrough: string | null;
+  /** transactions sent again because etcd took them before their predecessor (their guard held nothing back) */
+  resent: number;
   durationMs: number;
 }
 
 function diverged(message: string, details: Record<string, unknown> = {}): DrError {
   return new DrError('REPLAY_DIVERGED', `replay: ${message}`, details);
+}
+
+/** a key the record put (the next revision's guard), or null when it only deleted */
+function putKeyOf(rec: RevisionRecord): Uint8Array | null {
+  for (const e of rec.events) if (e.type === 'PUT') return e.key;
+  return null;
 }
 
 function logBroken(message: string): DrError {
@@ -138,7 +154,7 @@ export async function applyRevisions(
 ): Promise<ApplyResult> {
   const t0 = performance.now();
   const { client, endpoint } = o;
-  const txn = o.txn ?? ((ops: readonly TxnOp[]) => client.txn(endpoint, ops));
+  const txn: TxnCall = o.txn ?? ((ops, guard) => client.txn(endpoint, ops, guard));
   const result: ApplyResult = {
     applied: 0,
     events: 0,
@@ -146,6 +162,7 @@ export async function applyRevisions(
     leasesWithoutTtl: [],
     checkpoints: [],
     provedThrough: null,
+    resent: 0,
     durationMs: 0,
   };
   // the caller's keeper keeps the leases alive past the replay (until its snapshot); else our own
@@ -154,6 +171,9 @@ export async function applyRevisions(
   const checkpoints = new Map(o.checkpoints.map((c) => [BigInt(c.revision), c]));
   let compacted = -1n;
   let expected = o.fromRevision + 1n;
+  const pipeline = new TxnPipeline(txn, o.window ?? REPLAY_WINDOW, o.fromRevision, (r) => o.onProgress?.(r));
+  // the base is applied: the first revision waits for nothing
+  let prevPutKey: Uint8Array | null = null;
   try {
     await own?.start();
     for await (const rec of records) {
@@ -180,18 +200,14 @@ export async function applyRevisions(
         }
         ops.push({ type: 'put', key: e.key, value: e.value, lease: e.lease });
       }
-      const got = await txn(ops);
-      if (got !== rec.revision)
-        throw diverged(
-          `revision ${rec.revision} of the log became revision ${got} on the replay member: something else wrote to it (an expired lease?)`,
-          { expected: rec.revision.toString(), got: got.toString() },
-        );
+      await pipeline.push(rec.revision, ops, prevPutKey);
+      prevPutKey = putKeyOf(rec);
       result.applied++;
       result.events += rec.events.length;
       expected++;
-      o.onProgress?.(rec.revision);
       const cp = checkpoints.get(rec.revision);
       if (cp) {
+        await pipeline.drain();
         const c = await proveCheckpoint(client, endpoint, cp, compacted);
         compacted = c.compacted;
         result.checkpoints.push(c.result);
@@ -206,8 +222,10 @@ export async function applyRevisions(
     }
     if (expected <= o.toRevision)
       throw logBroken(`the log ended at revision ${expected - 1n}, before revision ${o.toRevision}`);
+    await pipeline.drain();
     leases.check();
   } finally {
+    result.resent = pipeline.resent;
     await own?.stop();
   }
   result.durationMs = performance.now() - t0;

@@ -31,7 +31,7 @@ import { readSegmentRecords } from '../revlog/log-reader.js';
 import type { RevisionRecord } from '../revlog/segment-format.js';
 import type { Backend } from '../storage/backend.js';
 import { openBackend } from '../storage/open-backend.js';
-import { applyRevisions, LeaseKeeper, type ApplyResult } from './apply-revisions.js';
+import { applyRevisions, LeaseKeeper, REPLAY_WINDOW, type ApplyResult } from './apply-revisions.js';
 import { prefetch } from './prefetch.js';
 import { replaySocketPath, startReplayMember, type ReplayMember } from './replay-member.js';
 import { planReplay, type PlanReplayOptions, type ReplayPlan } from './replay-plan.js';
@@ -164,14 +164,15 @@ export async function pointInTime(o: PointInTimeOptions): Promise<PointInTime> {
     step(
       `point in time: replaying ${plan.revisions} revisions into etcd ${bins.version} on ${endpoint}${replay.authEnabled ? ' (auth enabled: dr is its root user by a private client certificate)' : ''}`,
     );
-    session = await openTxnSession(endpoint, { tls: replay.tls });
+    // a connection per transaction in flight (txn-session.ts says why)
+    session = await openTxnSession(endpoint, { tls: replay.tls, connections: REPLAY_WINDOW });
     keeper = new LeaseKeeper(client, endpoint);
     await keeper.start();
     const replayed = await Promise.race([
       applyRevisions(prefetch(recordsOf(plan, o.backend, o.identities, o.signal)), {
         client,
         endpoint,
-        txn: (ops) => session!.txn(ops),
+        txn: (ops, guard) => session!.txn(ops, guard),
         fromRevision: startRevision,
         toRevision: plan.target.revision,
         checkpoints: plan.checkpoints,
