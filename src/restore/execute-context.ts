@@ -30,8 +30,11 @@ export interface ExecuteDeps {
   clock?: Clock;
   signal?: AbortSignal;
   onEvent?: (e: RestoreEvent) => void;
-  /** @default { quorumMs: 120000, allMs: 300000 } */
-  timeouts?: { quorumMs?: number; allMs?: number };
+  /**
+   * writersMs: how long a restore step waits for a process still running on its staging dir (a killed
+   * run's restore tool). @default { quorumMs: 120000, allMs: 300000, writersMs: 300000 }
+   */
+  timeouts?: { quorumMs?: number; allMs?: number; writersMs?: number };
   /**
    * etcd credentials for the restored cluster's waits and verification, when the backup has etcd auth
    * enabled (the restored members keep the backup's users): never written to the journal or the plan

@@ -5,7 +5,7 @@ import { DrError } from '../core/errors.js';
 import { fetchSnapshot } from '../pipeline/fetch.js';
 import type { Ctx, SnapshotSource } from './execute-context.js';
 import { localHost, type MemberHost } from './host.js';
-import { inUseFacts } from './in-use.js';
+import { inUseFacts, processesNaming } from './in-use.js';
 import { inUseProblems } from './in-use-problems.js';
 import type { Journal, JournalWriter } from './journal.js';
 import { offlineHashInWorker } from './offline-hash.js';
@@ -140,6 +140,36 @@ async function fetchStep(
   await chmod(j.snapshotFile, 0o600);
 }
 
+/**
+ * Waits until no process on the host names one of the staging dirs on its command line (an earlier,
+ * killed run's restore tool still writing there); RESTORE_REFUSED naming it when it is still there after
+ * the wait (default 300 s).
+ */
+async function waitForWriters(ctx: Ctx, host: MemberHost, staging: string[]): Promise<void> {
+  const timeoutMs = ctx.deps.timeouts?.writersMs ?? 300_000;
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    const ps = await processesNaming(host, staging, ctx.deps.signal);
+    if (ps.length === 0) return;
+    const who = ps.map((p) => `pid ${p.pid} (${p.command.slice(0, 300)})`).join(', ');
+    if (Date.now() >= deadline)
+      throw new DrError(
+        'RESTORE_REFUSED',
+        `restore: ${who} on ${host.label} still runs on ${staging.join(' and ')} after ${Math.round(timeoutMs / 1000)} s (a restore tool of an earlier run that was killed?); stop it, then run dr restore --resume again`,
+        { processes: ps },
+      );
+    if (!told)
+      ctx.log.warn(
+        { processes: ps, staging },
+        'restore: waiting for a process that still runs on the staging dir (a restore tool of an earlier run that was killed?)',
+      );
+    told = true;
+    await new Promise((r) => setTimeout(r, 250));
+    ctx.deps.signal?.throwIfAborted();
+  }
+}
+
 async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Promise<void> {
   const m = ctx.member(step.member!);
   const host = ctx.hostFor(m);
@@ -152,6 +182,13 @@ async function restoreStep(step: PlanStep, ctx: Ctx, writer: JournalWriter): Pro
   const toolDone = js.detail?.toolDone === true;
   const renamesOnly = toolDone && state.every((x) => x.hasF !== x.hasS);
   if (!renamesOnly) {
+    // a run killed mid-step (SIGKILL, OOM) leaves its restore tool running: it is waited for, so that it
+    // does not write into the staging dir this run is about to clear and write
+    await waitForWriters(
+      ctx,
+      host,
+      renames.map(([s]) => s),
+    );
     // the member was stopped: nothing may hold its ports or its dirs now (a manual member's operator, a
     // unit that restarted, another etcd on the same dir)
     const problems = inUseProblems(m, await inUseFacts(m, host, ctx.deps.signal), false);

@@ -6,6 +6,7 @@
  * the stop step; after it nothing may be.
  */
 import { connect } from 'node:net';
+import { DrError } from '../core/errors.js';
 import { runningPid } from './control/local.js';
 import type { MemberHost } from './host.js';
 import type { TargetMember } from '../config/members-file.js';
@@ -147,4 +148,42 @@ async function ownPidOf(m: TargetMember, host: MemberHost, signal?: AbortSignal)
       return r && r.code === 0 && Number.isInteger(pid) && pid > 0 ? pid : null;
     }
   }
+}
+
+/** $0 of the scan's shell: a process that carries it (the scan, its subshells, ssh's shell) is skipped */
+const SCAN_MARK = 'dr-scan-for-writers';
+
+/**
+ * The processes on the member's host with one of `paths` as a whole argument of their command line (a
+ * restore tool still writing a staging dir: dr runs it with `--data-dir <staging>`), from /proc/PID/cmdline:
+ * one `grep -z` over every process's arguments, then the command of each one found. The paths go in
+ * through the environment, so the scan's own shell does not hold them; grep does, and is skipped.
+ */
+export async function processesNaming(
+  host: MemberHost,
+  paths: readonly string[],
+  signal?: AbortSignal,
+): Promise<{ pid: number; command: string }[]> {
+  const env = Object.fromEntries(paths.map((p, i) => [`DR_SCAN_${i}`, p]));
+  const patterns = paths.map((_, i) => `-e "$DR_SCAN_${i}"`).join(' ');
+  const script = [
+    `for f in $(grep -lxzF ${patterns} /proc/[0-9]*/cmdline 2>/dev/null); do`,
+    '  c=$(tr "\\000" " " < "$f" 2>/dev/null) || continue',
+    `  case "$c" in *${SCAN_MARK}*|"grep -lxzF "*) continue ;; esac`,
+    '  p=${f#/proc/}',
+    `  printf '%s\\t%s\\n' "\${p%/cmdline}" "$c"`,
+    'done',
+    'echo ok',
+  ].join('\n');
+  const r = await host.run(['sh', '-c', script, SCAN_MARK], { signal, env });
+  const lines = r.stdout.split('\n');
+  if (r.code !== 0 || !lines.includes('ok'))
+    throw new DrError(
+      'RESTORE_REFUSED',
+      `restore: could not look at ${host.label}'s processes: ${r.stderr.trim() || `exit ${r.code}`}`,
+    );
+  return lines.flatMap((l) => {
+    const m = /^(\d+)\t(.*)$/.exec(l);
+    return m ? [{ pid: Number(m[1]), command: m[2]!.trim() }] : [];
+  });
 }

@@ -336,7 +336,7 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
     expect(torn.status).toBe('running');
 
     const r = await runDr(['restore', '--resume', journal, '--json'], env);
-    expect(r.code).toBe(0);
+    expect(r.code, `dr restore --resume: ${r.stderr}\n${r.stdout}`).toBe(0);
     expect(r.json.ok).toBe(true);
     const v = r.json.verification;
     expect(v.checks.filter((c: { ok: boolean }) => !c.ok)).toEqual([]);

@@ -1,8 +1,12 @@
 /**
  * In-place restore of a running cluster dr itself started (local control): refused while the cluster is
  * healthy, then forced; dr "dies" after the second member's data dir is written, with a third member's
- * restore left half done; --resume completes it and the moved-aside data dirs are still there.
+ * restore left half done and a stand-in for its restore tool still running on the staging dir (as after a
+ * SIGKILL of dr: its children live on); --resume waits for that process and, when it is still there after
+ * the wait, refuses naming it; once it is gone --resume completes the restore and the moved-aside data
+ * dirs are still there.
  */
+import { spawn } from 'node:child_process';
 import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,6 +109,22 @@ describe('restore in place, interrupted and resumed', () => {
     // every member is down at this point: the cluster is gone until the restore finishes
     expect(j.steps.filter((s) => s.id.startsWith('stop:')).every((s) => s.state === 'done')).toBe(true);
 
+    // the killed run's restore tool lives on, writing the staging dir: a stand-in naming it as etcdutl does
+    const tool = spawn('sh', ['-c', 'sleep 60', 'etcdutl', '--data-dir', stagingDir(victim.dataDir)], {
+      stdio: 'ignore',
+    });
+    const toolGone = new Promise((r) => tool.once('exit', r));
+    const refused = await resumeRestore(journalFile, { timeouts: { writersMs: 600 } }).catch(
+      (e: unknown) => e,
+    );
+    expect(isDrError(refused, 'RESTORE_REFUSED')).toBe(true);
+    expect((refused as Error).message).toContain(`pid ${tool.pid} (sh -c sleep 60 etcdutl --data-dir`);
+    expect((refused as Error).message).toContain('dr restore --resume');
+    // nothing of the staging dir was touched while it ran
+    expect(await readdir(path.join(stagingDir(victim.dataDir), 'member', 'snap'))).toEqual(['db']);
+    tool.kill('SIGKILL');
+    await toolGone;
+
     const result = await resumeRestore(journalFile);
     expect(result.ok).toBe(true);
     const untouched = doneRestores.filter((id) => id !== `restore:${victim.name}`);
@@ -123,7 +143,7 @@ describe('restore in place, interrupted and resumed', () => {
     }
     const final = await readJournal(journalFile);
     expect(final.status).toBe('done');
-    expect(final.steps.find((s) => s.id === `restore:${victim.name}`)!.attempts).toBe(2);
+    expect(final.steps.find((s) => s.id === `restore:${victim.name}`)!.attempts).toBe(3);
     // the fetch ran before the crash, not in this run: etcd's restore tool (etcdutl from 3.5 on, etcdctl
     // for 3.4) checked the scratch copy itself
     expect(final.steps.find((s) => s.id === `restore:${victim.name}`)!.detail?.snapshotCheckedBy).toBe(
