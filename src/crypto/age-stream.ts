@@ -53,7 +53,6 @@ export class AgePayloadEncryptor {
     this.key = payloadKey(fileKey, nonce);
   }
 
-  /** Copies `piece` into the current chunk and keeps no reference to it (zstd reuses its slab on that). */
   write(piece: Buffer, emit: Emit): void {
     this.start(emit);
     let off = 0;

@@ -46,8 +46,7 @@ export class SnapshotEncoder extends Transform {
     // a short output queue for the same reason as the snapshot stream's (etcd/snapshot-stream.ts)
     super({ highWaterMark: 256 << 10 });
     this.hasher = new SnapshotHasher(source);
-    // the sealer copies zstd's output into its own chunk at once: zstd may reuse its slab then
-    this.zstd = zstd ? new ZstdEncoder(zstd, age !== null) : null;
+    this.zstd = zstd ? new ZstdEncoder(zstd) : null;
     this.age = age ? new AgePayloadEncryptor(age.fileKey, age.header) : null;
     this.emit$ = this.age ? this.seal$ : this.store$;
   }

@@ -44,15 +44,7 @@ export class ZstdEncoder {
   private slab = Buffer.allocUnsafe(SLAB);
   private used = 0;
 
-  /**
-   * transient: `out` is done with each piece before it returns (the age sealer copies it into its chunk),
-   * so one slab is reused for every output instead of new slabs (half the allocation of an encrypted
-   * backup: docs/benchmarks.md, "Encrypted backup, session 12").
-   */
-  constructor(
-    p: ZstdEncoderParameters,
-    private readonly transient = false,
-  ) {
+  constructor(p: ZstdEncoderParameters) {
     const set = (param: ZstdBinding.CParameter, value: number) => this.cctx.setParameter(param, value);
     set(CParameter.compressionLevel, p.level);
     set(CParameter.checksumFlag, p.checksum ? 1 : 0);
@@ -63,7 +55,7 @@ export class ZstdEncoder {
     }
   }
 
-  /** Compresses `input`; `out` receives each compressed piece (a slice that stays valid unless transient). */
+  /** Compresses `input`; `out` receives each compressed piece (a slice that stays valid). */
   write(input: Buffer, out: (piece: Buffer) => void): void {
     this.run(input, EndDirective.continue, out);
   }
@@ -83,7 +75,7 @@ export class ZstdEncoder {
       const [left, produced, consumed] = this.cctx.compressStream2(this.slab.subarray(this.used), src, op);
       if (produced > 0) {
         out(this.slab.subarray(this.used, this.used + produced));
-        if (!this.transient) this.used += produced;
+        this.used += produced;
       }
       src = src.subarray(consumed);
       if (src.length === 0 && (op === EndDirective.continue || left === 0)) return;
