@@ -119,6 +119,24 @@ export function buildSteps(
       params: { renames, owners, skipHashCheck, bumpRevision: ctx.bumpRevision ?? null },
     });
   }
+  // beside etcd's restore tool (a worker thread at nice 19: it takes the CPU the tool leaves while it
+  // copies and syncs, and is done before the members start loading their dbs; beside the quorum wait it
+  // slowed the members' start: a 1-member drill took 0.89x and 0.94x the time this way, a 3-member restore
+  // the same, docs/benchmarks.md "Drill, session 12"): the HashKV every restored member must answer,
+  // computed from the snapshot file itself. A bumped store answers HashKV at the bumped revision,
+  // compacted there, which no hash of the snapshot can predict: no step then.
+  if (ctx.bumpRevision === undefined)
+    steps.push({
+      id: 'hash-offline',
+      kind: 'hash-offline',
+      description: `compute HashKV at revision ${ctx.backup.snapshot.revision} from the snapshot file, offline: the value every restored member must answer`,
+      commands: [
+        `# dr reads ${ctx.snapshotFile} (the key bucket up to revision ${ctx.backup.snapshot.revision})`,
+      ],
+      rollback: 'nothing to undo: it only reads the snapshot file',
+      parallelGroup: 'restore',
+      params: {},
+    });
   const startStep = (p: PlannedMember): PlanStep => {
     const m = byName.get(p.name)!;
     return {
@@ -149,29 +167,12 @@ export function buildSteps(
       ...(tls?.keyFile ? ['--key', tls.keyFile] : []),
       ...args,
     ]);
-  // while the started members load their dbs and elect a leader (a worker thread beside the quorum wait,
-  // which mostly waits; beside etcd's restore tool it slowed the tool down): the HashKV every restored
-  // member must answer, computed from the snapshot file itself. A bumped store answers HashKV at
-  // the bumped revision, compacted there, which no hash of the snapshot can predict: no step then.
-  if (ctx.bumpRevision === undefined)
-    steps.push({
-      id: 'hash-offline',
-      kind: 'hash-offline',
-      description: `compute HashKV at revision ${ctx.backup.snapshot.revision} from the snapshot file, offline: the value every restored member must answer`,
-      commands: [
-        `# dr reads ${ctx.snapshotFile} (the key bucket up to revision ${ctx.backup.snapshot.revision})`,
-      ],
-      rollback: 'nothing to undo: it only reads the snapshot file',
-      parallelGroup: 'settle',
-      params: {},
-    });
   steps.push({
     id: 'wait-quorum',
     kind: 'wait-quorum',
     description: `wait until a quorum (${ctx.quorum} of ${planned.length} members) agrees on one leader`,
     commands: [etcdctl('endpoint', 'status', '-w', 'table')],
     rollback: 'stop the started members',
-    parallelGroup: 'settle',
     params: { members: planned.map((p) => p.name) },
   });
   steps.push({

@@ -180,10 +180,10 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
       'restore:n1',
       'restore:n2',
       'restore:n3',
+      'hash-offline',
       'start:n1',
       'start:n2',
       'start:n3',
-      'hash-offline',
       'wait-quorum',
       'wait-all',
       'verify',
@@ -203,7 +203,7 @@ describe('dr restore --to new-cluster through the CLI (3 local members, file:// 
     });
     expect(r.code).toBe(0);
     // the scratch copy goes as soon as the restore tool and the offline hash are done with it (the hash
-    // runs beside the quorum wait), before the wait for every member (not when the whole restore ends)
+    // runs beside the restore tool), before the wait for every member (not when the whole restore ends)
     const logged = r.stderr
       .split('\n')
       .filter((l) => l.startsWith('{'))

@@ -38,11 +38,12 @@ describe('restore to 1 and 5 members', () => {
       // every member is started, in plan order, before the waits for a leader and for all members
       const waitAt = plan.steps.findIndex((s) => s.id === 'wait-quorum');
       expect(plan.steps.slice(0, waitAt).filter((s) => s.kind === 'start')).toHaveLength(size);
-      // the offline HashKV runs beside the quorum wait, in its parallel group, after every start
+      // the offline HashKV runs beside etcd's restore tool, in its parallel group, before every start
       const hashAt = plan.steps.findIndex((s) => s.id === 'hash-offline');
-      expect(hashAt).toBe(waitAt - 1);
-      expect(plan.steps[hashAt]!.parallelGroup).toBe('settle');
-      expect(plan.steps[waitAt]!.parallelGroup).toBe('settle');
+      expect(plan.steps[hashAt - 1]!.kind).toBe('restore');
+      expect(plan.steps[hashAt + 1]!.kind).toBe('start');
+      expect(plan.steps[hashAt]!.parallelGroup).toBe('restore');
+      expect(plan.steps[hashAt - 1]!.parallelGroup).toBe('restore');
       expect(plan.steps.at(-3)!.id).toBe('wait-quorum');
       const result = await executeRestore(plan, {
         manifest,
