@@ -36,7 +36,7 @@ export interface OpenedDbArg {
 export async function openDbArg(
   ctx: CommandContext,
   ref: string,
-  opts: { asBackup?: boolean; clusterName?: string; what?: string },
+  opts: { asBackup?: boolean; clusterName?: string; what?: string; etcdBinDirs?: readonly string[] },
 ): Promise<OpenedDbArg> {
   const what = opts.what ? `${opts.what}: ` : '';
   if (!opts.asBackup) {
@@ -88,7 +88,7 @@ async function openPointInTime(
   ctx: CommandContext,
   ref: string,
   flags: PointInTimeFlags,
-  opts: { clusterName?: string; what?: string },
+  opts: { clusterName?: string; what?: string; etcdBinDirs?: readonly string[] },
 ): Promise<OpenedDbArg> {
   const what = opts.what ? `${opts.what}: ` : '';
   const ask = pointInTimeOf(`${what}${ref}`, flags)!;
@@ -98,7 +98,10 @@ async function openPointInTime(
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dr-inspect-'));
   let built: PointInTime | undefined;
   try {
-    built = await buildPointInTime(ctx, backend, opts.clusterName, ask, { quiet: true });
+    built = await buildPointInTime(ctx, backend, opts.clusterName, ask, {
+      quiet: true,
+      etcdBinDirs: opts.etcdBinDirs,
+    });
     const file = path.join(dir, `revision-${built.report.target.revision}.db`);
     await fetchSnapshot(built.backend, built.manifest, file, { signal: ctx.signal });
     const revision = built.report.target.revision;
@@ -120,12 +123,16 @@ async function openPointInTime(
 export async function openDbSource(
   ctx: CommandContext,
   file: string | undefined,
-  opts: { backup?: string; clusterName?: string },
+  opts: { backup?: string; clusterName?: string; etcdBinDir?: string[] },
 ): Promise<OpenedDbArg> {
   if (file && opts.backup) throw new DrError('USAGE', 'give a FILE or --backup ID, not both');
   if (!file && !opts.backup)
     throw new DrError('USAGE', 'give a FILE (db, snapshot or data dir) or --backup ID');
   return opts.backup
-    ? openDbArg(ctx, opts.backup, { asBackup: true, clusterName: opts.clusterName })
+    ? openDbArg(ctx, opts.backup, {
+        asBackup: true,
+        clusterName: opts.clusterName,
+        etcdBinDirs: opts.etcdBinDir,
+      })
     : openDbArg(ctx, file!, { asBackup: false });
 }

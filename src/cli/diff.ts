@@ -20,6 +20,7 @@ import {
 import { keyChangeJson, keyChangeLine } from '../inspect/render.js';
 import { addIdentityOption, addJsonOption, addStorageOption, type CommandContext } from './context.js';
 import { openDbArg, type OpenedDbArg } from './db-arg.js';
+import { addEtcdBinDirOption } from './point-in-time.js';
 import { action } from './run.js';
 
 interface DiffOpts {
@@ -30,6 +31,7 @@ interface DiffOpts {
   full?: boolean;
   exitCode?: boolean;
   clusterName?: string;
+  etcdBinDir?: string[];
   json?: boolean;
 }
 
@@ -47,9 +49,10 @@ async function openSide(
   flag: string,
   name: string,
   clusterName: string | undefined,
+  etcdBinDirs: string[] | undefined,
 ): Promise<Side> {
   const rev = parseRevisionFlag(rawRev, flag) ?? 0n;
-  const arg = await openDbArg(ctx, ref, { clusterName, what: name });
+  const arg = await openDbArg(ctx, ref, { clusterName, what: name, etcdBinDirs });
   try {
     const src = openFileSource(arg.file);
     try {
@@ -90,8 +93,8 @@ async function runDiff(ctx: CommandContext, refA: string, refB: string, opts: Di
   let a: Side | undefined;
   let b: Side | undefined;
   try {
-    a = await openSide(ctx, refA, opts.revA, '--rev-a', 'A', opts.clusterName);
-    b = await openSide(ctx, refB, opts.revB, '--rev-b', 'B', opts.clusterName);
+    a = await openSide(ctx, refA, opts.revA, '--rev-a', 'A', opts.clusterName, opts.etcdBinDir);
+    b = await openSide(ctx, refB, opts.revB, '--rev-b', 'B', opts.clusterName, opts.etcdBinDir);
     const keysA = liveKeys(a.store, { rev: a.revision, ...(prefix ? { prefix } : {}) });
     const keysB = liveKeys(b.store, { rev: b.revision, ...(prefix ? { prefix } : {}) });
     const out = new TextOut(process.stdout);
@@ -143,6 +146,8 @@ export function registerDiff(program: Command): void {
   addStorageOption(cmd);
   addIdentityOption(cmd);
   addJsonOption(cmd);
+  // for rev:R / time:T sides: the throwaway member's etcd
+  addEtcdBinDirOption(cmd);
   cmd
     .option('--rev-a <n>', 'read A as of this revision (default: its latest)')
     .option('--rev-b <n>', 'read B as of this revision (default: its latest)')

@@ -22,6 +22,7 @@ import {
   addPointInTimeOptions,
   buildPointInTime,
   describePointInTime,
+  etcdBinDirsOf,
   pointInTimeOf,
   type PointInTimeFlags,
 } from './point-in-time.js';
@@ -34,7 +35,6 @@ interface DrillFlags extends BumpFlags, PointInTimeFlags {
   backup?: string;
   clusterName?: string;
   members?: string;
-  etcdBinDir?: string[];
   workDir?: string;
   json?: boolean;
 }
@@ -82,11 +82,6 @@ export function registerDrill(program: Command): void {
       'with latest: the newest backup of this cluster; with --revision / --time: whose log to replay',
     )
     .option('--members <n>', 'members of the throwaway cluster: 1 or 3', '1')
-    .option(
-      '--etcd-bin-dir <dir>',
-      "folder with etcd and etcdctl (and etcdutl) of the backup's version; searched before PATH (repeatable)",
-      (v: string, prev: string[] = []) => [...prev, v],
-    )
     .option('--work-dir <dir>', 'where the temporary directory is made (default: the system temp dir)');
   addBumpOptions(cmd);
   addPointInTimeOptions(cmd);
@@ -121,7 +116,7 @@ export function registerDrill(program: Command): void {
           identities: built ? null : await resolveIdentities(ctx),
           members: Number(o.members) as 1 | 3,
           workDir: o.workDir,
-          etcdBinDirs: o.etcdBinDir,
+          etcdBinDirs: etcdBinDirsOf(ctx, o.etcdBinDir),
           ...(bumpRevision !== undefined ? { bumpRevision } : {}),
           pathEnv: process.env.PATH ?? '',
           logger: ctx.logger,

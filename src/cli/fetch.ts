@@ -61,7 +61,11 @@ export function registerFetch(program: Command): void {
         const progress = createProgress('fetch');
         let built: PointInTime | undefined;
         try {
-          if (pit) built = await buildPointInTime(ctx, backend, opts.clusterName!, pit, { quiet: opts.json });
+          if (pit)
+            built = await buildPointInTime(ctx, backend, opts.clusterName!, pit, {
+              quiet: opts.json,
+              etcdBinDirs: opts.etcdBinDir,
+            });
           const manifest =
             built?.manifest ??
             (await resolveBackup(backend, catalog, id!, opts.clusterName, await manifestTrust(ctx)));

@@ -15,6 +15,8 @@ import { catalogPath, manifestTrust, resolveIdentities, type CommandContext } fr
 export interface PointInTimeFlags {
   revision?: string;
   time?: string;
+  /** --etcd-bin-dir, repeatable */
+  etcdBinDir?: string[];
 }
 
 export interface PointInTimeAsk {
@@ -22,8 +24,26 @@ export interface PointInTimeAsk {
   time?: Date;
 }
 
+/**
+ * --etcd-bin-dir: where the etcd of the backup's version is, for the throwaway member of a drill or a
+ * point in time (searched before PATH).
+ */
+export function addEtcdBinDirOption(cmd: Command): Command {
+  return cmd.option(
+    '--etcd-bin-dir <dir>',
+    "folder with etcd and etcdctl (and etcdutl) of the backup's version, for the throwaway member of a drill or a point in time; searched before PATH (repeatable; env DR_ETCD_BIN_DIR, colon-separated)",
+    (v: string, prev: string[] = []) => [...prev, v],
+  );
+}
+
+/** --etcd-bin-dir's folders, then DR_ETCD_BIN_DIR's */
+export function etcdBinDirsOf(ctx: CommandContext, flag: readonly string[] | undefined): string[] {
+  return [...(flag ?? []), ...(ctx.env.DR_ETCD_BIN_DIR ?? '').split(':').filter((d) => d !== '')];
+}
+
+/** --revision, --time and --etcd-bin-dir */
 export function addPointInTimeOptions(cmd: Command): Command {
-  return cmd
+  return addEtcdBinDirOption(cmd)
     .option(
       '--revision <rev>',
       'point in time: the newest full backup at or before this etcd revision, with the revision log replayed up to it',
@@ -74,7 +94,7 @@ export async function buildPointInTime(
     trust: await manifestTrust(ctx),
     identities: await resolveIdentities(ctx),
     workDir: o.workDir ?? path.join(path.dirname(catalogPath(ctx)), 'replays'),
-    etcdBinDirs: o.etcdBinDirs,
+    etcdBinDirs: etcdBinDirsOf(ctx, o.etcdBinDirs),
     pathEnv: process.env.PATH ?? '',
     env: process.env,
     onProcessExit: (fn) => {

@@ -261,7 +261,10 @@ export function registerRestore(program: Command): void {
       let keepBuilt = false;
       try {
         if (pit) {
-          built = await buildPointInTime(ctx, backend, o.clusterName!, pit, { quiet: o.json });
+          built = await buildPointInTime(ctx, backend, o.clusterName!, pit, {
+            quiet: o.json,
+            etcdBinDirs: o.etcdBinDir,
+          });
           if (!o.json) process.stderr.write(describePointInTime(built.report).join('\n') + '\n');
         }
         const manifest = built?.manifest ?? (await pickBackup(ctx, backend, o));

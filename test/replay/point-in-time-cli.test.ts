@@ -252,22 +252,33 @@ describe('point-in-time restore (revision log + full backups, encrypted, 3 membe
   }, 180_000);
 
   it('dr fetch --revision at a checkpoint is hash-proved there; --time picks the last revision at or before it', async () => {
+    // the backup's etcd is not on PATH here: the throwaway member's comes from --etcd-bin-dir, then from
+    // DR_ETCD_BIN_DIR (on the 3.4 project the system's etcd, left on PATH, is the backup's version)
+    const binDir = process.env.PATH!.split(path.delimiter)[0]!;
+    const noEtcd = {
+      ...env,
+      PATH: process.env.PATH!.split(path.delimiter).slice(1).join(path.delimiter),
+    };
     const out = path.join(dir, 'at-checkpoint.db');
-    const r = await runDr(
-      [
-        'fetch',
-        '--revision',
-        checkpointRev.toString(),
-        '--cluster-name',
-        CLUSTER,
-        '--identity',
-        identity,
-        '--out',
-        out,
-        '--json',
-      ],
-      env,
-    );
+    const fetchArgs = [
+      'fetch',
+      '--revision',
+      checkpointRev.toString(),
+      '--cluster-name',
+      CLUSTER,
+      '--identity',
+      identity,
+      '--out',
+      out,
+      '--json',
+    ];
+    if (binDir !== '/usr/bin') {
+      const missing = await runDr(fetchArgs, noEtcd);
+      expect(missing.code).toBe(2);
+      expect(missing.json.error.code).toBe('CONFIG_INVALID');
+      expect(missing.json.error.message).toContain('--etcd-bin-dir');
+    }
+    const r = await runDr([...fetchArgs, '--etcd-bin-dir', binDir], noEtcd);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.revision).toBe(checkpointRev.toString());
     expect(r.json.pointInTime.replayed.provedThrough).toBe(checkpointRev.toString());
@@ -289,7 +300,7 @@ describe('point-in-time restore (revision log + full backups, encrypted, 3 membe
         path.join(dir, 'at-time.db'),
         '--json',
       ],
-      env,
+      { ...noEtcd, DR_ETCD_BIN_DIR: binDir },
     );
     expect(t.code, t.stderr).toBe(0);
     expect(t.json.revision).toBe(beforeT.toString());

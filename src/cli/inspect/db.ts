@@ -12,12 +12,14 @@ import { offlineHashKV } from '../../formats/mvcc/store.js';
 import { hexId } from '../../formats/raft/member-json.js';
 import { addIdentityOption, addJsonOption, addStorageOption, type CommandContext } from '../context.js';
 import { openDbSource } from '../db-arg.js';
+import { addEtcdBinDirOption } from '../point-in-time.js';
 import { formatBytes, printJson, printLines, printTable } from '../output.js';
 import { action } from '../run.js';
 
 interface DbOpts {
   backup?: string;
   clusterName?: string;
+  etcdBinDir?: string[];
   json?: boolean;
   /** the revision of the HashKV shown (default: the file's current revision) */
   rev?: string;
@@ -121,6 +123,7 @@ export function registerInspectDb(inspect: Command): void {
   addStorageOption(db);
   addIdentityOption(db);
   addJsonOption(db);
+  addEtcdBinDirOption(db);
   db.option('--backup <id>', 'inspect a stored backup (id or "latest"; needs --storage)')
     .option('--cluster-name <name>', 'cluster the backup belongs to')
     .option('--rev <n>', 'the revision of the HashKV shown (default: the latest in the file)')

@@ -9,11 +9,13 @@ import { parseRevisionFlag, valueDisplay } from '../../inspect/options.js';
 import { DEFAULT_VALUE_LIMIT, KEYS_TABLE_HEAD, keyValueJson, keyValueLine } from '../../inspect/render.js';
 import { addIdentityOption, addJsonOption, addStorageOption, type CommandContext } from '../context.js';
 import { openDbSource } from '../db-arg.js';
+import { addEtcdBinDirOption } from '../point-in-time.js';
 import { action } from '../run.js';
 
 interface KeysOpts {
   backup?: string;
   clusterName?: string;
+  etcdBinDir?: string[];
   json?: boolean;
   prefix?: string;
   rev?: string;
@@ -102,6 +104,7 @@ export function registerInspectKeys(inspect: Command): void {
   addStorageOption(keys);
   addIdentityOption(keys);
   addJsonOption(keys);
+  addEtcdBinDirOption(keys);
   keys
     .option('--prefix <p>', 'keys starting with p')
     .option('--rev <n>', 'revision (default: the latest in the file)')
