@@ -15,8 +15,8 @@ describe('processesNaming', () => {
   let data: ChildProcess;
   let walTool: ChildProcess;
   beforeAll(() => {
-    data = spawn('sh', ['-c', 'sleep 30', 'etcdutl', '--data-dir', staging], { stdio: 'ignore' });
-    walTool = spawn('sh', ['-c', 'sleep 30', 'etcdutl', '--wal-dir', wal], { stdio: 'ignore' });
+    data = spawn('sh', ['-c', 'sleep 30; :', 'etcdutl', '--data-dir', staging], { stdio: 'ignore' });
+    walTool = spawn('sh', ['-c', 'sleep 30; :', 'etcdutl', '--wal-dir', wal], { stdio: 'ignore' });
   });
   afterAll(() => {
     data?.kill('SIGKILL');
@@ -26,7 +26,9 @@ describe('processesNaming', () => {
   it('finds each process that has one of the paths as a whole argument, with its command', async () => {
     const ps = await processesNaming(localHost, [staging, wal]);
     expect(ps.map((p) => p.pid).sort()).toEqual([data.pid, walTool.pid].sort());
-    expect(ps.find((p) => p.pid === data.pid)?.command).toBe(`sh -c sleep 30 etcdutl --data-dir ${staging}`);
+    expect(ps.find((p) => p.pid === data.pid)?.command).toBe(
+      `sh -c sleep 30; : etcdutl --data-dir ${staging}`,
+    );
   });
 
   it('not one whose argument only starts with the path', async () => {

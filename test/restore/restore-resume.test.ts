@@ -110,7 +110,7 @@ describe('restore in place, interrupted and resumed', () => {
     expect(j.steps.filter((s) => s.id.startsWith('stop:')).every((s) => s.state === 'done')).toBe(true);
 
     // the killed run's restore tool lives on, writing the staging dir: a stand-in naming it as etcdutl does
-    const tool = spawn('sh', ['-c', 'sleep 60', 'etcdutl', '--data-dir', stagingDir(victim.dataDir)], {
+    const tool = spawn('sh', ['-c', 'sleep 60; :', 'etcdutl', '--data-dir', stagingDir(victim.dataDir)], {
       stdio: 'ignore',
     });
     const toolGone = new Promise((r) => tool.once('exit', r));
@@ -118,7 +118,7 @@ describe('restore in place, interrupted and resumed', () => {
       (e: unknown) => e,
     );
     expect(isDrError(refused, 'RESTORE_REFUSED')).toBe(true);
-    expect((refused as Error).message).toContain(`pid ${tool.pid} (sh -c sleep 60 etcdutl --data-dir`);
+    expect((refused as Error).message).toContain(`pid ${tool.pid} (sh -c sleep 60; : etcdutl --data-dir`);
     expect((refused as Error).message).toContain('dr restore --resume');
     // nothing of the staging dir was touched while it ran
     expect(await readdir(path.join(stagingDir(victim.dataDir), 'member', 'snap'))).toEqual(['db']);
