@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything etcd-dr needs on a Debian machine with Node 20 (run as root), then builds.
 #   Debian: etcd-server + etcd-client (etcd/etcdctl 3.4), prometheus (promtool, for alert-rule tests), openssl,
-#   age (age/age-keygen, for the encryption interop tests), zstd.
+#   age (age/age-keygen, for the encryption interop tests), zstd, systemd-container (systemd-nspawn: the
+#   restore tests run members as real systemd units).
 #   etcd 3.5 (etcd, etcdctl, etcdutl) from Debian trixie's pool, beside the system's 3.4, in .tools/ (below).
 #   npm: the locked dependencies (native modules better-sqlite3 and zstd-napi build with node-gyp).
 # Idempotent: a second run installs nothing and only rebuilds.
@@ -21,6 +22,8 @@ system_part() {
   # age and age-keygen: the interop tests decrypt dr's encrypted backups with the real tool, and encrypt for dr
   command -v age >/dev/null || need_apt+=(age)
   command -v zstd >/dev/null || need_apt+=(zstd)
+  # systemd-nspawn: the restore tests boot a real systemd (this machine's /usr) to run members as units
+  command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)
   if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

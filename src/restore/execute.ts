@@ -197,42 +197,45 @@ async function run(
   };
   try {
     for (const group of groups) {
-      const results = await Promise.allSettled(
-        group.map(async (step) => {
-          const js = writer.step(step.id);
-          if (js.state === 'done') {
-            skipped.push(step.id);
-            emit({ step: step.id, state: 'skipped', message: `${step.description} (done earlier)` });
-            return;
-          }
-          signal?.throwIfAborted();
+      const last = await stopLast(group, writer, ctx, getProbe);
+      const runOne = async (step: PlanStep) => {
+        const js = writer.step(step.id);
+        if (js.state === 'done') {
+          skipped.push(step.id);
+          emit({ step: step.id, state: 'skipped', message: `${step.description} (done earlier)` });
+          return;
+        }
+        signal?.throwIfAborted();
+        await writer.update(() => {
+          js.state = 'running';
+          js.attempts += 1;
+          js.startedAt = new Date().toISOString();
+          delete js.error;
+        });
+        emit({ step: step.id, state: 'running', message: step.description });
+        try {
+          await runStep(step, ctx, writer, source, getProbe);
+        } catch (err) {
+          const e = toDrError(err, 'INTERNAL', `restore step ${step.id}`);
           await writer.update(() => {
-            js.state = 'running';
-            js.attempts += 1;
-            js.startedAt = new Date().toISOString();
-            delete js.error;
-          });
-          emit({ step: step.id, state: 'running', message: step.description });
-          try {
-            await runStep(step, ctx, writer, source, getProbe);
-          } catch (err) {
-            const e = toDrError(err, 'INTERNAL', `restore step ${step.id}`);
-            await writer.update(() => {
-              js.state = 'failed';
-              js.endedAt = new Date().toISOString();
-              js.error = { code: e.code, message: e.message };
-            });
-            emit({ step: step.id, state: 'failed', message: e.message });
-            throw e;
-          }
-          await writer.update(() => {
-            js.state = 'done';
+            js.state = 'failed';
             js.endedAt = new Date().toISOString();
+            js.error = { code: e.code, message: e.message };
           });
-          emit({ step: step.id, state: 'done', message: step.description });
-          await ctx.deps.afterStep?.(step.id);
-        }),
-      );
+          emit({ step: step.id, state: 'failed', message: e.message });
+          throw e;
+        }
+        await writer.update(() => {
+          js.state = 'done';
+          js.endedAt = new Date().toISOString();
+        });
+        emit({ step: step.id, state: 'done', message: step.description });
+        await ctx.deps.afterStep?.(step.id);
+      };
+      const first = group.filter((s) => s !== last).map(runOne);
+      const results = last
+        ? [...(await Promise.allSettled(first)), ...(await Promise.allSettled([runOne(last)]))]
+        : await Promise.allSettled(first);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       releaseScratch();
@@ -250,6 +253,40 @@ async function run(
   await writer.update((j) => (j.status = 'done'));
   await removeCopies(writer, ctx);
   return { ok: true, journalFile: writer.file, plan, verification: writer.journal.verification!, skipped };
+}
+
+/**
+ * Of a group of stop steps still to run, the one whose member leads the running cluster: it is stopped
+ * after the others. etcd stopped with SIGTERM hands its leadership to a connected peer first, and waits up
+ * to its request timeout (5 s + 2 election timeouts: 9 s with a 2 s election timeout) for that peer to take
+ * over; when the peers are stopping too, it waits the whole time. A leader stopped last has no peer left to
+ * hand over to, and stops at once. Asked of each member's client URL with a short cap; when no member
+ * answers, or none leads, every stop runs at once as before.
+ */
+async function stopLast(
+  group: PlanStep[],
+  writer: JournalWriter,
+  ctx: Ctx,
+  getProbe: () => ClusterProbe,
+): Promise<PlanStep | undefined> {
+  const pending = group.filter((s) => s.kind === 'stop' && writer.step(s.id).state !== 'done');
+  if (pending.length < 2 || pending.length !== group.length) return undefined;
+  const nameOf = (s: PlanStep) => s.id.slice('stop:'.length);
+  const ask = Promise.all(
+    pending.map((s) =>
+      getProbe()
+        .status(ctx.member(nameOf(s)).clientURLs[0]!)
+        .then((st) => ({ step: s, st }))
+        .catch(() => null),
+    ),
+  );
+  const answers = await Promise.race([
+    ask,
+    new Promise<null>((resolve) => setTimeout(resolve, 2000, null).unref()),
+  ]);
+  const leader = answers?.find((a) => a !== null && a.st.leaderId !== 0n && a.st.leaderId === a.st.memberId);
+  if (leader) ctx.log.info({ member: nameOf(leader.step) }, 'restore: stopping the leader after the others');
+  return leader?.step;
 }
 
 /**
