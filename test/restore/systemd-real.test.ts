@@ -43,6 +43,18 @@ describe('restore of a 3-member mTLS cluster run by real systemd units (CLI, in 
   const envFile = (n: string) => path.join(dir, 'srv', `${n}.env`);
   const memberEnv: Record<string, string> = {};
 
+  /** the same members, restored in place: the running cluster is healthy, so --force */
+  const inPlace = () => [
+    'restore',
+    '--to',
+    'new-cluster',
+    '--backup',
+    'latest',
+    '--members',
+    membersFile,
+    '--force',
+    '--yes',
+  ];
   async function etcdctl(endpoints: string[], ...args: string[]): Promise<string> {
     const { stdout } = await execFileAsync(
       'etcdctl',
@@ -205,24 +217,7 @@ describe('restore of a 3-member mTLS cluster run by real systemd units (CLI, in 
     await etcdctl(eps, 'put', '/registry/secrets/ns/after-backup', 'lost');
     const oldId = await clusterId();
     const leader = await leaderName();
-    const r = await runDr(
-      [
-        'restore',
-        '--to',
-        'new-cluster',
-        '--backup',
-        'latest',
-        '--members',
-        membersFile,
-        '--force',
-        '--yes',
-        '--json',
-        '--journal',
-        path.join(dir, 'j1.json'),
-      ],
-      env,
-      240_000,
-    );
+    const r = await runDr([...inPlace(), '--json', '--journal', path.join(dir, 'j1.json')], env, 240_000);
     expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     expect(r.json.verification.checks.filter((c: { ok: boolean }) => !c.ok)).toEqual([]);
     // every step went through systemctl on the members' host
@@ -258,23 +253,7 @@ describe('restore of a 3-member mTLS cluster run by real systemd units (CLI, in 
       memberEnv.m2!.replace(/^ETCD_PEER_KEY_FILE=.*$/m, 'ETCD_PEER_KEY_FILE=/nonexistent/peer.key'),
     );
     const journal = path.join(dir, 'restore-2.journal.json');
-    const r = await runDr(
-      [
-        'restore',
-        '--to',
-        'new-cluster',
-        '--backup',
-        'latest',
-        '--members',
-        membersFile,
-        '--force',
-        '--yes',
-        '--journal',
-        journal,
-      ],
-      env,
-      240_000,
-    );
+    const r = await runDr([...inPlace(), '--journal', journal], env, 240_000);
     const out = `${r.stderr}\n${r.stdout}`;
     expect(r.code, out).toBe(3);
     expect(out).toMatch(
