@@ -260,7 +260,7 @@ async function run(
  * after the others. etcd stopped with SIGTERM hands its leadership to a connected peer first, and waits up
  * to its request timeout (5 s + 2 election timeouts: 9 s with a 2 s election timeout) for that peer to take
  * over; when the peers are stopping too, it waits the whole time. A leader stopped last has no peer left to
- * hand over to, and stops at once. Asked of each member's client URL with a short cap; when no member
+ * hand over to, and stops at once. Asked of each member's client URL, 2 s at most; when no member
  * answers, or none leads, every stop runs at once as before.
  */
 async function stopLast(
@@ -271,21 +271,21 @@ async function stopLast(
 ): Promise<PlanStep | undefined> {
   const pending = group.filter((s) => s.kind === 'stop' && writer.step(s.id).state !== 'done');
   if (pending.length < 2 || pending.length !== group.length) return undefined;
-  const nameOf = (s: PlanStep) => s.id.slice('stop:'.length);
-  const ask = Promise.all(
+  // each member's answer on its own, under one shared cap: a member that hangs does not hide the others'
+  const cap = new Promise<null>((resolve) => setTimeout(resolve, 2000, null).unref());
+  const answers = await Promise.all(
     pending.map((s) =>
-      getProbe()
-        .status(ctx.member(nameOf(s)).clientURLs[0]!)
-        .then((st) => ({ step: s, st }))
-        .catch(() => null),
+      Promise.race([
+        getProbe()
+          .status(ctx.member(s.member!).clientURLs[0]!)
+          .then((st) => ({ step: s, st }))
+          .catch(() => null),
+        cap,
+      ]),
     ),
   );
-  const answers = await Promise.race([
-    ask,
-    new Promise<null>((resolve) => setTimeout(resolve, 2000, null).unref()),
-  ]);
-  const leader = answers?.find((a) => a !== null && a.st.leaderId !== 0n && a.st.leaderId === a.st.memberId);
-  if (leader) ctx.log.info({ member: nameOf(leader.step) }, 'restore: stopping the leader after the others');
+  const leader = answers.find((a) => a !== null && a.st.leaderId !== 0n && a.st.leaderId === a.st.memberId);
+  if (leader) ctx.log.info({ member: leader.step.member }, 'restore: stopping the leader after the others');
   return leader?.step;
 }
 
